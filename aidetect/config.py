@@ -1,0 +1,118 @@
+"""Typed configuration saved beside the weights as ``config.json``.
+
+A model directory describes itself: architecture, preprocessing, recipe,
+setting, classes, calibrated thresholds and training metrics. Inference reads
+every one of these from here and never from command-line defaults.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from aidetect.errors import CorruptFileError
+
+CONFIG_SCHEMA_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+GALLERY_FILE = "gallery.npz"
+METRICS_FILE = "metrics.jsonl"
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+@dataclass
+class PreprocessConfig:
+    """How an image becomes the encoder's input: a [3, S, S] tensor in [0, 1].
+
+    ``mode``:
+      * ``resize`` (the thesis): the whole image resampled to S×S. Sees all of
+        the image but the resampling blurs the pixel-level traces generators leave.
+      * ``crop``: a S×S window at native resolution (random during training,
+        centred at inference; smaller images are padded by reflection). Keeps
+        those traces intact but looks at part of the image only.
+    ``grid``: crop offsets are rounded down to a multiple of this, so crops stay
+    aligned with a generator's 2×2/4×4 up-sampling grid (1 = any offset).
+    """
+
+    image_size: int = 256
+    mode: str = "resize"
+    interpolation: str = "bilinear"
+    grid: int = 1
+
+
+@dataclass
+class ArchitectureConfig:
+    """The encoder: a registered trunk, an optional input front-end, a projection head."""
+
+    name: str = "efficientnet_b0"
+    embedding_dim: int = 128
+    #: ``rgb`` (the thesis) or ``npr`` (neighbouring-pixel residual, Tan et al. 2024).
+    front_end: str = "rgb"
+    #: 2 as in EfficientNet; 1 keeps full resolution in the first block (finer traces).
+    stem_stride: int = 2
+    #: Width of the hidden layer of the projection head (0 = a single linear layer).
+    projection_hidden: int = 512
+
+
+@dataclass
+class ModelConfig:
+    schema_version: int = CONFIG_SCHEMA_VERSION
+    architecture: ArchitectureConfig = field(default_factory=ArchitectureConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    #: name, trained_classes, zero_shot_classes, description
+    setting: dict[str, Any] = field(default_factory=dict)
+    #: every class the initial gallery holds
+    classes: list[str] = field(default_factory=list)
+    #: SHA-256 (first 16 hex digits) of the weights file; checked on load.
+    fingerprint: str = ""
+    #: k-NN rule and calibrated thresholds (see aidetect.knn).
+    classifier: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def trained_classes(self) -> list[str]:
+        return list(self.setting.get("trained_classes", []))
+
+    @property
+    def zero_shot_classes(self) -> list[str]:
+        return list(self.setting.get("zero_shot_classes", []))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config.json") -> "ModelConfig":
+        if not isinstance(data, dict):
+            raise CorruptFileError(f"{source} does not hold a JSON object; the model directory is damaged, copy it again")
+        version = data.get("schema_version")
+        if version != CONFIG_SCHEMA_VERSION:
+            raise CorruptFileError(
+                f"{source} has schema version {version!r}, this aidetect reads version {CONFIG_SCHEMA_VERSION}; "
+                "use the aidetect release that wrote it"
+            )
+        try:
+            kwargs = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+            kwargs["architecture"] = ArchitectureConfig(**data.get("architecture", {}))
+            kwargs["preprocess"] = PreprocessConfig(**data.get("preprocess", {}))
+            return cls(**kwargs)
+        except TypeError as exc:
+            raise CorruptFileError(f"{source} has unexpected fields ({exc}); the model directory is damaged or edited") from exc
+
+    def save(self, folder: str | Path) -> None:
+        from aidetect.fileio import atomic_write_json
+
+        atomic_write_json(Path(folder) / CONFIG_FILE, self.to_dict())
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "ModelConfig":
+        path = Path(folder) / CONFIG_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise CorruptFileError(f"{path} is missing; point --model at a directory made by `aidetect train`") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CorruptFileError(f"{path} is not valid JSON ({exc.__class__.__name__}); the model directory is damaged, copy it again") from None
+        return cls.from_dict(data, str(path))

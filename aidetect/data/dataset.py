@@ -1,0 +1,98 @@
+"""Torch datasets over image files, tolerant of files that cannot be read.
+
+An unreadable file does not stop a run: the dataset returns an error record,
+the collate function drops it from the batch and hands it on, and the caller
+counts and reports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from aidetect.config import PreprocessConfig
+from aidetect.data.images import load_image
+from aidetect.errors import ImageReadError
+from aidetect.fileio import sha256_file
+from aidetect.models.preprocess import to_array
+
+
+@dataclass
+class Batch:
+    """A collated batch: the images that decoded, and the failures beside them."""
+
+    images: torch.Tensor  # [B, 3, S, S] float32 in [0, 1]
+    labels: torch.Tensor  # [B] int64 (-1 where unlabelled)
+    indices: list[int]  # dataset index of each row of ``images``
+    failures: list[tuple[int, str]]  # (dataset index, one-line reason)
+    sha256: list[str]  # SHA-256 of each row's file ("" unless the dataset hashes files)
+
+    def pin_memory(self) -> "Batch":
+        self.images = self.images.pin_memory()
+        self.labels = self.labels.pin_memory()
+        return self
+
+
+class ImageFileDataset(Dataset):
+    """Items are ``(index, array [3,S,S] | None, label, error | None, sha256)``.
+
+    ``train=True`` draws random crops (crop mode) from a generator seeded by
+    (seed, epoch, index), so the data a step sees does not depend on worker
+    count or scheduling, and a resumed run reproduces it.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str],
+        labels: Sequence[int] | None,
+        preprocess: PreprocessConfig,
+        *,
+        train: bool = False,
+        seed: int = 0,
+        max_pixels: int | None = None,
+        hash_files: bool = False,
+    ) -> None:
+        self.paths = list(paths)
+        self.labels = list(labels) if labels is not None else [-1] * len(self.paths)
+        self.preprocess = preprocess
+        self.train = train
+        self.seed = seed
+        self.epoch = 0
+        self.max_pixels = max_pixels
+        self.hash_files = hash_files
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int):
+        path = self.paths[index]
+        rng = np.random.default_rng([self.seed, self.epoch, index]) if self.train else None
+        digest = ""
+        try:
+            image = load_image(path, max_pixels=self.max_pixels)
+            array = to_array(image, self.preprocess, rng)
+            if self.hash_files:
+                digest = sha256_file(path)
+        except ImageReadError as exc:
+            return index, None, self.labels[index], str(exc), digest
+        except Exception as exc:  # a decoder bug must not kill a long run either
+            return index, None, self.labels[index], f"{path}: {exc.__class__.__name__}: {exc}", digest
+        return index, array, self.labels[index], None, digest
+
+
+def collate(items) -> Batch:
+    good = [item for item in items if item[1] is not None]
+    failures = [(item[0], item[3]) for item in items if item[1] is None]
+    if good:
+        images = torch.from_numpy(np.stack([item[1] for item in good]))
+    else:
+        images = torch.empty(0)
+    labels = torch.tensor([item[2] for item in good], dtype=torch.int64)
+    return Batch(images, labels, [item[0] for item in good], failures, [item[4] for item in good])

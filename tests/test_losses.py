@@ -1,0 +1,94 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from aidetect.losses import ContrastiveLoss, SupConLoss
+
+
+def _hand_supcon(z, labels, t):
+    """Direct transcription of the thesis formula, one anchor at a time."""
+    n = len(labels)
+    losses = []
+    for i in range(n):
+        positives = [p for p in range(n) if p != i and labels[p] == labels[i]]
+        if not positives:
+            continue
+        denominator = sum(math.exp(float(z[i] @ z[a]) / t) for a in range(n) if a != i)
+        terms = [math.log(math.exp(float(z[i] @ z[p]) / t) / denominator) for p in positives]
+        losses.append(-sum(terms) / len(positives))
+    return sum(losses) / len(losses)
+
+
+def test_default_temperature_is_pinned():
+    assert float(SupConLoss().temperature) == pytest.approx(0.1)
+
+
+def test_supcon_matches_hand_computation():
+    torch.manual_seed(0)
+    z = F.normalize(torch.randn(7, 5), dim=1)
+    labels = torch.tensor([0, 0, 1, 1, 1, 2, 0])
+    loss = SupConLoss(temperature=0.5, learnable_temperature=False)(z, labels)
+    assert float(loss) == pytest.approx(_hand_supcon(z, labels.tolist(), 0.5), rel=1e-5)
+
+
+def test_supcon_two_points_closed_form():
+    # Two positives and one negative: L = -log(e^{s_p/t} / (e^{s_p/t} + e^{s_n/t})) for each positive anchor.
+    z = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    labels = torch.tensor([0, 0, 1])
+    t = 1.0
+    expected_anchor = -math.log(math.exp(0.0) / (math.exp(0.0) + math.exp(-1.0)))  # anchor 0: pos (0), neg (-1)
+    expected_anchor1 = -math.log(math.exp(0.0) / (math.exp(0.0) + math.exp(0.0)))  # anchor 1: pos (0), neg (0)
+    loss = SupConLoss(temperature=t, learnable_temperature=False)(z, labels)
+    assert float(loss) == pytest.approx((expected_anchor + expected_anchor1) / 2, rel=1e-6)
+
+
+@pytest.mark.parametrize("t", [0.07, 0.1, 0.5])
+def test_supcon_equals_pytorch_metric_learning(t):
+    pml = pytest.importorskip("pytorch_metric_learning.losses")
+    torch.manual_seed(1)
+    z = F.normalize(torch.randn(24, 16), dim=1)
+    labels = torch.randint(0, 4, (24,))
+    ours = SupConLoss(temperature=t, learnable_temperature=False)(z, labels)
+    reference = pml.SupConLoss(temperature=t)(z, labels)
+    assert float(ours) == pytest.approx(float(reference), rel=1e-5)
+
+
+def test_no_positive_batch_is_zero_and_backpropagates():
+    z = F.normalize(torch.randn(4, 8), dim=1).requires_grad_(True)
+    loss_fn = SupConLoss()
+    loss = loss_fn(z, torch.arange(4))
+    assert float(loss) == 0.0
+    loss.backward()
+    assert z.grad is not None and torch.isfinite(z.grad).all()
+
+
+def test_anchors_without_positive_are_left_out():
+    torch.manual_seed(2)
+    z = F.normalize(torch.randn(5, 3), dim=1)
+    labels = torch.tensor([0, 0, 1, 2, 3])  # only anchors 0 and 1 have a positive
+    loss = SupConLoss(temperature=0.2, learnable_temperature=False)(z, labels)
+    assert torch.isfinite(loss)
+    assert float(loss) == pytest.approx(_hand_supcon(z, labels.tolist(), 0.2), rel=1e-5)
+
+
+def test_learnable_temperature_is_log_space_and_clamped():
+    loss_fn = SupConLoss(temperature=0.1)
+    assert isinstance(loss_fn.log_temperature, torch.nn.Parameter)
+    with torch.no_grad():
+        loss_fn.log_temperature.fill_(-50.0)
+    assert float(loss_fn.temperature) == pytest.approx(0.01)
+    z = F.normalize(torch.randn(6, 4), dim=1)
+    loss = loss_fn(z, torch.tensor([0, 0, 1, 1, 2, 2]))
+    loss.backward()
+    assert torch.isfinite(loss)
+
+
+def test_contrastive_loss_hand_values():
+    z = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]])
+    labels = torch.tensor([0, 0, 1])
+    m = 2.0
+    # pairs: (0,1) similar D=5 -> 25; (0,2) dissimilar D=1 -> (2-1)^2=1; (1,2) dissimilar D=sqrt(9+9) > m -> 0
+    expected = (25.0 + 1.0 + 0.0) / 3
+    assert float(ContrastiveLoss(margin=m)(z, labels)) == pytest.approx(expected, rel=1e-5)
