@@ -1,0 +1,140 @@
+"""Building a model's initial gallery and calibrating its decision rules on the validation split.
+
+Nothing here looks at the test split. What is chosen, and how:
+
+* the gallery: up to ``gallery_per_class`` training images per class (seeded),
+  every class of the data, zero-shot ones included (the thesis's protocol);
+* the vote (``weighted`` or ``majority``): whichever classifies more of the
+  validation images correctly (ties go to ``weighted``);
+* the detection threshold on P(AI-generated): the one that maximises balanced
+  accuracy (Youden's J) on the validation images; 0.5 when the validation
+  split lacks real or AI images;
+* the false-unknown rate: the share of validation images of gallery classes
+  that the unknown rule (aidetect.knn) rejects, reported so users know it.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from aidetect.config import GALLERY_FILE
+from aidetect.console import err, warn
+from aidetect.data.discovery import DataSplits, Sample
+from aidetect.knn import REAL, UNKNOWN, VOTES, KNNClassifier
+
+VALIDATION_PER_CLASS = 200
+
+
+def sample_per_class(samples: Sequence[Sample], per_class: int | None, seed: int) -> list[Sample]:
+    """At most ``per_class`` samples of each label, drawn with a seeded generator, in a stable order."""
+    by_label: dict[str, list[Sample]] = {}
+    for sample in samples:
+        by_label.setdefault(sample.label, []).append(sample)
+    rng = np.random.default_rng(seed)
+    chosen: list[Sample] = []
+    for label in sorted(by_label):
+        items = sorted(by_label[label], key=lambda s: s.path)
+        if per_class is not None and len(items) > per_class:
+            keep = np.sort(rng.choice(len(items), per_class, replace=False))
+            items = [items[i] for i in keep]
+        chosen.extend(items)
+    return chosen
+
+
+def youden_threshold(scores: np.ndarray, is_ai: np.ndarray) -> float:
+    """Threshold on ``scores`` maximising TPR − FPR (balanced accuracy); midpoint between scores."""
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, thresholds = roc_curve(is_ai.astype(int), scores)
+    best = int(np.argmax(tpr - fpr))
+    threshold = float(thresholds[best])
+    return min(1.0, threshold) if np.isfinite(threshold) else 1.0
+
+
+def calibrate(classifier_factory, embeddings: np.ndarray, labels: Sequence[str]) -> dict:
+    """Choose the vote and the detection threshold on validation embeddings; return config entries."""
+    labels = np.asarray(labels)
+    result: dict = {"validation_images": int(len(labels))}
+    accuracy = {}
+    predictions = {}
+    for vote in VOTES:
+        preds = classifier_factory(vote).predict(embeddings)
+        predictions[vote] = preds
+        accuracy[vote] = float(np.mean([p.vote_label == t for p, t in zip(preds, labels)])) if len(labels) else 0.0
+    vote = "weighted" if accuracy["weighted"] >= accuracy["majority"] else "majority"
+    result["vote"] = vote
+    result["validation_accuracy"] = accuracy
+    preds = predictions[vote]
+    known = [p.label == UNKNOWN for p in preds]
+    result["false_unknown_rate_validation"] = float(np.mean(known)) if known else None
+    scores = np.array([p.score_ai if p.score_ai is not None else np.nan for p in preds])
+    is_ai = labels != REAL
+    if len(labels) and np.isfinite(scores).all() and is_ai.any() and (~is_ai).any():
+        threshold = youden_threshold(scores, is_ai)
+        verdict = scores >= threshold
+        balanced = 0.5 * (np.mean(verdict[is_ai]) + np.mean(~verdict[~is_ai]))
+        result.update(detect_threshold=threshold, detect_threshold_rule="youden-validation", detect_balanced_accuracy_validation=float(balanced))
+    else:
+        result.update(detect_threshold=0.5, detect_threshold_rule="default (validation split lacks real or AI images)")
+    return result
+
+
+def build_initial_gallery(model, splits: DataSplits, *, gallery_per_class: int | None, seed: int, batch_size: int, workers: int, device) -> None:
+    """Write ``gallery.npz`` into the model directory and calibrate ``config.classifier`` (not yet saved)."""
+    from aidetect.embedding import embed_files
+    from aidetect.gallery import Gallery
+
+    config = model.config
+    chosen = sample_per_class(splits.train, gallery_per_class, seed)
+    embedded = embed_files(
+        model.encoder,
+        config.preprocess,
+        [s.path for s in chosen],
+        labels=list(range(len(chosen))),
+        batch_size=batch_size,
+        workers=workers,
+        device=device,
+        progress="building gallery",
+    )
+    for path, reason in embedded.errors:
+        warn(f"gallery: skipped {reason}")
+    gallery = Gallery.create(config.fingerprint, config.architecture.embedding_dim, source="aidetect train")
+    kept_labels = np.array([chosen[i].label for i in embedded.labels])
+    for label in sorted(set(kept_labels)):
+        rows = np.flatnonzero(kept_labels == label)
+        gallery.add(
+            embedded.embeddings[rows],
+            label,
+            [embedded.paths[i] for i in rows],
+            [embedded.sha256[i] for i in rows],
+            source=f"training split of {splits.root}",
+        )
+    gallery.save(model.folder / GALLERY_FILE)
+    config.classifier = {"k_rule": "11; 3 when the smallest class has <= 20 images", "vote": "weighted"}
+    if len(gallery) == 0:
+        warn("the initial gallery is empty: no training image could be read")
+        return
+
+    validation = sample_per_class(splits.val, VALIDATION_PER_CLASS, seed)
+    if not validation:
+        err.print("no validation split: the vote and detection threshold keep their defaults")
+        config.classifier.update(detect_threshold=0.5, detect_threshold_rule="default (no validation split)")
+        return
+    val_embedded = embed_files(
+        model.encoder,
+        config.preprocess,
+        [s.path for s in validation],
+        labels=list(range(len(validation))),
+        batch_size=batch_size,
+        workers=workers,
+        device=device,
+        hash_files=False,
+        progress="calibrating",
+    )
+    val_labels = [validation[i].label for i in val_embedded.labels]
+    thresholds = KNNClassifier(gallery).unknown_thresholds
+    config.classifier.update(
+        calibrate(lambda vote: KNNClassifier(gallery, vote=vote, unknown_thresholds=thresholds), val_embedded.embeddings, val_labels)
+    )

@@ -1,0 +1,174 @@
+"""``aidetect embed``, ``enroll``, ``detect`` and ``attribute``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from aidetect.cli.common import (
+    EXIT_INPUT_ERRORS,
+    BatchOption,
+    DeviceOption,
+    GalleryOption,
+    JsonOption,
+    ModelOption,
+    PathsArgument,
+    WorkersOption,
+    print_json,
+    report_input_errors,
+    user_errors,
+)
+
+CsvOption = Annotated[Optional[Path], typer.Option("--csv", help="Also write the results as CSV to this file.")]
+KOption = Annotated[Optional[int], typer.Option("--k", min=1, help="Neighbours in the vote (default: 11, or 3 for galleries of <= 20 per class).")]
+VoteOption = Annotated[Optional[str], typer.Option("--vote", help="weighted or majority (default: the model's calibrated choice).")]
+
+
+def embed(
+    paths: PathsArgument,
+    out: Annotated[Path, typer.Option("--out", help="Output .npz file.")],
+    model: ModelOption = None,
+    device: DeviceOption = "auto",
+    batch_size: BatchOption = 32,
+    workers: WorkersOption = 0,
+) -> None:
+    """Embed images with the model; write embeddings, paths, SHA-256s and the model fingerprint to an .npz."""
+    with user_errors():
+        import numpy as np
+
+        from aidetect.console import err
+        from aidetect.devices import resolve_device
+        from aidetect.embedding import embed_files
+        from aidetect.fileio import atomic_writer
+        from aidetect.home import resolve_model_dir
+        from aidetect.inference import collect_files
+        from aidetect.models.model_dir import load_model
+
+        loaded = load_model(resolve_model_dir(model).folder, resolve_device(device))
+        files, problems = collect_files(paths)
+        result = embed_files(
+            loaded.encoder, loaded.config.preprocess, files, batch_size=batch_size, workers=workers, device=resolve_device(device)
+        )
+        if out.suffix != ".npz":
+            out = out.with_suffix(".npz")
+        with atomic_writer(out) as handle:
+            np.savez(
+                handle,
+                embeddings=result.embeddings.astype(np.float32),
+                paths=np.array(result.paths, dtype=str),
+                sha256=np.array(result.sha256, dtype=str),
+                model_fingerprint=np.array(loaded.config.fingerprint),
+            )
+        records = [{"error": reason} for _, reason in result.errors + problems]
+        code = report_input_errors(records)
+        err.print(f"wrote {len(result.paths)} embeddings to {out}")
+        if code:
+            raise typer.Exit(code)
+
+
+def enroll(
+    paths: PathsArgument,
+    generator: Annotated[str, typer.Option("--generator", help="Class name to enroll the images under (new or existing).")],
+    max_images: Annotated[int, typer.Option("--max", min=1, help="Use at most this many images (a seeded sample).")] = 50,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    model: ModelOption = None,
+    gallery: GalleryOption = None,
+    device: DeviceOption = "auto",
+    batch_size: BatchOption = 32,
+    workers: WorkersOption = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Add images of a (new) generator to the gallery, without retraining."""
+    with user_errors():
+        from aidetect.console import err, out
+        from aidetect.home import resolve_gallery_path
+        from aidetect.inference import enroll as enroll_images
+        from aidetect.inference import open_session
+
+        session = open_session(model, gallery, device, create_gallery=True)
+        # Writing may need a different path than reading (the bundled model's gallery is copied home first).
+        session.gallery_path = resolve_gallery_path(session.choice, session.fingerprint, gallery, for_writing=True)
+        result = enroll_images(session, generator, paths, max_images=max_images, seed=seed, batch_size=batch_size, workers=workers)
+        document = {
+            "gallery": str(result.gallery_path),
+            "class": result.label,
+            "added": result.added,
+            "skipped_duplicates": result.skipped_duplicates,
+            "considered": result.considered,
+            "errors": [{"path": p, "error": r} for p, r in result.errors],
+            "classes": result.classes,
+        }
+        if as_json:
+            print_json(document)
+        else:
+            out.print(
+                f"enrolled {result.added} images as [bold]{result.label}[/bold] into {result.gallery_path} "
+                f"({result.skipped_duplicates} already in the gallery, skipped); "
+                f"{result.label} now has {result.classes.get(result.label, 0)} images",
+                highlight=False,
+            )
+        code = report_input_errors([{"error": r} for _, r in result.errors])
+        if code:
+            err.print(f"{len(result.errors)} inputs could not be read")
+            raise typer.Exit(code)
+
+
+def _classify(task, paths, model, gallery, device, k, vote, top, batch_size, workers, as_json, csv_path, title) -> None:
+    with user_errors():
+        from aidetect.inference import classify_paths, open_session
+        from aidetect.cli.render import render_records, write_csv
+
+        session = open_session(model, gallery, device)
+        records = classify_paths(session, paths, task=task, k=k, vote=vote, top=top, batch_size=batch_size, workers=workers)
+        if csv_path:
+            write_csv(csv_path, records, task)
+        if as_json:
+            print_json(records)
+        else:
+            render_records(records, task, title=title)
+        code = report_input_errors(records)
+        if code:
+            raise typer.Exit(EXIT_INPUT_ERRORS)
+
+
+def detect(
+    paths: PathsArgument,
+    model: ModelOption = None,
+    gallery: GalleryOption = None,
+    device: DeviceOption = "auto",
+    k: KOption = None,
+    vote: VoteOption = None,
+    top: Annotated[Optional[int], typer.Option("--top", min=1, help="Neighbours to show as evidence (default k).")] = None,
+    batch_size: BatchOption = 32,
+    workers: WorkersOption = 0,
+    as_json: JsonOption = False,
+    csv_path: CsvOption = None,
+) -> None:
+    """Real or AI-generated? Verdict, score = P(AI-generated), and the neighbours as evidence."""
+    _classify("detect", paths, model, gallery, device, k, vote, top, batch_size, workers, as_json, csv_path, "detect")
+
+
+def attribute(
+    paths: PathsArgument,
+    model: ModelOption = None,
+    gallery: GalleryOption = None,
+    device: DeviceOption = "auto",
+    k: KOption = None,
+    vote: VoteOption = None,
+    top: Annotated[Optional[int], typer.Option("--top", min=1, help="Neighbours to show as evidence (default k).")] = None,
+    batch_size: BatchOption = 32,
+    workers: WorkersOption = 0,
+    as_json: JsonOption = False,
+    csv_path: CsvOption = None,
+) -> None:
+    """Which generator made it (or real, or unknown)? Label, confidence, runner-up, neighbours."""
+    _classify("attribute", paths, model, gallery, device, k, vote, top, batch_size, workers, as_json, csv_path, "attribute")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(embed)
+    app.command()(enroll)
+    app.command()(detect)
+    app.command()(attribute)

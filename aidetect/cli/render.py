@@ -1,0 +1,58 @@
+"""Rendering result records: rich tables on stdout, CSV files."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from rich.markup import escape
+from rich.table import Table
+
+from aidetect.console import out
+from aidetect.fileio import atomic_write_bytes
+
+
+def _neighbours_text(record: dict, shown: int = 3) -> str:
+    parts = [f"{n['label']} {n['similarity']:.3f}" for n in record.get("neighbors", [])[:shown]]
+    return ", ".join(parts)
+
+
+def render_records(records: list[dict], task: str, title: str) -> None:
+    table = Table(title=title)
+    table.add_column("file", overflow="fold")
+    if task == "attribute":
+        for name in ("label", "confidence", "runner-up", "nearest neighbours"):
+            table.add_column(name)
+    else:
+        for name in ("verdict", "P(AI)", "nearest neighbours"):
+            table.add_column(name)
+    for record in records:
+        path = escape(record["path"])
+        if record.get("error"):
+            table.add_row(path, "[red]error[/red]", escape(record["error"].split(": ", 1)[-1]))
+            continue
+        if task == "attribute":
+            runner = f"{record['runner_up']} {record['runner_up_confidence']:.2f}" if record.get("runner_up") else "-"
+            table.add_row(path, f"[bold]{record['label']}[/bold]", f"{record['confidence']:.2f}", runner, _neighbours_text(record))
+        else:
+            colour = "red" if record["verdict"] == "ai" else "green"
+            table.add_row(path, f"[{colour}]{record['verdict']}[/{colour}]", f"{record['score']:.2f}", _neighbours_text(record))
+    out.print(table)
+
+
+CSV_COLUMNS = {
+    "attribute": ["path", "sha256", "label", "confidence", "runner_up", "runner_up_confidence", "score_ai", "neighbors", "error"],
+    "detect": ["path", "sha256", "verdict", "score", "threshold", "nearest_label", "neighbors", "error"],
+}
+
+
+def write_csv(path: str | Path, records: list[dict], task: str) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS[task], extrasaction="ignore")
+    writer.writeheader()
+    for record in records:
+        row = dict(record)
+        row["neighbors"] = ";".join(f"{n['label']}:{n['similarity']:.4f}:{n['path']}" for n in record.get("neighbors", []))
+        writer.writerow(row)
+    atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))

@@ -1,0 +1,154 @@
+"""``aidetect train`` and ``aidetect info``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from aidetect.cli.common import DeviceOption, GalleryOption, JsonOption, ModelOption, print_json, user_errors
+
+
+def _split_classes(values: Optional[list[str]]) -> Optional[list[str]]:
+    if not values:
+        return None
+    return [c.strip().lower() for value in values for c in value.split(",") if c.strip()]
+
+
+def train(
+    data: Annotated[Path, typer.Option("--data", help="Data root (GenImage, ForenSynths or folder-per-class).")],
+    setting: Annotated[Optional[str], typer.Option("--setting", help="es1, es2, es3, es4.1 … es4.5; omit for all classes of the data.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Model directory to write.")] = Path("runs/model"),
+    include: Annotated[Optional[list[str]], typer.Option("--include", help="Train only on these classes (comma-separated or repeated).")] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Leave these classes out of encoder training (they become zero-shot).")] = None,
+    layout: Annotated[str, typer.Option("--layout", help="auto, genimage, forensynths or folders.")] = "auto",
+    arch: Annotated[str, typer.Option("--arch", help="Encoder trunk: efficientnet_b0 (the thesis) or tiny (tests).")] = "efficientnet_b0",
+    init: Annotated[str, typer.Option("--init", help="random, imagenet (from the local torch cache only) or a weights file.")] = "random",
+    embedding_dim: Annotated[int, typer.Option("--embedding-dim", min=2)] = 128,
+    front_end: Annotated[str, typer.Option("--front-end", help="rgb (the thesis) or npr (neighbouring-pixel residual).")] = "rgb",
+    stem_stride: Annotated[int, typer.Option("--stem-stride", min=1, max=2, help="2 as EfficientNet; 1 keeps fine traces.")] = 2,
+    image_size: Annotated[int, typer.Option("--image-size", min=8, help="Input side in pixels (256 in the thesis).")] = 256,
+    preprocess: Annotated[str, typer.Option("--preprocess", help="resize (the thesis) or crop (native pixels, see docs).")] = "resize",
+    grid: Annotated[int, typer.Option("--grid", min=1, help="Align crop offsets to this many pixels.")] = 1,
+    loss: Annotated[str, typer.Option("--loss", help="supcon (the thesis) or contrastive (Euclidean, with --margin).")] = "supcon",
+    temperature: Annotated[float, typer.Option("--temperature", help="SupCon temperature at the start.")] = 0.1,
+    fixed_temperature: Annotated[bool, typer.Option("--fixed-temperature", help="Do not learn the temperature.")] = False,
+    margin: Annotated[float, typer.Option("--margin", help="Margin of the contrastive loss.")] = 1.0,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=2, help="Images per step (186 in the thesis).")] = 186,
+    m_per_class: Annotated[Optional[int], typer.Option("--m-per-class", min=2, help="Images per class per batch.")] = None,
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 30,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate of AdamW.")] = 1e-3,
+    weight_decay: Annotated[float, typer.Option("--weight-decay")] = 0.05,
+    patience: Annotated[int, typer.Option("--patience", min=1, help="Stop after this many epochs without a better validation loss.")] = 5,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    device: DeviceOption = "auto",
+    workers: Annotated[int, typer.Option("--workers", min=0, help="Decoding processes.")] = 2,
+    max_per_class: Annotated[Optional[int], typer.Option("--max-per-class", min=1, help="Cap images per class and split (quick runs).")] = None,
+    gallery_per_class: Annotated[int, typer.Option("--gallery-per-class", min=1, help="Training images per class in the initial gallery.")] = 1000,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run saved in --out.")] = False,
+) -> None:
+    """Train an encoder for a setting and write a self-describing model directory."""
+    with user_errors():
+        from aidetect.console import err
+        from aidetect.training import TrainOptions
+        from aidetect.training import train as run_training
+
+        options = TrainOptions(
+            data=str(data),
+            out=str(out),
+            setting=setting,
+            include=_split_classes(include),
+            exclude=_split_classes(exclude),
+            layout=layout,
+            arch=arch,
+            init=init,
+            embedding_dim=embedding_dim,
+            front_end=front_end,
+            stem_stride=stem_stride,
+            image_size=image_size,
+            preprocess_mode=preprocess,
+            grid=grid,
+            loss=loss,
+            temperature=temperature,
+            learnable_temperature=not fixed_temperature,
+            margin=margin,
+            batch_size=batch_size,
+            m_per_class=m_per_class,
+            epochs=epochs,
+            lr=lr,
+            weight_decay=weight_decay,
+            patience=patience,
+            seed=seed,
+            device=device,
+            workers=workers,
+            max_per_class=max_per_class,
+            gallery_per_class=gallery_per_class,
+            resume=resume,
+        )
+        result = run_training(options)
+        err.print(
+            f"wrote {result.out} after {result.epochs_run} epochs "
+            f"(best validation loss {result.best_val_loss:.4f}, {result.skipped_images} unreadable images skipped)"
+        )
+
+
+def info(
+    model: ModelOption = None,
+    gallery: GalleryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Summarise the active model and gallery: setting, classes, zero-shot classes, fingerprints."""
+    with user_errors():
+        from aidetect.config import ModelConfig
+        from aidetect.gallery import Gallery
+        from aidetect.home import resolve_gallery_path, resolve_model_dir
+        from aidetect.models.model_dir import load_model
+
+        choice = resolve_model_dir(model)
+        loaded = load_model(choice.folder)  # verifies weights against the config
+        config: ModelConfig = loaded.config
+        gallery_path = resolve_gallery_path(choice, config.fingerprint, gallery)
+        gallery_info = None
+        if gallery_path.exists():
+            gal = Gallery.load(gallery_path, expected_model_fingerprint=config.fingerprint)
+            gallery_info = {"path": str(gallery_path), "fingerprint": gal.fingerprint, "size": len(gal), "classes": gal.classes()}
+        document = {
+            "model": str(choice.folder),
+            "model_source": choice.source,
+            "fingerprint": config.fingerprint,
+            "architecture": config.architecture.name,
+            "recipe": {"front_end": config.architecture.front_end, "stem_stride": config.architecture.stem_stride},
+            "embedding_dim": config.architecture.embedding_dim,
+            "image_size": config.preprocess.image_size,
+            "preprocess": config.preprocess.mode,
+            "setting": config.setting.get("name"),
+            "trained_classes": config.trained_classes,
+            "zero_shot_classes": config.zero_shot_classes,
+            "classifier": {k: v for k, v in config.classifier.items()},
+            "training": {k: config.training.get(k) for k in ("epochs_run", "best_val_loss", "temperature", "device", "init")},
+            "gallery": gallery_info or {"path": str(gallery_path), "classes": {}},
+        }
+        if as_json:
+            print_json(document)
+            return
+        from rich.table import Table
+
+        from aidetect.console import out
+
+        table = Table(title=f"aidetect model {config.fingerprint}", show_header=False)
+        for key in ("model", "architecture", "embedding_dim", "image_size", "preprocess", "setting"):
+            table.add_row(key, str(document[key]))
+        table.add_row("trained classes", ", ".join(document["trained_classes"]))
+        table.add_row("zero-shot classes", ", ".join(document["zero_shot_classes"]) or "none")
+        table.add_row("vote / detect threshold", f"{config.classifier.get('vote')} / {config.classifier.get('detect_threshold')}")
+        classes = document["gallery"]["classes"]
+        table.add_row("gallery", f"{document['gallery']['path']} ({sum(classes.values())} embeddings)")
+        for name, count in classes.items():
+            table.add_row("", f"{name}: {count}")
+        out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(train)
+    app.command()(info)

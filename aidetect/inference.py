@@ -1,0 +1,223 @@
+"""The analyst's daily calls as a library: embed, enroll, detect, attribute.
+
+Each function resolves the model and gallery (aidetect.home), reads images
+tolerantly (a bad file becomes a record with ``error``, the rest go on) and
+returns plain dicts, so the CLI only renders them and a notebook can use them
+as they are. The record schema is documented in docs/output-schema.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from aidetect.errors import AidetectError
+from aidetect.knn import UNKNOWN, KNNClassifier, Prediction
+
+DEFAULT_ENROLL_MAX = 50
+
+
+@dataclass
+class Session:
+    """A loaded model with its gallery, ready to classify."""
+
+    model: object  # LoadedModel
+    choice: object  # ModelChoice
+    gallery_path: Path
+    gallery: object  # Gallery
+    device: object
+
+    @property
+    def fingerprint(self) -> str:
+        return self.model.config.fingerprint
+
+
+def open_session(model: str | Path | None = None, gallery: str | Path | None = None, device: str = "auto", *, create_gallery: bool = False) -> Session:
+    """Load the model (``--model`` › env › home › bundled) and its gallery."""
+    from aidetect.devices import resolve_device
+    from aidetect.gallery import Gallery
+    from aidetect.home import resolve_gallery_path, resolve_model_dir
+    from aidetect.models.model_dir import load_model
+
+    choice = resolve_model_dir(model)
+    torch_device = resolve_device(device)
+    loaded = load_model(choice.folder, torch_device)
+    path = resolve_gallery_path(choice, loaded.config.fingerprint, gallery)
+    if path.exists():
+        gal = Gallery.load(path, expected_model_fingerprint=loaded.config.fingerprint)
+    elif create_gallery or gallery is not None:
+        gal = Gallery.create(loaded.config.fingerprint, loaded.config.architecture.embedding_dim, source="new gallery")
+    else:
+        raise AidetectError(f"{path} does not exist; enroll images first or name a gallery with --gallery PATH")
+    return Session(loaded, choice, path, gal, torch_device)
+
+
+def collect_files(paths: Iterable[str | Path]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Image files under ``paths`` (recursively) and the inputs that could not be listed."""
+    from aidetect.data.images import iter_image_files
+
+    problems: list[tuple[str, str]] = []
+    files = [
+        str(p) for p in iter_image_files(paths, on_error=lambda path, reason: problems.append((str(path), f"{path}: {reason}")))
+    ]
+    return files, problems
+
+
+def embed_paths(session: Session, files: Sequence[str], *, batch_size: int = 32, workers: int = 0, progress: str | None = "embedding"):
+    from aidetect.embedding import embed_files
+
+    return embed_files(
+        session.model.encoder,
+        session.model.config.preprocess,
+        list(files),
+        batch_size=batch_size,
+        workers=workers,
+        device=session.device,
+        progress=progress,
+    )
+
+
+def classifier_for(session: Session, k: int | None = None, vote: str | None = None) -> KNNClassifier:
+    vote = vote or session.model.config.classifier.get("vote", "weighted")
+    return KNNClassifier(session.gallery, k=k, vote=vote)
+
+
+def _neighbors(prediction: Prediction) -> list[dict]:
+    return [{"label": n.label, "similarity": round(n.similarity, 6), "path": n.path} for n in prediction.neighbors]
+
+
+def _error_record(path: str, reason: str, session: Session) -> dict:
+    return {
+        "path": path,
+        "sha256": None,
+        "error": reason,
+        "model_fingerprint": session.fingerprint,
+        "gallery_fingerprint": session.gallery.fingerprint,
+    }
+
+
+def classify_paths(
+    session: Session,
+    paths: Iterable[str | Path],
+    *,
+    task: str,
+    k: int | None = None,
+    vote: str | None = None,
+    top: int | None = None,
+    batch_size: int = 32,
+    workers: int = 0,
+    progress: str | None = "embedding",
+) -> list[dict]:
+    """``task`` = ``attribute`` or ``detect``; one record per input file, errors included, in input order."""
+    files, problems = collect_files(paths)
+    classifier = classifier_for(session, k, vote)
+    if task == "detect" and "real" not in session.gallery.classes():
+        raise AidetectError(
+            f"the gallery {session.gallery_path} has no 'real' class, so real and AI cannot be told apart; "
+            "enroll real photographs with `aidetect enroll --generator real DIR`"
+        )
+    embedded = embed_paths(session, files, batch_size=batch_size, workers=workers, progress=progress)
+    predictions = classifier.predict(embedded.embeddings, top=top)
+    threshold = float(session.model.config.classifier.get("detect_threshold", 0.5))
+    by_path: dict[str, dict] = {}
+    for path, digest, prediction in zip(embedded.paths, embedded.sha256, predictions):
+        record = {
+            "path": path,
+            "sha256": digest,
+            "model_fingerprint": session.fingerprint,
+            "gallery_fingerprint": session.gallery.fingerprint,
+            "k": classifier.k,
+            "vote": classifier.vote,
+        }
+        if task == "attribute":
+            record.update(
+                label=prediction.label,
+                confidence=prediction.confidence,
+                nearest_label=prediction.vote_label,
+                nearest_in_class_similarity=round(prediction.nearest_in_class, 6),
+                unknown_threshold=classifier.unknown_thresholds.get(prediction.vote_label),
+                runner_up=prediction.runner_up,
+                runner_up_confidence=round(prediction.runner_up_confidence, 6),
+                score_ai=prediction.score_ai,
+            )
+        else:
+            score = prediction.score_ai
+            record.update(
+                verdict="ai" if score >= threshold else "real",
+                score=score,
+                threshold=threshold,
+                nearest_label=prediction.vote_label,
+            )
+        record["neighbors"] = _neighbors(prediction)
+        record["error"] = None
+        by_path[path] = record
+    failures = {path: reason for path, reason in list(embedded.errors) + problems}
+    records = []
+    for path in files:
+        records.append(by_path.get(path) or _error_record(path, failures.get(path, "not processed"), session))
+    records.extend(_error_record(path, reason, session) for path, reason in problems if path not in by_path)
+    return records
+
+
+@dataclass
+class EnrollResult:
+    gallery_path: Path
+    label: str
+    added: int
+    skipped_duplicates: int
+    considered: int
+    errors: list[tuple[str, str]]
+    classes: dict[str, int]
+
+
+def enroll(
+    session: Session,
+    label: str,
+    paths: Iterable[str | Path],
+    *,
+    max_images: int | None = DEFAULT_ENROLL_MAX,
+    seed: int = 0,
+    batch_size: int = 32,
+    workers: int = 0,
+    progress: str | None = "enrolling",
+) -> EnrollResult:
+    """Add images of ``label`` to the session's gallery, under a file lock, atomically.
+
+    With more than ``max_images`` files, a seeded sample is taken. Files already
+    in the gallery (same SHA-256, any class) are skipped and counted.
+    """
+    from aidetect.gallery import update_gallery
+
+    label = label.strip().lower()
+    if not label or label == UNKNOWN:
+        raise AidetectError(f"--generator {label!r} cannot name a class; choose another name")
+    files, problems = collect_files(paths)
+    if not files:
+        raise AidetectError("no image files found in the given paths; give image files or folders that hold them")
+    if max_images is not None and len(files) > max_images:
+        rng = np.random.default_rng(seed)
+        files = [files[i] for i in np.sort(rng.choice(len(files), max_images, replace=False))]
+    embedded = embed_paths(session, files, batch_size=batch_size, workers=workers, progress=progress)
+    counts: dict[str, int] = {}
+
+    def add(gallery) -> None:
+        added, skipped = gallery.add(embedded.embeddings, label, embedded.paths, embedded.sha256, source="aidetect enroll")
+        counts.update(added=added, skipped=skipped)
+
+    if len(embedded.paths):
+        model = session.model
+        session.gallery = update_gallery(session.gallery_path, model.config.fingerprint, model.config.architecture.embedding_dim, add)
+    else:
+        counts.update(added=0, skipped=0)
+    return EnrollResult(
+        session.gallery_path,
+        label,
+        counts["added"],
+        counts["skipped"],
+        len(files),
+        list(embedded.errors) + problems,
+        session.gallery.classes(),
+    )

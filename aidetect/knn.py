@@ -1,0 +1,220 @@
+"""The k-NN classifier over a gallery (thesis 3.2.2, 4.3, 4.4), with an "unknown" verdict.
+
+Rules, in one place:
+
+* **k**: 11 by default; 3 when the smallest gallery class has 20 or fewer
+  members (thesis 4.4: k = 11 was best of 11…10001 with large galleries, and
+  galleries of 10–20 per class need a small k). An explicit k wins.
+* **vote**: ``majority`` (the thesis: the mode of the k labels) or ``weighted``
+  (each neighbour votes ``softmax(similarity / T)``, T = 0.07, as dinov2's k-NN
+  evaluation). Ties in ``majority`` go to the label with the higher summed
+  similarity. Confidence is the winning label's share of the vote.
+* **detection score**: P(AI-generated) = the share of the vote that went to
+  any class other than ``real``; the verdict is ``ai`` when it reaches the
+  threshold calibrated on the validation split (aidetect.calibration).
+* **unknown**: the image's similarity to the nearest gallery member of the
+  winning class is below that class's threshold (see
+  :func:`leave_one_out_thresholds`): the image is farther from the class than
+  95 % of the class's own members are from each other, and farther than half
+  the usual distance from the class to its nearest other class. Thresholds are
+  computed from the gallery when it is loaded, so they follow every enrollment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+REAL = "real"
+UNKNOWN = "unknown"
+DEFAULT_K = 11
+SMALL_GALLERY_K = 3
+SMALL_GALLERY_MAX = 20
+VOTES = ("majority", "weighted")
+WEIGHTED_TEMPERATURE = 0.07
+UNKNOWN_QUANTILE = 0.05
+UNKNOWN_GAP_FRACTION = 0.5
+
+
+def choose_k(class_counts: dict[str, int], k: int | None = None) -> int:
+    """The thesis's rule: 11, or 3 when the smallest class has ≤ 20 members; never more than the gallery."""
+    total = sum(class_counts.values())
+    if k is None:
+        smallest = min(class_counts.values()) if class_counts else 0
+        k = SMALL_GALLERY_K if smallest <= SMALL_GALLERY_MAX else DEFAULT_K
+    return max(1, min(int(k), total))
+
+
+@dataclass
+class Neighbor:
+    label: str
+    similarity: float
+    path: str
+    index: int
+
+
+@dataclass
+class Prediction:
+    label: str  # the winning class, or "unknown"
+    vote_label: str  # the winning class before the unknown rule
+    confidence: float  # share of the vote for vote_label
+    runner_up: str | None
+    runner_up_confidence: float
+    score_ai: float | None  # P(AI-generated), None when the gallery has no "real" class
+    nearest_in_class: float  # similarity to the nearest member of vote_label
+    neighbors: list[Neighbor] = field(default_factory=list)
+
+
+def vote_weights(similarities: np.ndarray, vote: str) -> np.ndarray:
+    """Per-neighbour vote weights [Q, k] that sum to 1 per row."""
+    if vote == "majority":
+        return np.full(similarities.shape, 1.0 / similarities.shape[1])
+    if vote == "weighted":
+        logits = similarities / WEIGHTED_TEMPERATURE
+        logits = logits - logits.max(axis=1, keepdims=True)
+        weights = np.exp(logits)
+        return weights / weights.sum(axis=1, keepdims=True)
+    raise ValueError(f"unknown vote {vote!r}; choose one of {VOTES}")
+
+
+def class_votes(similarities: np.ndarray, neighbor_codes: np.ndarray, n_classes: int, vote: str) -> np.ndarray:
+    """Vote share per class [Q, C]; majority ties broken by a tiny summed-similarity term."""
+    weights = vote_weights(similarities, vote)
+    votes = np.zeros((similarities.shape[0], n_classes))
+    rows = np.repeat(np.arange(similarities.shape[0]), similarities.shape[1])
+    np.add.at(votes, (rows, neighbor_codes.ravel()), weights.ravel())
+    if vote == "majority":
+        tie_break = np.zeros_like(votes)
+        np.add.at(tie_break, (rows, neighbor_codes.ravel()), similarities.ravel())
+        votes = votes + 1e-9 * tie_break
+    return votes
+
+
+class KNNClassifier:
+    """Classifies embeddings against a :class:`~aidetect.gallery.Gallery`.
+
+    Args:
+        gallery: reference embeddings with labels.
+        k: neighbours; None applies :func:`choose_k`.
+        vote: ``weighted`` or ``majority``.
+        unknown_thresholds: per-class similarity floor (see module docstring);
+            None computes them from the gallery now; an empty dict disables ``unknown``.
+    """
+
+    def __init__(self, gallery, k: int | None = None, vote: str = "weighted", unknown_thresholds: dict[str, float] | None = None):
+        if len(gallery) == 0:
+            from aidetect.errors import AidetectError
+
+            raise AidetectError("the gallery is empty; enroll reference images first with `aidetect enroll --generator NAME DIR`")
+        if vote not in VOTES:
+            raise ValueError(f"unknown vote {vote!r}; choose one of {VOTES}")
+        self.gallery = gallery
+        self.class_names = sorted(gallery.classes())
+        self.codes = np.searchsorted(self.class_names, gallery.labels())
+        self.k = choose_k(gallery.classes(), k)
+        self.vote = vote
+        self.unknown_thresholds = (
+            unknown_thresholds if unknown_thresholds is not None else leave_one_out_thresholds(gallery)
+        )
+
+    def predict(self, embeddings: np.ndarray, top: int | None = None) -> list[Prediction]:
+        """embeddings [Q, D] unit rows → one :class:`Prediction` per row, with ``top`` neighbours (default k)."""
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        if len(embeddings) == 0:
+            return []
+        n_search = max(self.k, top or 0)
+        sims, idx = self.gallery.search(embeddings, n_search)
+        knn_sims, knn_idx = sims[:, : self.k], idx[:, : self.k]
+        votes = class_votes(knn_sims, self.codes[knn_idx], len(self.class_names), self.vote)
+        order = np.argsort(-votes, axis=1)
+        nearest = self.nearest_per_class(embeddings)
+        real_code = self.class_names.index(REAL) if REAL in self.class_names else None
+        paths = self.gallery.paths
+        predictions = []
+        for q in range(len(embeddings)):
+            best = int(order[q, 0])
+            second = int(order[q, 1]) if len(self.class_names) > 1 else None
+            vote_label = self.class_names[best]
+            total = votes[q].sum()
+            confidence = float(votes[q, best] / total)
+            near = float(nearest[q, best])
+            threshold = self.unknown_thresholds.get(vote_label)
+            label = UNKNOWN if threshold is not None and near < threshold else vote_label
+            score_ai = None if real_code is None else float(1.0 - votes[q, real_code] / total)
+            shown = top if top is not None else self.k
+            neighbors = [
+                Neighbor(self.class_names[self.codes[i]], float(s), paths[i], int(i))
+                for s, i in zip(sims[q, :shown], idx[q, :shown])
+            ]
+            predictions.append(
+                Prediction(
+                    label=label,
+                    vote_label=vote_label,
+                    confidence=round(confidence, 6),
+                    runner_up=self.class_names[second] if second is not None and votes[q, second] > 0 else None,
+                    runner_up_confidence=float(votes[q, second] / total) if second is not None else 0.0,
+                    score_ai=score_ai,
+                    nearest_in_class=near,
+                    neighbors=neighbors,
+                )
+            )
+        return predictions
+
+    def nearest_per_class(self, embeddings: np.ndarray) -> np.ndarray:
+        """Similarity of each query to the nearest member of each class [Q, C]."""
+        out = np.full((len(embeddings), len(self.class_names)), -1.0, dtype=np.float32)
+        for c, _name in enumerate(self.class_names):
+            members = np.flatnonzero(self.codes == c)
+            out[:, c] = nearest_similarity(embeddings, self.gallery.embeddings[members])
+        return out
+
+
+def nearest_similarity(queries: np.ndarray, members: np.ndarray, block: int = 65536) -> np.ndarray:
+    """max over members of queries·member, blocked so memory stays bounded; [Q]."""
+    best = np.full(len(queries), -np.inf, dtype=np.float32)
+    for start in range(0, len(members), block):
+        chunk = np.asarray(members[start : start + block], dtype=np.float32)
+        np.maximum(best, (queries @ chunk.T).max(axis=1), out=best)
+    return best
+
+
+def leave_one_out_thresholds(
+    gallery, quantile: float = UNKNOWN_QUANTILE, gap_fraction: float = UNKNOWN_GAP_FRACTION, max_queries: int = 1000, seed: int = 0
+) -> dict[str, float]:
+    """Per class, the similarity below which a query is too far from the class to belong to it.
+
+    In distances (1 − similarity), the threshold of class c is the larger of
+    (a) the (1 − ``quantile``) quantile of its members' distances to their
+    nearest other member (leave-one-out), and (b) ``gap_fraction`` × the median
+    distance from its members to the nearest member of any other class. (a)
+    alone is too strict for tight clusters (a class that collapsed to a point
+    would call every new image unknown); (b) says "unknown" only for images
+    that sit well away from the class, relative to how far the next class is.
+    Classes with fewer than 5 members get no threshold. At most
+    ``max_queries`` members per class are used (seeded), so this stays fast
+    for galleries of 100k per class.
+    """
+    rng = np.random.default_rng(seed)
+    labels = gallery.labels()
+    thresholds: dict[str, float] = {}
+    for name in sorted(gallery.classes()):
+        members = np.flatnonzero(labels == name)
+        others = np.flatnonzero(labels != name)
+        if len(members) < 5:
+            continue
+        queries = members if len(members) <= max_queries else np.sort(rng.choice(members, max_queries, replace=False))
+        q = np.asarray(gallery.embeddings[queries], dtype=np.float32)
+        within = np.full(len(queries), -np.inf, dtype=np.float32)
+        for start in range(0, len(members), 65536):
+            block = members[start : start + 65536]
+            sims = q @ np.asarray(gallery.embeddings[block], dtype=np.float32).T
+            # Leave each query out of its own class (exact duplicates elsewhere still count).
+            sims[queries[:, None] == block[None, :]] = -np.inf
+            np.maximum(within, sims.max(axis=1), out=within)
+        loo_distance = float(np.quantile(1.0 - within, 1.0 - quantile))
+        gap = 0.0
+        if len(others):
+            gap = float(np.median(1.0 - nearest_similarity(q, gallery.embeddings[others])))
+        thresholds[name] = 1.0 - max(loo_distance, gap_fraction * gap)
+    return thresholds

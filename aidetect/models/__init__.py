@@ -1,0 +1,1 @@
+"""Encoders, their preprocessing, and the self-describing model directory."""

@@ -1,0 +1,157 @@
+"""The encoder: input front-end → trunk (torchvision's EfficientNet-B0) → projection → L2-normalised embedding.
+
+Architectures are looked up by name in a small registry (as timm does), so a
+model directory can say which one it holds and inference rebuilds it exactly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aidetect.config import ArchitectureConfig
+from aidetect.errors import AidetectError
+
+TrunkFactory = Callable[[ArchitectureConfig], tuple[nn.Module, int]]
+_TRUNKS: dict[str, TrunkFactory] = {}
+
+
+def register_trunk(name: str) -> Callable[[TrunkFactory], TrunkFactory]:
+    def decorator(factory: TrunkFactory) -> TrunkFactory:
+        _TRUNKS[name] = factory
+        return factory
+
+    return decorator
+
+
+def list_architectures() -> list[str]:
+    return sorted(_TRUNKS)
+
+
+@register_trunk("efficientnet_b0")
+def _efficientnet_b0(arch: ArchitectureConfig) -> tuple[nn.Module, int]:
+    from torchvision.models import efficientnet_b0
+
+    # weights=None: never download at run time; see load_initial_weights.
+    model = efficientnet_b0(weights=None)
+    if arch.stem_stride != 2:
+        model.features[0][0].stride = (arch.stem_stride, arch.stem_stride)
+    trunk = nn.Sequential(model.features, model.avgpool, nn.Flatten(1))
+    return trunk, model.classifier[1].in_features
+
+
+@register_trunk("tiny")
+def _tiny(arch: ArchitectureConfig) -> tuple[nn.Module, int]:
+    """A 3-layer CNN for tests and quick experiments; not for real use."""
+    s = arch.stem_stride
+    trunk = nn.Sequential(
+        nn.Conv2d(3, 16, 3, stride=s, padding=1, bias=False),
+        nn.BatchNorm2d(16),
+        nn.SiLU(),
+        nn.Conv2d(16, 32, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(32),
+        nn.SiLU(),
+        nn.Conv2d(32, 64, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(64),
+        nn.SiLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(1),
+    )
+    return trunk, 64
+
+
+class NPRFrontEnd(nn.Module):
+    """Neighbouring-pixel residual (Tan et al., CVPR 2024): x − nearest-up(avg-pool₂(x)), ×4.
+
+    Up-sampling layers make each 2×2 block of pixels depend on each other; the
+    residual removes image content and keeps that dependency. Input sides must
+    be even (every preprocessing size aidetect offers is).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = F.avg_pool2d(x, 2)
+        return (x - F.interpolate(pooled, scale_factor=2.0, mode="nearest")) * 4.0
+
+
+FRONT_ENDS: dict[str, Callable[[], nn.Module]] = {"rgb": nn.Identity, "npr": NPRFrontEnd}
+
+
+class Encoder(nn.Module):
+    """Images [N, 3, S, S] in [0, 1] → embeddings [N, D], unit L2 norm.
+
+    This is the only place where embeddings are normalised; everything
+    downstream (gallery, k-NN, losses) assumes cosine similarity = dot product.
+    """
+
+    def __init__(self, arch: ArchitectureConfig) -> None:
+        super().__init__()
+        if arch.name not in _TRUNKS:
+            raise AidetectError(f"unknown architecture {arch.name!r}; choose one of {', '.join(list_architectures())}")
+        if arch.front_end not in FRONT_ENDS:
+            raise AidetectError(f"unknown front-end {arch.front_end!r}; choose one of {', '.join(FRONT_ENDS)}")
+        self.arch = arch
+        self.front_end = FRONT_ENDS[arch.front_end]()
+        self.trunk, self.trunk_dim = _TRUNKS[arch.name](arch)
+        if arch.projection_hidden > 0:
+            self.head = nn.Sequential(
+                nn.Linear(self.trunk_dim, arch.projection_hidden),
+                nn.ReLU(inplace=True),
+                nn.Linear(arch.projection_hidden, arch.embedding_dim),
+            )
+        else:
+            self.head = nn.Linear(self.trunk_dim, arch.embedding_dim)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """Trunk features [N, trunk_dim] before the projection head."""
+        return self.trunk(self.front_end(images))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.head(self.features(images)).float(), dim=1)
+
+
+def _imagenet_weights_file() -> Path:
+    from torchvision.models import EfficientNet_B0_Weights
+
+    url = EfficientNet_B0_Weights.IMAGENET1K_V1.url
+    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+
+
+def load_initial_weights(encoder: Encoder, init: str) -> str:
+    """Initialise the trunk: ``random`` (nothing to do), ``imagenet`` or a local file.
+
+    ``imagenet`` reads torchvision's EfficientNet-B0 weights from the local torch
+    cache only (no download); a path may hold a torchvision EfficientNet-B0
+    state dict (safetensors, or a tensors-only ``torch.save`` file).
+    Returns a description for the model card.
+    """
+    if init == "random":
+        return "random"
+    if encoder.arch.name != "efficientnet_b0":
+        raise AidetectError(f"--init {init} applies to efficientnet_b0, not {encoder.arch.name}")
+    if init == "imagenet":
+        path = _imagenet_weights_file()
+        if not path.is_file():
+            raise AidetectError(
+                f"ImageNet weights are not in the local torch cache ({path}); on a machine with internet run "
+                "`python -c \"import torchvision; torchvision.models.efficientnet_b0(weights='IMAGENET1K_V1')\"` "
+                "and copy that file here, or pass --init PATH"
+            )
+    else:
+        path = Path(init)
+        if not path.is_file():
+            raise AidetectError(f"--init {init}: no such file; give 'random', 'imagenet' or a weights file")
+    from aidetect.models.weights import read_state_dict
+
+    state = read_state_dict(path)
+    # torchvision keys are features.N...; our trunk is Sequential(features, avgpool, flatten).
+    trunk_state = {("0." + k[len("features."):]): v for k, v in state.items() if k.startswith("features.")}
+    if not trunk_state:
+        raise AidetectError(f"{path} holds no EfficientNet-B0 'features.*' weights; give a torchvision efficientnet_b0 state dict")
+    missing, unexpected = encoder.trunk.load_state_dict(trunk_state, strict=False)
+    if unexpected or [k for k in missing if not k.endswith("num_batches_tracked")]:
+        raise AidetectError(f"{path} does not fit EfficientNet-B0 ({len(missing)} missing, {len(unexpected)} unexpected tensors)")
+    return f"{init} ({path.name})"

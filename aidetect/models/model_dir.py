@@ -1,0 +1,86 @@
+"""The self-describing model directory: ``config.json`` + ``model.safetensors`` + ``gallery.npz``.
+
+The fingerprint of a model is the SHA-256 of its weights file (first 16 hex
+digits). It is written into the config and checked on every load, so edited or
+swapped weights are caught, and galleries record it to refuse mixing models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from aidetect.config import GALLERY_FILE, WEIGHTS_FILE, ModelConfig
+from aidetect.errors import CorruptFileError
+from aidetect.fileio import atomic_write_bytes, sha256_bytes
+from aidetect.models.encoder import Encoder
+from aidetect.models.weights import read_safetensors, tensors_to_bytes
+
+
+@dataclass
+class LoadedModel:
+    encoder: Encoder
+    config: ModelConfig
+    folder: Path
+
+    @property
+    def fingerprint(self) -> str:
+        return self.config.fingerprint
+
+    @property
+    def gallery_path(self) -> Path:
+        return self.folder / GALLERY_FILE
+
+
+def fingerprint_of(weight_bytes: bytes) -> str:
+    return sha256_bytes(weight_bytes)[:16]
+
+
+def save_model(folder: str | Path, encoder: Encoder, config: ModelConfig, *, half: bool = False) -> str:
+    """Write weights then config (each atomically); returns the fingerprint."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = encoder.state_dict()
+    if half:
+        state = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
+    data = tensors_to_bytes(state)
+    config.fingerprint = fingerprint_of(data)
+    atomic_write_bytes(folder / WEIGHTS_FILE, data)
+    config.save(folder)
+    return config.fingerprint
+
+
+def build_encoder(config: ModelConfig) -> Encoder:
+    return Encoder(config.architecture)
+
+
+def load_model(folder: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """Rebuild the encoder a model directory describes and load its weights, in eval mode."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CorruptFileError(f"{folder} is not a model directory; pass --model DIR made by `aidetect train`")
+    config = ModelConfig.load(folder)
+    weights_path = folder / WEIGHTS_FILE
+    state = read_safetensors(weights_path)
+    actual = fingerprint_of(weights_path.read_bytes())
+    if config.fingerprint and actual != config.fingerprint:
+        raise CorruptFileError(
+            f"{weights_path} has fingerprint {actual} but config.json says {config.fingerprint}; "
+            "the weights were changed or swapped, copy the model directory again"
+        )
+    config.fingerprint = actual
+    encoder = build_encoder(config)
+    expected = encoder.state_dict()
+    bad = [k for k in expected if k not in state or tuple(state[k].shape) != tuple(expected[k].shape)]
+    extra = [k for k in state if k not in expected]
+    if bad or extra:
+        first = (bad or extra)[0]
+        raise CorruptFileError(
+            f"{weights_path} does not match the architecture in config.json "
+            f"({len(bad)} missing or mis-shaped tensors, {len(extra)} unexpected, e.g. {first!r})"
+        )
+    encoder.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    encoder.to(device).eval()
+    return LoadedModel(encoder, config, folder)

@@ -1,0 +1,103 @@
+import json
+import os
+import signal
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from aidetect.cli.main import app
+from aidetect.training import TrainingInterrupted, train
+from conftest import tiny_train_options
+from helpers import make_genimage_tree
+from synthetic import synthetic_image
+
+runner = CliRunner()
+
+
+def test_cli_train_then_info_json(synthetic_data, tmp_path):
+    out = tmp_path / "m"
+    result = runner.invoke(app, ["train", "--data", str(synthetic_data), "--out", str(out), "--arch", "tiny",
+                                 "--image-size", "32", "--batch-size", "16", "--epochs", "1", "--workers", "0",
+                                 "--exclude", "gen_c", "--gallery-per-class", "20"])
+    assert result.exit_code == 0, result.output
+    for name in ("config.json", "model.safetensors", "gallery.npz", "metrics.jsonl", "checkpoint.pt"):
+        assert (out / name).is_file(), name
+    info = runner.invoke(app, ["info", "--model", str(out), "--json"])
+    assert info.exit_code == 0, info.output
+    doc = json.loads(info.stdout)
+    assert doc["zero_shot_classes"] == ["gen_c"]
+    assert set(doc["trained_classes"]) == {"gen_a", "gen_b", "real"}
+    assert doc["embedding_dim"] == 128 and doc["image_size"] == 32
+    assert len(doc["fingerprint"]) == 16
+    # The gallery holds every class, the zero-shot one included.
+    assert doc["gallery"]["classes"] == {"gen_a": 20, "gen_b": 20, "gen_c": 20, "real": 20}
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert metrics[0]["epoch"] == 1 and metrics[0]["train_loss"] > 0
+
+
+def _write_png(path, label, index):
+    synthetic_image(label, index, 48).save(path, format="PNG")
+
+
+def test_genimage_es41_efficientnet_one_epoch(tmp_path):
+    """The acceptance command: real EfficientNet-B0, one step at 64 px, on a tiny GenImage tree."""
+    root = make_genimage_tree(tmp_path / "genimage", n_train=8, n_val=3, nested=True, image_writer=_write_png)
+    out = tmp_path / "es41"
+    result = runner.invoke(app, ["train", "--data", str(root), "--setting", "es4.1", "--epochs", "1",
+                                 "--image-size", "64", "--max-per-class", "16", "--out", str(out), "--workers", "0",
+                                 "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(runner.invoke(app, ["info", "--model", str(out), "--json"]).stdout)
+    assert set(doc["zero_shot_classes"]) == {"biggan", "real", "sd14", "sd15"}
+    assert set(doc["trained_classes"]) == {"adm", "glide", "midjourney", "vqdm", "wukong"}
+    assert doc["architecture"] == "efficientnet_b0" and doc["setting"] == "es4.1"
+    assert set(doc["gallery"]["classes"]) == {"adm", "biggan", "glide", "midjourney", "vqdm", "sd14", "sd15", "wukong", "real"}
+
+
+def test_resume_after_interruption_gives_the_same_weights(synthetic_data, tmp_path):
+    options = dict(epochs=2, batch_size=16, gallery_per_class=5)
+    straight = tmp_path / "straight"
+    train(tiny_train_options(synthetic_data, straight, **options))
+
+    resumed = tmp_path / "resumed"
+
+    def interrupt(epoch, step, loss):
+        if epoch == 0 and step == 5:
+            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C would
+
+    with pytest.raises(TrainingInterrupted):
+        train(tiny_train_options(synthetic_data, resumed, **options), on_step=interrupt)
+    assert (resumed / "checkpoint.pt").is_file()
+    train(tiny_train_options(synthetic_data, resumed, resume=True, **options))
+
+    a = load_file(straight / "model.safetensors")
+    b = load_file(resumed / "model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    # Checkpoints are tensors-only: loadable without unpickling arbitrary objects.
+    torch.load(resumed / "checkpoint.pt", weights_only=True)
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_last_checkpoint(synthetic_data, tmp_path, monkeypatch):
+    from aidetect.errors import AidetectError
+    from aidetect.losses.supcon import SupConLoss
+
+    out = tmp_path / "nan"
+    train(tiny_train_options(synthetic_data, out, epochs=1, batch_size=16, gallery_per_class=5))
+    before = (out / "model.safetensors").read_bytes()
+    monkeypatch.setattr(SupConLoss, "forward", lambda self, z, y: z.sum() * float("nan"))
+    with pytest.raises(AidetectError, match="loss became nan"):
+        train(tiny_train_options(synthetic_data, out, epochs=2, batch_size=16, gallery_per_class=5, resume=True))
+    assert (out / "model.safetensors").read_bytes() == before
+
+
+def test_unreadable_training_image_is_skipped_and_counted(tmp_path):
+    from synthetic import write_folders_dataset
+
+    data = write_folders_dataset(tmp_path / "d", ["real", "gen_a"], 20, 4, 2)
+    (data / "train" / "gen_a" / "broken.png").write_bytes(b"not an image at all")
+    result = train(tiny_train_options(data, tmp_path / "m", epochs=1, batch_size=8, gallery_per_class=5))
+    assert result.skipped_images >= 1
