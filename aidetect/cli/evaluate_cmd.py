@@ -1,0 +1,103 @@
+"""``aidetect evaluate`` and ``aidetect sweep``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from aidetect.cli.common import BatchOption, DeviceOption, JsonOption, ModelOption, WorkersOption, print_json, user_errors
+
+DataOption = Annotated[Path, typer.Option("--data", help="Data root with a test split (GenImage val/, folders test/).")]
+OutOption = Annotated[Path, typer.Option("--out", help="Folder for the results.")]
+SettingOption = Annotated[Optional[str], typer.Option("--setting", help="Check the model against this setting (es1 … es4.5); default: the model's.")]
+LayoutOption = Annotated[str, typer.Option("--layout", help="auto, genimage, forensynths or folders.")]
+GalleryPerClassOption = Annotated[int, typer.Option("--gallery-per-class", min=0, help="Training images per class in the gallery (0 = all).")]
+
+
+def evaluate(
+    data: DataOption,
+    out: OutOption,
+    model: ModelOption = None,
+    setting: SettingOption = None,
+    layout: LayoutOption = "auto",
+    gallery_per_class: GalleryPerClassOption = 1000,
+    k: Annotated[Optional[int], typer.Option("--k", min=1)] = None,
+    vote: Annotated[Optional[str], typer.Option("--vote", help="weighted or majority.")] = None,
+    classifier: Annotated[str, typer.Option("--classifier", help="knn, centroid, ffn-centroid or ffn-representative.")] = "knn",
+    perturb: Annotated[Optional[list[str]], typer.Option("--perturb", help="Also test perturbed images: jpeg:Q, resize:F, crop:S, blur:S (combine with +; repeat for several).")] = None,
+    max_per_class: Annotated[Optional[int], typer.Option("--max-per-class", min=1)] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    device: DeviceOption = "auto",
+    batch_size: BatchOption = 64,
+    workers: WorkersOption = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """The thesis's tables for a model: AUC/ACC per generator, P/R/F1 zero-shot and seen, confusion matrix."""
+    with user_errors():
+        from aidetect.console import err
+        from aidetect.evaluation.evaluate import EvalOptions
+        from aidetect.evaluation.evaluate import evaluate as run_evaluation
+        from aidetect.evaluation.report import print_summary
+
+        metrics = run_evaluation(
+            EvalOptions(
+                data=str(data), out=str(out), model=str(model) if model else None, setting=setting, layout=layout,
+                gallery_per_class=gallery_per_class or None, k=k, vote=vote, classifier=classifier, perturb=list(perturb or []),
+                seed=seed, max_per_class=max_per_class, batch_size=batch_size, workers=workers, device=device,
+            )
+        )
+        if as_json:
+            print_json(metrics)
+        else:
+            print_summary(metrics)
+        err.print(f"wrote metrics.json, report.md, predictions.csv and confusion matrices to {out}")
+
+
+def sweep(
+    data: DataOption,
+    out: OutOption,
+    model: ModelOption = None,
+    setting: SettingOption = None,
+    layout: LayoutOption = "auto",
+    sizes: Annotated[Optional[str], typer.Option("--sizes", help="Comma-separated gallery sizes per class (0 = all).")] = None,
+    ks: Annotated[Optional[str], typer.Option("--ks", help="Comma-separated k values.")] = None,
+    draws: Annotated[int, typer.Option("--draws", min=1, help="Seeded draws per gallery size.")] = 3,
+    max_per_class: Annotated[Optional[int], typer.Option("--max-per-class", min=1)] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    device: DeviceOption = "auto",
+    batch_size: BatchOption = 64,
+    workers: WorkersOption = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Gallery size (10 … all per class) and k sweep: tables 4.16/4.17 and figures 4.1–4.4 of the thesis."""
+    with user_errors():
+        from aidetect.console import err, out as stdout
+        from aidetect.evaluation.evaluate import EvalOptions
+        from aidetect.evaluation.sweep import DEFAULT_KS, DEFAULT_SIZES
+        from aidetect.evaluation.sweep import sweep as run_sweep
+
+        def ints(text, default):
+            try:
+                return tuple(int(v) for v in text.split(",")) if text else default
+            except ValueError:
+                from aidetect.errors import AidetectError
+
+                raise AidetectError(f"{text!r} is not a comma-separated list of integers") from None
+
+        result = run_sweep(
+            EvalOptions(data=str(data), out=str(out), model=str(model) if model else None, setting=setting, layout=layout,
+                        seed=seed, max_per_class=max_per_class, batch_size=batch_size, workers=workers, device=device),
+            sizes=ints(sizes, DEFAULT_SIZES), ks=ints(ks, DEFAULT_KS), draws=draws,
+        )
+        if as_json:
+            print_json(result)
+        else:
+            stdout.print((Path(out) / "sweep.md").read_text(), markup=False, highlight=False)
+        err.print(f"wrote sweep.json, sweep.md and sweep.png to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(evaluate)
+    app.command()(sweep)
