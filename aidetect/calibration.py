@@ -44,13 +44,22 @@ def sample_per_class(samples: Sequence[Sample], per_class: int | None, seed: int
 
 
 def youden_threshold(scores: np.ndarray, is_ai: np.ndarray) -> float:
-    """Threshold on ``scores`` maximising TPR − FPR (balanced accuracy); midpoint between scores."""
+    """Threshold on ``scores`` maximising TPR − FPR (balanced accuracy).
+
+    Every threshold between the lowest and the highest that reach the maximum
+    separates the validation images equally well; the midpoint of that range
+    leaves the most room on both sides for images not seen yet (scikit-learn's
+    own choice sits on the boundary, at a validation score).
+    """
     from sklearn.metrics import roc_curve
 
     fpr, tpr, thresholds = roc_curve(is_ai.astype(int), scores)
-    best = int(np.argmax(tpr - fpr))
-    threshold = float(thresholds[best])
-    return min(1.0, threshold) if np.isfinite(threshold) else 1.0
+    j = tpr - fpr
+    best = np.flatnonzero(np.isclose(j, j.max()))
+    upper = float(min(thresholds[best[0]], 1.0))
+    after = best[-1] + 1
+    lower = float(thresholds[after]) if after < len(thresholds) else 0.0
+    return 0.5 * (upper + lower)
 
 
 def calibrate(classifier_factory, embeddings: np.ndarray, labels: Sequence[str]) -> dict:

@@ -37,6 +37,7 @@ def embed_files(
     hash_files: bool = True,
     max_pixels: int | None = None,
     progress: str | None = "embedding",
+    perturb=None,
 ) -> EmbeddedFiles:
     """Embed ``paths`` with ``encoder`` (already on ``device``, in eval mode).
 
@@ -44,7 +45,7 @@ def embed_files(
     under ``torch.inference_mode`` with bf16 autocast on CUDA.
     """
     device = torch.device(device)
-    dataset = ImageFileDataset(paths, labels, preprocess, hash_files=hash_files, max_pixels=max_pixels)
+    dataset = ImageFileDataset(paths, labels, preprocess, hash_files=hash_files, max_pixels=max_pixels, perturb=perturb)
     loader = DataLoader(
         dataset,
         batch_size=batch_size,

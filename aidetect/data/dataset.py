@@ -55,6 +55,7 @@ class ImageFileDataset(Dataset):
         seed: int = 0,
         max_pixels: int | None = None,
         hash_files: bool = False,
+        perturb=None,
     ) -> None:
         self.paths = list(paths)
         self.labels = list(labels) if labels is not None else [-1] * len(self.paths)
@@ -64,6 +65,8 @@ class ImageFileDataset(Dataset):
         self.epoch = 0
         self.max_pixels = max_pixels
         self.hash_files = hash_files
+        #: optional PIL → PIL callable applied before preprocessing (evaluation's --perturb)
+        self.perturb = perturb
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -77,6 +80,8 @@ class ImageFileDataset(Dataset):
         digest = ""
         try:
             image = load_image(path, max_pixels=self.max_pixels)
+            if self.perturb is not None:
+                image = self.perturb(image)
             array = to_array(image, self.preprocess, rng)
             if self.hash_files:
                 digest = sha256_file(path)

@@ -1,0 +1,78 @@
+"""Embeddings cached by (model fingerprint, perturbation, file SHA-256).
+
+A second evaluation of the same files with the same model reads the cache and
+embeds only what is new. The key is the file's content hash, not its path, so
+renamed or moved files still hit and edited files miss. The cache is an
+``.npz`` of plain arrays (no pickle), replaced atomically.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from aidetect.embedding import EmbeddedFiles, embed_files
+from aidetect.fileio import atomic_writer, file_lock, sha256_file
+
+
+def default_cache_dir() -> Path:
+    from aidetect.home import aidetect_home
+
+    return aidetect_home() / "cache" / "embeddings"
+
+
+class EmbeddingCache:
+    def __init__(self, folder: str | Path, model_fingerprint: str, perturbation_key: str = "clean") -> None:
+        safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", perturbation_key)
+        self.path = Path(folder) / f"{model_fingerprint}-{safe}.npz"
+        self.index: dict[str, int] = {}
+        self.embeddings = np.zeros((0, 0), dtype=np.float32)
+        if self.path.exists():
+            try:
+                with np.load(self.path, allow_pickle=False) as data:
+                    self.embeddings = data["embeddings"].astype(np.float32)
+                    self.index = {str(h): i for i, h in enumerate(data["sha256"])}
+            except Exception:  # a damaged cache is only a cache: start afresh
+                self.index, self.embeddings = {}, np.zeros((0, 0), dtype=np.float32)
+
+    def save(self) -> None:
+        # Compact first: rows of duplicate content embedded twice are dropped.
+        keys = list(self.index)
+        self.embeddings = self.embeddings[[self.index[k] for k in keys]]
+        self.index = {k: i for i, k in enumerate(keys)}
+        with file_lock(self.path), atomic_writer(self.path) as handle:
+            np.savez(handle, sha256=np.array(keys, dtype="U64"), embeddings=self.embeddings.astype(np.float16))
+
+    def embed(self, encoder, preprocess, paths: Sequence[str], *, perturb=None, progress: str | None = "embedding", **kwargs) -> tuple[EmbeddedFiles, int]:
+        """Embeddings of ``paths`` in order (unreadable files in ``errors``); returns (result, cache hits)."""
+        digests: list[str | None] = []
+        errors: list[tuple[str, str]] = []
+        for path in paths:
+            try:
+                digests.append(sha256_file(path))
+            except OSError as exc:
+                digests.append(None)
+                errors.append((path, f"{path}: cannot read ({exc.strerror or exc.__class__.__name__})"))
+        missing = [p for p, d in zip(paths, digests) if d is not None and d not in self.index]
+        fresh = embed_files(encoder, preprocess, missing, perturb=perturb, progress=progress, hash_files=False, **kwargs)
+        digest_of = dict(zip(paths, digests))
+        if len(fresh.paths):
+            start = len(self.embeddings)
+            new_keys = [digest_of[p] for p in fresh.paths]
+            # Rounded as stored, so a first and a cached run give identical results.
+            block = fresh.embeddings.astype(np.float16).astype(np.float32)
+            self.embeddings = block if self.embeddings.size == 0 else np.concatenate([self.embeddings, block])
+            for offset, key in enumerate(new_keys):
+                self.index.setdefault(key, start + offset)
+            self.save()
+        errors.extend(fresh.errors)
+        failed = {p for p, _ in errors}
+        kept = [(p, d) for p, d in zip(paths, digests) if d is not None and p not in failed]
+        rows = [self.index[d] for _, d in kept]
+        dim = self.embeddings.shape[1] if self.embeddings.size else 0
+        embeddings = self.embeddings[rows] if rows else np.zeros((0, dim), dtype=np.float32)
+        hits = len(kept) - len(fresh.paths)
+        return EmbeddedFiles([p for p, _ in kept], embeddings, [d for _, d in kept], [], errors), hits

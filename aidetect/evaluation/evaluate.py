@@ -1,0 +1,189 @@
+"""``aidetect evaluate``: the thesis's chapter-4 tables for a model on a data set.
+
+Protocol (thesis 3.5.2–3.5.3): the encoder embeds the test split; a gallery is
+drawn from the training split of *every* class in the data, zero-shot ones
+included; the classifier attributes each test image (closed set, as in the
+thesis: no "unknown"), and detection pools all generators against ``real``.
+Zero-shot classes are the classes the encoder was not trained on, as recorded
+in the model directory.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from aidetect.console import err, warn
+from aidetect.errors import AidetectError
+
+
+@dataclass
+class EvalOptions:
+    data: str
+    out: str
+    model: str | None = None
+    setting: str | None = None
+    layout: str = "auto"
+    gallery_per_class: int | None = 1000  # None = the whole training split
+    k: int | None = None
+    vote: str | None = None
+    classifier: str = "knn"
+    perturb: list[str] = field(default_factory=list)
+    seed: int = 0
+    max_per_class: int | None = None
+    batch_size: int = 64
+    workers: int = 0
+    device: str = "auto"
+    cache_dir: str | None = None
+
+
+@dataclass
+class EvalContext:
+    """What evaluate and sweep share: the model, the data, the cached embeddings."""
+
+    model: object
+    splits: object
+    zero_shot: list[str]
+    setting_name: str
+    options: EvalOptions
+    cache_hits: int = 0
+    cache_misses: int = 0
+
+    def embed(self, samples, perturbation=None, label: str = "embedding"):
+        from aidetect.evaluation.cache import EmbeddingCache, default_cache_dir
+        from aidetect.evaluation.perturb import CLEAN
+
+        perturbation = perturbation or CLEAN
+        cache = EmbeddingCache(self.options.cache_dir or default_cache_dir(), self.model.config.fingerprint, perturbation.key)
+        paths = [s.path for s in samples]
+        result, hits = cache.embed(
+            self.model.encoder,
+            self.model.config.preprocess,
+            paths,
+            perturb=None if not perturbation.steps else perturbation,
+            progress=label,
+            batch_size=self.options.batch_size,
+            workers=self.options.workers,
+            device=self.model.encoder_device,
+        )
+        self.cache_hits += hits
+        self.cache_misses += len(result.paths) - hits
+        for _, reason in result.errors:
+            warn(f"skipped {reason}")
+        label_of = {s.path: s.label for s in samples}
+        return result, [label_of[p] for p in result.paths]
+
+
+def prepare(options: EvalOptions) -> EvalContext:
+    from aidetect.data.discovery import discover
+    from aidetect.devices import resolve_device
+    from aidetect.home import resolve_model_dir
+    from aidetect.models.model_dir import load_model
+    from aidetect.settings import SETTINGS
+
+    device = resolve_device(options.device)
+    model = load_model(resolve_model_dir(options.model).folder, device)
+    model.encoder_device = device
+    splits = discover(options.data, options.layout, seed=options.seed, max_per_class=options.max_per_class)
+    trained = set(model.config.trained_classes)
+    setting_name = model.config.setting.get("name", "custom")
+    if options.setting:
+        key = options.setting.lower()
+        if key not in SETTINGS:
+            raise AidetectError(f"unknown setting {options.setting!r}; choose one of {', '.join(SETTINGS)}")
+        if trained and set(SETTINGS[key].trained) != trained:
+            raise AidetectError(
+                f"--setting {key} trains on {', '.join(SETTINGS[key].trained)}, but the model was trained on "
+                f"{', '.join(sorted(trained))}; pass the model trained for {key} with --model"
+            )
+        setting_name = key
+    zero_shot = sorted(c for c in splits.classes() if c not in trained)
+    if not splits.test:
+        raise AidetectError(f"{options.data} has no test split; evaluate needs one (GenImage val/, folders test/)")
+    return EvalContext(model, splits, zero_shot, setting_name, options)
+
+
+def gallery_from_embeddings(ctx: EvalContext, embedded, labels, per_class: int | None, seed: int):
+    """A :class:`~aidetect.gallery.Gallery` of at most ``per_class`` rows per class (seeded draw)."""
+    from aidetect.gallery import Gallery
+
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    gallery = Gallery.create(ctx.model.config.fingerprint, ctx.model.config.architecture.embedding_dim, source="evaluation")
+    for name in sorted(set(labels)):
+        rows = np.flatnonzero(labels == name)
+        if per_class is not None and len(rows) > per_class:
+            rows = np.sort(rng.choice(rows, per_class, replace=False))
+        gallery.add(embedded.embeddings[rows], name, [embedded.paths[i] for i in rows], [embedded.sha256[i] for i in rows], source="evaluation")
+    return gallery
+
+
+def classify(ctx: EvalContext, gallery, embeddings, classifier: str, k=None, vote=None):
+    """Closed-set labels, P(AI-generated) and confidence for each test embedding."""
+    from aidetect.evaluation.classifiers import build_classifier
+
+    vote = vote or ctx.model.config.classifier.get("vote", "weighted")
+    model = build_classifier(classifier, gallery, k=k, vote=vote, seed=ctx.options.seed)
+    scores = model.scores(embeddings)
+    names = model.class_names
+    predicted = [names[i] for i in scores.argmax(axis=1)]
+    confidence = scores.max(axis=1)
+    score_ai = 1.0 - scores[:, names.index("real")] if "real" in names else np.full(len(scores), np.nan)
+    return predicted, score_ai, confidence, getattr(model, "k", None), vote
+
+
+def evaluate(options: EvalOptions) -> dict:
+    """Run the evaluation and write metrics.json, report.md, predictions.csv and confusion PNGs to ``options.out``."""
+    from aidetect.evaluation.metrics import attribution_metrics, detection_metrics
+    from aidetect.evaluation.perturb import CLEAN, parse_perturbation
+    from aidetect.evaluation.report import write_outputs
+
+    started = time.perf_counter()
+    ctx = prepare(options)
+    perturbations = [CLEAN] + [parse_perturbation(spec) for spec in options.perturb]
+    train_embedded, train_labels = ctx.embed(_gallery_pool(ctx), label="gallery images")
+    gallery = gallery_from_embeddings(ctx, train_embedded, train_labels, options.gallery_per_class, options.seed)
+    threshold = float(ctx.model.config.classifier.get("detect_threshold", 0.5))
+    results = {}
+    predictions = {}
+    for perturbation in perturbations:
+        embedded, truth = ctx.embed(ctx.splits.test, perturbation, label=f"test images ({perturbation.key})")
+        predicted, score_ai, confidence, k, vote = classify(ctx, gallery, embedded.embeddings, options.classifier, options.k, options.vote)
+        results[perturbation.key] = {
+            "detection": detection_metrics(truth, score_ai, threshold) if np.isfinite(score_ai).all() else None,
+            "attribution": attribution_metrics(truth, predicted, ctx.zero_shot),
+            "n_test": len(truth),
+        }
+        predictions[perturbation.key] = list(zip(embedded.paths, truth, predicted, score_ai, confidence))
+    metrics = {
+        "model": str(ctx.model.folder),
+        "model_fingerprint": ctx.model.config.fingerprint,
+        "data": str(Path(options.data)),
+        "layout": ctx.splits.layout,
+        "setting": ctx.setting_name,
+        "trained_classes": ctx.model.config.trained_classes,
+        "zero_shot_classes": ctx.zero_shot,
+        "classifier": options.classifier,
+        "k": k,
+        "vote": vote,
+        "gallery_per_class": options.gallery_per_class,
+        "gallery_classes": gallery.classes(),
+        "detect_threshold": threshold,
+        "results": results,
+        "cache": {"hits": ctx.cache_hits, "misses": ctx.cache_misses},
+        "seconds": time.perf_counter() - started,
+    }
+    write_outputs(Path(options.out), metrics, predictions)
+    return metrics
+
+
+def _gallery_pool(ctx: EvalContext):
+    """Training-split samples the gallery is drawn from: at most gallery_per_class per class, drawn now so
+    only those are embedded (a full GenImage training split is 1.3 million images)."""
+    from aidetect.calibration import sample_per_class
+
+    return sample_per_class(ctx.splits.train, ctx.options.gallery_per_class, ctx.options.seed)

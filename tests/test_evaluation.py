@@ -1,0 +1,132 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+from typer.testing import CliRunner
+
+from aidetect.cli.main import app
+from aidetect.evaluation.metrics import attribution_metrics, detection_metrics
+from aidetect.evaluation.perturb import parse_perturbation
+from aidetect.errors import AidetectError
+
+runner = CliRunner()
+
+
+def test_detection_metrics_by_hand():
+    truth = ["real", "real", "a", "a", "b", "b"]
+    score_ai = np.array([0.1, 0.6, 0.7, 0.9, 0.2, 0.8])
+    m = detection_metrics(truth, score_ai, threshold=0.5)
+    # Generator a vs real: real scores (1 - p) = 0.9, 0.4; a: 0.3, 0.1 -> every real above every a: AUC 1.
+    assert m["per_generator"]["a"]["auc"] == pytest.approx(1.0)
+    # verdicts: real 0.1 -> real (ok), real 0.6 -> ai (wrong), a 0.7, 0.9 -> ai (ok): 3/4
+    assert m["per_generator"]["a"]["accuracy"] == pytest.approx(0.75)
+    # b vs real: real (0.9, 0.4) vs b (0.8, 0.1): pairs real>b: 0.9>0.8, 0.9>0.1, 0.4>0.1, 0.4<0.8 -> 3/4
+    assert m["per_generator"]["b"]["auc"] == pytest.approx(0.75)
+    # verdicts: real ok, real wrong, b 0.2 -> real (wrong), b 0.8 -> ai (ok): 2/4
+    assert m["per_generator"]["b"]["accuracy"] == pytest.approx(0.5)
+    assert m["mean_auc"] == pytest.approx(0.875)
+
+
+def test_attribution_metrics_by_hand():
+    truth = ["a", "a", "a", "b", "b", "real"]
+    pred = ["a", "a", "b", "b", "real", "real"]
+    m = attribution_metrics(truth, pred, zero_shot=["b"])
+    # a: tp 2, fp 0, fn 1 -> P 1, R 2/3, F1 0.8
+    assert m["per_class"]["a"]["precision"] == pytest.approx(1.0)
+    assert m["per_class"]["a"]["recall"] == pytest.approx(2 / 3)
+    assert m["per_class"]["a"]["f1"] == pytest.approx(0.8)
+    # b: tp 1, fp 1, fn 1 -> P 0.5, R 0.5, F1 0.5
+    assert m["zero_shot"]["f1"] == pytest.approx(0.5) and m["zero_shot"]["classes"] == ["b"]
+    # seen = a and real; real: tp 1, fp 1, fn 0 -> P .5 R 1 F1 2/3
+    assert m["seen"]["recall"] == pytest.approx((2 / 3 + 1) / 2)
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["confusion"]["labels"] == ["a", "b", "real"]
+    assert m["confusion"]["matrix"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+
+
+def test_perturbation_specs():
+    p = parse_perturbation("jpeg:75+resize:0.5")
+    assert p.key == "jpeg:75+resize:0.5"
+    from PIL import Image
+
+    image = Image.new("RGB", (40, 30), (10, 200, 30))
+    assert p(image).size == (20, 15)
+    assert parse_perturbation("crop:16")(image).size == (16, 16)
+    for bad in ("jpeg:0", "zoom:2", "blur:x"):
+        with pytest.raises(AidetectError):
+            parse_perturbation(bad)
+
+
+def test_evaluate_end_to_end_and_cache(tiny_model, synthetic_data, tmp_path):
+    out = tmp_path / "eval"
+    args = ["evaluate", "--data", str(synthetic_data), "--model", str(tiny_model), "--out", str(out), "--perturb", "jpeg:80"]
+    first = runner.invoke(app, args + ["--json"])
+    assert first.exit_code == 0, first.output
+    for name in ("metrics.json", "report.md", "predictions.csv", "confusion-clean.png", "confusion-jpeg_80.png"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    rows = [r for r in csv.DictReader(open(out / "predictions.csv")) if r["perturbation"] == "clean"]
+    assert len(rows) == 80
+    # The AUC in metrics.json equals scikit-learn's on predictions.csv.
+    for generator, entry in metrics["results"]["clean"]["detection"]["per_generator"].items():
+        subset = [r for r in rows if r["true_class"] in ("real", generator)]
+        y = [r["true_class"] == "real" for r in subset]
+        s = [1 - float(r["score_ai"]) for r in subset]
+        assert entry["auc"] == pytest.approx(roc_auc_score(y, s), abs=1e-6)
+    assert metrics["results"]["clean"]["attribution"]["accuracy"] > 0.8
+    assert metrics["cache"]["misses"] > 0
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0, second.output
+    again = json.loads((out / "metrics.json").read_text())
+    assert again["cache"]["misses"] == 0 and again["cache"]["hits"] == metrics["cache"]["hits"] + metrics["cache"]["misses"]
+    assert again["results"] == metrics["results"]
+
+
+def test_zero_shot_split_follows_the_model(synthetic_data, tmp_path):
+    from aidetect.training import train
+    from conftest import tiny_train_options
+
+    model = tmp_path / "m"
+    train(tiny_train_options(synthetic_data, model, epochs=1, exclude=["gen_c", "real"], gallery_per_class=10))
+    out = tmp_path / "e"
+    result = runner.invoke(app, ["evaluate", "--data", str(synthetic_data), "--model", str(model), "--out", str(out), "--gallery-per-class", "20"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["zero_shot_classes"] == ["gen_c", "real"]
+    clean = metrics["results"]["clean"]["attribution"]
+    assert clean["zero_shot"]["classes"] == ["gen_c", "real"] and clean["seen"]["classes"] == ["gen_a", "gen_b"]
+    assert "zero-shot: gen_c, real" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize("classifier", ["knn", "centroid", "ffn-centroid", "ffn-representative"])
+def test_each_classifier_runs(tiny_model, synthetic_data, tmp_path, classifier):
+    out = tmp_path / classifier
+    result = runner.invoke(app, ["evaluate", "--data", str(synthetic_data), "--model", str(tiny_model), "--out", str(out),
+                                 "--classifier", classifier, "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert metrics["classifier"] == classifier
+    assert metrics["results"]["clean"]["attribution"]["accuracy"] > 0.5
+
+
+def test_sweep_runs(tiny_model, synthetic_data, tmp_path):
+    out = tmp_path / "sweep"
+    result = runner.invoke(app, ["sweep", "--data", str(synthetic_data), "--model", str(tiny_model), "--out", str(out),
+                                 "--sizes", "10,20,50,100,0", "--ks", "3,11,21,1001", "--draws", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert list(doc["by_gallery_size"]) == ["10", "20", "50", "all"]  # 100 > 60 available per class: skipped
+    assert doc["by_gallery_size"]["10"]["draws"] == 2
+    assert set(doc["by_k"]) == {"3", "11", "21"}  # 1001 > gallery size
+    assert (out / "sweep.png").stat().st_size > 1000 and (out / "sweep.md").is_file()
+
+
+def test_contrastive_loss_trains(synthetic_data, tmp_path):
+    result = runner.invoke(app, ["train", "--data", str(synthetic_data), "--out", str(tmp_path / "c"), "--arch", "tiny",
+                                 "--image-size", "32", "--batch-size", "16", "--epochs", "1", "--workers", "0",
+                                 "--loss", "contrastive", "--margin", "2", "--gallery-per-class", "10"])
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "c" / "config.json").read_text())
+    assert config["training"]["loss"] == "contrastive" and config["training"]["options"]["margin"] == 2.0
