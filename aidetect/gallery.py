@@ -31,7 +31,6 @@ import copy
 import datetime as _dt
 import getpass
 import hashlib
-import io
 import json
 import os
 import struct
@@ -898,8 +897,8 @@ def _from_arrays(path: Path, a: dict[str, np.ndarray]) -> Gallery:
     if not isinstance(meta, dict) or meta.get("format") != GALLERY_FORMAT:
         raise _corrupt(path, "metadata does not describe an aidetect gallery")
     version = meta.get("schema_version")
-    if version != GALLERY_SCHEMA_VERSION:
-        if isinstance(version, int) and version > GALLERY_SCHEMA_VERSION:
+    if type(version) is not int or version != GALLERY_SCHEMA_VERSION:
+        if type(version) is int and version > GALLERY_SCHEMA_VERSION:
             raise CorruptFileError(
                 f"{path} uses gallery schema version {version}, newer than the {GALLERY_SCHEMA_VERSION} this "
                 "aidetect reads; upgrade aidetect to read it."

@@ -43,7 +43,7 @@ from aidetect.devices import autocast, resolve_device
 from aidetect.errors import AidetectError
 from aidetect.fileio import atomic_write_bytes
 from aidetect.losses import build_loss
-from aidetect.models.encoder import Encoder, load_initial_weights
+from aidetect.models.encoder import FIXED_FEATURE_TRUNKS, Encoder, load_initial_weights
 from aidetect.models.model_dir import save_model
 from aidetect.settings import resolve_setting
 
@@ -197,9 +197,11 @@ class Trainer:
             o.loss, temperature=o.temperature, learnable_temperature=o.learnable_temperature, margin=o.margin
         ).to(self.device)
         params = list(self.encoder.parameters()) + list(self.loss_fn.parameters())
+        self.steps_per_epoch = len(self.sampler)
+        if not any(p.requires_grad for p in self.encoder.parameters()):
+            return  # a fixed-feature encoder (spectrum): nothing to optimise
         fused = self.device.type == "cuda"
         self.optimizer = torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay, fused=fused)
-        self.steps_per_epoch = len(self.sampler)
         self.total_steps = self.steps_per_epoch * o.epochs
         self.warmup_steps = int(round(o.warmup_epochs * self.steps_per_epoch))
 
@@ -338,7 +340,7 @@ class Trainer:
             classes=self.splits.classes(),
             training={
                 "loss": o.loss,
-                "optimizer": "AdamW",
+                "optimizer": None if o.arch in FIXED_FEATURE_TRUNKS else "AdamW",
                 "lr": o.lr,
                 "weight_decay": o.weight_decay,
                 "batch_size": self.sampler.batch_size,
@@ -359,10 +361,35 @@ class Trainer:
     def _handle_signal(self, signum, frame) -> None:
         self._stop_requested = True
 
+    def _fit_fixed_features(self) -> TrainResult:
+        """Fixed-feature encoders (spectrum) learn nothing: only their standardisation statistics."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.best_val_loss, self.bad_epochs, self.skipped = float("nan"), 0, 0
+        loader = self._loader(self.train_set, list(_chunks(range(len(self.train_set)), 64)))
+        from aidetect.progress import progress_bar
+
+        def batches():
+            with progress_bar("standardisation statistics", total=len(self.train_set), unit="images") as advance:
+                for batch in loader:
+                    self.skipped += len(batch.failures)
+                    advance(len(batch.indices) + len(batch.failures))
+                    if batch.indices:
+                        yield batch.images.to(self.device)
+
+        seen = self.encoder.trunk.fit(batches())
+        if seen == 0:
+            raise AidetectError(f"no training image under {self.options.data} could be read")
+        history = [{"epoch": 0, "images": seen, "note": "statistics only, no training"}]
+        save_model(self.out, self.encoder.cpu(), self._model_config(history))
+        config = self._finish(history)
+        return TrainResult(self.out, config, 0, float("nan"), self.skipped, history)
+
     def run(self) -> TrainResult:
         o = self.options
         self._prepare_data()
         self._prepare_model()
+        if o.arch in FIXED_FEATURE_TRUNKS:
+            return self._fit_fixed_features()
         self.out.mkdir(parents=True, exist_ok=True)
         self.best_val_loss = float("inf")
         self.bad_epochs = 0
@@ -483,6 +510,12 @@ class Trainer:
         config.save(self.out)
         (self.out / GALLERY_FILE).exists() or warn("no gallery was written")
         return config
+
+
+def _chunks(items, size):
+    items = list(items)
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def train(options: TrainOptions, on_step: Callable[[int, int, float], None] | None = None) -> TrainResult:

@@ -64,6 +64,18 @@ def _tiny(arch: ArchitectureConfig) -> tuple[nn.Module, int]:
     return trunk, 64
 
 
+@register_trunk("spectrum")
+def _spectrum(arch: ArchitectureConfig) -> tuple[nn.Module, int]:
+    """No learning: the radial spectrum of the high-pass residual (aidetect.models.spectrum)."""
+    from aidetect.models.spectrum import SpectrumFeatures
+
+    return SpectrumFeatures(arch.embedding_dim), arch.embedding_dim
+
+
+#: Trunks whose features are the embedding itself (no projection head, nothing to train).
+FIXED_FEATURE_TRUNKS = frozenset({"spectrum"})
+
+
 class NPRFrontEnd(nn.Module):
     """Neighbouring-pixel residual (Tan et al., CVPR 2024): x − nearest-up(avg-pool₂(x)), ×4.
 
@@ -96,7 +108,9 @@ class Encoder(nn.Module):
         self.arch = arch
         self.front_end = FRONT_ENDS[arch.front_end]()
         self.trunk, self.trunk_dim = _TRUNKS[arch.name](arch)
-        if arch.projection_hidden > 0:
+        if arch.name in FIXED_FEATURE_TRUNKS:
+            self.head = nn.Identity()
+        elif arch.projection_hidden > 0:
             self.head = nn.Sequential(
                 nn.Linear(self.trunk_dim, arch.projection_hidden),
                 nn.ReLU(inplace=True),
