@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from aidetect.console import err
 
 
-def make_progress(*extra_columns) -> Progress:
+def make_progress(*extra_columns, disable: bool = False) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -20,6 +20,7 @@ def make_progress(*extra_columns) -> Progress:
         TimeRemainingColumn(),
         console=err,
         transient=False,
+        disable=disable,
     )
 
 

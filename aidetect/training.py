@@ -25,6 +25,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader
 
 from aidetect.config import (
@@ -86,6 +87,7 @@ class TrainOptions:
     gallery_per_class: int = DEFAULT_GALLERY_PER_CLASS
     resume: bool = False
     channels_last: bool = True
+    compile: bool = False
 
     def architecture(self) -> ArchitectureConfig:
         return ArchitectureConfig(
@@ -139,6 +141,29 @@ def _read_checkpoint(path: Path) -> dict:
         raise AidetectError(f"{path} cannot be read as a checkpoint ({exc.__class__.__name__}); start again without --resume") from None
 
 
+class EpochBatches:
+    """The batch sampler the training DataLoader keeps for the whole run.
+
+    Each epoch it replays the class-balanced sampler for ``epoch`` (from
+    ``start`` when resuming mid-epoch) and hands this rank its slice of every
+    global batch, as ``(epoch, index)`` pairs so persistent workers crop with
+    the right epoch's seed.
+    """
+
+    def __init__(self, sampler: ClassBalancedBatchSampler, rank: int = 0, world_size: int = 1) -> None:
+        self.sampler, self.rank, self.world_size = sampler, rank, world_size
+        self.epoch, self.start = 0, 0
+
+    def __len__(self) -> int:
+        return max(0, len(self.sampler) - self.start)
+
+    def __iter__(self):
+        self.sampler.set_epoch(self.epoch)
+        for step, batch in enumerate(self.sampler):
+            if step >= self.start:
+                yield [(self.epoch, i) for i in batch[self.rank :: self.world_size]]
+
+
 class Trainer:
     """One training run. ``run()`` returns a :class:`TrainResult`.
 
@@ -150,7 +175,10 @@ class Trainer:
         self.options = options
         self.on_step = on_step
         self.out = Path(options.out)
-        self.device = resolve_device(options.device)
+        from aidetect import distributed
+
+        self.dist = distributed.from_environment()
+        self.device = distributed.setup(self.dist, resolve_device(options.device))
 
     # ---------------------------------------------------------------- data
     def _prepare_data(self) -> None:
@@ -171,8 +199,10 @@ class Trainer:
             [s.path for s in val], [self.class_to_idx[s.label] for s in val], preprocess, train=False, seed=o.seed
         )
         self.sampler = ClassBalancedBatchSampler(self.train_set.labels, o.batch_size, o.m_per_class, seed=o.seed)
+        self.epoch_batches = EpochBatches(self.sampler, self.dist.rank, self.dist.world_size)
+        self.train_loader = self._loader(self.train_set, self.epoch_batches, persistent=True)
 
-    def _loader(self, dataset, batch_sampler) -> DataLoader:
+    def _loader(self, dataset, batch_sampler, persistent: bool = False) -> DataLoader:
         workers = self.options.workers
         return DataLoader(
             dataset,
@@ -180,7 +210,7 @@ class Trainer:
             num_workers=workers,
             collate_fn=collate,
             pin_memory=self.device.type == "cuda",
-            persistent_workers=False,
+            persistent_workers=persistent and workers > 0,
             prefetch_factor=4 if workers > 0 else None,
         )
 
@@ -193,6 +223,17 @@ class Trainer:
         self.encoder.to(self.device)
         if self.device.type == "cuda" and o.channels_last:
             self.encoder.to(memory_format=torch.channels_last)
+        # The module the training step calls: DDP-wrapped and/or compiled; self.encoder stays
+        # the plain module whose state_dict is saved.
+        self.model = self.encoder
+        if self.dist.enabled and any(p.requires_grad for p in self.encoder.parameters()):
+            from torch.nn.parallel import DistributedDataParallel
+
+            if self.device.type == "cuda":
+                self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            self.model = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        if o.compile:
+            self.model = torch.compile(self.model)
         self.loss_fn = build_loss(
             o.loss, temperature=o.temperature, learnable_temperature=o.learnable_temperature, margin=o.margin
         ).to(self.device)
@@ -231,6 +272,8 @@ class Trainer:
         }
 
     def _save_checkpoint(self, epoch: int, step: int) -> None:
+        if not self.dist.is_main:
+            return  # rank 0 writes; every rank holds the same state
         atomic_write_bytes(self.out / CHECKPOINT_FILE, _checkpoint_bytes(self._state(epoch, step)))
 
     def _restore(self) -> tuple[int, int]:
@@ -255,11 +298,11 @@ class Trainer:
 
     # ---------------------------------------------------------------- loop
     def _train_epoch(self, epoch: int, start_step: int, progress, task) -> tuple[float, int]:
+        from aidetect.distributed import gather_varlen_with_grad
+
         self.encoder.train()
-        self.sampler.set_epoch(epoch)
         self.train_set.set_epoch(epoch)
-        batches = list(self.sampler)[start_step:]
-        loader = self._loader(self.train_set, batches)
+        self.epoch_batches.epoch, self.epoch_batches.start = epoch, start_step
         # The loader draws its worker seed from the global RNG when iterated. A
         # checkpoint from an epoch's end was taken before that draw, one from
         # mid-epoch after it: restore the RNG on the matching side, so stochastic
@@ -267,7 +310,7 @@ class Trainer:
         if self._pending_rng is not None and start_step == 0:
             torch.set_rng_state(self._pending_rng)
             self._pending_rng = None
-        iterator = iter(loader)
+        iterator = iter(self.train_loader)
         if self._pending_rng is not None:
             torch.set_rng_state(self._pending_rng)
             self._pending_rng = None
@@ -278,14 +321,17 @@ class Trainer:
             self.skipped += len(batch.failures)
             for _, reason in batch.failures:
                 warn(f"skipped {reason}")
-            if len(batch.indices) >= 2:
+            # Under DDP every rank must take part in every step (collectives), whatever it decoded.
+            if len(batch.indices) >= 2 or (self.dist.enabled and len(batch.indices) >= 1):
                 lr = self._set_lr(epoch * self.steps_per_epoch + step)
                 images = batch.images.to(self.device, non_blocking=True)
                 if self.device.type == "cuda" and self.options.channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)
                 labels = batch.labels.to(self.device, non_blocking=True)
                 with autocast(self.device):
-                    embeddings = self.encoder(images)
+                    embeddings = self.model(images)
+                embeddings = gather_varlen_with_grad(embeddings.float(), self.dist)
+                labels = gather_varlen_with_grad(labels, self.dist)
                 loss = self.loss_fn(embeddings, labels)
                 if not torch.isfinite(loss):
                     raise AidetectError(
@@ -296,7 +342,7 @@ class Trainer:
                 loss.backward()
                 self.optimizer.step()
                 losses.append(float(loss.detach()))
-                seen += len(batch.indices)
+                seen += len(labels)
                 progress.update(
                     task,
                     advance=1,
@@ -401,10 +447,12 @@ class Trainer:
         if o.resume:
             start_epoch, start_step = self._restore()
             err.print(f"resuming at epoch {start_epoch + 1}, step {start_step}")
-        elif metrics_path.exists():
+        elif metrics_path.exists() and self.dist.is_main:
             metrics_path.unlink()  # a fresh run: its metrics start afresh
         history = [json.loads(line) for line in metrics_path.read_text().splitlines()] if metrics_path.exists() else []
 
+        if self.dist.enabled:
+            err.print(f"rank {self.dist.rank} of {self.dist.world_size}: each takes 1/{self.dist.world_size} of every global batch")
         err.print(
             f"training {o.arch} on {len(self.train_set)} images of {', '.join(self.trained)} "
             f"(zero-shot: {', '.join(self.setting.zero_shot) or 'none'}), {self.steps_per_epoch} steps/epoch "
@@ -427,6 +475,7 @@ class Trainer:
                 TextColumn("loss {task.fields[loss]:.4f}"),
                 TextColumn("τ {task.fields[temperature]:.3f}"),
                 TextColumn("{task.fields[ips]:.1f} img/s"),
+                disable=not self.dist.is_main,
             ) as progress:
                 epoch = start_epoch
                 for epoch in range(start_epoch, o.epochs):
@@ -456,14 +505,16 @@ class Trainer:
                         "skipped_images": self.skipped,
                     }
                     history.append(record)
-                    with open(metrics_path, "a", encoding="utf-8") as handle:
-                        handle.write(json.dumps(record) + "\n")
+                    if self.dist.is_main:
+                        with open(metrics_path, "a", encoding="utf-8") as handle:
+                            handle.write(json.dumps(record) + "\n")
                     # No validation data: keep the latest weights.
                     improved = not math.isfinite(val_loss) or val_loss < self.best_val_loss
                     if improved:
                         self.best_val_loss = val_loss if math.isfinite(val_loss) else self.best_val_loss
                         self.bad_epochs = 0
-                        save_model(self.out, self.encoder, self._model_config(history))
+                        if self.dist.is_main:
+                            save_model(self.out, self.encoder, self._model_config(history))
                     else:
                         self.bad_epochs += 1
                     self._save_checkpoint(epoch + 1, 0)
@@ -485,7 +536,14 @@ class Trainer:
             for s, handler in previous.items():
                 signal.signal(s, handler)
 
+        from aidetect import distributed
+
+        distributed.barrier(self.dist)
+        if not self.dist.is_main:
+            distributed.cleanup(self.dist)
+            return TrainResult(self.out, self._model_config(history), len(history), self.best_val_loss, self.skipped, history)
         config = self._finish(history)
+        distributed.cleanup(self.dist)
         return TrainResult(self.out, config, len(history), self.best_val_loss, self.skipped, history)
 
     def _finish(self, history: list[dict]) -> ModelConfig:

@@ -47,6 +47,7 @@ def train(
     max_per_class: Annotated[Optional[int], typer.Option("--max-per-class", min=1, help="Cap images per class and split (quick runs).")] = None,
     gallery_per_class: Annotated[int, typer.Option("--gallery-per-class", min=1, help="Training images per class in the initial gallery.")] = 1000,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run saved in --out.")] = False,
+    compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the encoder (faster on GPUs after a warm-up).")] = False,
 ) -> None:
     """Train an encoder for a setting and write a self-describing model directory."""
     with user_errors():
@@ -85,6 +86,7 @@ def train(
             max_per_class=max_per_class,
             gallery_per_class=gallery_per_class,
             resume=resume,
+            compile=compile_model,
         )
         result = run_training(options)
         err.print(

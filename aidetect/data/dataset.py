@@ -74,9 +74,12 @@ class ImageFileDataset(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, key):
+        # Training batches ask for (epoch, index): persistent workers hold their own copy
+        # of the dataset, so the epoch travels with the request rather than in set_epoch.
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         path = self.paths[index]
-        rng = np.random.default_rng([self.seed, self.epoch, index]) if self.train else None
+        rng = np.random.default_rng([self.seed, epoch, index]) if self.train else None
         digest = ""
         try:
             image = load_image(path, max_pixels=self.max_pixels)
