@@ -110,8 +110,13 @@ def classify_paths(
     batch_size: int = 32,
     workers: int = 0,
     progress: str | None = "embedding",
+    metadata: bool = True,
 ) -> list[dict]:
-    """``task`` = ``attribute`` or ``detect``; one record per input file, errors included, in input order."""
+    """``task`` = ``attribute`` or ``detect``; one record per input file, errors included, in input order.
+
+    With ``metadata``, each record also carries the file's ``provenance``
+    (aidetect.provenance): shown beside the model's verdict, never changing it.
+    """
     files, problems = collect_files(paths)
     classifier = classifier_for(session, k, vote)
     if task == "detect" and "real" not in session.gallery.classes():
@@ -152,6 +157,8 @@ def classify_paths(
                 nearest_label=prediction.vote_label,
             )
         record["neighbors"] = _neighbors(prediction)
+        if metadata:
+            record.update(_provenance_fields(path, record, task))
         record["error"] = None
         by_path[path] = record
     failures = {path: reason for path, reason in list(embedded.errors) + problems}
@@ -160,6 +167,21 @@ def classify_paths(
         records.append(by_path.get(path) or _error_record(path, failures.get(path, "not processed"), session))
     records.extend(_error_record(path, reason, session) for path, reason in problems if path not in by_path)
     return records
+
+
+def _provenance_fields(path: str, record: dict, task: str) -> dict:
+    """The file's own account of itself, and whether it disagrees with the model."""
+    from aidetect.provenance import read_provenance
+
+    provenance = read_provenance(path)
+    model_says_ai = record.get("verdict") == "ai" if task == "detect" else record.get("label") not in ("real", UNKNOWN)
+    suggests = provenance.suggests()
+    conflict = None
+    if suggests == "ai-generated" and not model_says_ai:
+        conflict = "the file's metadata says AI-generated, the model does not"
+    elif suggests == "camera" and model_says_ai:
+        conflict = "the file's metadata names a camera, the model says AI-generated"
+    return {"provenance": provenance.to_dict() | {"summary": provenance.summary()}, "metadata_conflict": conflict}
 
 
 @dataclass

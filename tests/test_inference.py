@@ -170,3 +170,22 @@ def test_help_does_not_import_torch():
 
     code = "import sys, aidetect.cli.main as m; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_provenance_is_shown_beside_the_verdict_and_never_changes_it(model_copy, synthetic_data, tmp_path):
+    from PIL import Image, PngImagePlugin
+
+    source = next((synthetic_data / "test" / "real").glob("*.png"))
+    tagged = tmp_path / "tagged.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a photo of a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 32x32, Model: sd15")
+    Image.open(source).save(tagged, pnginfo=info)
+    plain = _json(runner.invoke(app, ["detect", "--model", str(model_copy), "--json", str(source)]))[0]
+    with_tag = _json(runner.invoke(app, ["detect", "--model", str(model_copy), "--json", str(tagged)]))[0]
+    assert with_tag["verdict"] == plain["verdict"] and with_tag["score"] == plain["score"]  # metadata never overrides the model
+    assert with_tag["provenance"]["suggests"] == "ai-generated"
+    if with_tag["verdict"] == "real":
+        assert "metadata says AI-generated" in with_tag["metadata_conflict"]
+    assert plain["provenance"]["suggests"] == "unknown" and plain["metadata_conflict"] is None
+    off = _json(runner.invoke(app, ["attribute", "--model", str(model_copy), "--json", "--no-metadata", str(tagged)]))[0]
+    assert "provenance" not in off

@@ -115,13 +115,18 @@ def enroll(
             raise typer.Exit(code)
 
 
-def _classify(task, paths, model, gallery, device, k, vote, top, batch_size, workers, as_json, csv_path, title) -> None:
+NoMetadataOption = Annotated[bool, typer.Option("--no-metadata", help="Do not read the files' provenance metadata (C2PA, XMP, EXIF, PNG text).")]
+
+
+def _classify(task, paths, model, gallery, device, k, vote, top, batch_size, workers, as_json, csv_path, title, no_metadata=False) -> None:
     with user_errors():
         from aidetect.inference import classify_paths, open_session
         from aidetect.cli.render import render_records, write_csv
 
         session = open_session(model, gallery, device)
-        records = classify_paths(session, paths, task=task, k=k, vote=vote, top=top, batch_size=batch_size, workers=workers)
+        records = classify_paths(
+            session, paths, task=task, k=k, vote=vote, top=top, batch_size=batch_size, workers=workers, metadata=not no_metadata
+        )
         if csv_path:
             write_csv(csv_path, records, task)
         if as_json:
@@ -145,9 +150,10 @@ def detect(
     workers: WorkersOption = 0,
     as_json: JsonOption = False,
     csv_path: CsvOption = None,
+    no_metadata: NoMetadataOption = False,
 ) -> None:
     """Real or AI-generated? Verdict, score = P(AI-generated), and the neighbours as evidence."""
-    _classify("detect", paths, model, gallery, device, k, vote, top, batch_size, workers, as_json, csv_path, "detect")
+    _classify("detect", paths, model, gallery, device, k, vote, top, batch_size, workers, as_json, csv_path, "detect", no_metadata)
 
 
 def attribute(
@@ -162,9 +168,10 @@ def attribute(
     workers: WorkersOption = 0,
     as_json: JsonOption = False,
     csv_path: CsvOption = None,
+    no_metadata: NoMetadataOption = False,
 ) -> None:
     """Which generator made it (or real, or unknown)? Label, confidence, runner-up, neighbours."""
-    _classify("attribute", paths, model, gallery, device, k, vote, top, batch_size, workers, as_json, csv_path, "attribute")
+    _classify("attribute", paths, model, gallery, device, k, vote, top, batch_size, workers, as_json, csv_path, "attribute", no_metadata)
 
 
 def register(app: typer.Typer) -> None:
