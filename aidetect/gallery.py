@@ -39,6 +39,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import sys
+
 import numpy as np
 
 from aidetect.errors import (
@@ -703,6 +705,17 @@ def _paths_hash(blob: np.ndarray, offsets: np.ndarray) -> str:
 # --------------------------------------------------------------------------- search
 
 
+def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``a @ b`` into ``out``. Uses torch's BLAS when torch is already loaded (every command that
+    embeds images has it): on this project's machine it ran the search's products about 1.6x faster
+    than numpy's OpenBLAS. The arrays are shared, not copied. This module never imports torch itself."""
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "from_numpy"):
+        torch.matmul(torch.from_numpy(a), torch.from_numpy(b), out=torch.from_numpy(out))
+        return out
+    return np.matmul(a, b, out=out)
+
+
 def _knn_search(q: np.ndarray, gallery: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """q float32 [Q, D], gallery float16 [N, D] → (sims float32 [Q, k'], idx int64 [Q, k'])."""
     n_q = q.shape[0]
@@ -731,7 +744,7 @@ def _knn_search(q: np.ndarray, gallery: np.ndarray, k: int) -> tuple[np.ndarray,
             q1 = min(n_q, q0 + q_chunk)
             nq = q1 - q0
             # [nq, b]; BLAS reads the transposed view, no copy
-            sims = np.matmul(q[q0:q1], block.T, out=sims_buf[: nq * b].reshape(nq, b))
+            sims = _matmul(q[q0:q1], block.T, sims_buf[: nq * b].reshape(nq, b))
             mask = mask_buf[: nq * b].reshape(nq, b)
             cur_sim = best_sim[q0:q1]
             cur_idx = best_idx[q0:q1]
