@@ -40,6 +40,23 @@ class PreprocessConfig:
     mode: str = "resize"
     interpolation: str = "bilinear"
     grid: int = 1
+    #: Crop side during training (crop mode); None = ``image_size``. A fully convolutional
+    #: trunk with global pooling trains on small patches and embeds larger ones.
+    train_image_size: int | None = None
+    #: Views averaged at inference (crop mode): 1 = the centre crop; 5 = centre and four
+    #: corners. Their projections are averaged before the one L2 normalisation.
+    views: int = 1
+
+
+@dataclass
+class AugmentConfig:
+    """Training-time degradations, so fingerprints survive what images go through on their way to
+    an analyst (CNNDetection's recipe): JPEG re-encoding and blur, each with a probability."""
+
+    jpeg_p: float = 0.0
+    jpeg_quality: tuple[int, int] = (60, 100)
+    blur_p: float = 0.0
+    blur_sigma: tuple[float, float] = (0.1, 1.5)
 
 
 @dataclass
@@ -69,6 +86,8 @@ class ModelConfig:
     fingerprint: str = ""
     #: k-NN rule and calibrated thresholds (see aidetect.knn).
     classifier: dict[str, Any] = field(default_factory=dict)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    recipe: str = "custom"
     training: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -97,6 +116,11 @@ class ModelConfig:
             kwargs = {f.name: data[f.name] for f in fields(cls) if f.name in data}
             kwargs["architecture"] = ArchitectureConfig(**data.get("architecture", {}))
             kwargs["preprocess"] = PreprocessConfig(**data.get("preprocess", {}))
+            augment = dict(data.get("augment", {}))
+            for key in ("jpeg_quality", "blur_sigma"):
+                if key in augment:
+                    augment[key] = tuple(augment[key])
+            kwargs["augment"] = AugmentConfig(**augment)
             return cls(**kwargs)
         except TypeError as exc:
             raise CorruptFileError(f"{source} has unexpected fields ({exc}); the model directory is damaged or edited") from exc

@@ -68,7 +68,7 @@ def embed_files(
                 errors.append((dataset.paths[index], reason))
             if batch.indices:
                 images = batch.images.to(device, non_blocking=True)
-                if device.type == "cuda":
+                if device.type == "cuda" and images.ndim == 4:
                     images = images.contiguous(memory_format=torch.channels_last)
                 with autocast(device):
                     out = encoder(images)

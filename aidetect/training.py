@@ -33,6 +33,7 @@ from aidetect.config import (
     GALLERY_FILE,
     METRICS_FILE,
     ArchitectureConfig,
+    AugmentConfig,
     ModelConfig,
     PreprocessConfig,
 )
@@ -69,6 +70,11 @@ class TrainOptions:
     image_size: int = 256
     preprocess_mode: str = "resize"
     grid: int = 1
+    train_image_size: int | None = None
+    views: int = 1
+    jpeg_p: float = 0.0
+    blur_p: float = 0.0
+    recipe: str = "custom"
     loss: str = "supcon"
     temperature: float = 0.1
     learnable_temperature: bool = True
@@ -99,7 +105,13 @@ class TrainOptions:
         )
 
     def preprocess(self) -> PreprocessConfig:
-        return PreprocessConfig(image_size=self.image_size, mode=self.preprocess_mode, grid=self.grid)
+        return PreprocessConfig(
+            image_size=self.image_size, mode=self.preprocess_mode, grid=self.grid,
+            train_image_size=self.train_image_size, views=self.views,
+        )
+
+    def augment(self) -> AugmentConfig:
+        return AugmentConfig(jpeg_p=self.jpeg_p, blur_p=self.blur_p)
 
 
 @dataclass
@@ -193,7 +205,8 @@ class Trainer:
             raise AidetectError(f"no training images for {', '.join(self.trained)} under {o.data}; check --data and --layout")
         preprocess = o.preprocess()
         self.train_set = ImageFileDataset(
-            [s.path for s in train], [self.class_to_idx[s.label] for s in train], preprocess, train=True, seed=o.seed
+            [s.path for s in train], [self.class_to_idx[s.label] for s in train], preprocess, train=True, seed=o.seed,
+            augment=o.augment(),
         )
         self.val_set = ImageFileDataset(
             [s.path for s in val], [self.class_to_idx[s.label] for s in val], preprocess, train=False, seed=o.seed
@@ -384,6 +397,8 @@ class Trainer:
             preprocess=o.preprocess(),
             setting=self.setting.to_dict(),
             classes=self.splits.classes(),
+            augment=o.augment(),
+            recipe=o.recipe,
             training={
                 "loss": o.loss,
                 "optimizer": None if o.arch in FIXED_FEATURE_TRUNKS else "AdamW",

@@ -23,14 +23,19 @@ def train(
     include: Annotated[Optional[list[str]], typer.Option("--include", help="Train only on these classes (comma-separated or repeated).")] = None,
     exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Leave these classes out of encoder training (they become zero-shot).")] = None,
     layout: Annotated[str, typer.Option("--layout", help="auto, genimage, forensynths or folders.")] = "auto",
-    arch: Annotated[str, typer.Option("--arch", help="Encoder: efficientnet_b0 (the thesis), spectrum (no training, the yardstick) or tiny (tests).")] = "efficientnet_b0",
+    recipe: Annotated[str, typer.Option("--recipe", help="thesis (exactly the thesis) or fingerprint (NPR input, stride-1 stem, aligned crops, JPEG/blur augmentation); options you give override it.")] = "thesis",
+    arch: Annotated[Optional[str], typer.Option("--arch", help="Encoder: efficientnet_b0 (the thesis), spectrum (no training, the yardstick) or tiny (tests).")] = None,
     init: Annotated[str, typer.Option("--init", help="random, imagenet (from the local torch cache only) or a weights file.")] = "random",
     embedding_dim: Annotated[int, typer.Option("--embedding-dim", min=2)] = 128,
-    front_end: Annotated[str, typer.Option("--front-end", help="rgb (the thesis) or npr (neighbouring-pixel residual).")] = "rgb",
-    stem_stride: Annotated[int, typer.Option("--stem-stride", min=1, max=2, help="2 as EfficientNet; 1 keeps fine traces.")] = 2,
-    image_size: Annotated[int, typer.Option("--image-size", min=8, help="Input side in pixels (256 in the thesis).")] = 256,
+    front_end: Annotated[Optional[str], typer.Option("--front-end", help="rgb (the thesis) or npr (neighbouring-pixel residual).")] = None,
+    stem_stride: Annotated[Optional[int], typer.Option("--stem-stride", min=1, max=2, help="2 as EfficientNet; 1 keeps fine traces.")] = None,
+    image_size: Annotated[Optional[int], typer.Option("--image-size", min=8, help="Input side in pixels at inference (256 in the thesis).")] = None,
+    train_image_size: Annotated[Optional[int], typer.Option("--train-image-size", min=8, help="Crop side during training (crop mode); default --image-size.")] = None,
+    views: Annotated[Optional[int], typer.Option("--views", min=1, max=5, help="Crops averaged at inference: 1 centre, 5 centre and corners.")] = None,
+    jpeg_p: Annotated[Optional[float], typer.Option("--jpeg-p", min=0.0, max=1.0, help="Probability of JPEG re-encoding (quality 60-100) in training.")] = None,
+    blur_p: Annotated[Optional[float], typer.Option("--blur-p", min=0.0, max=1.0, help="Probability of Gaussian blur in training.")] = None,
     preprocess: Annotated[Optional[str], typer.Option("--preprocess", help="resize (the thesis) or crop (native pixels, see docs); default resize, crop for --arch spectrum.")] = None,
-    grid: Annotated[int, typer.Option("--grid", min=1, help="Align crop offsets to this many pixels.")] = 1,
+    grid: Annotated[Optional[int], typer.Option("--grid", min=1, help="Align crop offsets to this many pixels.")] = None,
     loss: Annotated[str, typer.Option("--loss", help="supcon (the thesis) or contrastive (Euclidean, with --margin).")] = "supcon",
     temperature: Annotated[float, typer.Option("--temperature", help="SupCon temperature at the start.")] = 0.1,
     fixed_temperature: Annotated[bool, typer.Option("--fixed-temperature", help="Do not learn the temperature.")] = False,
@@ -52,9 +57,14 @@ def train(
     """Train an encoder for a setting and write a self-describing model directory."""
     with user_errors():
         from aidetect.console import err
+        from aidetect.recipes import apply_recipe
         from aidetect.training import TrainOptions
         from aidetect.training import train as run_training
 
+        recipe_options = apply_recipe(recipe, dict(
+            arch=arch, front_end=front_end, stem_stride=stem_stride, image_size=image_size, preprocess_mode=preprocess,
+            grid=grid, train_image_size=train_image_size, views=views, jpeg_p=jpeg_p, blur_p=blur_p,
+        ))
         options = TrainOptions(
             data=str(data),
             out=str(out),
@@ -62,14 +72,9 @@ def train(
             include=_split_classes(include),
             exclude=_split_classes(exclude),
             layout=layout,
-            arch=arch,
             init=init,
             embedding_dim=embedding_dim,
-            front_end=front_end,
-            stem_stride=stem_stride,
-            image_size=image_size,
-            preprocess_mode=preprocess or ("crop" if arch == "spectrum" else "resize"),
-            grid=grid,
+            **recipe_options,
             loss=loss,
             temperature=temperature,
             learnable_temperature=not fixed_temperature,

@@ -18,7 +18,7 @@ from aidetect.config import PreprocessConfig
 from aidetect.data.images import load_image
 from aidetect.errors import ImageReadError
 from aidetect.fileio import sha256_file
-from aidetect.models.preprocess import to_array
+from aidetect.models.preprocess import augment, to_array, to_input
 
 
 @dataclass
@@ -56,6 +56,7 @@ class ImageFileDataset(Dataset):
         max_pixels: int | None = None,
         hash_files: bool = False,
         perturb=None,
+        augment=None,
     ) -> None:
         self.paths = list(paths)
         self.labels = list(labels) if labels is not None else [-1] * len(self.paths)
@@ -67,6 +68,8 @@ class ImageFileDataset(Dataset):
         self.hash_files = hash_files
         #: optional PIL → PIL callable applied before preprocessing (evaluation's --perturb)
         self.perturb = perturb
+        #: training-time degradations (AugmentConfig), applied with the item's own seeded generator
+        self.augment = augment
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -85,7 +88,9 @@ class ImageFileDataset(Dataset):
             image = load_image(path, max_pixels=self.max_pixels)
             if self.perturb is not None:
                 image = self.perturb(image)
-            array = to_array(image, self.preprocess, rng)
+            if rng is not None and self.augment is not None:
+                image = augment(image, self.augment, rng)
+            array = to_array(image, self.preprocess, rng) if self.train else to_input(image, self.preprocess)
             if self.hash_files:
                 digest = sha256_file(path)
         except ImageReadError as exc:

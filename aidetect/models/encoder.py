@@ -124,6 +124,11 @@ class Encoder(nn.Module):
         return self.trunk(self.front_end(images))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """[N, 3, S, S], or [N, V, 3, S, S] for V views of each image (their projections are averaged)."""
+        if images.ndim == 5:
+            n, v = images.shape[:2]
+            projected = self.head(self.features(images.flatten(0, 1))).float().view(n, v, -1).mean(dim=1)
+            return F.normalize(projected, dim=1)
         return F.normalize(self.head(self.features(images)).float(), dim=1)
 
 

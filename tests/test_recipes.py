@@ -1,0 +1,82 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from aidetect.cli.main import app
+from aidetect.config import AugmentConfig, PreprocessConfig
+from aidetect.errors import AidetectError
+from aidetect.models.preprocess import augment, to_array, to_input
+from aidetect.recipes import apply_recipe
+
+runner = CliRunner()
+
+
+def test_recipe_fills_only_what_the_user_left_out():
+    merged = apply_recipe("fingerprint", {"arch": "tiny", "image_size": None, "front_end": None})
+    assert merged["arch"] == "tiny" and merged["front_end"] == "npr" and merged["image_size"] == 128
+    assert merged["recipe"] == "fingerprint"
+    thesis = apply_recipe("thesis", {})
+    assert thesis["preprocess_mode"] == "resize" and thesis["image_size"] == 256 and thesis["stem_stride"] == 2
+    with pytest.raises(AidetectError):
+        apply_recipe("magic", {})
+
+
+def test_training_crops_are_smaller_and_grid_aligned():
+    config = PreprocessConfig(image_size=32, mode="crop", grid=2, train_image_size=16)
+    rows, cols = np.mgrid[0:40, 0:40]
+    # Red holds the row and green the column, so a crop's first pixel tells its offset.
+    image = Image.fromarray(np.stack([rows, cols, np.zeros_like(rows)], axis=-1).astype(np.uint8))
+    rng = np.random.default_rng(0)
+    offsets = set()
+    for _ in range(20):
+        crop = to_array(image, config, rng)
+        assert crop.shape == (3, 16, 16)
+        top, left = int(round(crop[0, 0, 0] * 255)), int(round(crop[1, 0, 0] * 255))
+        assert top % 2 == 0 and left % 2 == 0
+        offsets.add((top, left))
+    assert len(offsets) > 5  # random, not fixed
+    assert to_array(image, config).shape == (3, 32, 32)
+
+
+def test_five_views_are_centre_and_corners():
+    config = PreprocessConfig(image_size=16, mode="crop", views=5)
+    views = to_input(Image.new("RGB", (40, 30)), config)
+    assert views.shape == (5, 3, 16, 16)
+
+
+def test_augmentation_is_seeded():
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    config = AugmentConfig(jpeg_p=1.0, blur_p=0.5)
+    a = np.asarray(augment(image, config, np.random.default_rng(7)))
+    b = np.asarray(augment(image, config, np.random.default_rng(7)))
+    assert np.array_equal(a, b) and not np.array_equal(a, np.asarray(image))
+
+
+def test_encoder_averages_views_before_normalising():
+    from aidetect.config import ArchitectureConfig
+    from aidetect.models.encoder import Encoder
+
+    encoder = Encoder(ArchitectureConfig(name="tiny", front_end="npr", stem_stride=1)).eval()
+    x = torch.rand(2, 5, 3, 16, 16)
+    with torch.no_grad():
+        z = encoder(x)
+        expected = torch.nn.functional.normalize(encoder.head(encoder.features(x.flatten(0, 1))).view(2, 5, -1).mean(1), dim=1)
+    assert torch.allclose(z, expected, atol=1e-6) and torch.allclose(z.norm(dim=1), torch.ones(2))
+
+
+def test_fingerprint_recipe_end_to_end(synthetic_data, tmp_path):
+    out = tmp_path / "fp"
+    result = runner.invoke(app, ["train", "--data", str(synthetic_data), "--out", str(out), "--recipe", "fingerprint", "--arch", "tiny",
+                                 "--image-size", "32", "--train-image-size", "16", "--views", "5", "--batch-size", "16",
+                                 "--epochs", "1", "--workers", "0", "--gallery-per-class", "10"])
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["recipe"] == "fingerprint" and config["architecture"]["front_end"] == "npr"
+    assert config["architecture"]["stem_stride"] == 1 and config["augment"]["jpeg_p"] == 0.5
+    assert config["preprocess"] == {**config["preprocess"], "mode": "crop", "grid": 2, "train_image_size": 16, "views": 5}
+    records = json.loads(runner.invoke(app, ["attribute", "--model", str(out), "--json", str(synthetic_data / "test" / "gen_a")]).stdout)
+    assert len(records) == 20 and all(r["error"] is None for r in records)
