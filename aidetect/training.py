@@ -445,12 +445,24 @@ class Trainer:
         config = self._finish(history)
         return TrainResult(self.out, config, 0, float("nan"), self.skipped, history)
 
+    def _untrained(self) -> TrainResult:
+        """``--epochs 0``: the initial weights as they are (a baseline: what the architecture does untrained)."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.best_val_loss, self.bad_epochs, self.skipped = float("nan"), 0, 0
+        history = [{"epoch": 0, "note": f"no training: {self.init_description} weights"}]
+        if self.dist.is_main:
+            save_model(self.out, self.encoder.cpu(), self._model_config(history))
+            config = self._finish(history)
+        return TrainResult(self.out, config, 0, float("nan"), 0, history)
+
     def run(self) -> TrainResult:
         o = self.options
         self._prepare_data()
         self._prepare_model()
         if o.arch in FIXED_FEATURE_TRUNKS:
             return self._fit_fixed_features()
+        if o.epochs == 0:
+            return self._untrained()
         self.out.mkdir(parents=True, exist_ok=True)
         self.best_val_loss = float("inf")
         self.bad_epochs = 0
@@ -569,7 +581,7 @@ class Trainer:
 
         model = load_model(self.out, self.device)
         config = model.config
-        config.training["epochs_run"] = len(history)
+        config.training["epochs_run"] = sum(1 for h in history if h.get("epoch", 0) > 0)
         config.training["history"] = history
         build_initial_gallery(
             model,

@@ -42,7 +42,7 @@ def train(
     margin: Annotated[float, typer.Option("--margin", help="Margin of the contrastive loss.")] = 1.0,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2, help="Images per step (186 in the thesis).")] = 186,
     m_per_class: Annotated[Optional[int], typer.Option("--m-per-class", min=2, help="Images per class per batch.")] = None,
-    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 30,
+    epochs: Annotated[int, typer.Option("--epochs", min=0, help="Passes over the training split; 0 keeps the initial weights (a baseline).")] = 30,
     lr: Annotated[float, typer.Option("--lr", help="Peak learning rate of AdamW.")] = 1e-3,
     weight_decay: Annotated[float, typer.Option("--weight-decay")] = 0.05,
     patience: Annotated[int, typer.Option("--patience", min=1, help="Stop after this many epochs without a better validation loss.")] = 5,

@@ -1,0 +1,80 @@
+"""Markdown tables for docs/zoo-benchmark.md from the runs of benchmarks/zoo/yardsticks.sh.
+
+    python benchmarks/zoo/table.py RUNS_DIR
+
+Every number is read from RUNS_DIR/<model>/eval-g<0|50>/metrics.json (written by
+`aidetect evaluate`) and the training time from RUNS_DIR/<model>.train.log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ORDER = ["spectrum", "random", "thesis", "thesis-leaveout", "fingerprint", "fingerprint-leaveout"]
+LABELS = {
+    "spectrum": "spectrum yardstick (no training)",
+    "random": "EfficientNet-B0, random weights (no training)",
+    "thesis": "thesis recipe (RGB 128 px, SupCon)",
+    "thesis-leaveout": "thesis recipe, leave-out",
+    "fingerprint": "fingerprint recipe (NPR, stride 1, JPEG aug.)",
+    "fingerprint-leaveout": "fingerprint recipe, leave-out",
+}
+
+
+def pct(value) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def mean_recall(attribution: dict, zero_shot: bool | None) -> float | None:
+    rows = [m["recall"] for m in attribution["per_class"].values() if zero_shot is None or m["zero_shot"] == zero_shot]
+    return sum(rows) / len(rows) if rows else None
+
+
+def train_minutes(runs: Path, name: str) -> str:
+    log = runs / f"{name}.train.log"
+    if not log.exists():
+        return "–"
+    match = re.search(r"trained in ([0-9.]+) s", log.read_text())
+    return f"{float(match.group(1)) / 60:.0f}" if match else "–"
+
+
+def main() -> None:
+    runs = Path(sys.argv[1])
+    metrics = {}
+    for name in ORDER:
+        for g in (0, 50):
+            path = runs / name / f"eval-g{g}" / "metrics.json"
+            if path.exists():
+                metrics[(name, g)] = json.loads(path.read_text())
+    print("| encoder | gallery per class | train min | accuracy | AUC | accuracy JPEG 75 | AUC JPEG 75 | seen acc. | zero-shot acc. | zero-shot acc. JPEG 75 |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for (name, g), m in metrics.items():
+        clean, jpeg = m["results"]["clean"], m["results"].get("jpeg:75")
+        leave_out = bool(m["zero_shot_classes"])
+        print(
+            f"| {LABELS[name]} | {'all' if g == 0 else g} | {train_minutes(runs, name)} "
+            f"| {pct(clean['attribution']['accuracy'])} | {pct(clean['detection']['overall_auc'])} "
+            f"| {pct(jpeg['attribution']['accuracy']) if jpeg else '–'} | {pct(jpeg['detection']['overall_auc']) if jpeg else '–'} "
+            f"| {pct(mean_recall(clean['attribution'], False)) if leave_out else '–'} "
+            f"| {pct(mean_recall(clean['attribution'], True)) if leave_out else '–'} "
+            f"| {pct(mean_recall(jpeg['attribution'], True)) if leave_out and jpeg else '–'} |"
+        )
+    print()
+    classes = sorted({c for m in metrics.values() for c in m["results"]["clean"]["attribution"]["per_class"]})
+    print("Attribution accuracy (recall) per class, clean test images, gallery = all (zero-shot classes marked *):")
+    print()
+    print("| encoder | " + " | ".join(classes) + " |")
+    print("|---|" + "---|" * len(classes))
+    for (name, g), m in metrics.items():
+        if g != 0:
+            continue
+        per = m["results"]["clean"]["attribution"]["per_class"]
+        cells = [pct(per[c]["recall"]) + ("*" if per[c]["zero_shot"] else "") if c in per else "–" for c in classes]
+        print(f"| {LABELS[name]} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()

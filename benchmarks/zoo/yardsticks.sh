@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The yardstick table of docs/zoo-benchmark.md: every encoder trained (or not) on the zoo's train
+# split, evaluated on its test split with the gallery from its train split (all of it, and 50 per
+# class), clean and re-encoded as JPEG at quality 75.
+#
+#   bash benchmarks/zoo/yardsticks.sh ZOO_ROOT RUNS_DIR [MODEL...]
+#
+# MODEL is any of: spectrum random thesis thesis-leaveout fingerprint fingerprint-leaveout
+# (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
+#   bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo thesis &  bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo fingerprint
+# Then: python benchmarks/zoo/table.py RUNS_DIR > table.md
+set -euo pipefail
+ZOO=${1:?zoo root}; RUNS=${2:?runs dir}; shift 2
+MODELS=${*:-spectrum random thesis thesis-leaveout fingerprint fingerprint-leaveout}
+AIDETECT=${AIDETECT:-.venv/bin/aidetect}
+# Leave-out setting: one super-resolution network and one image-to-image GAN, different families.
+LEAVE_OUT="--exclude realesrgan-x4 --exclude cyclegan-vintage"
+# Training budget per learned encoder (minutes of one thread); the measurements used 20-30.
+EPOCHS=${EPOCHS:-6}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+mkdir -p "$RUNS"
+
+train() {  # name, options...
+  local name=$1; shift
+  if [ ! -f "$RUNS/$name/gallery.npz" ]; then
+    /usr/bin/time -f "$name: trained in %e s" "$AIDETECT" train --data "$ZOO" --out "$RUNS/$name" --workers 0 --device cpu "$@" \
+      2> >(grep -v "━" > "$RUNS/$name.train.log")
+  fi
+}
+
+evaluate() {  # name
+  local name=$1
+  for g in 0 50; do
+    [ -f "$RUNS/$name/eval-g$g/metrics.json" ] || "$AIDETECT" evaluate --data "$ZOO" --model "$RUNS/$name" \
+      --gallery-per-class $g --perturb jpeg:75 --out "$RUNS/$name/eval-g$g" --workers 0 > /dev/null 2>> "$RUNS/$name.eval.log"
+  done
+}
+
+for model in $MODELS; do
+  case $model in
+    spectrum)             train spectrum --arch spectrum --preprocess crop --image-size 256 ;;
+    random)               train random --recipe thesis --image-size 128 --epochs 0 ;;
+    thesis)               train thesis --recipe thesis --image-size 128 --batch-size 80 --epochs $EPOCHS --patience 100 ;;
+    thesis-leaveout)      train thesis-leaveout --recipe thesis --image-size 128 --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT ;;
+    fingerprint)          train fingerprint --recipe fingerprint --batch-size 80 --epochs $EPOCHS --patience 100 ;;
+    fingerprint-leaveout) train fingerprint-leaveout --recipe fingerprint --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT ;;
+    *) echo "unknown model $model" >&2; exit 2 ;;
+  esac
+  evaluate "$model"
+done
