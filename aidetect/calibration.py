@@ -96,30 +96,20 @@ def build_initial_gallery(model, splits: DataSplits, *, gallery_per_class: int |
     from aidetect.gallery import Gallery
 
     config = model.config
-    chosen = sample_per_class(splits.train, gallery_per_class, seed)
-    embedded = embed_files(
-        model.encoder,
-        config.preprocess,
-        [s.path for s in chosen],
-        labels=list(range(len(chosen))),
-        batch_size=batch_size,
-        workers=workers,
-        device=device,
-        progress="building gallery",
-    )
-    for path, reason in embedded.errors:
-        warn(f"gallery: skipped {reason}")
-    gallery = Gallery.create(config.fingerprint, config.architecture.embedding_dim, source="aidetect train")
-    kept_labels = np.array([chosen[i].label for i in embedded.labels])
-    for label in sorted(set(kept_labels)):
-        rows = np.flatnonzero(kept_labels == label)
-        gallery.add(
-            embedded.embeddings[rows],
-            label,
-            [embedded.paths[i] for i in rows],
-            [embedded.sha256[i] for i in rows],
-            source=f"training split of {splits.root}",
+
+    def embed(samples: list[Sample], progress: str, hash_files: bool):
+        """Embeddings of ``samples`` and the labels of those that could be read."""
+        embedded = embed_files(
+            model.encoder, config.preprocess, [s.path for s in samples], labels=list(range(len(samples))),
+            batch_size=batch_size, workers=workers, device=device, hash_files=hash_files, progress=progress,
         )
+        for _, reason in embedded.errors:
+            warn(f"{progress}: skipped {reason}")
+        return embedded, [samples[i].label for i in embedded.labels]
+
+    embedded, kept_labels = embed(sample_per_class(splits.train, gallery_per_class, seed), "building gallery", True)
+    gallery = Gallery.create(config.fingerprint, config.architecture.embedding_dim, source="aidetect train")
+    gallery.add_labelled(embedded.embeddings, kept_labels, embedded.paths, embedded.sha256, source=f"training split of {splits.root}")
     gallery.save(model.folder / GALLERY_FILE)
     config.classifier = {"k_rule": "11; 3 when the smallest class has <= 20 images", "vote": "weighted"}
     if len(gallery) == 0:
@@ -131,18 +121,7 @@ def build_initial_gallery(model, splits: DataSplits, *, gallery_per_class: int |
         err.print("no validation split: the vote and detection threshold keep their defaults")
         config.classifier.update(detect_threshold=0.5, detect_threshold_rule="default (no validation split)")
         return
-    val_embedded = embed_files(
-        model.encoder,
-        config.preprocess,
-        [s.path for s in validation],
-        labels=list(range(len(validation))),
-        batch_size=batch_size,
-        workers=workers,
-        device=device,
-        hash_files=False,
-        progress="calibrating",
-    )
-    val_labels = [validation[i].label for i in val_embedded.labels]
+    val_embedded, val_labels = embed(validation, "calibrating", False)
     thresholds = KNNClassifier(gallery).unknown_thresholds
     config.classifier.update(
         calibrate(lambda vote: KNNClassifier(gallery, vote=vote, unknown_thresholds=thresholds), val_embedded.embeddings, val_labels)

@@ -443,6 +443,16 @@ class Gallery:
         self.log.append(_log_entry("add", label, added, source, skipped=skipped))
         return added, skipped
 
+    def add_labelled(self, embeddings, labels, paths: Sequence[str], sha256s: Sequence[str], source: str = "") -> tuple[int, int]:
+        """:meth:`add` for rows of several classes at once (one log entry per class, in name order)."""
+        labels = np.asarray(labels)
+        added = skipped = 0
+        for name in sorted(set(labels.tolist())):
+            rows = np.flatnonzero(labels == name)
+            a, s = self.add(np.asarray(embeddings)[rows], name, [paths[i] for i in rows], [sha256s[i] for i in rows], source=source)
+            added, skipped = added + a, skipped + s
+        return added, skipped
+
     def remove_class(self, label: str, source: str = "") -> int:
         """Remove every row of ``label``; returns how many. The removal is logged."""
         if label not in self._class_names:
@@ -740,11 +750,17 @@ def _knn_search(q: np.ndarray, gallery: np.ndarray, k: int) -> tuple[np.ndarray,
         b = min(g_block, n - g0)
         block = buffer[:b]
         np.copyto(block, gallery[g0 : g0 + b], casting="same_kind")  # float16 → float32
+        if b < g_block:
+            # The last block is zero-padded to the full width and the products cut back:
+            # one matrix shape for every block means one BLAS kernel, so identical
+            # embeddings get bit-identical similarities wherever they sit.
+            buffer[b:] = 0.0
         for q0 in range(0, n_q, q_chunk):
             q1 = min(n_q, q0 + q_chunk)
             nq = q1 - q0
             # [nq, b]; BLAS reads the transposed view, no copy
-            sims = _matmul(q[q0:q1], block.T, sims_buf[: nq * b].reshape(nq, b))
+            full = _matmul(q[q0:q1], buffer.T, sims_buf[: nq * g_block].reshape(nq, g_block))
+            sims = full[:, :b] if b < g_block else full
             mask = mask_buf[: nq * b].reshape(nq, b)
             cur_sim = best_sim[q0:q1]
             cur_idx = best_idx[q0:q1]

@@ -114,11 +114,14 @@ def gallery_from_embeddings(ctx: EvalContext, embedded, labels, per_class: int |
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels)
     gallery = Gallery.create(ctx.model.config.fingerprint, ctx.model.config.architecture.embedding_dim, source="evaluation")
+    keep = []
     for name in sorted(set(labels)):
         rows = np.flatnonzero(labels == name)
         if per_class is not None and len(rows) > per_class:
             rows = np.sort(rng.choice(rows, per_class, replace=False))
-        gallery.add(embedded.embeddings[rows], name, [embedded.paths[i] for i in rows], [embedded.sha256[i] for i in rows], source="evaluation")
+        keep.extend(rows.tolist())
+    gallery.add_labelled(embedded.embeddings[keep], labels[keep], [embedded.paths[i] for i in keep],
+                         [embedded.sha256[i] for i in keep], source="evaluation")
     return gallery
 
 

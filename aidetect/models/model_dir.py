@@ -110,11 +110,8 @@ def export_model(source: str | Path, destination: str | Path, *, half: bool = Tr
     if embedded.errors:
         raise CorruptFileError(f"{embedded.errors[0][1]}; export needs the gallery's source images ({len(embedded.errors)} missing)")
     fresh = Gallery.create(fingerprint, config.architecture.embedding_dim, source=f"export of {model.config.fingerprint}")
-    kept = labels[embedded.labels]
-    for name in sorted(set(kept)):
-        rows = [i for i, label in enumerate(kept) if label == name]
-        fresh.add(embedded.embeddings[rows], name, [embedded.paths[i] for i in rows], [embedded.sha256[i] for i in rows],
-                  source=f"re-embedded from {model.gallery_path}")
+    fresh.add_labelled(embedded.embeddings, labels[embedded.labels], embedded.paths, embedded.sha256,
+                       source=f"re-embedded from {model.gallery_path}")
     fresh.save(destination / GALLERY_FILE)
     for extra in ("metrics.jsonl",):
         if (Path(source) / extra).exists():
