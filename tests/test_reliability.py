@@ -210,3 +210,14 @@ def test_sigterm_during_training_saves_and_resume_continues(synthetic_data, tmp_
                                           "--device", "cpu", "--resume"], env=env, capture_output=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr.decode()
     assert (out / "gallery.npz").exists()
+
+
+def test_atomic_writes_keep_ordinary_permissions(tmp_path):
+    from aidetect.fileio import atomic_write_bytes
+
+    mask = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "f.bin", b"x")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o644

@@ -116,62 +116,76 @@ def enroll(
 
 
 NoMetadataOption = Annotated[bool, typer.Option("--no-metadata", help="Do not read the files' provenance metadata (C2PA, XMP, EXIF, PNG text).")]
+TopOption = Annotated[Optional[int], typer.Option("--top", min=1, help="Neighbours to show as evidence (default k).")]
+ReportOption = Annotated[Optional[Path], typer.Option("--report", help="Also write a self-contained HTML evidence report into this folder.")]
+ExplainOption = Annotated[bool, typer.Option("--explain", help="Add a LIME map of each image to the --report (slow: see docs/explain.md).")]
+
+_DOCS = {
+    "detect": "Real or AI-generated? Verdict, score = P(AI-generated), and the neighbours as evidence.",
+    "attribute": "Which generator made it (or real, or unknown)? Label, confidence, runner-up, neighbours.",
+}
 
 
-def _classify(task, paths, model, gallery, device, k, vote, top, batch_size, workers, as_json, csv_path, title, no_metadata=False) -> None:
-    with user_errors():
-        from aidetect.inference import classify_paths, open_session
-        from aidetect.cli.render import render_records, write_csv
+def _classify_command(task: str):
+    """detect and attribute take the same options and differ only in the record they print."""
 
-        session = open_session(model, gallery, device)
-        records = classify_paths(
-            session, paths, task=task, k=k, vote=vote, top=top, batch_size=batch_size, workers=workers, metadata=not no_metadata
-        )
-        if csv_path:
-            write_csv(csv_path, records, task)
-        if as_json:
-            print_json(records)
-        else:
-            render_records(records, task, title=title)
-        code = report_input_errors(records)
-        if code:
-            raise typer.Exit(EXIT_INPUT_ERRORS)
+    def command(
+        paths: PathsArgument,
+        model: ModelOption = None,
+        gallery: GalleryOption = None,
+        device: DeviceOption = "auto",
+        k: KOption = None,
+        vote: VoteOption = None,
+        top: TopOption = None,
+        batch_size: BatchOption = 32,
+        workers: WorkersOption = 0,
+        as_json: JsonOption = False,
+        csv_path: CsvOption = None,
+        no_metadata: NoMetadataOption = False,
+        report: ReportOption = None,
+        explain: ExplainOption = False,
+    ) -> None:
+        with user_errors():
+            from aidetect.cli.render import render_records, write_csv
+            from aidetect.console import err
+            from aidetect.errors import AidetectError
+            from aidetect.inference import classify_paths, open_session
+
+            if explain and report is None:
+                raise AidetectError("--explain adds LIME maps to the HTML report; give --report DIR too")
+            session = open_session(model, gallery, device)
+            records = classify_paths(
+                session, paths, task=task, k=k, vote=vote, top=top, batch_size=batch_size, workers=workers, metadata=not no_metadata
+            )
+            if csv_path:
+                write_csv(csv_path, records, task)
+            if as_json:
+                print_json(records)
+            else:
+                render_records(records, task, title=task)
+            if report is not None:
+                from aidetect.report_html import write_html_report
+
+                explainer = None
+                if explain:
+                    from aidetect.explain import make_explainer
+
+                    explainer = make_explainer(session.model, report)
+                written = write_html_report(
+                    records, report, task=task, model_fingerprint=session.fingerprint,
+                    gallery_fingerprint=session.gallery.fingerprint, explain=explainer,
+                )
+                err.print(f"wrote the evidence report {written}")
+            if report_input_errors(records):
+                raise typer.Exit(EXIT_INPUT_ERRORS)
+
+    command.__name__ = task
+    command.__doc__ = _DOCS[task]
+    return command
 
 
-def detect(
-    paths: PathsArgument,
-    model: ModelOption = None,
-    gallery: GalleryOption = None,
-    device: DeviceOption = "auto",
-    k: KOption = None,
-    vote: VoteOption = None,
-    top: Annotated[Optional[int], typer.Option("--top", min=1, help="Neighbours to show as evidence (default k).")] = None,
-    batch_size: BatchOption = 32,
-    workers: WorkersOption = 0,
-    as_json: JsonOption = False,
-    csv_path: CsvOption = None,
-    no_metadata: NoMetadataOption = False,
-) -> None:
-    """Real or AI-generated? Verdict, score = P(AI-generated), and the neighbours as evidence."""
-    _classify("detect", paths, model, gallery, device, k, vote, top, batch_size, workers, as_json, csv_path, "detect", no_metadata)
-
-
-def attribute(
-    paths: PathsArgument,
-    model: ModelOption = None,
-    gallery: GalleryOption = None,
-    device: DeviceOption = "auto",
-    k: KOption = None,
-    vote: VoteOption = None,
-    top: Annotated[Optional[int], typer.Option("--top", min=1, help="Neighbours to show as evidence (default k).")] = None,
-    batch_size: BatchOption = 32,
-    workers: WorkersOption = 0,
-    as_json: JsonOption = False,
-    csv_path: CsvOption = None,
-    no_metadata: NoMetadataOption = False,
-) -> None:
-    """Which generator made it (or real, or unknown)? Label, confidence, runner-up, neighbours."""
-    _classify("attribute", paths, model, gallery, device, k, vote, top, batch_size, workers, as_json, csv_path, "attribute", no_metadata)
+detect = _classify_command("detect")
+attribute = _classify_command("attribute")
 
 
 def register(app: typer.Typer) -> None:
