@@ -189,3 +189,16 @@ def test_provenance_is_shown_beside_the_verdict_and_never_changes_it(model_copy,
     assert plain["provenance"]["suggests"] == "unknown" and plain["metadata_conflict"] is None
     off = _json(runner.invoke(app, ["attribute", "--model", str(model_copy), "--json", "--no-metadata", str(tagged)]))[0]
     assert "provenance" not in off
+
+
+def test_detect_report_is_self_contained(model_copy, synthetic_data, tmp_path):
+    files = sorted((synthetic_data / "test" / "gen_b").glob("*.png"))[:2]
+    result = runner.invoke(app, ["detect", "--model", str(model_copy), "--report", str(tmp_path / "r"), *map(str, files)])
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "r" / "report.html").read_text()
+    records = _json(runner.invoke(app, ["detect", "--model", str(model_copy), "--json", *map(str, files)]))
+    for record in records:
+        assert record["sha256"] in html
+    assert records[0]["model_fingerprint"] in html and records[0]["gallery_fingerprint"] in html
+    assert "data:image/png;base64," in html and 'src="http' not in html and "src='http" not in html
+    assert runner.invoke(app, ["detect", "--model", str(model_copy), "--explain", str(files[0])]).exit_code == 2

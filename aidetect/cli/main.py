@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from aidetect import __version__
-from aidetect.cli import evaluate_cmd, gallery_cmd, inference_cmd, inspect_cmd, train_cmd
+from aidetect.cli import evaluate_cmd, explain_cmd, gallery_cmd, inference_cmd, inspect_cmd, train_cmd
 
 app = typer.Typer(
     name="aidetect",
@@ -34,6 +34,7 @@ train_cmd.register(app)
 inference_cmd.register(app)
 evaluate_cmd.register(app)
 inspect_cmd.register(app)
+explain_cmd.register(app)
 app.add_typer(gallery_cmd.app, name="gallery")
 
 
