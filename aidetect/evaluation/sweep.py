@@ -136,6 +136,11 @@ def _plot(result: dict, path: Path) -> None:
             stds = np.array([100 * p[1]["std"] for p in points])
             ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=label)
     ax.set_xscale("log")
+    # Label the sizes themselves (10, 20, 50, 1k, …) rather than powers of ten.
+    ax.set_xticks(x, [f"{v // 1000}k" if v >= 1000 else str(v) for v in x])
+    ax.minorticks_off()
+    # A fixed 0–100 axis so small differences are not blown up.
+    ax.set_ylim(0, 100)
     ax.set_xlabel("gallery images per class (log scale)")
     ax.set_ylabel("score (%)")
     ax.set_title(f"k-NN attribution vs gallery size — setting {result['setting']}")
