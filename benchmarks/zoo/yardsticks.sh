@@ -7,7 +7,7 @@
 #
 # MODEL is any of: spectrum random thesis thesis-leaveout fingerprint fingerprint-leaveout
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
-#   bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo thesis &  bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo fingerprint
+#   for m in fingerprint thesis fingerprint-leaveout thesis-leaveout; do bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo $m & done
 # Then: python benchmarks/zoo/table.py RUNS_DIR > table.md
 set -euo pipefail
 ZOO=${1:?zoo root}; RUNS=${2:?runs dir}; shift 2
@@ -15,8 +15,9 @@ MODELS=${*:-spectrum random thesis thesis-leaveout fingerprint fingerprint-leave
 AIDETECT=${AIDETECT:-.venv/bin/aidetect}
 # Leave-out setting: one super-resolution network and one image-to-image GAN, different families.
 LEAVE_OUT="--exclude realesrgan-x4 --exclude cyclegan-vintage"
-# Training budget per learned encoder (minutes of one thread); the measurements used 20-30.
-EPOCHS=${EPOCHS:-6}
+# Passes over the 6,640 training images per learned encoder: about 30-40 minutes each when four
+# runs share 2 cores (the runs in docs/zoo-benchmark.md).
+EPOCHS=${EPOCHS:-3}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$RUNS"
 

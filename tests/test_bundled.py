@@ -1,0 +1,52 @@
+"""The default model shipped with the package works out of the box."""
+
+import json
+import os
+
+import pytest
+from typer.testing import CliRunner
+
+from aidetect.cli.main import app
+from aidetect.home import BUNDLED_MODEL
+
+runner = CliRunner()
+EXAMPLES = BUNDLED_MODEL.parent / "examples"
+pytestmark = pytest.mark.skipif(not (BUNDLED_MODEL / "config.json").is_file(), reason="no bundled model in this checkout")
+
+
+def test_bundled_model_config_matches_its_weights():
+    from aidetect.models.model_dir import load_model
+
+    model = load_model(BUNDLED_MODEL)  # checks the fingerprint and every tensor's shape against config.json
+    assert model.config.fingerprint and model.config.classes
+    assert (BUNDLED_MODEL / "model.safetensors").stat().st_size < 30 * 2**20
+    card = (BUNDLED_MODEL / "MODEL_CARD.md").read_text()
+    assert model.config.fingerprint in card
+
+
+def test_attribute_example_with_no_flags(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIDETECT_HOME", str(tmp_path / "home"))
+    result = runner.invoke(app, ["attribute", "--json", str(EXAMPLES / "realesrgan-x4.png")])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)[0]
+    assert record["label"] in json.loads((BUNDLED_MODEL / "config.json").read_text())["classes"] + ["unknown"]
+    assert len(record["neighbors"]) >= 3 and record["neighbors"][0]["label"]
+    detect = runner.invoke(app, ["detect", "--json", str(EXAMPLES / "real.png")])
+    assert detect.exit_code == 0 and json.loads(detect.stdout)[0]["verdict"] in ("ai", "real")
+
+
+def test_enroll_writes_into_the_home_never_the_package(tmp_path, monkeypatch):
+    from synthetic import write_images
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("AIDETECT_HOME", str(home))
+    before = {p.name: p.stat().st_mtime_ns for p in BUNDLED_MODEL.iterdir()}
+    folder = tmp_path / "new"
+    write_images(folder, "gen_a", 6, size=64)
+    result = runner.invoke(app, ["enroll", "--generator", "x", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert {p.name: p.stat().st_mtime_ns for p in BUNDLED_MODEL.iterdir()} == before
+    copies = list((home / "galleries").glob("*.npz"))
+    assert len(copies) == 1
+    listing = json.loads(runner.invoke(app, ["gallery", "list", "--json"]).stdout)
+    assert listing["classes"]["x"] == 6 and listing["gallery"] == str(copies[0])
