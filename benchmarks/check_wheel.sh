@@ -5,6 +5,7 @@
 # file; aidetect itself comes from the wheel only (the repository is not on its path).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$(pwd)
 work=$(mktemp -d)
 .venv/bin/pip wheel -q --no-deps -w "$work/dist" .
 python3 -m venv "$work/venv"
@@ -14,7 +15,7 @@ newsite=$("$work/venv/bin/python" -c "import sysconfig; print(sysconfig.get_path
 echo "$site" > "$newsite/deps-from-dev-venv.pth"
 cd "$work"  # away from the checkout, so only the wheel's aidetect can be imported
 example=$("$work/venv/bin/python" -c "import aidetect.home as h; print(h.BUNDLED_MODEL.parent / 'examples' / 'realesrgan-x4.png')")
-"$work/venv/bin/python" -c "import aidetect, sys; assert '/work/main' not in aidetect.__file__, aidetect.__file__; print('aidetect from', aidetect.__file__)"
+"$work/venv/bin/python" -c "import aidetect, sys; assert not aidetect.__file__.startswith('$repo'), aidetect.__file__; print('aidetect from', aidetect.__file__)"
 AIDETECT_HOME="$work/home" "$work/venv/bin/aidetect" attribute "$example"
 AIDETECT_HOME="$work/home" "$work/venv/bin/aidetect" detect "$example"
 unzip -l "$work"/dist/aidetect-*.whl | grep -E "bundled/(default|examples)/" | awk '{print $1, $4}'
