@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Regenerates the terminal runs shown in README.md, against the bundled model and the example
+# images shipped in aidetect/bundled/examples, with a throwaway aidetect home:
+#   bash benchmarks/readme_demo.sh > demo.txt 2>&1
+set -uo pipefail
+cd "$(dirname "$0")/.."
+AIDETECT=${AIDETECT:-.venv/bin/aidetect}
+EX=aidetect/bundled/examples
+export AIDETECT_HOME=$(mktemp -d) COLUMNS=110
+run() { echo "\$ aidetect $*"; "$AIDETECT" "$@" 2> >(grep -v "━" >&2); echo; }
+run info
+run attribute $EX/*.png
+run detect $EX/*.png
+run enroll --generator my-upscaler --max 50 ${ZOO_NEWGEN:-$EX}
+run attribute --top 3 --json $EX/realesrgan-x4.png
+run inspect $EX/sd-parameters.png
