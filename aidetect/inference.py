@@ -66,7 +66,7 @@ def collect_files(paths: Iterable[str | Path]) -> tuple[list[str], list[tuple[st
     return files, problems
 
 
-def embed_paths(session: Session, files: Sequence[str], *, batch_size: int = 32, workers: int = 0, progress: str | None = "embedding"):
+def embed_paths(session: Session, files: Sequence[str], *, batch_size: int | None = None, workers: int = 0, progress: str | None = "embedding"):
     from aidetect.embedding import embed_files
 
     return embed_files(
@@ -107,7 +107,7 @@ def classify_paths(
     k: int | None = None,
     vote: str | None = None,
     top: int | None = None,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     workers: int = 0,
     progress: str | None = "embedding",
     metadata: bool = True,
@@ -202,7 +202,7 @@ def enroll(
     *,
     max_images: int | None = DEFAULT_ENROLL_MAX,
     seed: int = 0,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     workers: int = 0,
     progress: str | None = "enrolling",
 ) -> EnrollResult:

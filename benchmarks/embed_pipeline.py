@@ -33,13 +33,16 @@ from aidetect.models.preprocess import to_array
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"))
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: what aidetect embed uses on this device")
     parser.add_argument("--image-size", type=int, default=256)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--limit", type=int, default=320)
     args = parser.parse_args()
 
     files = [str(p) for p in iter_image_files([args.photos])][: args.limit]
+    from aidetect.embedding import default_batch_size
+
+    args.batch_size = args.batch_size or default_batch_size(torch.device("cpu"))
     folder = Path(tempfile.mkdtemp())
     torch.manual_seed(0)
     save_model(folder, Encoder(ArchitectureConfig()), ModelConfig(preprocess=PreprocessConfig(image_size=args.image_size)))
@@ -48,8 +51,9 @@ def main() -> None:
     print(f"{len(files)} photos from {args.photos}; EfficientNet-B0 at {args.image_size}px, batch {args.batch_size}, "
           f"{torch.get_num_threads()} torch threads")
 
-    # (a) the encoder alone
-    batch = torch.rand(args.batch_size, 3, args.image_size, args.image_size)
+    # (a) the encoder alone, in the layout the pipeline uses
+    encoder = encoder.to(memory_format=torch.channels_last)
+    batch = torch.rand(args.batch_size, 3, args.image_size, args.image_size).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         encoder(batch)
         n_batches = max(1, len(files) // args.batch_size)

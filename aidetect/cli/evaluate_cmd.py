@@ -30,7 +30,7 @@ def evaluate(
     max_per_class: Annotated[Optional[int], typer.Option("--max-per-class", min=1)] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     device: DeviceOption = "auto",
-    batch_size: BatchOption = 64,
+    batch_size: BatchOption = None,
     workers: WorkersOption = 0,
     as_json: JsonOption = False,
 ) -> None:
@@ -67,7 +67,7 @@ def sweep(
     max_per_class: Annotated[Optional[int], typer.Option("--max-per-class", min=1)] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     device: DeviceOption = "auto",
-    batch_size: BatchOption = 64,
+    batch_size: BatchOption = None,
     workers: WorkersOption = 0,
     as_json: JsonOption = False,
 ) -> None:

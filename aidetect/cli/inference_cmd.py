@@ -31,7 +31,7 @@ def embed(
     out: Annotated[Path, typer.Option("--out", help="Output .npz file.")],
     model: ModelOption = None,
     device: DeviceOption = "auto",
-    batch_size: BatchOption = 32,
+    batch_size: BatchOption = None,
     workers: WorkersOption = 0,
 ) -> None:
     """Embed images with the model; write embeddings, paths, SHA-256s and the model fingerprint to an .npz."""
@@ -76,7 +76,7 @@ def enroll(
     model: ModelOption = None,
     gallery: GalleryOption = None,
     device: DeviceOption = "auto",
-    batch_size: BatchOption = 32,
+    batch_size: BatchOption = None,
     workers: WorkersOption = 0,
     as_json: JsonOption = False,
 ) -> None:
@@ -137,7 +137,7 @@ def _classify_command(task: str):
         k: KOption = None,
         vote: VoteOption = None,
         top: TopOption = None,
-        batch_size: BatchOption = 32,
+        batch_size: BatchOption = None,
         workers: WorkersOption = 0,
         as_json: JsonOption = False,
         csv_path: CsvOption = None,

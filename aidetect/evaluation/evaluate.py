@@ -35,7 +35,7 @@ class EvalOptions:
     perturb: list[str] = field(default_factory=list)
     seed: int = 0
     max_per_class: int | None = None
-    batch_size: int = 64
+    batch_size: int | None = None  # None: aidetect.embedding.default_batch_size
     workers: int = 0
     device: str = "auto"
     cache_dir: str | None = None
