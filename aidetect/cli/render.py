@@ -29,6 +29,9 @@ def _metadata_text(record: dict) -> str:
 
 
 def render_records(records: list[dict], task: str, title: str) -> None:
+    thresholds = {r["threshold"] for r in records if r.get("threshold") is not None}
+    if task == "detect" and thresholds:
+        title = f"{title} (verdict ai when P(AI) >= {min(thresholds):.3f}, the model's calibrated threshold)"
     table = Table(title=title)
     table.add_column("file", overflow="fold")
     if task == "attribute":
@@ -51,7 +54,7 @@ def render_records(records: list[dict], task: str, title: str) -> None:
             table.add_row(path, f"[bold]{record['label']}[/bold]", f"{record['confidence']:.2f}", runner, _neighbours_text(record), *extra)
         else:
             colour = "red" if record["verdict"] == "ai" else "green"
-            table.add_row(path, f"[{colour}]{record['verdict']}[/{colour}]", f"{record['score']:.2f}", _neighbours_text(record), *extra)
+            table.add_row(path, f"[{colour}]{record['verdict']}[/{colour}]", f"{record['score']:.3f}", _neighbours_text(record), *extra)
     out.print(table)
 
 
