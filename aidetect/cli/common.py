@@ -31,6 +31,8 @@ DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu or cuda."
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of a table.")]
 BatchOption = Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Images per forward pass (default: 4 on a CPU, where small batches run fastest; 64 on a GPU).")]
 WorkersOption = Annotated[int, typer.Option("--workers", min=0, help="Decoding processes (0 = decode in this process).")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed of every random choice (splits, samples, draws).")]
+MaxPerClassOption = Annotated[Optional[int], typer.Option("--max-per-class", min=1, help="Cap images per class and split (quick runs).")]
 PathsArgument = Annotated[list[Path], typer.Argument(help="Image files and/or folders (searched recursively).")]
 
 

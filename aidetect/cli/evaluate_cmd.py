@@ -7,7 +7,17 @@ from typing import Annotated, Optional
 
 import typer
 
-from aidetect.cli.common import BatchOption, DeviceOption, JsonOption, ModelOption, WorkersOption, print_json, user_errors
+from aidetect.cli.common import (
+    BatchOption,
+    DeviceOption,
+    JsonOption,
+    MaxPerClassOption,
+    ModelOption,
+    SeedOption,
+    WorkersOption,
+    print_json,
+    user_errors,
+)
 
 DataOption = Annotated[Path, typer.Option("--data", help="Data root with a test split (GenImage val/, folders test/).")]
 OutOption = Annotated[Path, typer.Option("--out", help="Folder for the results.")]
@@ -27,8 +37,8 @@ def evaluate(
     vote: Annotated[Optional[str], typer.Option("--vote", help="weighted or majority.")] = None,
     classifier: Annotated[str, typer.Option("--classifier", help="knn, centroid, ffn-centroid or ffn-representative.")] = "knn",
     perturb: Annotated[Optional[list[str]], typer.Option("--perturb", help="Also test perturbed images: jpeg:Q, resize:F, crop:S, blur:S (combine with +; repeat for several).")] = None,
-    max_per_class: Annotated[Optional[int], typer.Option("--max-per-class", min=1)] = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    max_per_class: MaxPerClassOption = None,
+    seed: SeedOption = 0,
     device: DeviceOption = "auto",
     batch_size: BatchOption = None,
     workers: WorkersOption = 0,
@@ -64,8 +74,8 @@ def sweep(
     sizes: Annotated[Optional[str], typer.Option("--sizes", help="Comma-separated gallery sizes per class (0 = all).")] = None,
     ks: Annotated[Optional[str], typer.Option("--ks", help="Comma-separated k values.")] = None,
     draws: Annotated[int, typer.Option("--draws", min=1, help="Seeded draws per gallery size.")] = 3,
-    max_per_class: Annotated[Optional[int], typer.Option("--max-per-class", min=1)] = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    max_per_class: MaxPerClassOption = None,
+    seed: SeedOption = 0,
     device: DeviceOption = "auto",
     batch_size: BatchOption = None,
     workers: WorkersOption = 0,
