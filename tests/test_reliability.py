@@ -171,7 +171,7 @@ def test_enroll_killed_at_any_moment_leaves_a_loadable_gallery(model_copy, tmp_p
         process.wait()
         classes = _gallery_ok(gallery)  # either the old version or the new one, never half of one
         assert {k: v for k, v in classes.items() if k in before} == before
-    assert not list(model_copy.glob(".gallery.npz.*.tmp")) or True  # stray temp files are harmless, never read
+    # A kill can leave a stray ".gallery.npz.*.tmp" beside the gallery; nothing ever reads it.
 
 
 def test_two_concurrent_enrolls_both_land(model_copy, tmp_path):
