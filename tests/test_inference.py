@@ -151,7 +151,8 @@ def test_truncated_gallery_is_an_error_not_a_traceback(model_copy, synthetic_dat
     image = next((synthetic_data / "test" / "real").glob("*.png"))
     result = runner.invoke(app, ["attribute", "--model", str(model_copy), str(image)])
     assert result.exit_code == 2
-    assert "gallery.npz" in result.stderr and result.exception is None or isinstance(result.exception, SystemExit)
+    assert "gallery.npz" in result.stderr
+    assert "Traceback" not in result.output and (result.exception is None or isinstance(result.exception, SystemExit))
 
 
 def test_embed_writes_npz(model_copy, synthetic_data, tmp_path):
