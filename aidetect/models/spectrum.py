@@ -33,11 +33,16 @@ def _gaussian_kernel(sigma: float = 1.0, radius: int = 3) -> torch.Tensor:
     return (g[:, None] * g[None, :])[None, None]
 
 
-def radial_bin_matrix(height: int, width: int, n_bins: int) -> torch.Tensor:
-    """[H*W, n_bins] averaging matrix: column b averages the (shifted) spectrum over ring b."""
+def frequency_radius(height: int, width: int) -> torch.Tensor:
+    """[H, W] spatial frequency (cycles per pixel) of each point of the fftshift-ed spectrum."""
     fy = torch.fft.fftshift(torch.fft.fftfreq(height))
     fx = torch.fft.fftshift(torch.fft.fftfreq(width))
-    radius = torch.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2)
+    return torch.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2)
+
+
+def radial_bin_matrix(height: int, width: int, n_bins: int) -> torch.Tensor:
+    """[H*W, n_bins] averaging matrix: column b averages the (shifted) spectrum over ring b."""
+    radius = frequency_radius(height, width)
     bins = torch.clamp((radius / radius.max() * n_bins).long(), max=n_bins - 1).flatten()
     matrix = torch.zeros(height * width, n_bins)
     matrix[torch.arange(height * width), bins] = 1.0
@@ -98,10 +103,7 @@ class SpectrumFeatures(nn.Module):
 
 
 def expected_bin(frequency_y: float, frequency_x: float, height: int, width: int, n_bins: int) -> int:
-    """The bin a pure frequency (cycles per pixel) falls in; used by tests and docs."""
-    corner = math.sqrt(0.5**2 + 0.5**2) if height % 2 == 0 and width % 2 == 0 else None
-    fy = torch.fft.fftshift(torch.fft.fftfreq(height))
-    fx = torch.fft.fftshift(torch.fft.fftfreq(width))
-    rmax = float(torch.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2).max()) if corner else corner
+    """The bin a pure frequency (cycles per pixel) falls in, by the rule of :func:`radial_bin_matrix`."""
+    rmax = float(frequency_radius(height, width).max())
     radius = math.sqrt(frequency_y**2 + frequency_x**2)
     return min(int(radius / rmax * n_bins), n_bins - 1)
