@@ -108,7 +108,7 @@ def build_initial_gallery(model, splits: DataSplits, *, gallery_per_class: int |
         return embedded, [samples[i].label for i in embedded.labels]
 
     embedded, kept_labels = embed(sample_per_class(splits.train, gallery_per_class, seed), "building gallery", True)
-    gallery = Gallery.create(config.fingerprint, config.architecture.embedding_dim, source="aidetect train")
+    gallery = Gallery.create(config.fingerprint, config.architecture.output_dim, source="aidetect train")
     gallery.add_labelled(embedded.embeddings, kept_labels, embedded.paths, embedded.sha256, source=f"training split of {splits.root}")
     gallery.save(model.folder / GALLERY_FILE)
     config.classifier = {"k_rule": "11; 3 when the smallest class has <= 20 images", "vote": "weighted"}

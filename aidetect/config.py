@@ -71,6 +71,17 @@ class ArchitectureConfig:
     stem_stride: int = 2
     #: Width of the hidden layer of the projection head (0 = a single linear layer).
     projection_hidden: int = 512
+    #: Share of the spectrum yardstick in the embedding (0 = none). The embedding is then the
+    #: learned one and the spectrum feature side by side, weighted so that the cosine
+    #: similarity of two images is (1 − w)·cos(learned) + w·cos(spectrum).
+    spectrum_weight: float = 0.0
+
+    @property
+    def output_dim(self) -> int:
+        """Values per embedding: what galleries made with this encoder hold."""
+        from aidetect.models.spectrum import SPECTRUM_BINS
+
+        return self.embedding_dim + (SPECTRUM_BINS if self.spectrum_weight > 0 else 0)
 
 
 @dataclass

@@ -67,7 +67,7 @@ def embed_files(
         collate_fn=collate,
         pin_memory=device.type == "cuda",
     )
-    dim = encoder.arch.embedding_dim if hasattr(encoder, "arch") else None
+    dim = encoder.arch.output_dim if hasattr(encoder, "arch") else None
     kept_paths: list[str] = []
     kept_labels: list[int] = []
     digests: list[str] = []

@@ -49,7 +49,7 @@ def open_session(model: str | Path | None = None, gallery: str | Path | None = N
     if path.exists():
         gal = Gallery.load(path, expected_model_fingerprint=loaded.config.fingerprint)
     elif create_gallery or gallery is not None:
-        gal = Gallery.create(loaded.config.fingerprint, loaded.config.architecture.embedding_dim, source="new gallery")
+        gal = Gallery.create(loaded.config.fingerprint, loaded.config.architecture.output_dim, source="new gallery")
     else:
         raise AidetectError(f"{path} does not exist; enroll images first or name a gallery with --gallery PATH")
     return Session(loaded, choice, path, gal, torch_device)
@@ -231,7 +231,7 @@ def enroll(
 
     if len(embedded.paths):
         model = session.model
-        session.gallery = update_gallery(session.gallery_path, model.config.fingerprint, model.config.architecture.embedding_dim, add)
+        session.gallery = update_gallery(session.gallery_path, model.config.fingerprint, model.config.architecture.output_dim, add)
     else:
         counts.update(added=0, skipped=0)
     return EnrollResult(

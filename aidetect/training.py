@@ -65,6 +65,7 @@ class TrainOptions:
     init: str = "random"
     embedding_dim: int = 128
     projection_hidden: int = 512
+    spectrum_weight: float = 0.0
     front_end: str = "rgb"
     stem_stride: int = 2
     image_size: int = 256
@@ -102,6 +103,7 @@ class TrainOptions:
             front_end=self.front_end,
             stem_stride=self.stem_stride,
             projection_hidden=self.projection_hidden,
+            spectrum_weight=self.spectrum_weight,
         )
 
     def preprocess(self) -> PreprocessConfig:
@@ -422,24 +424,33 @@ class Trainer:
     def _handle_signal(self, signum, frame) -> None:
         self._stop_requested = True
 
-    def _fit_fixed_features(self) -> TrainResult:
-        """Fixed-feature encoders (spectrum) learn nothing: only their standardisation statistics."""
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.best_val_loss, self.bad_epochs, self.skipped = float("nan"), 0, 0
-        loader = self._loader(self.train_set, list(_chunks(range(len(self.train_set)), 64)))
+    def _fit_spectrum(self, spectrum: nn.Module) -> int:
+        """Standardisation statistics of a spectrum feature over the training split, each image
+        preprocessed as at inference (the gallery and every query see it that way)."""
+        # The training set's own preprocessing crops at random and augments; fit on what inference sees.
+        images = ImageFileDataset(self.train_set.paths, self.train_set.labels, self.options.preprocess(), train=False)
+        loader = self._loader(images, list(_chunks(range(len(images)), 64)))
         from aidetect.progress import progress_bar
 
         def batches():
-            with progress_bar("standardisation statistics", total=len(self.train_set), unit="images") as advance:
+            with progress_bar("standardisation statistics", total=len(images), unit="images") as advance:
                 for batch in loader:
                     self.skipped += len(batch.failures)
                     advance(len(batch.indices) + len(batch.failures))
                     if batch.indices:
-                        yield batch.images.to(self.device)
+                        views = batch.images.flatten(0, 1) if batch.images.ndim == 5 else batch.images
+                        yield views.to(self.device)
 
-        seen = self.encoder.trunk.fit(batches())
+        seen = spectrum.fit(batches())
         if seen == 0:
             raise AidetectError(f"no training image under {self.options.data} could be read")
+        return seen
+
+    def _fit_fixed_features(self) -> TrainResult:
+        """Fixed-feature encoders (spectrum) learn nothing: only their standardisation statistics."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.best_val_loss, self.bad_epochs, self.skipped = float("nan"), 0, 0
+        seen = self._fit_spectrum(self.encoder.trunk)
         history = [{"epoch": 0, "images": seen, "note": "statistics only, no training"}]
         save_model(self.out, self.encoder.cpu(), self._model_config(history))
         config = self._finish(history)
@@ -461,6 +472,9 @@ class Trainer:
         self._prepare_model()
         if o.arch in FIXED_FEATURE_TRUNKS:
             return self._fit_fixed_features()
+        if self.encoder.spectrum is not None and not o.resume:
+            self.skipped = 0
+            self._fit_spectrum(self.encoder.spectrum)
         if o.epochs == 0:
             return self._untrained()
         self.out.mkdir(parents=True, exist_ok=True)

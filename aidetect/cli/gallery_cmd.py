@@ -64,7 +64,7 @@ def remove(name: Annotated[str, typer.Argument(help="Class to remove.")], model:
         def drop(gal):
             removed["n"] = gal.remove_class(name.lower(), source="aidetect gallery remove")
 
-        update_gallery(path, config.fingerprint, config.architecture.embedding_dim, drop)
+        update_gallery(path, config.fingerprint, config.architecture.output_dim, drop)
         out.print(f"removed {removed['n']} images of {name} from {path}")
 
 

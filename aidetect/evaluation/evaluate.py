@@ -113,7 +113,7 @@ def gallery_from_embeddings(ctx: EvalContext, embedded, labels, per_class: int |
 
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels)
-    gallery = Gallery.create(ctx.model.config.fingerprint, ctx.model.config.architecture.embedding_dim, source="evaluation")
+    gallery = Gallery.create(ctx.model.config.fingerprint, ctx.model.config.architecture.output_dim, source="evaluation")
     keep = []
     for name in sorted(set(labels)):
         rows = np.flatnonzero(labels == name)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -97,6 +99,8 @@ class Encoder(nn.Module):
 
     This is the only place where embeddings are normalised; everything
     downstream (gallery, k-NN, losses) assumes cosine similarity = dot product.
+    With ``arch.spectrum_weight`` > 0 the output is [N, D + 128]: both parts
+    unit-normalised, scaled by √(1 − w) and √w, so the whole still has unit norm.
     """
 
     def __init__(self, arch: ArchitectureConfig) -> None:
@@ -118,6 +122,15 @@ class Encoder(nn.Module):
             )
         else:
             self.head = nn.Linear(self.trunk_dim, arch.embedding_dim)
+        self.spectrum = None
+        if arch.spectrum_weight > 0:
+            if not 0 < arch.spectrum_weight < 1 or arch.name in FIXED_FEATURE_TRUNKS:
+                raise AidetectError(f"spectrum weight {arch.spectrum_weight} must lie between 0 and 1, with a learned trunk")
+            from aidetect.models.spectrum import SPECTRUM_BINS, SpectrumFeatures
+
+            # Fixed features (statistics fitted on the training split, no parameters): the
+            # learned part can add what the spectrum misses and keep what it survives.
+            self.spectrum = SpectrumFeatures(SPECTRUM_BINS)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """Trunk features [N, trunk_dim] before the projection head."""
@@ -125,11 +138,18 @@ class Encoder(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """[N, 3, S, S], or [N, V, 3, S, S] for V views of each image (their projections are averaged)."""
-        if images.ndim == 5:
-            n, v = images.shape[:2]
-            projected = self.head(self.features(images.flatten(0, 1))).float().view(n, v, -1).mean(dim=1)
-            return F.normalize(projected, dim=1)
-        return F.normalize(self.head(self.features(images)).float(), dim=1)
+        views = images.shape[1] if images.ndim == 5 else 1
+        flat = images.flatten(0, 1) if images.ndim == 5 else images
+
+        def per_image(values: torch.Tensor) -> torch.Tensor:
+            return values.float().view(-1, views, values.shape[-1]).mean(dim=1)
+
+        learned = F.normalize(per_image(self.head(self.features(flat))), dim=1)
+        if self.spectrum is None:
+            return learned
+        w = self.arch.spectrum_weight
+        spectrum = F.normalize(per_image(self.spectrum(flat)), dim=1)
+        return torch.cat([learned * math.sqrt(1 - w), spectrum * math.sqrt(w)], dim=1)
 
 
 def _imagenet_weights_file() -> Path:
@@ -144,11 +164,15 @@ def load_initial_weights(encoder: Encoder, init: str) -> str:
 
     ``imagenet`` reads torchvision's EfficientNet-B0 weights from the local torch
     cache only (no download); a path may hold a torchvision EfficientNet-B0
-    state dict (safetensors, or a tensors-only ``torch.save`` file).
+    state dict (safetensors, or a tensors-only ``torch.save`` file), or be an
+    aidetect model directory with the same trunk and head (to fine-tune it, or
+    to fuse it with the spectrum feature).
     Returns a description for the model card.
     """
     if init == "random":
         return "random"
+    if Path(init).is_dir():
+        return _load_aidetect_model(encoder, Path(init))
     if encoder.arch.name != "efficientnet_b0":
         raise AidetectError(f"--init {init} applies to efficientnet_b0, not {encoder.arch.name}")
     if init == "imagenet":
@@ -174,3 +198,23 @@ def load_initial_weights(encoder: Encoder, init: str) -> str:
     if unexpected or [k for k in missing if not k.endswith("num_batches_tracked")]:
         raise AidetectError(f"{path} does not fit EfficientNet-B0 ({len(missing)} missing, {len(unexpected)} unexpected tensors)")
     return f"{init} ({path.name})"
+
+
+def _load_aidetect_model(encoder: Encoder, folder: Path) -> str:
+    """Trunk and projection head from an aidetect model directory; the spectrum part, if any, is
+    left to be fitted on this run's training split."""
+    from aidetect.models.model_dir import load_model
+
+    source = load_model(folder)
+    mine, theirs = encoder.arch, source.config.architecture
+    same = ("name", "front_end", "stem_stride", "embedding_dim", "projection_hidden")
+    differing = [k for k in same if getattr(mine, k) != getattr(theirs, k)]
+    if differing:
+        raise AidetectError(
+            f"--init {folder}: its {', '.join(differing)} differ from this run's; train with the options in its config.json"
+        )
+    state = {k: v for k, v in source.encoder.state_dict().items() if not k.startswith("spectrum.")}
+    missing, _ = encoder.load_state_dict(state, strict=False)
+    if [k for k in missing if not k.startswith("spectrum.")]:
+        raise AidetectError(f"--init {folder}: its weights do not fit this encoder ({len(missing)} tensors missing)")
+    return f"aidetect model {source.config.fingerprint} ({folder})"

@@ -109,7 +109,7 @@ def export_model(source: str | Path, destination: str | Path, *, half: bool = Tr
                            batch_size=batch_size, workers=workers, progress="re-embedding the gallery")
     if embedded.errors:
         raise CorruptFileError(f"{embedded.errors[0][1]}; export needs the gallery's source images ({len(embedded.errors)} missing)")
-    fresh = Gallery.create(fingerprint, config.architecture.embedding_dim, source=f"export of {model.config.fingerprint}")
+    fresh = Gallery.create(fingerprint, config.architecture.output_dim, source=f"export of {model.config.fingerprint}")
     fresh.add_labelled(embedded.embeddings, labels[embedded.labels], embedded.paths, embedded.sha256,
                        source=f"re-embedded from {model.gallery_path}")
     fresh.save(destination / GALLERY_FILE)

@@ -13,7 +13,10 @@ import re
 import sys
 from pathlib import Path
 
-ORDER = ["spectrum", "random", "thesis", "thesis-leaveout", "fingerprint", "fingerprint-leaveout"]
+ORDER = [
+    "spectrum", "random", "thesis", "thesis-leaveout", "fingerprint", "fingerprint-leaveout", "fingerprint-fused",
+    "fingerprint-long", "fingerprint-long-leaveout", "fingerprint-long-fused", "fingerprint-long-leaveout-fused",
+]
 LABELS = {
     "spectrum": "spectrum yardstick (no training)",
     "random": "EfficientNet-B0, random weights (no training)",
@@ -21,6 +24,11 @@ LABELS = {
     "thesis-leaveout": "thesis recipe, leave-out",
     "fingerprint": "fingerprint recipe (NPR, stride 1, JPEG aug.)",
     "fingerprint-leaveout": "fingerprint recipe, leave-out",
+    "fingerprint-fused": "fingerprint recipe + spectrum (fused, w 0.5)",
+    "fingerprint-long": "fingerprint recipe, 12 epochs",
+    "fingerprint-long-leaveout": "fingerprint recipe, 12 epochs, leave-out",
+    "fingerprint-long-fused": "fingerprint recipe, 12 epochs + spectrum (fused, w 0.5)",
+    "fingerprint-long-leaveout-fused": "fingerprint recipe, 12 epochs, leave-out + spectrum (fused, w 0.5)",
 }
 
 

@@ -6,6 +6,7 @@
 #   bash benchmarks/zoo/yardsticks.sh ZOO_ROOT RUNS_DIR [MODEL...]
 #
 # MODEL is any of: spectrum random thesis thesis-leaveout fingerprint fingerprint-leaveout
+# fingerprint-long fingerprint-long-leaveout, and <any fingerprint model>-fused (needs that model first)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
 #   for m in fingerprint thesis fingerprint-leaveout thesis-leaveout; do bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo $m & done
 # Then: python benchmarks/zoo/table.py RUNS_DIR > table.md
@@ -18,6 +19,13 @@ LEAVE_OUT="--exclude realesrgan-x4 --exclude cyclegan-vintage"
 # Passes over the 6,640 training images per learned encoder: about 30-40 minutes each when four
 # runs share 2 cores (the runs in docs/zoo-benchmark.md).
 EPOCHS=${EPOCHS:-3}
+# The long runs: about 80,000 training images seen, the budget at which the first
+# measurement found NPR/stride-1 well past the spectrum. About 40 minutes each on 2 free threads:
+#   OMP_NUM_THREADS=2 bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo fingerprint-long fingerprint-long-leaveout
+LONG_EPOCHS=${LONG_EPOCHS:-12}
+# Fusion (`<model>-fused`): a trained model's embedding beside the spectrum feature, this share of
+# the similarity each; no further training (--epochs 0), only the spectrum statistics are fitted.
+FUSE=${FUSE:-0.5}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$RUNS"
 
@@ -45,6 +53,12 @@ for model in $MODELS; do
     thesis-leaveout)      train thesis-leaveout --recipe thesis --image-size 128 --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT ;;
     fingerprint)          train fingerprint --recipe fingerprint --batch-size 80 --epochs $EPOCHS --patience 100 ;;
     fingerprint-leaveout) train fingerprint-leaveout --recipe fingerprint --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT ;;
+    fingerprint-long)     train fingerprint-long --recipe fingerprint --batch-size 80 --epochs $LONG_EPOCHS --patience 100 ;;
+    fingerprint-long-leaveout) train fingerprint-long-leaveout --recipe fingerprint --batch-size 80 --epochs $LONG_EPOCHS --patience 100 $LEAVE_OUT ;;
+    *-fused)
+      base=${model%-fused}
+      extra=""; case $base in *leaveout) extra=$LEAVE_OUT ;; esac
+      train "$model" --recipe fingerprint --init "$RUNS/$base" --fuse-spectrum "$FUSE" --epochs 0 $extra ;;
     *) echo "unknown model $model" >&2; exit 2 ;;
   esac
   evaluate "$model"

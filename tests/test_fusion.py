@@ -1,0 +1,73 @@
+"""The learned embedding fused with the spectrum feature (--fuse-spectrum), and --init from a model directory."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from aidetect.cli.main import app
+from aidetect.config import ArchitectureConfig
+from aidetect.errors import AidetectError
+from aidetect.gallery import Gallery
+from aidetect.models.encoder import Encoder
+from aidetect.models.model_dir import load_model
+
+runner = CliRunner()
+
+
+def test_fused_similarity_is_the_weighted_sum_of_both_similarities():
+    torch.manual_seed(0)
+    encoder = Encoder(ArchitectureConfig(name="tiny", spectrum_weight=0.3)).eval()
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        fused = encoder(x)
+        learned = torch.nn.functional.normalize(encoder.head(encoder.features(x)), dim=1)
+        spectrum = torch.nn.functional.normalize(encoder.spectrum(x), dim=1)
+    assert fused.shape == (4, 128 + 128) and encoder.arch.output_dim == 256
+    assert torch.allclose(fused.norm(dim=1), torch.ones(4), atol=1e-5)
+    expected = 0.7 * learned @ learned.T + 0.3 * spectrum @ spectrum.T
+    assert torch.allclose(fused @ fused.T, expected, atol=1e-5)
+
+
+def test_spectrum_weight_must_lie_between_zero_and_one():
+    with pytest.raises(AidetectError, match="between 0 and 1"):
+        Encoder(ArchitectureConfig(name="tiny", spectrum_weight=1.0))
+
+
+def _train(args):
+    result = runner.invoke(app, ["train", "--arch", "tiny", "--image-size", "32", "--batch-size", "16", "--workers", "0",
+                                 "--gallery-per-class", "10", "--device", "cpu", *args])
+    return result
+
+
+def test_fusing_a_trained_model_keeps_its_weights_and_fits_the_spectrum(tiny_model, synthetic_data, tmp_path):
+    out = tmp_path / "fused"
+    result = _train(["--data", str(synthetic_data), "--out", str(out), "--init", str(tiny_model), "--fuse-spectrum", "0.5", "--epochs", "0"])
+    assert result.exit_code == 0, result.output
+    fused, source = load_model(out), load_model(tiny_model)
+    assert fused.config.architecture.spectrum_weight == 0.5
+    assert fused.config.training["init"].startswith(f"aidetect model {source.config.fingerprint}")
+    for key, value in source.encoder.state_dict().items():
+        assert torch.equal(fused.encoder.state_dict()[key], value), key
+    # Statistics fitted on the training split: no longer the identity standardisation.
+    assert not torch.allclose(fused.encoder.spectrum.mean, torch.zeros(128))
+    gallery = Gallery.load(out / "gallery.npz", expected_model_fingerprint=fused.config.fingerprint)
+    assert gallery.embedding_dim == 256 and len(gallery) == 40
+    records = json.loads(runner.invoke(app, ["attribute", "--model", str(out), "--json", str(synthetic_data / "test" / "gen_a")]).stdout)
+    assert len(records) == 20 and all(r["error"] is None for r in records)
+    assert np.mean([r["label"] == "gen_a" for r in records]) > 0.5
+
+
+def test_a_fused_model_trains(synthetic_data, tmp_path):
+    out = tmp_path / "fused-trained"
+    result = _train(["--data", str(synthetic_data), "--out", str(out), "--fuse-spectrum", "0.5", "--epochs", "1"])
+    assert result.exit_code == 0, result.output
+    assert load_model(out).config.training["epochs_run"] == 1
+
+
+def test_init_from_a_model_with_another_architecture_says_what_differs(tiny_model, synthetic_data, tmp_path):
+    result = _train(["--data", str(synthetic_data), "--out", str(tmp_path / "x"), "--init", str(tiny_model), "--stem-stride", "1", "--epochs", "0"])
+    assert result.exit_code != 0
+    assert "stem_stride differ" in result.output and not (tmp_path / "x" / "config.json").exists()
