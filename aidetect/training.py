@@ -86,6 +86,11 @@ class TrainOptions:
     lr: float = 1e-3
     weight_decay: float = 0.05
     warmup_epochs: float = 1.0
+    #: SupCon's τ during the learning-rate warm-up (None = the learned τ throughout). A higher τ
+    #: spreads the gradient over all negatives while the embedding is still unformed.
+    warmup_temperature: float | None = None
+    #: Embeddings of recent steps contrasted with each batch (0 = off); see aidetect.losses.memory.
+    memory_size: int = 0
     patience: int = 5
     seed: int = 0
     device: str = "auto"
@@ -252,6 +257,15 @@ class Trainer:
         self.loss_fn = build_loss(
             o.loss, temperature=o.temperature, learnable_temperature=o.learnable_temperature, margin=o.margin
         ).to(self.device)
+        self.memory = None
+        if o.memory_size:
+            if o.loss != "supcon":
+                raise AidetectError(f"--memory works with the supcon loss, not {o.loss}")
+            from aidetect.losses.memory import CrossBatchMemory
+
+            self.memory = CrossBatchMemory(o.memory_size, o.architecture().output_dim).to(self.device)
+        if o.warmup_temperature is not None and o.loss != "supcon":
+            raise AidetectError(f"--warmup-temperature works with the supcon loss, not {o.loss}")
         params = list(self.encoder.parameters()) + list(self.loss_fn.parameters())
         self.steps_per_epoch = len(self.sampler)
         if not any(p.requires_grad for p in self.encoder.parameters()):
@@ -267,6 +281,15 @@ class Trainer:
             group["lr"] = lr
         return lr
 
+    def _loss_extras(self, warming_up: bool) -> dict:
+        """The memory (after the warm-up) and the warm-up temperature, for SupCon."""
+        extras = {}
+        if self.memory is not None and not warming_up:
+            extras["memory"] = self.memory.contents()
+        if warming_up and self.options.warmup_temperature is not None:
+            extras["temperature"] = self.options.warmup_temperature
+        return extras
+
     def _temperature(self) -> float | None:
         t = getattr(self.loss_fn, "temperature", None)
         return float(t.detach()) if t is not None else None
@@ -277,6 +300,7 @@ class Trainer:
             "encoder": self.encoder.state_dict(),
             "loss": self.loss_fn.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            **({"memory": self.memory.state_dict()} if self.memory is not None else {}),
             "epoch": epoch,
             "step_in_epoch": step,
             "best_val_loss": self.best_val_loss,
@@ -305,6 +329,8 @@ class Trainer:
         self.encoder.load_state_dict(state["encoder"])
         self.loss_fn.load_state_dict(state["loss"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.memory is not None and "memory" in state:
+            self.memory.load_state_dict(state["memory"])
         self.best_val_loss = float(state["best_val_loss"])
         self.bad_epochs = int(state["bad_epochs"])
         self.skipped = int(state["skipped"])
@@ -338,7 +364,9 @@ class Trainer:
                 warn(f"skipped {reason}")
             # Under DDP every rank must take part in every step (collectives), whatever it decoded.
             if len(batch.indices) >= 2 or (self.dist.enabled and len(batch.indices) >= 1):
-                lr = self._set_lr(epoch * self.steps_per_epoch + step)
+                global_step = epoch * self.steps_per_epoch + step
+                lr = self._set_lr(global_step)
+                warming_up = global_step < self.warmup_steps
                 images = batch.images.to(self.device, non_blocking=True)
                 if self.device.type == "cuda" and self.options.channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)
@@ -347,7 +375,7 @@ class Trainer:
                     embeddings = self.model(images)
                 embeddings = gather_varlen_with_grad(embeddings.float(), self.dist)
                 labels = gather_varlen_with_grad(labels, self.dist)
-                loss = self.loss_fn(embeddings, labels)
+                loss = self.loss_fn(embeddings, labels, **self._loss_extras(warming_up))
                 if not torch.isfinite(loss):
                     raise AidetectError(
                         f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; the last good checkpoint "
@@ -356,6 +384,8 @@ class Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.optimizer.step()
+                if self.memory is not None and not warming_up:
+                    self.memory.push(embeddings, labels)
                 losses.append(float(loss.detach()))
                 seen += len(labels)
                 progress.update(

@@ -7,16 +7,19 @@ import torch.nn.functional as F
 from aidetect.losses import ContrastiveLoss, SupConLoss
 
 
-def _hand_supcon(z, labels, t):
-    """Direct transcription of the thesis formula, one anchor at a time."""
-    n = len(labels)
+def _hand_supcon(z, labels, t, contrast=None, contrast_labels=None):
+    """Direct transcription of the thesis formula, one anchor at a time. Anchors are the batch;
+    ``contrast`` (the batch first, then remembered embeddings) is what each anchor is compared with."""
+    contrast = z if contrast is None else contrast
+    contrast_labels = labels if contrast_labels is None else contrast_labels
     losses = []
-    for i in range(n):
-        positives = [p for p in range(n) if p != i and labels[p] == labels[i]]
+    for i in range(len(labels)):
+        others = [a for a in range(len(contrast_labels)) if a != i]
+        positives = [p for p in others if contrast_labels[p] == labels[i]]
         if not positives:
             continue
-        denominator = sum(math.exp(float(z[i] @ z[a]) / t) for a in range(n) if a != i)
-        terms = [math.log(math.exp(float(z[i] @ z[p]) / t) / denominator) for p in positives]
+        denominator = sum(math.exp(float(z[i] @ contrast[a]) / t) for a in others)
+        terms = [math.log(math.exp(float(z[i] @ contrast[p]) / t) / denominator) for p in positives]
         losses.append(-sum(terms) / len(positives))
     return sum(losses) / len(losses)
 
@@ -92,3 +95,27 @@ def test_contrastive_loss_hand_values():
     # pairs: (0,1) similar D=5 -> 25; (0,2) dissimilar D=1 -> (2-1)^2=1; (1,2) dissimilar D=sqrt(9+9) > m -> 0
     expected = (25.0 + 1.0 + 0.0) / 3
     assert float(ContrastiveLoss(margin=m)(z, labels)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_supcon_with_a_memory_contrasts_the_batch_with_remembered_embeddings():
+    import torch.nn.functional as F
+
+    from aidetect.losses import SupConLoss
+    from aidetect.losses.memory import CrossBatchMemory
+
+    torch.manual_seed(0)
+    z = F.normalize(torch.randn(6, 8), dim=1).requires_grad_(True)
+    labels = torch.tensor([0, 0, 1, 1, 2, 3])
+    memory = CrossBatchMemory(size=5, dim=8)
+    memory.push(F.normalize(torch.randn(4, 8), dim=1), torch.tensor([3, 3, 2, 9]))
+    memory.push(F.normalize(torch.randn(3, 8), dim=1), torch.tensor([0, 1, 5]))  # wraps: 7 pushed, 5 kept
+    stored, stored_labels = memory.contents()
+    assert len(stored) == 5 and sorted(stored_labels.tolist()) == [0, 1, 2, 5, 9]
+    loss = SupConLoss(temperature=0.2, learnable_temperature=False)(z, labels, memory=(stored, stored_labels))
+    expected = _hand_supcon(z.detach(), labels, 0.2, torch.cat([z.detach(), stored]), torch.cat([labels, stored_labels]))
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+    loss.backward()
+    assert z.grad is not None and not stored.requires_grad
+    # A fixed temperature passed in replaces the module's τ.
+    warm = SupConLoss(temperature=0.2, learnable_temperature=False)(z.detach(), labels, temperature=0.5)
+    assert warm.item() == pytest.approx(_hand_supcon(z.detach(), labels, 0.5), rel=1e-5)

@@ -56,15 +56,20 @@ def test_genimage_es41_efficientnet_one_epoch(tmp_path):
     assert set(doc["gallery"]["classes"]) == {"adm", "biggan", "glide", "midjourney", "vqdm", "sd14", "sd15", "wukong", "real"}
 
 
-def test_resume_after_interruption_gives_the_same_weights(synthetic_data, tmp_path):
-    options = dict(epochs=2, batch_size=16, gallery_per_class=5)
+@pytest.mark.parametrize(
+    "levers, stop_at",
+    [({}, (0, 5)), (dict(memory_size=40, warmup_temperature=0.5), (1, 3))],  # the memory is full by epoch 1
+    ids=["plain", "memory-and-warmup-temperature"],
+)
+def test_resume_after_interruption_gives_the_same_weights(synthetic_data, tmp_path, levers, stop_at):
+    options = dict(epochs=2, batch_size=16, gallery_per_class=5, **levers)
     straight = tmp_path / "straight"
     train(tiny_train_options(synthetic_data, straight, **options))
 
     resumed = tmp_path / "resumed"
 
     def interrupt(epoch, step, loss):
-        if epoch == 0 and step == 5:
+        if (epoch, step) == stop_at:
             os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C would
 
     with pytest.raises(TrainingInterrupted):

@@ -52,19 +52,35 @@ class SupConLoss(nn.Module):
     def temperature(self) -> torch.Tensor:
         return self.log_temperature.clamp(self.min_log, self.max_log).exp()
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        embeddings: torch.Tensor,
+        labels: torch.Tensor,
+        memory: tuple[torch.Tensor, torch.Tensor] | None = None,
+        temperature: float | None = None,
+    ) -> torch.Tensor:
+        """``memory``: (embeddings [M, D], labels [M]) of earlier batches, contrasted with every
+        anchor like the batch's own images (no gradient flows into them). ``temperature``
+        replaces the learned τ for this call (a warm-up at a higher, fixed temperature)."""
         if embeddings.ndim != 2 or labels.ndim != 1 or embeddings.shape[0] != labels.shape[0]:
             raise ValueError(f"expected embeddings [N, D] and labels [N], got {tuple(embeddings.shape)} and {tuple(labels.shape)}")
         # Computed in float32 even under autocast: the log-sum-exp of 1/τ-scaled
         # similarities loses too much in bf16.
         z = embeddings.float()
         n = z.shape[0]
-        logits = z @ z.T / self.temperature.float()
-        self_mask = torch.eye(n, dtype=torch.bool, device=z.device)
+        contrast, contrast_labels = z, labels
+        if memory is not None and len(memory[1]):
+            contrast = torch.cat([z, memory[0].detach().float()])
+            contrast_labels = torch.cat([labels, memory[1]])
+        tau = self.temperature.float() if temperature is None else temperature
+        logits = z @ contrast.T / tau
+        # Each anchor against itself: the first n columns are the batch in order.
+        self_mask = torch.zeros(n, len(contrast_labels), dtype=torch.bool, device=z.device)
+        self_mask[:, :n] = torch.eye(n, dtype=torch.bool, device=z.device)
         logits = logits.masked_fill(self_mask, float("-inf"))
         log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
 
-        positives = (labels[:, None] == labels[None, :]) & ~self_mask
+        positives = (labels[:, None] == contrast_labels[None, :]) & ~self_mask
         n_pos = positives.sum(dim=1)
         has_pos = n_pos > 0
         if not bool(has_pos.any()):
@@ -72,4 +88,5 @@ class SupConLoss(nn.Module):
         # Zero out non-positives before summing (log_prob is -inf on the diagonal).
         pos_log_prob = torch.where(positives, log_prob, torch.zeros_like(log_prob)).sum(dim=1)
         per_anchor = -pos_log_prob[has_pos] / n_pos[has_pos]
-        return per_anchor.mean()
+        # + 0·log τ keeps τ in the graph when a fixed temperature replaced it (DDP needs every parameter used).
+        return per_anchor.mean() + self.log_temperature * 0.0
