@@ -66,6 +66,7 @@ class TrainOptions:
     embedding_dim: int = 128
     projection_hidden: int = 512
     spectrum_weight: float = 0.0
+    learned_crop: int | None = None
     front_end: str = "rgb"
     stem_stride: int = 2
     image_size: int = 256
@@ -109,6 +110,7 @@ class TrainOptions:
             stem_stride=self.stem_stride,
             projection_hidden=self.projection_hidden,
             spectrum_weight=self.spectrum_weight,
+            learned_crop=self.learned_crop,
         )
 
     def preprocess(self) -> PreprocessConfig:

@@ -71,3 +71,16 @@ def test_init_from_a_model_with_another_architecture_says_what_differs(tiny_mode
     result = _train(["--data", str(synthetic_data), "--out", str(tmp_path / "x"), "--init", str(tiny_model), "--stem-stride", "1", "--epochs", "0"])
     assert result.exit_code != 0
     assert "stem_stride differ" in result.output and not (tmp_path / "x" / "config.json").exists()
+
+
+def test_the_learned_part_can_see_a_centre_window_while_the_spectrum_sees_everything():
+    torch.manual_seed(0)
+    encoder = Encoder(ArchitectureConfig(name="tiny", spectrum_weight=0.5, learned_crop=16)).eval()
+    x = torch.rand(2, 3, 40, 40)
+    with torch.no_grad():
+        fused = encoder(x)
+        window = x[..., 12:28, 12:28]  # (40 - 16) / 2 = 12, on the 4-px grid
+        learned = torch.nn.functional.normalize(encoder.head(encoder.features(window)), dim=1)
+        spectrum = torch.nn.functional.normalize(encoder.spectrum(x), dim=1)
+    assert torch.allclose(fused[:, :128], learned * 0.5**0.5, atol=1e-6)
+    assert torch.allclose(fused[:, 128:], spectrum * 0.5**0.5, atol=1e-6)

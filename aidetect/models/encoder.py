@@ -132,6 +132,18 @@ class Encoder(nn.Module):
             # learned part can add what the spectrum misses and keep what it survives.
             self.spectrum = SpectrumFeatures(SPECTRUM_BINS)
 
+    def _learned_window(self, images: torch.Tensor) -> torch.Tensor:
+        """The centre window ``arch.learned_crop`` of each image (aligned to a 4-px grid, so an
+        up-sampling grid stays in phase), or the images as they are."""
+        size = self.arch.learned_crop
+        h, w = images.shape[-2:]
+        if size is None or (h <= size and w <= size):
+            return images
+        from aidetect.models.preprocess import crop_offset
+
+        top, left = crop_offset(h, min(size, h), 4, None), crop_offset(w, min(size, w), 4, None)
+        return images[..., top : top + min(size, h), left : left + min(size, w)]
+
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """Trunk features [N, trunk_dim] before the projection head."""
         return self.trunk(self.front_end(images))
@@ -144,7 +156,7 @@ class Encoder(nn.Module):
         def per_image(values: torch.Tensor) -> torch.Tensor:
             return values.float().view(-1, views, values.shape[-1]).mean(dim=1)
 
-        learned = F.normalize(per_image(self.head(self.features(flat))), dim=1)
+        learned = F.normalize(per_image(self.head(self.features(self._learned_window(flat)))), dim=1)
         if self.spectrum is None:
             return learned
         w = self.arch.spectrum_weight
