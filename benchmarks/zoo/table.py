@@ -15,7 +15,8 @@ from pathlib import Path
 
 ORDER = [
     "spectrum", "random", "thesis", "thesis-leaveout", "fingerprint", "fingerprint-leaveout", "fingerprint-fused",
-    "fingerprint-long", "fingerprint-long-leaveout", "fingerprint-long-fused", "fingerprint-long-leaveout-fused",
+    "fingerprint-fused-full", "fingerprint-long", "fingerprint-long-leaveout", "fingerprint-long-fused",
+    "fingerprint-long-fused-full", "fingerprint-long-leaveout-fused", "fingerprint-long-leaveout-fused-full",
 ]
 LABELS = {
     "spectrum": "spectrum yardstick (no training)",
@@ -25,10 +26,13 @@ LABELS = {
     "fingerprint": "fingerprint recipe (NPR, stride 1, JPEG aug.)",
     "fingerprint-leaveout": "fingerprint recipe, leave-out",
     "fingerprint-fused": "fingerprint recipe + spectrum (fused, w 0.5)",
+    "fingerprint-fused-full": "fingerprint recipe + spectrum of the whole image (fused, w 0.5)",
     "fingerprint-long": "fingerprint recipe, 12 epochs",
     "fingerprint-long-leaveout": "fingerprint recipe, 12 epochs, leave-out",
     "fingerprint-long-fused": "fingerprint recipe, 12 epochs + spectrum (fused, w 0.5)",
     "fingerprint-long-leaveout-fused": "fingerprint recipe, 12 epochs, leave-out + spectrum (fused, w 0.5)",
+    "fingerprint-long-fused-full": "fingerprint recipe, 12 epochs + spectrum of the whole image (fused, w 0.5)",
+    "fingerprint-long-leaveout-fused-full": "fingerprint recipe, 12 epochs, leave-out + spectrum of the whole image (fused, w 0.5)",
 }
 
 

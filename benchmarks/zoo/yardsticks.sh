@@ -6,7 +6,7 @@
 #   bash benchmarks/zoo/yardsticks.sh ZOO_ROOT RUNS_DIR [MODEL...]
 #
 # MODEL is any of: spectrum random thesis thesis-leaveout fingerprint fingerprint-leaveout
-# fingerprint-long fingerprint-long-leaveout, and <any fingerprint model>-fused (needs that model first)
+# fingerprint-long fingerprint-long-leaveout, and <any fingerprint model>-fused or -fused-full (needs that model first)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
 #   for m in fingerprint thesis fingerprint-leaveout thesis-leaveout; do bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo $m & done
 # Then: python benchmarks/zoo/table.py RUNS_DIR > table.md
@@ -55,7 +55,11 @@ for model in $MODELS; do
     fingerprint-leaveout) train fingerprint-leaveout --recipe fingerprint --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT ;;
     fingerprint-long)     train fingerprint-long --recipe fingerprint --batch-size 80 --epochs $LONG_EPOCHS --patience 100 ;;
     fingerprint-long-leaveout) train fingerprint-long-leaveout --recipe fingerprint --batch-size 80 --epochs $LONG_EPOCHS --patience 100 $LEAVE_OUT ;;
-    *-fused)
+    *-fused-full)  # the spectrum over the whole 256-px image, the learned part on its centre 128 px
+      base=${model%-fused-full}
+      extra=""; case $base in *leaveout) extra=$LEAVE_OUT ;; esac
+      train "$model" --recipe fingerprint --init "$RUNS/$base" --fuse-spectrum "$FUSE" --image-size 256 --learned-crop 128 --epochs 0 $extra ;;
+    *-fused)       # both parts on the centre 128 px
       base=${model%-fused}
       extra=""; case $base in *leaveout) extra=$LEAVE_OUT ;; esac
       train "$model" --recipe fingerprint --init "$RUNS/$base" --fuse-spectrum "$FUSE" --epochs 0 $extra ;;
