@@ -58,6 +58,8 @@ def test_fusing_a_trained_model_keeps_its_weights_and_fits_the_spectrum(tiny_mod
     records = json.loads(runner.invoke(app, ["attribute", "--model", str(out), "--json", str(synthetic_data / "test" / "gen_a")]).stdout)
     assert len(records) == 20 and all(r["error"] is None for r in records)
     assert np.mean([r["label"] == "gen_a" for r in records]) > 0.5
+    info = json.loads(runner.invoke(app, ["info", "--model", str(out), "--json"]).stdout)
+    assert info["recipe"]["spectrum_weight"] == 0.5 and info["embedding_dim"] == 256
 
 
 def test_a_fused_model_trains(synthetic_data, tmp_path):

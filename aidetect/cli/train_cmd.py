@@ -133,7 +133,13 @@ def info(
             "model_source": choice.source,
             "fingerprint": config.fingerprint,
             "architecture": config.architecture.name,
-            "recipe": {"front_end": config.architecture.front_end, "stem_stride": config.architecture.stem_stride},
+            "recipe": {
+                "name": config.recipe,
+                "front_end": config.architecture.front_end,
+                "stem_stride": config.architecture.stem_stride,
+                "spectrum_weight": config.architecture.spectrum_weight,
+                "learned_crop": config.architecture.learned_crop,
+            },
             "embedding_dim": config.architecture.output_dim,
             "image_size": config.preprocess.image_size,
             "preprocess": config.preprocess.mode,
@@ -154,6 +160,7 @@ def info(
         table = Table(title=f"aidetect model {config.fingerprint}", show_header=False)
         for key in ("model", "architecture", "embedding_dim", "image_size", "preprocess", "setting"):
             table.add_row(key, str(document[key]))
+        table.add_row("recipe", _describe_recipe(config))
         table.add_row("trained classes", ", ".join(document["trained_classes"]))
         table.add_row("zero-shot classes", ", ".join(document["zero_shot_classes"]) or "none")
         table.add_row("vote / detect threshold", f"{config.classifier.get('vote')} / {config.classifier.get('detect_threshold')}")
@@ -167,3 +174,13 @@ def info(
 def register(app: typer.Typer) -> None:
     app.command()(train)
     app.command()(info)
+
+
+def _describe_recipe(config) -> str:
+    """One line: the recipe's name and the options that change what the encoder sees."""
+    arch = config.architecture
+    parts = [f"{config.recipe}: {arch.front_end} input, stem stride {arch.stem_stride}"]
+    if arch.spectrum_weight > 0:
+        window = f" (learned part on the centre {arch.learned_crop} px)" if arch.learned_crop else ""
+        parts.append(f"fused with the spectrum, weight {arch.spectrum_weight}{window}")
+    return "; ".join(parts)
