@@ -10,7 +10,12 @@ Nothing here looks at the test split. What is chosen, and how:
   accuracy (Youden's J) on the validation images; 0.5 when the validation
   split lacks real or AI images;
 * the false-unknown rate: the share of validation images of gallery classes
-  that the unknown rule (aidetect.knn) rejects, reported so users know it.
+  that the unknown rule (aidetect.knn) rejects, reported so users know it;
+* for a model fused with the spectrum (``--fuse-spectrum auto``), the share of
+  the spectrum in the similarity: the weight in 0.1 … 0.9 with the best mean
+  attribution accuracy over the validation images as they are and re-encoded
+  as JPEG at quality 75 (the spectrum wins on clean images, the learned part
+  after recompression, and analysts mostly receive JPEGs).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from aidetect.data.discovery import DataSplits, Sample
 from aidetect.knn import REAL, UNKNOWN, VOTES, KNNClassifier
 
 VALIDATION_PER_CLASS = 200
+SPECTRUM_WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+WEIGHT_CHOICE_PERTURBATION = "jpeg:75"
 
 
 def sample_per_class(samples: Sequence[Sample], per_class: int | None, seed: int) -> list[Sample]:
@@ -90,7 +97,19 @@ def calibrate(classifier_factory, embeddings: np.ndarray, labels: Sequence[str])
     return result
 
 
-def build_initial_gallery(model, splits: DataSplits, *, gallery_per_class: int | None, seed: int, batch_size: int, workers: int, device) -> None:
+def reweigh_fused(embeddings: np.ndarray, learned_dim: int, weight: float, new_weight: float) -> np.ndarray:
+    """Fused embeddings (aidetect.models.encoder) made with spectrum weight ``weight``, as weight
+    ``new_weight`` would have made them: each part is rescaled, nothing is embedded again."""
+    out = np.array(embeddings, dtype=np.float32, copy=True)
+    out[:, :learned_dim] *= np.sqrt((1 - new_weight) / (1 - weight))
+    out[:, learned_dim:] *= np.sqrt(new_weight / weight)
+    return out
+
+
+def build_initial_gallery(
+    model, splits: DataSplits, *, gallery_per_class: int | None, seed: int, batch_size: int, workers: int, device,
+    choose_spectrum_weight: bool = False,
+) -> None:
     """Write ``gallery.npz`` into the model directory and calibrate ``config.classifier`` (not yet saved)."""
     from aidetect.embedding import embed_files
     from aidetect.gallery import Gallery
@@ -108,20 +127,57 @@ def build_initial_gallery(model, splits: DataSplits, *, gallery_per_class: int |
         return embedded, [samples[i].label for i in embedded.labels]
 
     embedded, kept_labels = embed(sample_per_class(splits.train, gallery_per_class, seed), "building gallery", True)
-    gallery = Gallery.create(config.fingerprint, config.architecture.output_dim, source="aidetect train")
-    gallery.add_labelled(embedded.embeddings, kept_labels, embedded.paths, embedded.sha256, source=f"training split of {splits.root}")
+    validation = sample_per_class(splits.val, VALIDATION_PER_CLASS, seed)
+
+    def make_gallery(embeddings: np.ndarray) -> Gallery:
+        gallery = Gallery.create(config.fingerprint, config.architecture.output_dim, source="aidetect train")
+        gallery.add_labelled(embeddings, kept_labels, embedded.paths, embedded.sha256, source=f"training split of {splits.root}")
+        return gallery
+
+    val_embedded = val_labels = None
+    if choose_spectrum_weight and validation and len(embedded.paths):
+        from aidetect.evaluation.perturb import parse_perturbation
+
+        val_embedded, val_labels = embed(validation, "calibrating", False)
+        jpeg = embed_files(
+            model.encoder, config.preprocess, [s.path for s in validation], labels=list(range(len(validation))),
+            batch_size=batch_size, workers=workers, device=device, perturb=parse_perturbation(WEIGHT_CHOICE_PERTURBATION),
+            progress="calibrating (JPEG 75)",
+        )
+        start = config.architecture.spectrum_weight
+        scores = {}
+        for weight in SPECTRUM_WEIGHTS:
+            def reweigh(e):
+                return reweigh_fused(e, config.architecture.embedding_dim, start, weight)
+
+            knn = KNNClassifier(make_gallery(reweigh(embedded.embeddings)))
+            scores[weight] = float(np.mean([
+                np.mean([p.vote_label == t for p, t in zip(knn.predict(reweigh(e.embeddings)), labels)])
+                for e, labels in ((val_embedded, val_labels), (jpeg, [validation[i].label for i in jpeg.labels]))
+            ]))
+        best = max(SPECTRUM_WEIGHTS, key=lambda w: (scores[w], -abs(w - 0.5)))
+        embedded.embeddings = reweigh_fused(embedded.embeddings, config.architecture.embedding_dim, start, best)
+        val_embedded.embeddings = reweigh_fused(val_embedded.embeddings, config.architecture.embedding_dim, start, best)
+        config.architecture.spectrum_weight = best
+        config.training["spectrum_weight_choice"] = {
+            "rule": f"best mean validation accuracy, clean and {WEIGHT_CHOICE_PERTURBATION}",
+            "accuracy": {f"{w:.1f}": round(v, 4) for w, v in scores.items()},
+            "chosen": best,
+        }
+        err.print(f"spectrum weight {best:.1f} (validation accuracy, mean of clean and JPEG 75: {scores[best]:.3f})")
+    gallery = make_gallery(embedded.embeddings)
     gallery.save(model.folder / GALLERY_FILE)
     config.classifier = {"k_rule": "11; 3 when the smallest class has <= 20 images", "vote": "weighted"}
     if len(gallery) == 0:
         warn("the initial gallery is empty: no training image could be read")
         return
 
-    validation = sample_per_class(splits.val, VALIDATION_PER_CLASS, seed)
     if not validation:
         err.print("no validation split: the vote and detection threshold keep their defaults")
         config.classifier.update(detect_threshold=0.5, detect_threshold_rule="default (no validation split)")
         return
-    val_embedded, val_labels = embed(validation, "calibrating", False)
+    if val_embedded is None:
+        val_embedded, val_labels = embed(validation, "calibrating", False)
     thresholds = KNNClassifier(gallery).unknown_thresholds
     config.classifier.update(
         calibrate(lambda vote: KNNClassifier(gallery, vote=vote, unknown_thresholds=thresholds), val_embedded.embeddings, val_labels)

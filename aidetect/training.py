@@ -67,6 +67,8 @@ class TrainOptions:
     projection_hidden: int = 512
     spectrum_weight: float = 0.0
     learned_crop: int | None = None
+    #: Choose the spectrum weight on the validation split (aidetect.calibration), from spectrum_weight.
+    choose_spectrum_weight: bool = False
     front_end: str = "rgb"
     stem_stride: int = 2
     image_size: int = 256
@@ -637,6 +639,7 @@ class Trainer:
             batch_size=min(self.options.batch_size, 256),
             workers=self.options.workers,
             device=self.device,
+            choose_spectrum_weight=self.options.choose_spectrum_weight,
         )
         config.save(self.out)
         (self.out / GALLERY_FILE).exists() or warn("no gallery was written")

@@ -86,3 +86,38 @@ def test_the_learned_part_can_see_a_centre_window_while_the_spectrum_sees_everyt
         spectrum = torch.nn.functional.normalize(encoder.spectrum(x), dim=1)
     assert torch.allclose(fused[:, :128], learned * 0.5**0.5, atol=1e-6)
     assert torch.allclose(fused[:, 128:], spectrum * 0.5**0.5, atol=1e-6)
+
+
+def test_reweighing_fused_embeddings_equals_embedding_with_the_new_weight():
+    from aidetect.calibration import reweigh_fused
+
+    torch.manual_seed(0)
+    encoder = Encoder(ArchitectureConfig(name="tiny", spectrum_weight=0.5)).eval()
+    x = torch.rand(3, 3, 32, 32)
+    with torch.no_grad():
+        at_half = encoder(x).numpy()
+        encoder.arch.spectrum_weight = 0.2
+        at_fifth = encoder(x).numpy()
+    assert np.allclose(reweigh_fused(at_half, 128, 0.5, 0.2), at_fifth, atol=1e-6)
+
+
+def test_auto_spectrum_weight_is_chosen_on_validation_and_the_gallery_matches_it(tiny_model, synthetic_data, tmp_path):
+    from aidetect.embedding import embed_files
+
+    out = tmp_path / "auto"
+    result = _train(["--data", str(synthetic_data), "--out", str(out), "--init", str(tiny_model), "--fuse-spectrum", "auto", "--epochs", "0"])
+    assert result.exit_code == 0, result.output
+    model = load_model(out)
+    choice = model.config.training["spectrum_weight_choice"]
+    assert len(choice["accuracy"]) == 9 and choice["chosen"] == model.config.architecture.spectrum_weight
+    assert choice["accuracy"][f"{choice['chosen']:.1f}"] == max(choice["accuracy"].values())
+    # The stored gallery is what the model, with the chosen weight, computes for those images.
+    gallery = Gallery.load(out / "gallery.npz", expected_model_fingerprint=model.config.fingerprint)
+    paths = list(gallery.paths)[:5]
+    fresh = embed_files(model.encoder, model.config.preprocess, paths, batch_size=5, workers=0)
+    assert np.allclose(fresh.embeddings, np.asarray(gallery.embeddings[:5], dtype=np.float32), atol=2e-3)
+
+
+def test_fuse_spectrum_rejects_a_weight_out_of_range(synthetic_data, tmp_path):
+    result = _train(["--data", str(synthetic_data), "--out", str(tmp_path / "x"), "--fuse-spectrum", "1.5", "--epochs", "0"])
+    assert result.exit_code != 0 and "--fuse-spectrum 1.5" in result.output

@@ -27,7 +27,7 @@ def train(
     arch: Annotated[Optional[str], typer.Option("--arch", help="Encoder: efficientnet_b0 (the thesis), spectrum (no training, the yardstick) or tiny (tests).")] = None,
     init: Annotated[str, typer.Option("--init", help="random, imagenet (from the local torch cache only), a weights file, or an aidetect model directory.")] = "random",
     embedding_dim: Annotated[int, typer.Option("--embedding-dim", min=2)] = 128,
-    fuse_spectrum: Annotated[float, typer.Option("--fuse-spectrum", min=0.0, max=0.99, help="Append the spectrum feature to the learned embedding with this share of the similarity (0 = off).")] = 0.0,
+    fuse_spectrum: Annotated[str, typer.Option("--fuse-spectrum", help="Append the spectrum feature to the learned embedding with this share of the similarity (0 = off), or 'auto' to choose it on the validation split.")] = "0",
     front_end: Annotated[Optional[str], typer.Option("--front-end", help="rgb (the thesis) or npr (neighbouring-pixel residual).")] = None,
     stem_stride: Annotated[Optional[int], typer.Option("--stem-stride", min=1, max=2, help="2 as EfficientNet; 1 keeps fine traces.")] = None,
     image_size: Annotated[Optional[int], typer.Option("--image-size", min=8, help="Input side in pixels at inference (256 in the thesis).")] = None,
@@ -65,6 +65,7 @@ def train(
         from aidetect.training import TrainOptions
         from aidetect.training import train as run_training
 
+        spectrum_weight, choose_spectrum_weight = _spectrum_weight(fuse_spectrum)
         recipe_options = apply_recipe(recipe, dict(
             arch=arch, front_end=front_end, stem_stride=stem_stride, image_size=image_size, preprocess_mode=preprocess,
             grid=grid, train_image_size=train_image_size, views=views, jpeg_p=jpeg_p, blur_p=blur_p,
@@ -78,7 +79,8 @@ def train(
             layout=layout,
             init=init,
             embedding_dim=embedding_dim,
-            spectrum_weight=fuse_spectrum,
+            spectrum_weight=spectrum_weight,
+            choose_spectrum_weight=choose_spectrum_weight,
             learned_crop=learned_crop,
             **recipe_options,
             loss=loss,
@@ -184,3 +186,18 @@ def _describe_recipe(config) -> str:
         window = f" (learned part on the centre {arch.learned_crop} px)" if arch.learned_crop else ""
         parts.append(f"fused with the spectrum, weight {arch.spectrum_weight}{window}")
     return "; ".join(parts)
+
+
+def _spectrum_weight(value: str) -> tuple[float, bool]:
+    """``--fuse-spectrum``: a share in [0, 1) (0 = no fusion), or ``auto`` (start at 0.5, choose on validation)."""
+    from aidetect.errors import AidetectError
+
+    if value.strip().lower() == "auto":
+        return 0.5, True
+    try:
+        weight = float(value)
+    except ValueError:
+        raise AidetectError(f"--fuse-spectrum {value!r}: give a share between 0 and 1, e.g. 0.5, or 'auto'") from None
+    if not 0 <= weight < 1:
+        raise AidetectError(f"--fuse-spectrum {value}: the share must lie in [0, 1), e.g. 0.5, or be 'auto'")
+    return weight, False

@@ -15,7 +15,7 @@ from pathlib import Path
 
 ORDER = [
     "spectrum", "random", "thesis", "thesis-leaveout", "fingerprint", "fingerprint-leaveout", "fingerprint-fused",
-    "fingerprint-fused-full", "fingerprint-long", "fingerprint-long-leaveout", "fingerprint-long-fused",
+    "fingerprint-fused-full", "fingerprint-leaveout-fused-full", "fingerprint-long", "fingerprint-long-leaveout", "fingerprint-long-fused",
     "fingerprint-long-fused-full", "fingerprint-long-leaveout-fused", "fingerprint-long-leaveout-fused-full",
 ]
 LABELS = {
@@ -25,14 +25,15 @@ LABELS = {
     "thesis-leaveout": "thesis recipe, leave-out",
     "fingerprint": "fingerprint recipe (NPR, stride 1, JPEG aug.)",
     "fingerprint-leaveout": "fingerprint recipe, leave-out",
-    "fingerprint-fused": "fingerprint recipe + spectrum (fused, w 0.5)",
-    "fingerprint-fused-full": "fingerprint recipe + spectrum of the whole image (fused, w 0.5)",
+    "fingerprint-fused": "fingerprint recipe + spectrum (fused)",
+    "fingerprint-fused-full": "fingerprint recipe + spectrum of the whole image (fused)",
+    "fingerprint-leaveout-fused-full": "fingerprint recipe, leave-out + spectrum of the whole image (fused)",
     "fingerprint-long": "fingerprint recipe, 12 epochs",
     "fingerprint-long-leaveout": "fingerprint recipe, 12 epochs, leave-out",
-    "fingerprint-long-fused": "fingerprint recipe, 12 epochs + spectrum (fused, w 0.5)",
-    "fingerprint-long-leaveout-fused": "fingerprint recipe, 12 epochs, leave-out + spectrum (fused, w 0.5)",
-    "fingerprint-long-fused-full": "fingerprint recipe, 12 epochs + spectrum of the whole image (fused, w 0.5)",
-    "fingerprint-long-leaveout-fused-full": "fingerprint recipe, 12 epochs, leave-out + spectrum of the whole image (fused, w 0.5)",
+    "fingerprint-long-fused": "fingerprint recipe, 12 epochs + spectrum (fused)",
+    "fingerprint-long-leaveout-fused": "fingerprint recipe, 12 epochs, leave-out + spectrum (fused)",
+    "fingerprint-long-fused-full": "fingerprint recipe, 12 epochs + spectrum of the whole image (fused)",
+    "fingerprint-long-leaveout-fused-full": "fingerprint recipe, 12 epochs, leave-out + spectrum of the whole image (fused)",
 }
 
 
@@ -53,6 +54,13 @@ def train_minutes(runs: Path, name: str) -> str:
     return f"{float(match.group(1)) / 60:.0f}" if match else "–"
 
 
+def label(runs: Path, name: str) -> str:
+    """The row's name, with the spectrum's share of the similarity for fused models."""
+    config = json.loads((runs / name / "config.json").read_text())
+    weight = config["architecture"].get("spectrum_weight", 0.0)
+    return LABELS[name] + (f", spectrum weight {weight:.1f}" if weight else "")
+
+
 def main() -> None:
     runs = Path(sys.argv[1])
     metrics = {}
@@ -67,7 +75,7 @@ def main() -> None:
         clean, jpeg = m["results"]["clean"], m["results"].get("jpeg:75")
         leave_out = bool(m["zero_shot_classes"])
         print(
-            f"| {LABELS[name]} | {'all' if g == 0 else g} | {train_minutes(runs, name)} "
+            f"| {label(runs, name)} | {'all' if g == 0 else g} | {train_minutes(runs, name)} "
             f"| {pct(clean['attribution']['accuracy'])} | {pct(clean['detection']['overall_auc'])} "
             f"| {pct(jpeg['attribution']['accuracy']) if jpeg else '–'} | {pct(jpeg['detection']['overall_auc']) if jpeg else '–'} "
             f"| {pct(mean_recall(clean['attribution'], False)) if leave_out else '–'} "
@@ -85,7 +93,7 @@ def main() -> None:
             continue
         per = m["results"]["clean"]["attribution"]["per_class"]
         cells = [pct(per[c]["recall"]) + ("*" if per[c]["zero_shot"] else "") if c in per else "–" for c in classes]
-        print(f"| {LABELS[name]} | " + " | ".join(cells) + " |")
+        print(f"| {label(runs, name)} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -23,9 +23,10 @@ EPOCHS=${EPOCHS:-3}
 # measurement found NPR/stride-1 well past the spectrum. About 40 minutes each on 2 free threads:
 #   OMP_NUM_THREADS=2 bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo fingerprint-long fingerprint-long-leaveout
 LONG_EPOCHS=${LONG_EPOCHS:-12}
-# Fusion (`<model>-fused`): a trained model's embedding beside the spectrum feature, this share of
-# the similarity each; no further training (--epochs 0), only the spectrum statistics are fitted.
-FUSE=${FUSE:-0.5}
+# Fusion (`<model>-fused`): a trained model's embedding beside the spectrum feature; no further
+# training (--epochs 0), only the spectrum statistics are fitted and the spectrum's share of the
+# similarity chosen on the validation split ("auto"), or set (FUSE=0.5).
+FUSE=${FUSE:-auto}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$RUNS"
 
