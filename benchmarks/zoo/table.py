@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ORDER = [
-    "spectrum", "random", "thesis", "thesis-leaveout", "fingerprint", "fingerprint-leaveout", "fingerprint-fused",
+    "spectrum", "random", "thesis", "thesis-leaveout", "fingerprint", "fingerprint-leaveout", "fingerprint-memory", "fingerprint-fused",
     "fingerprint-fused-full", "fingerprint-leaveout-fused-full", "fingerprint-long", "fingerprint-long-leaveout", "fingerprint-long-fused",
     "fingerprint-long-fused-full", "fingerprint-long-leaveout-fused", "fingerprint-long-leaveout-fused-full",
 ]
@@ -25,6 +25,7 @@ LABELS = {
     "thesis-leaveout": "thesis recipe, leave-out",
     "fingerprint": "fingerprint recipe (NPR, stride 1, JPEG aug.)",
     "fingerprint-leaveout": "fingerprint recipe, leave-out",
+    "fingerprint-memory": "fingerprint recipe + cross-batch memory (800) + warm-up τ 0.5",
     "fingerprint-fused": "fingerprint recipe + spectrum (fused)",
     "fingerprint-fused-full": "fingerprint recipe + spectrum of the whole image (fused)",
     "fingerprint-leaveout-fused-full": "fingerprint recipe, leave-out + spectrum of the whole image (fused)",

@@ -6,7 +6,7 @@
 #   bash benchmarks/zoo/yardsticks.sh ZOO_ROOT RUNS_DIR [MODEL...]
 #
 # MODEL is any of: spectrum random thesis thesis-leaveout fingerprint fingerprint-leaveout
-# fingerprint-long fingerprint-long-leaveout, and <any fingerprint model>-fused or -fused-full (needs that model first)
+# fingerprint-memory fingerprint-long fingerprint-long-leaveout, and <any fingerprint model>-fused or -fused-full (needs that model first)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
 #   for m in fingerprint thesis fingerprint-leaveout thesis-leaveout; do bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo $m & done
 # Then: python benchmarks/zoo/table.py RUNS_DIR > table.md
@@ -54,6 +54,7 @@ for model in $MODELS; do
     thesis-leaveout)      train thesis-leaveout --recipe thesis --image-size 128 --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT ;;
     fingerprint)          train fingerprint --recipe fingerprint --batch-size 80 --epochs $EPOCHS --patience 100 ;;
     fingerprint-leaveout) train fingerprint-leaveout --recipe fingerprint --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT ;;
+    fingerprint-memory)   train fingerprint-memory --recipe fingerprint --batch-size 80 --epochs $EPOCHS --patience 100 --memory 800 --warmup-temperature 0.5 ;;
     fingerprint-long)     train fingerprint-long --recipe fingerprint --batch-size 80 --epochs $LONG_EPOCHS --patience 100 ;;
     fingerprint-long-leaveout) train fingerprint-long-leaveout --recipe fingerprint --batch-size 80 --epochs $LONG_EPOCHS --patience 100 $LEAVE_OUT ;;
     *-fused-full)  # the spectrum over the whole 256-px image, the learned part on its centre 128 px
