@@ -60,6 +60,9 @@ def test_fusing_a_trained_model_keeps_its_weights_and_fits_the_spectrum(tiny_mod
     assert np.mean([r["label"] == "gen_a" for r in records]) > 0.5
     info = json.loads(runner.invoke(app, ["info", "--model", str(out), "--json"]).stdout)
     assert info["recipe"]["spectrum_weight"] == 0.5 and info["embedding_dim"] == 256
+    enrolled = runner.invoke(app, ["enroll", "--model", str(out), "--generator", "newgen", str(synthetic_data / "test" / "gen_b")])
+    assert enrolled.exit_code == 0, enrolled.output
+    assert Gallery.load(out / "gallery.npz", expected_model_fingerprint=fused.config.fingerprint).classes()["newgen"] == 20
 
 
 def test_a_fused_model_trains(synthetic_data, tmp_path):
