@@ -65,7 +65,8 @@ class ArchitectureConfig:
 
     name: str = "efficientnet_b0"
     embedding_dim: int = 128
-    #: ``rgb`` (the thesis) or ``npr`` (neighbouring-pixel residual, Tan et al. 2024).
+    #: ``rgb`` (the thesis), ``npr`` (neighbouring-pixel residual, Tan et al. 2024) or ``srm``
+    #: (high-pass residual, the spatial rich model's 5×5 KV filter).
     front_end: str = "rgb"
     #: 2 as in EfficientNet; 1 keeps full resolution in the first block (finer traces).
     stem_stride: int = 2

@@ -80,3 +80,18 @@ def test_fingerprint_recipe_end_to_end(synthetic_data, tmp_path):
     assert config["preprocess"] == {**config["preprocess"], "mode": "crop", "grid": 2, "train_image_size": 16, "views": 5}
     records = json.loads(runner.invoke(app, ["attribute", "--model", str(out), "--json", str(synthetic_data / "test" / "gen_a")]).stdout)
     assert len(records) == 20 and all(r["error"] is None for r in records)
+
+
+def test_srm_front_end_removes_content_and_keeps_pixel_noise():
+    from aidetect.config import ArchitectureConfig
+    from aidetect.models.encoder import Encoder
+
+    encoder = Encoder(ArchitectureConfig(name="tiny", front_end="srm")).eval()
+    flat = torch.full((1, 3, 16, 16), 0.5)
+    ramp = torch.linspace(0, 1, 16).view(1, 1, 1, 16).expand(1, 3, 16, 16)  # smooth content
+    noise = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert encoder.front_end(flat).abs().max() < 1e-6
+        assert encoder.front_end(ramp)[..., 2:-2, 2:-2].abs().max() < 1e-5  # the filter annihilates linear ramps
+        assert encoder.front_end(noise).abs().mean() > 0.1
+        assert encoder(noise).shape == (1, 128)

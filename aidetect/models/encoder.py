@@ -91,7 +91,25 @@ class NPRFrontEnd(nn.Module):
         return (x - F.interpolate(pooled, scale_factor=2.0, mode="nearest")) * 4.0
 
 
-FRONT_ENDS: dict[str, Callable[[], nn.Module]] = {"rgb": nn.Identity, "npr": NPRFrontEnd}
+class SRMFrontEnd(nn.Module):
+    """High-pass residual with the 5×5 "KV" filter of the spatial rich model (Fridrich &
+    Kodovský 2012), per colour channel: removes image content and keeps the pixel-level noise
+    that generators and cameras leave, without assuming a 2×2 up-sampling grid as NPR does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        kv = torch.tensor(
+            [[-1, 2, -2, 2, -1], [2, -6, 8, -6, 2], [-2, 8, -12, 8, -2], [2, -6, 8, -6, 2], [-1, 2, -2, 2, -1]],
+            dtype=torch.float32,
+        ) / 12.0
+        self.register_buffer("kernel", kv.expand(3, 1, 5, 5).clone(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # ×4 as NPR: residuals are small, and the trunk's batch norm adapts to the rest.
+        return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), self.kernel.to(x.dtype), groups=3) * 4.0
+
+
+FRONT_ENDS: dict[str, Callable[[], nn.Module]] = {"rgb": nn.Identity, "npr": NPRFrontEnd, "srm": SRMFrontEnd}
 
 
 class Encoder(nn.Module):
