@@ -20,7 +20,8 @@ LEAVE_OUT="--exclude realesrgan-x4 --exclude cyclegan-vintage"
 # runs share 2 cores (the runs in docs/zoo-benchmark.md).
 EPOCHS=${EPOCHS:-3}
 # The long runs: about 80,000 training images seen, the budget at which the first
-# measurement found NPR/stride-1 well past the spectrum. About 40 minutes each on 2 free threads:
+# measurement found NPR/stride-1 well past the spectrum. About 100 minutes for the all-class run
+# on one core beside other jobs (docs/zoo-benchmark.md); two free threads are faster:
 #   OMP_NUM_THREADS=2 bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo fingerprint-long fingerprint-long-leaveout
 LONG_EPOCHS=${LONG_EPOCHS:-12}
 # Fusion (`<model>-fused`): a trained model's embedding beside the spectrum feature; no further
