@@ -69,6 +69,11 @@ def youden_threshold(scores: np.ndarray, is_ai: np.ndarray) -> float:
     return 0.5 * (upper + lower)
 
 
+def vote_accuracy(predictions, labels: Sequence[str]) -> float:
+    """Share of predictions whose vote is the true label (0 when there are none)."""
+    return float(np.mean([p.vote_label == t for p, t in zip(predictions, labels)])) if len(labels) else 0.0
+
+
 def calibrate(classifier_factory, embeddings: np.ndarray, labels: Sequence[str]) -> dict:
     """Choose the vote and the detection threshold on validation embeddings; return config entries."""
     labels = np.asarray(labels)
@@ -78,7 +83,7 @@ def calibrate(classifier_factory, embeddings: np.ndarray, labels: Sequence[str])
     for vote in VOTES:
         preds = classifier_factory(vote).predict(embeddings)
         predictions[vote] = preds
-        accuracy[vote] = float(np.mean([p.vote_label == t for p, t in zip(preds, labels)])) if len(labels) else 0.0
+        accuracy[vote] = vote_accuracy(preds, labels)
     vote = "weighted" if accuracy["weighted"] >= accuracy["majority"] else "majority"
     result["vote"] = vote
     result["validation_accuracy"] = accuracy
@@ -106,9 +111,23 @@ def reweigh_fused(embeddings: np.ndarray, learned_dim: int, weight: float, new_w
     return out
 
 
+def choose_spectrum_weight(make_gallery, gallery_embeddings: np.ndarray, validation_sets, learned_dim: int, weight: float) -> tuple[float, dict]:
+    """The spectrum weight in SPECTRUM_WEIGHTS with the best mean attribution accuracy over
+    ``validation_sets`` ([(embeddings, labels), …]); ties go to the weight nearest 0.5. All
+    embeddings were made with ``weight``; each candidate is tried by rescaling them."""
+    scores = {}
+    for candidate in SPECTRUM_WEIGHTS:
+        knn = KNNClassifier(make_gallery(reweigh_fused(gallery_embeddings, learned_dim, weight, candidate)))
+        scores[candidate] = float(np.mean([
+            vote_accuracy(knn.predict(reweigh_fused(embeddings, learned_dim, weight, candidate)), labels)
+            for embeddings, labels in validation_sets
+        ]))
+    return max(SPECTRUM_WEIGHTS, key=lambda w: (scores[w], -abs(w - 0.5))), scores
+
+
 def build_initial_gallery(
     model, splits: DataSplits, *, gallery_per_class: int | None, seed: int, batch_size: int, workers: int, device,
-    choose_spectrum_weight: bool = False,
+    choose_weight: bool = False,
 ) -> None:
     """Write ``gallery.npz`` into the model directory and calibrate ``config.classifier`` (not yet saved)."""
     from aidetect.embedding import embed_files
@@ -116,11 +135,11 @@ def build_initial_gallery(
 
     config = model.config
 
-    def embed(samples: list[Sample], progress: str, hash_files: bool):
+    def embed(samples: list[Sample], progress: str, hash_files: bool, perturb=None):
         """Embeddings of ``samples`` and the labels of those that could be read."""
         embedded = embed_files(
             model.encoder, config.preprocess, [s.path for s in samples], labels=list(range(len(samples))),
-            batch_size=batch_size, workers=workers, device=device, hash_files=hash_files, progress=progress,
+            batch_size=batch_size, workers=workers, device=device, hash_files=hash_files, progress=progress, perturb=perturb,
         )
         for _, reason in embedded.errors:
             warn(f"{progress}: skipped {reason}")
@@ -135,29 +154,17 @@ def build_initial_gallery(
         return gallery
 
     val_embedded = val_labels = None
-    if choose_spectrum_weight and validation and len(embedded.paths):
+    if choose_weight and validation and len(embedded.paths):
         from aidetect.evaluation.perturb import parse_perturbation
 
         val_embedded, val_labels = embed(validation, "calibrating", False)
-        jpeg = embed_files(
-            model.encoder, config.preprocess, [s.path for s in validation], labels=list(range(len(validation))),
-            batch_size=batch_size, workers=workers, device=device, perturb=parse_perturbation(WEIGHT_CHOICE_PERTURBATION),
-            progress="calibrating (JPEG 75)",
+        jpeg, jpeg_labels = embed(validation, "calibrating (JPEG 75)", False, parse_perturbation(WEIGHT_CHOICE_PERTURBATION))
+        learned_dim, start = config.architecture.embedding_dim, config.architecture.spectrum_weight
+        best, scores = choose_spectrum_weight(
+            make_gallery, embedded.embeddings, [(val_embedded.embeddings, val_labels), (jpeg.embeddings, jpeg_labels)], learned_dim, start
         )
-        start = config.architecture.spectrum_weight
-        scores = {}
-        for weight in SPECTRUM_WEIGHTS:
-            def reweigh(e):
-                return reweigh_fused(e, config.architecture.embedding_dim, start, weight)
-
-            knn = KNNClassifier(make_gallery(reweigh(embedded.embeddings)))
-            scores[weight] = float(np.mean([
-                np.mean([p.vote_label == t for p, t in zip(knn.predict(reweigh(e.embeddings)), labels)])
-                for e, labels in ((val_embedded, val_labels), (jpeg, [validation[i].label for i in jpeg.labels]))
-            ]))
-        best = max(SPECTRUM_WEIGHTS, key=lambda w: (scores[w], -abs(w - 0.5)))
-        embedded.embeddings = reweigh_fused(embedded.embeddings, config.architecture.embedding_dim, start, best)
-        val_embedded.embeddings = reweigh_fused(val_embedded.embeddings, config.architecture.embedding_dim, start, best)
+        embedded.embeddings = reweigh_fused(embedded.embeddings, learned_dim, start, best)
+        val_embedded.embeddings = reweigh_fused(val_embedded.embeddings, learned_dim, start, best)
         config.architecture.spectrum_weight = best
         config.training["spectrum_weight_choice"] = {
             "rule": f"best mean validation accuracy, clean and {WEIGHT_CHOICE_PERTURBATION}",

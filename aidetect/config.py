@@ -20,6 +20,8 @@ WEIGHTS_FILE = "model.safetensors"
 GALLERY_FILE = "gallery.npz"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_FILE = "checkpoint.pt"
+#: Rings of the radial spectrum when it is fused with a learned embedding (ArchitectureConfig.spectrum_weight).
+SPECTRUM_BINS = 128
 
 
 @dataclass
@@ -84,8 +86,6 @@ class ArchitectureConfig:
     @property
     def output_dim(self) -> int:
         """Values per embedding: what galleries made with this encoder hold."""
-        from aidetect.models.spectrum import SPECTRUM_BINS
-
         return self.embedding_dim + (SPECTRUM_BINS if self.spectrum_weight > 0 else 0)
 
 

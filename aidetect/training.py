@@ -639,7 +639,7 @@ class Trainer:
             batch_size=min(self.options.batch_size, 256),
             workers=self.options.workers,
             device=self.device,
-            choose_spectrum_weight=self.options.choose_spectrum_weight,
+            choose_weight=self.options.choose_spectrum_weight,
         )
         config.save(self.out)
         (self.out / GALLERY_FILE).exists() or warn("no gallery was written")

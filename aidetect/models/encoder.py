@@ -6,17 +6,17 @@ model directory can say which one it holds and inference rebuilds it exactly.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Callable
-
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aidetect.config import ArchitectureConfig
+from aidetect.config import SPECTRUM_BINS, ArchitectureConfig
 from aidetect.errors import AidetectError
+from aidetect.models.preprocess import crop_offset
 
 TrunkFactory = Callable[[ArchitectureConfig], tuple[nn.Module, int]]
 _TRUNKS: dict[str, TrunkFactory] = {}
@@ -144,7 +144,7 @@ class Encoder(nn.Module):
         if arch.spectrum_weight > 0:
             if not 0 < arch.spectrum_weight < 1 or arch.name in FIXED_FEATURE_TRUNKS:
                 raise AidetectError(f"spectrum weight {arch.spectrum_weight} must lie between 0 and 1, with a learned trunk")
-            from aidetect.models.spectrum import SPECTRUM_BINS, SpectrumFeatures
+            from aidetect.models.spectrum import SpectrumFeatures
 
             # Fixed features (statistics fitted on the training split, no parameters): the
             # learned part can add what the spectrum misses and keep what it survives.
@@ -157,8 +157,6 @@ class Encoder(nn.Module):
         h, w = images.shape[-2:]
         if size is None or (h <= size and w <= size):
             return images
-        from aidetect.models.preprocess import crop_offset
-
         top, left = crop_offset(h, min(size, h), 4, None), crop_offset(w, min(size, w), 4, None)
         return images[..., top : top + min(size, h), left : left + min(size, w)]
 

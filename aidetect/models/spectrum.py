@@ -24,8 +24,6 @@ import torch.nn.functional as F
 from torch import nn
 
 _GREY = (0.299, 0.587, 0.114)
-#: Rings of the radial spectrum when it is fused with a learned embedding.
-SPECTRUM_BINS = 128
 
 
 def _gaussian_kernel(sigma: float = 1.0, radius: int = 3) -> torch.Tensor:
