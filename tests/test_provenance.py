@@ -17,6 +17,9 @@ from typer.testing import CliRunner
 
 from aidetect import provenance as prov_mod
 from aidetect.cli.main import app
+from aidetect.provenance import c2pa_manifest as c2pa_mod
+from aidetect.provenance import exif as exif_mod
+from aidetect.provenance import xmp as xmp_mod
 from aidetect.provenance import Finding, Provenance, classify_software, classify_source_type, read_provenance
 
 runner = CliRunner()
@@ -81,7 +84,7 @@ def exif_with(**tags) -> Image.Exif:
     exif = Image.Exif()
     sub = exif.get_ifd(0x8769)
     for name, value in tags.items():
-        tag = prov_mod._TAG[name]
+        tag = exif_mod._TAG[name]
         (sub if tag >= 0x8000 else exif)[tag] = value
     return exif
 
@@ -278,7 +281,7 @@ def test_malformed_xmp_falls_back_to_patterns(tmp_path):
 
 
 def test_oversized_xmp_is_capped(tmp_path, monkeypatch):
-    monkeypatch.setattr(prov_mod, "MAX_XMP_BYTES", 2048)
+    monkeypatch.setattr(xmp_mod, "MAX_XMP_BYTES", 2048)
     packet = dst_attribute(TRAINED).replace(b"<rdf:Description", b"<!-- " + b"p" * 4096 + b" --><rdf:Description")
     p = read_provenance(jpeg(tmp_path / "big.jpg", xmp=packet), c2pa=False)
     assert any("only the first 2048" in note for note in p.notes)
@@ -482,7 +485,7 @@ def test_c2pa_unexpected_store_shape(monkeypatch, plain_jpeg):
 
 def test_c2pa_missing_said_once(monkeypatch, plain_jpeg, capsys):
     monkeypatch.setitem(sys.modules, "c2pa", None)  # import c2pa -> ImportError
-    monkeypatch.setattr(prov_mod, "_C2PA_WARNED", False)
+    monkeypatch.setattr(c2pa_mod, "_C2PA_WARNED", False)
     first, second = read_provenance(plain_jpeg), read_provenance(plain_jpeg)
     assert first.c2pa_status == second.c2pa_status == "not-installed"
     assert first.notes == second.notes == []
@@ -657,3 +660,21 @@ def test_cli_import_stays_light():
 
     code = "import sys, aidetect.cli.main; assert not {'torch', 'c2pa'} & set(sys.modules), sorted(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_package_stays_at_the_data_layer():
+    """aidetect.provenance imports no aidetect module but labels, errors, console and fileio (issue 14)."""
+    import ast
+
+    allowed = {"aidetect.labels", "aidetect.errors", "aidetect.console", "aidetect.fileio"}
+    for file in Path(prov_mod.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [f"aidetect.{a.name}" for a in node.names] if node.module == "aidetect" else [node.module]
+            else:
+                continue
+            for name in names:
+                if name.split(".")[0] == "aidetect" and not name.startswith("aidetect.provenance"):
+                    assert name in allowed, f"{file.name} imports {name}"
