@@ -10,7 +10,7 @@ Nothing here looks at the test split. What is chosen, and how:
   accuracy (Youden's J) on the validation images; 0.5 when the validation
   split lacks real or AI images;
 * the false-unknown rate: the share of validation images of gallery classes
-  that the unknown rule (aidetect.knn) rejects, reported so users know it;
+  that the unknown rule (aidetect.gallery.knn) rejects, reported so users know it;
 * for a model fused with the spectrum (``--fuse-spectrum auto``), the share of
   the spectrum in the similarity: the weight in 0.1 … 0.9 with the best mean
   attribution accuracy over the validation images as they are and re-encoded
@@ -24,30 +24,16 @@ from typing import Sequence
 
 import numpy as np
 
-from aidetect.config import GALLERY_FILE
+from aidetect.config import DEFAULT_DETECT_THRESHOLD, GALLERY_FILE, ClassifierConfig
 from aidetect.console import err, warn
 from aidetect.data.discovery import DataSplits, Sample
-from aidetect.knn import REAL, UNKNOWN, VOTES, KNNClassifier
+from aidetect.data.sampling import sample_per_class
+from aidetect.gallery.knn import VOTES, KNNClassifier
+from aidetect.labels import REAL, UNKNOWN
 
 VALIDATION_PER_CLASS = 200
 SPECTRUM_WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 WEIGHT_CHOICE_PERTURBATION = "jpeg:75"
-
-
-def sample_per_class(samples: Sequence[Sample], per_class: int | None, seed: int) -> list[Sample]:
-    """At most ``per_class`` samples of each label, drawn with a seeded generator, in a stable order."""
-    by_label: dict[str, list[Sample]] = {}
-    for sample in samples:
-        by_label.setdefault(sample.label, []).append(sample)
-    rng = np.random.default_rng(seed)
-    chosen: list[Sample] = []
-    for label in sorted(by_label):
-        items = sorted(by_label[label], key=lambda s: s.path)
-        if per_class is not None and len(items) > per_class:
-            keep = np.sort(rng.choice(len(items), per_class, replace=False))
-            items = [items[i] for i in keep]
-        chosen.extend(items)
-    return chosen
 
 
 def youden_threshold(scores: np.ndarray, is_ai: np.ndarray) -> float:
@@ -74,8 +60,8 @@ def vote_accuracy(predictions, labels: Sequence[str]) -> float:
     return float(np.mean([p.vote_label == t for p, t in zip(predictions, labels)])) if len(labels) else 0.0
 
 
-def calibrate(classifier_factory, embeddings: np.ndarray, labels: Sequence[str]) -> dict:
-    """Choose the vote and the detection threshold on validation embeddings; return config entries."""
+def calibrate(classifier_factory, embeddings: np.ndarray, labels: Sequence[str]) -> ClassifierConfig:
+    """Choose the vote and the detection threshold on validation embeddings."""
     labels = np.asarray(labels)
     result: dict = {"validation_images": int(len(labels))}
     accuracy = {}
@@ -98,8 +84,8 @@ def calibrate(classifier_factory, embeddings: np.ndarray, labels: Sequence[str])
         balanced = 0.5 * (np.mean(verdict[is_ai]) + np.mean(~verdict[~is_ai]))
         result.update(detect_threshold=threshold, detect_threshold_rule="youden-validation", detect_balanced_accuracy_validation=float(balanced))
     else:
-        result.update(detect_threshold=0.5, detect_threshold_rule="default (validation split lacks real or AI images)")
-    return result
+        result.update(detect_threshold=DEFAULT_DETECT_THRESHOLD, detect_threshold_rule="default (validation split lacks real or AI images)")
+    return ClassifierConfig(**result)
 
 
 def reweigh_fused(embeddings: np.ndarray, learned_dim: int, weight: float, new_weight: float) -> np.ndarray:
@@ -145,8 +131,8 @@ def build_initial_gallery(
             warn(f"{progress}: skipped {reason}")
         return embedded, [samples[i].label for i in embedded.labels]
 
-    embedded, kept_labels = embed(sample_per_class(splits.train, gallery_per_class, seed), "building gallery", True)
-    validation = sample_per_class(splits.val, VALIDATION_PER_CLASS, seed)
+    embedded, kept_labels = embed(sample_per_class(splits.train, gallery_per_class, seed, "gallery"), "building gallery", True)
+    validation = sample_per_class(splits.val, VALIDATION_PER_CLASS, seed, "validation")
 
     def make_gallery(embeddings: np.ndarray) -> Gallery:
         gallery = Gallery.create(config.fingerprint, config.architecture.output_dim, source="aidetect train")
@@ -155,7 +141,7 @@ def build_initial_gallery(
 
     val_embedded = val_labels = None
     if choose_weight and validation and len(embedded.paths):
-        from aidetect.evaluation.perturb import parse_perturbation
+        from aidetect.data.perturb import parse_perturbation
 
         val_embedded, val_labels = embed(validation, "calibrating", False)
         jpeg, jpeg_labels = embed(validation, "calibrating (JPEG 75)", False, parse_perturbation(WEIGHT_CHOICE_PERTURBATION))
@@ -174,18 +160,18 @@ def build_initial_gallery(
         err.print(f"spectrum weight {best:.1f} (validation accuracy, mean of clean and JPEG 75: {scores[best]:.3f})")
     gallery = make_gallery(embedded.embeddings)
     gallery.save(model.folder / GALLERY_FILE)
-    config.classifier = {"k_rule": "11; 3 when the smallest class has <= 20 images", "vote": "weighted"}
+    config.classifier = ClassifierConfig()
     if len(gallery) == 0:
         warn("the initial gallery is empty: no training image could be read")
         return
 
     if not validation:
         err.print("no validation split: the vote and detection threshold keep their defaults")
-        config.classifier.update(detect_threshold=0.5, detect_threshold_rule="default (no validation split)")
+        config.classifier = ClassifierConfig(detect_threshold_rule="default (no validation split)")
         return
     if val_embedded is None:
         val_embedded, val_labels = embed(validation, "calibrating", False)
     thresholds = KNNClassifier(gallery).unknown_thresholds
-    config.classifier.update(
+    config.classifier = (
         calibrate(lambda vote: KNNClassifier(gallery, vote=vote, unknown_thresholds=thresholds), val_embedded.embeddings, val_labels)
     )

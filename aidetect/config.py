@@ -89,6 +89,64 @@ class ArchitectureConfig:
         return self.embedding_dim + (SPECTRUM_BINS if self.spectrum_weight > 0 else 0)
 
 
+#: Detection threshold on the AI score when none was calibrated (no validation split).
+DEFAULT_DETECT_THRESHOLD = 0.5
+VOTES = ("majority", "weighted")
+
+
+@dataclass
+class ClassifierConfig:
+    """The decision rules a model directory ships with (applied in aidetect.gallery.classifier).
+
+    Chosen on the validation split by aidetect.calibration; ``evaluate``, ``sweep``, ``detect``
+    and ``attribute`` all read them from here. Field names are the keys config.json has always
+    used, so model directories written before this class existed load unchanged.
+    """
+
+    #: ``weighted`` (softmax of similarity / 0.07) or ``majority`` (the thesis's mode of the k labels).
+    vote: str = "weighted"
+    #: None = the k rule (11; 3 when the smallest class has <= 20 members); a number fixes k.
+    k: int | None = None
+    k_rule: str = "11; 3 when the smallest class has <= 20 images"
+    #: AI score at or above which the verdict is ``ai``.
+    detect_threshold: float = DEFAULT_DETECT_THRESHOLD
+    #: How the threshold was chosen (``youden-validation`` or a default with its reason).
+    detect_threshold_rule: str = "default"
+    detect_balanced_accuracy_validation: float | None = None
+    #: The unknown rule (aidetect.gallery.knn.leave_one_out_thresholds) and what it cost on validation.
+    unknown_rule: str = "leave-one-out: farther than 95 % of the class's members, and than half its gap to the next class"
+    false_unknown_rate_validation: float | None = None
+    validation_images: int = 0
+    validation_accuracy: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self, source: str = "config.json") -> None:
+        """One-line errors for values no rule can use (a hand-edited or damaged config.json)."""
+        if self.vote not in VOTES:
+            raise CorruptFileError(f"{source}: classifier.vote is {self.vote!r}, not one of {', '.join(VOTES)}; fix or remove it")
+        if self.k is not None and (isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1):
+            raise CorruptFileError(f"{source}: classifier.k is {self.k!r}; give a positive integer or null")
+        t = self.detect_threshold
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not (0.0 <= float(t) <= 1.0):
+            raise CorruptFileError(f"{source}: classifier.detect_threshold is {t!r}; give a number between 0 and 1")
+        self.detect_threshold = float(t)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, source: str = "config.json") -> "ClassifierConfig":
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise CorruptFileError(f"{source}: classifier is not a JSON object; the model directory is damaged or edited")
+        known = {f.name for f in fields(cls)}
+        try:
+            config = cls(**{k: v for k, v in data.items() if k in known})
+        except CorruptFileError as exc:
+            raise CorruptFileError(str(exc).replace("config.json", source, 1)) from None
+        return config
+
+
 @dataclass
 class ModelConfig:
     schema_version: int = CONFIG_SCHEMA_VERSION
@@ -100,8 +158,8 @@ class ModelConfig:
     classes: list[str] = field(default_factory=list)
     #: SHA-256 (first 16 hex digits) of the weights file; checked on load.
     fingerprint: str = ""
-    #: k-NN rule and calibrated thresholds (see aidetect.knn).
-    classifier: dict[str, Any] = field(default_factory=dict)
+    #: k-NN rule and calibrated thresholds (see ClassifierConfig).
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     recipe: str = "custom"
     training: dict[str, Any] = field(default_factory=dict)
@@ -132,6 +190,7 @@ class ModelConfig:
             kwargs = {f.name: data[f.name] for f in fields(cls) if f.name in data}
             kwargs["architecture"] = ArchitectureConfig(**data.get("architecture", {}))
             kwargs["preprocess"] = PreprocessConfig(**data.get("preprocess", {}))
+            kwargs["classifier"] = ClassifierConfig.from_dict(data.get("classifier"), source)
             augment = dict(data.get("augment", {}))
             for key in ("jpeg_quality", "blur_sigma"):
                 if key in augment:

@@ -15,7 +15,9 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from aidetect.errors import AidetectError
-from aidetect.knn import UNKNOWN, KNNClassifier, Prediction
+from aidetect.gallery.classifier import classifier_for, verdict_fields
+from aidetect.gallery.knn import Prediction
+from aidetect.labels import REAL, UNKNOWN
 
 DEFAULT_ENROLL_MAX = 50
 
@@ -80,11 +82,6 @@ def embed_paths(session: Session, files: Sequence[str], *, batch_size: int | Non
     )
 
 
-def classifier_for(session: Session, k: int | None = None, vote: str | None = None) -> KNNClassifier:
-    vote = vote or session.model.config.classifier.get("vote", "weighted")
-    return KNNClassifier(session.gallery, k=k, vote=vote)
-
-
 def _neighbors(prediction: Prediction) -> list[dict]:
     return [{"label": n.label, "similarity": round(n.similarity, 6), "path": n.path} for n in prediction.neighbors]
 
@@ -118,15 +115,15 @@ def classify_paths(
     (aidetect.provenance): shown beside the model's verdict, never changing it.
     """
     files, problems = collect_files(paths)
-    classifier = classifier_for(session, k, vote)
-    if task == "detect" and "real" not in session.gallery.classes():
+    rules = session.model.config.classifier
+    classifier = classifier_for(session.gallery, rules, k=k, vote=vote)
+    if task == "detect" and REAL not in session.gallery.classes():
         raise AidetectError(
             f"the gallery {session.gallery_path} has no 'real' class, so real and AI cannot be told apart; "
             "enroll real photographs with `aidetect enroll --generator real DIR`"
         )
     embedded = embed_paths(session, files, batch_size=batch_size, workers=workers, progress=progress)
     predictions = classifier.predict(embedded.embeddings, top=top)
-    threshold = float(session.model.config.classifier.get("detect_threshold", 0.5))
     by_path: dict[str, dict] = {}
     for path, digest, prediction in zip(embedded.paths, embedded.sha256, predictions):
         record = {
@@ -137,25 +134,7 @@ def classify_paths(
             "k": classifier.k,
             "vote": classifier.vote,
         }
-        if task == "attribute":
-            record.update(
-                label=prediction.label,
-                confidence=prediction.confidence,
-                nearest_label=prediction.vote_label,
-                nearest_in_class_similarity=round(prediction.nearest_in_class, 6),
-                unknown_threshold=classifier.unknown_thresholds.get(prediction.vote_label),
-                runner_up=prediction.runner_up,
-                runner_up_confidence=round(prediction.runner_up_confidence, 6),
-                score_ai=prediction.score_ai,
-            )
-        else:
-            score = prediction.score_ai
-            record.update(
-                verdict="ai" if score >= threshold else "real",
-                score=score,
-                threshold=threshold,
-                nearest_label=prediction.vote_label,
-            )
+        record.update(verdict_fields(task, prediction, classifier, rules))
         record["neighbors"] = _neighbors(prediction)
         if metadata:
             record.update(_provenance_fields(path, record, task))
@@ -174,7 +153,7 @@ def _provenance_fields(path: str, record: dict, task: str) -> dict:
     from aidetect.provenance import read_provenance
 
     provenance = read_provenance(path)
-    model_says_ai = record.get("verdict") == "ai" if task == "detect" else record.get("label") not in ("real", UNKNOWN)
+    model_says_ai = record.get("verdict") == "ai" if task == "detect" else record.get("label") not in (REAL, UNKNOWN)
     suggests = provenance.suggests()
     conflict = None
     if suggests == "ai-generated" and not model_says_ai:

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from aidetect.errors import AidetectError
+from aidetect.labels import REAL
 
 GENIMAGE_GENERATORS: tuple[str, ...] = ("adm", "biggan", "glide", "midjourney", "vqdm", "sd14", "sd15", "wukong")
-REAL = "real"
 PROGAN = "progan"
 GENIMAGE_CLASSES: tuple[str, ...] = GENIMAGE_GENERATORS + (REAL,)
 

@@ -45,7 +45,8 @@ from aidetect.devices import autocast, resolve_device
 from aidetect.errors import AidetectError
 from aidetect.fileio import atomic_write_bytes
 from aidetect.losses import build_loss
-from aidetect.models.encoder import FIXED_FEATURE_TRUNKS, Encoder, load_initial_weights
+from aidetect.models.encoder import FIXED_FEATURE_TRUNKS, Encoder
+from aidetect.models.init_weights import load_initial_weights
 from aidetect.models.model_dir import save_model
 from aidetect.settings import resolve_setting
 

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from aidetect.cli.main import app
 from aidetect.evaluation.metrics import attribution_metrics, detection_metrics
-from aidetect.evaluation.perturb import parse_perturbation
+from aidetect.data.perturb import parse_perturbation
 from aidetect.errors import AidetectError
 
 runner = CliRunner()

@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import aidetect.gallery as gallery_mod
+import aidetect.gallery.npz as gallery_npz
+import aidetect.gallery.search as gallery_search
+import aidetect.gallery.storage as gallery_storage
 from aidetect.errors import AidetectError, CorruptFileError, IncompatibleGalleryError, UnsafeFileError
 from aidetect.gallery import GALLERY_SCHEMA_VERSION, Gallery, update_gallery
 
@@ -66,7 +68,7 @@ def test_round_trip(tmp_path):
     assert h.verify() == []
     # the file is a plain npz without pickles
     with zipfile.ZipFile(path) as zf:
-        assert sorted(zf.namelist()) == sorted(f"{k}.npy" for k in gallery_mod._KEYS)
+        assert sorted(zf.namelist()) == sorted(f"{k}.npy" for k in gallery_npz.KEYS)
     meta = json.loads(np.load(path, allow_pickle=False)["meta"].tobytes())
     assert meta["schema_version"] == GALLERY_SCHEMA_VERSION
 
@@ -352,9 +354,9 @@ def test_digest_matching_with_shared_prefixes():
     hay[:, 31] = [1, 2, 3, 4, 5]
     needles = np.tile(base, (4, 1))
     needles[:, 31] = [3, 9, 5, 1]
-    assert gallery_mod._digests_in(needles, hay).tolist() == [True, False, True, True]
+    assert gallery_storage._digests_in(needles, hay).tolist() == [True, False, True, True]
     rows = np.concatenate([hay, hay[[2, 0]], needles[[1]]])
-    assert gallery_mod._first_occurrences(rows).tolist() == [True] * 5 + [False, False, True]
+    assert gallery_storage._first_occurrences(rows).tolist() == [True] * 5 + [False, False, True]
 
 
 # --------------------------------------------------------------------------- search
@@ -363,9 +365,9 @@ def test_digest_matching_with_shared_prefixes():
 @pytest.mark.parametrize("n, k", [(1000, 11), (50, 11), (7, 11), (1, 3), (300, 1)])
 def test_search_matches_brute_force(monkeypatch, n, k):
     # small blocks so the merge across gallery blocks and query chunks is exercised
-    monkeypatch.setattr(gallery_mod, "_SEARCH_BLOCK_MIN", 64)
-    monkeypatch.setattr(gallery_mod, "_SEARCH_BLOCK_MAX", 64)
-    monkeypatch.setattr(gallery_mod, "_SIM_BLOCK_ELEMENTS", 64 * 5)
+    monkeypatch.setattr(gallery_search, "_SEARCH_BLOCK_MIN", 64)
+    monkeypatch.setattr(gallery_search, "_SEARCH_BLOCK_MAX", 64)
+    monkeypatch.setattr(gallery_search, "_SIM_BLOCK_ELEMENTS", 64 * 5)
     g = Gallery.create(MODEL, DIM)
     g.add(unit(n, seed=11), "a", [f"/{i}" for i in range(n)], shas("s", n))
     q = unit(23, seed=12)
@@ -381,8 +383,8 @@ def test_search_matches_brute_force(monkeypatch, n, k):
 
 
 def test_search_ties_and_sorted_gallery(monkeypatch):
-    monkeypatch.setattr(gallery_mod, "_SEARCH_BLOCK_MIN", 8)
-    monkeypatch.setattr(gallery_mod, "_SEARCH_BLOCK_MAX", 8)
+    monkeypatch.setattr(gallery_search, "_SEARCH_BLOCK_MIN", 8)
+    monkeypatch.setattr(gallery_search, "_SEARCH_BLOCK_MAX", 8)
     # identical rows: ties go to the lower index
     base = unit(1, seed=3)
     g = Gallery.create(MODEL, DIM)
@@ -421,7 +423,7 @@ def test_failed_save_leaves_previous_file(tmp_path, monkeypatch):
     g.save(path)
     before = path.read_bytes()
 
-    real_write = gallery_mod._write_npz
+    real_write = gallery_storage.write_npz
 
     class Dying:
         def __init__(self, handle):
@@ -436,7 +438,7 @@ def test_failed_save_leaves_previous_file(tmp_path, monkeypatch):
         def __getattr__(self, name):
             return getattr(self.handle, name)
 
-    monkeypatch.setattr(gallery_mod, "_write_npz", lambda handle, arrays: real_write(Dying(handle), arrays))
+    monkeypatch.setattr(gallery_storage, "write_npz", lambda handle, arrays: real_write(Dying(handle), arrays))
     g.add(unit(50, seed=8), "big", [f"/b/{i}" for i in range(50)], shas("big", 50))
     with pytest.raises(OSError):
         g.save(path)

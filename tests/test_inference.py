@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from aidetect.cli.main import app
-from aidetect.knn import choose_k
+from aidetect.gallery.knn import choose_k
 from synthetic import write_images
 
 runner = CliRunner()

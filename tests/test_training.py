@@ -108,17 +108,3 @@ def test_unreadable_training_image_is_skipped_and_counted(tmp_path):
     assert result.skipped_images >= 1
 
 
-def test_export_half_precision_model_with_re_embedded_gallery(tiny_model, tmp_path):
-    from aidetect.gallery import Gallery
-    from aidetect.models.model_dir import export_model, load_model
-
-    out = tmp_path / "shipped"
-    fingerprint = export_model(tiny_model, out)
-    state = load_file(out / "model.safetensors")
-    assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
-    assert (out / "model.safetensors").stat().st_size < 0.6 * (tiny_model / "model.safetensors").stat().st_size
-    shipped = load_model(out)
-    assert shipped.config.fingerprint == fingerprint
-    gallery = Gallery.load(out / "gallery.npz", expected_model_fingerprint=fingerprint)
-    original = Gallery.load(tiny_model / "gallery.npz")
-    assert gallery.classes() == original.classes()

@@ -105,7 +105,7 @@ def visualize(
             raise AidetectError("name what to map: --data ROOT (its test split) or --gallery [G] (a gallery file, default the model's)")
         if out.suffix.lower() != ".png":
             raise AidetectError(f"--out {out}: give a file name ending in .png")
-        from aidetect.visualize import _require_umap, data_points, embedding_map, gallery_points, save_map_png
+        from aidetect.evaluation.visualize import _require_umap, data_points, embedding_map, gallery_points, save_map_png
 
         _require_umap()  # fail before embedding anything
         if data is not None:

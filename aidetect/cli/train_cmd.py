@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -148,7 +149,7 @@ def info(
             "setting": config.setting.get("name"),
             "trained_classes": config.trained_classes,
             "zero_shot_classes": config.zero_shot_classes,
-            "classifier": {k: v for k, v in config.classifier.items()},
+            "classifier": asdict(config.classifier),
             "training": {k: config.training.get(k) for k in ("epochs_run", "best_val_loss", "temperature", "device", "init")},
             "gallery": gallery_info or {"path": str(gallery_path), "classes": {}},
         }
@@ -165,7 +166,7 @@ def info(
         table.add_row("recipe", _describe_recipe(config))
         table.add_row("trained classes", ", ".join(document["trained_classes"]))
         table.add_row("zero-shot classes", ", ".join(document["zero_shot_classes"]) or "none")
-        table.add_row("vote / detect threshold", f"{config.classifier.get('vote')} / {config.classifier.get('detect_threshold')}")
+        table.add_row("vote / detect threshold", f"{config.classifier.vote} / {config.classifier.detect_threshold}")
         classes = document["gallery"]["classes"]
         table.add_row("gallery", f"{document['gallery']['path']} ({sum(classes.values())} embeddings)")
         for name, count in classes.items():

@@ -25,7 +25,6 @@ This module imports no torch.
 from __future__ import annotations
 
 import os
-import zlib
 from collections import Counter
 from itertools import repeat
 from dataclasses import dataclass, field
@@ -33,8 +32,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from aidetect.data.images import IMAGE_EXTENSIONS
+from aidetect.data.sampling import sample_rows, seeded_rng
 from aidetect.errors import AidetectError
-from aidetect.settings import PROGAN, REAL
+from aidetect.labels import REAL
+from aidetect.settings import PROGAN
 
 __all__ = [
     "DataSplits",
@@ -50,7 +52,8 @@ __all__ = [
 LAYOUTS: tuple[str, ...] = ("auto", "genimage", "forensynths", "folders")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
-IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+# str.endswith wants a tuple; the set itself is defined once, in aidetect.data.images.
+_SUFFIXES: tuple[str, ...] = tuple(sorted(IMAGE_EXTENSIONS))
 
 # GenImage subset folder (lower-cased) -> canonical generator name (aidetect.settings).
 GENIMAGE_SUBSETS: dict[str, str] = {
@@ -143,7 +146,7 @@ def _scan_images(top: str, visited: set[tuple[int, int]], out: list[str]) -> Non
     once per discovery, which stops symlink loops and double counting. Only
     directories are ``stat``-ed; files are classified from the listing's d_type.
     """
-    exts = IMAGE_EXTENSIONS
+    exts = _SUFFIXES
     stack = [top]
     while stack:
         directory = stack.pop()
@@ -194,20 +197,12 @@ def _subdirs(directory: str, limit: int | None = None) -> dict[str, str]:
 def _has_image_files(directory: str) -> bool:
     try:
         with os.scandir(directory) as it:
-            return any(e.name[0] != "." and e.name.lower().endswith(IMAGE_EXTENSIONS) and e.is_file() for e in it)
+            return any(e.name[0] != "." and e.name.lower().endswith(_SUFFIXES) and e.is_file() for e in it)
     except OSError:
         return False
 
 
 # --------------------------------------------------------------------------- seeded choices
-
-
-def _rng(seed: int, *purpose: str) -> np.random.RandomState:
-    # CRC32 of the purpose string is stable across runs and Python versions
-    # (unlike hash()), and independent seeds per class keep each class's split
-    # unchanged when other classes are added or filtered out.
-    tag = zlib.crc32("\0".join(purpose).encode("utf-8"))
-    return np.random.RandomState(np.array([seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF, tag], dtype=np.uint32))
 
 
 def _n_of(n: int, fraction: float) -> int:
@@ -225,7 +220,7 @@ def _carve(paths: list[str], fractions: Sequence[float], seed: int, purpose: str
     sizes = [_n_of(n, f) for f in fractions]
     if sum(sizes) > n:  # only possible with fractions summing to > 1
         raise AidetectError(f"split fractions {list(fractions)} take more than all the images; use fractions below 1")
-    order = _rng(seed, purpose, label).permutation(n) if n else np.empty(0, dtype=np.int64)
+    order = seeded_rng(seed, purpose, label).permutation(n) if n else np.empty(0, dtype=np.int64)
     bounds = np.cumsum([0, *sizes, n - sum(sizes)])
     # Sorting indices into a sorted list keeps each part sorted without comparing strings.
     return [_take(paths, order[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
@@ -239,7 +234,7 @@ def _sample(paths: list[str], k: int, seed: int, purpose: str, split: str, label
     """A seeded sample of ``k`` of ``paths`` (sorted; all of them when ``k >= len``), sorted."""
     if k >= len(paths):
         return paths
-    return _take(paths, _rng(seed, purpose, split, label).choice(len(paths), size=k, replace=False))
+    return _take(paths, sample_rows(len(paths), k, seed, purpose, split, label))
 
 
 # --------------------------------------------------------------------------- layout detection
@@ -535,7 +530,7 @@ def discover(
     if not found:
         what = f"of the classes {', '.join(sorted(keep))} " if keep is not None else ""
         raise AidetectError(
-            f"found no image files {what}under {path} (layout {chosen}; extensions {' '.join(IMAGE_EXTENSIONS)}); "
+            f"found no image files {what}under {path} (layout {chosen}; extensions {' '.join(_SUFFIXES)}); "
             f"check --data and --layout"
         )
     if keep is not None and keep - found:

@@ -3,7 +3,8 @@
 Each is fitted on gallery embeddings and returns a score per class [Q, C]
 (rows sum to 1) over ``class_names``:
 
-* ``knn``: the k-NN vote of aidetect.knn (the default, best in the thesis);
+* ``knn``: the product's own classifier (aidetect.gallery.classifier; the default, best in
+  the thesis), applied by aidetect.evaluation.evaluate.classify, not here;
 * ``centroid``: nearest class mean by Euclidean distance, scores softmax(−d/T);
 * ``ffn-centroid``: a feed-forward network on (anchor ⊕ class centroid) that
   predicts "same class"; the class with the highest probability wins;
@@ -15,7 +16,6 @@ from __future__ import annotations
 import numpy as np
 
 from aidetect.errors import AidetectError
-from aidetect.knn import KNNClassifier, class_votes
 
 CLASSIFIERS = ("knn", "centroid", "ffn-centroid", "ffn-representative")
 CENTROID_TEMPERATURE = 0.05
@@ -25,18 +25,6 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     logits = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(logits)
     return e / e.sum(axis=1, keepdims=True)
-
-
-class KNNScores:
-    def __init__(self, gallery, k=None, vote="weighted"):
-        self.knn = KNNClassifier(gallery, k=k, vote=vote, unknown_thresholds={})
-        self.class_names = self.knn.class_names
-        self.k = self.knn.k
-
-    def scores(self, embeddings: np.ndarray) -> np.ndarray:
-        sims, idx = self.knn.gallery.search(np.asarray(embeddings, dtype=np.float32), self.k)
-        votes = class_votes(sims, self.knn.codes[idx], len(self.class_names), self.knn.vote)
-        return votes / votes.sum(axis=1, keepdims=True)
 
 
 class CentroidScores:
@@ -87,8 +75,7 @@ class PairFFNScores:
 
 
 def build_classifier(name: str, gallery, k=None, vote="weighted", seed: int = 0):
-    if name == "knn":
-        return KNNScores(gallery, k=k, vote=vote)
+    """One of the thesis's alternative classifiers (``knn`` is the product's, not built here)."""
     if name == "centroid":
         return CentroidScores(gallery)
     if name == "ffn-centroid":

@@ -10,15 +10,28 @@ in the model directory.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from aidetect.console import err, warn
+from aidetect.console import warn
+from aidetect.data.discovery import discover
+from aidetect.data.perturb import CLEAN, parse_perturbation
+from aidetect.data.sampling import rows_per_class, sample_per_class
+from aidetect.devices import resolve_device
 from aidetect.errors import AidetectError
+from aidetect.evaluation.cache import EmbeddingCache, default_cache_dir
+from aidetect.evaluation.classifiers import build_classifier
+from aidetect.evaluation.metrics import attribution_metrics, detection_metrics
+from aidetect.evaluation.report import write_outputs
+from aidetect.gallery import Gallery
+from aidetect.gallery.classifier import classifier_for
+from aidetect.home import resolve_model_dir
+from aidetect.labels import REAL
+from aidetect.models.model_dir import load_model
+from aidetect.settings import SETTINGS
 
 
 @dataclass
@@ -54,9 +67,6 @@ class EvalContext:
     cache_misses: int = 0
 
     def embed(self, samples, perturbation=None, label: str = "embedding"):
-        from aidetect.evaluation.cache import EmbeddingCache, default_cache_dir
-        from aidetect.evaluation.perturb import CLEAN
-
         perturbation = perturbation or CLEAN
         cache = EmbeddingCache(self.options.cache_dir or default_cache_dir(), self.model.config.fingerprint, perturbation.key)
         paths = [s.path for s in samples]
@@ -79,11 +89,6 @@ class EvalContext:
 
 
 def prepare(options: EvalOptions) -> EvalContext:
-    from aidetect.data.discovery import discover
-    from aidetect.devices import resolve_device
-    from aidetect.home import resolve_model_dir
-    from aidetect.models.model_dir import load_model
-    from aidetect.settings import SETTINGS
 
     device = resolve_device(options.device)
     model = load_model(resolve_model_dir(options.model).folder, device)
@@ -109,48 +114,46 @@ def prepare(options: EvalOptions) -> EvalContext:
 
 def gallery_from_embeddings(ctx: EvalContext, embedded, labels, per_class: int | None, seed: int):
     """A :class:`~aidetect.gallery.Gallery` of at most ``per_class`` rows per class (seeded draw)."""
-    from aidetect.gallery import Gallery
-
-    rng = np.random.default_rng(seed)
     labels = np.asarray(labels)
     gallery = Gallery.create(ctx.model.config.fingerprint, ctx.model.config.architecture.output_dim, source="evaluation")
-    keep = []
-    for name in sorted(set(labels)):
-        rows = np.flatnonzero(labels == name)
-        if per_class is not None and len(rows) > per_class:
-            rows = np.sort(rng.choice(rows, per_class, replace=False))
-        keep.extend(rows.tolist())
+    keep = rows_per_class(labels, per_class, seed, "evaluation-gallery").tolist()
     gallery.add_labelled(embedded.embeddings[keep], labels[keep], [embedded.paths[i] for i in keep],
                          [embedded.sha256[i] for i in keep], source="evaluation")
     return gallery
 
 
 def classify(ctx: EvalContext, gallery, embeddings, classifier: str, k=None, vote=None):
-    """Closed-set labels, P(AI-generated) and confidence for each test embedding."""
-    from aidetect.evaluation.classifiers import build_classifier
+    """Closed-set labels, P(AI-generated) and confidence for each test embedding.
 
-    vote = vote or ctx.model.config.classifier.get("vote", "weighted")
+    ``knn`` is the product's own classifier (aidetect.gallery.classifier) with the model's rules;
+    the others are the thesis's alternatives (aidetect.evaluation.classifiers).
+    """
+    rules = ctx.model.config.classifier
+    vote = vote or rules.vote
+    if classifier == "knn":
+        knn = classifier_for(gallery, rules, k=k, vote=vote, unknown_thresholds={})
+        predictions = knn.predict(embeddings, top=0)
+        predicted = [p.vote_label for p in predictions]
+        confidence = np.array([p.confidence for p in predictions])
+        score_ai = np.array([np.nan if p.score_ai is None else p.score_ai for p in predictions])
+        return predicted, score_ai, confidence, knn.k, vote
     model = build_classifier(classifier, gallery, k=k, vote=vote, seed=ctx.options.seed)
     scores = model.scores(embeddings)
     names = model.class_names
     predicted = [names[i] for i in scores.argmax(axis=1)]
     confidence = scores.max(axis=1)
-    score_ai = 1.0 - scores[:, names.index("real")] if "real" in names else np.full(len(scores), np.nan)
-    return predicted, score_ai, confidence, getattr(model, "k", None), vote
+    score_ai = 1.0 - scores[:, names.index(REAL)] if REAL in names else np.full(len(scores), np.nan)
+    return predicted, score_ai, confidence, None, vote
 
 
 def evaluate(options: EvalOptions) -> dict:
     """Run the evaluation and write metrics.json, report.md, predictions.csv and confusion PNGs to ``options.out``."""
-    from aidetect.evaluation.metrics import attribution_metrics, detection_metrics
-    from aidetect.evaluation.perturb import CLEAN, parse_perturbation
-    from aidetect.evaluation.report import write_outputs
-
     started = time.perf_counter()
     ctx = prepare(options)
     perturbations = [CLEAN] + [parse_perturbation(spec) for spec in options.perturb]
     train_embedded, train_labels = ctx.embed(_gallery_pool(ctx), label="gallery images")
     gallery = gallery_from_embeddings(ctx, train_embedded, train_labels, options.gallery_per_class, options.seed)
-    threshold = float(ctx.model.config.classifier.get("detect_threshold", 0.5))
+    threshold = ctx.model.config.classifier.detect_threshold
     results = {}
     predictions = {}
     for perturbation in perturbations:
@@ -187,6 +190,4 @@ def evaluate(options: EvalOptions) -> dict:
 def _gallery_pool(ctx: EvalContext):
     """Training-split samples the gallery is drawn from: at most gallery_per_class per class, drawn now so
     only those are embedded (a full GenImage training split is 1.3 million images)."""
-    from aidetect.calibration import sample_per_class
-
     return sample_per_class(ctx.splits.train, ctx.options.gallery_per_class, ctx.options.seed)

@@ -13,7 +13,8 @@ from typing import Sequence
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
-REAL = "real"
+from aidetect.labels import REAL
+
 
 
 def detection_metrics(true_labels: Sequence[str], score_ai: np.ndarray, threshold: float) -> dict:

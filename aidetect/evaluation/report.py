@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
+from aidetect.console import out
 from aidetect.evaluation import thesis
 from aidetect.fileio import atomic_write_bytes, atomic_write_json
 
@@ -118,7 +118,6 @@ def print_summary(metrics: dict) -> None:
     """Rich tables on stdout: one row per perturbation."""
     from rich.table import Table
 
-    from aidetect.console import out
 
     table = Table(title=f"evaluation — {metrics['setting']} ({metrics['classifier']}, k={metrics['k']})")
     for column in ("test images", "mean AUC", "mean ACC", "F1 zero-shot", "F1 seen", "accuracy"):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aidetect.data.sampling import sample_per_class
 from aidetect.evaluation import thesis
 from aidetect.evaluation.evaluate import EvalOptions, classify, gallery_from_embeddings, prepare
 from aidetect.evaluation.metrics import attribution_metrics
@@ -44,8 +45,6 @@ def _aggregate(runs: list[dict]) -> dict:
 
 
 def sweep(options: EvalOptions, sizes=DEFAULT_SIZES, ks=DEFAULT_KS, draws: int = 3) -> dict:
-    from aidetect.calibration import sample_per_class
-
     started = time.perf_counter()
     ctx = prepare(options)
     per_class_available = min(ctx.splits.counts()["train"].values())

@@ -7,7 +7,6 @@ model directory can say which one it holds and inference rebuilds it exactly.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -178,71 +177,3 @@ class Encoder(nn.Module):
         w = self.arch.spectrum_weight
         spectrum = F.normalize(per_image(self.spectrum(flat)), dim=1)
         return torch.cat([learned * math.sqrt(1 - w), spectrum * math.sqrt(w)], dim=1)
-
-
-def _imagenet_weights_file() -> Path:
-    from torchvision.models import EfficientNet_B0_Weights
-
-    url = EfficientNet_B0_Weights.IMAGENET1K_V1.url
-    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
-
-
-def load_initial_weights(encoder: Encoder, init: str) -> str:
-    """Initialise the trunk: ``random`` (nothing to do), ``imagenet`` or a local file.
-
-    ``imagenet`` reads torchvision's EfficientNet-B0 weights from the local torch
-    cache only (no download); a path may hold a torchvision EfficientNet-B0
-    state dict (safetensors, or a tensors-only ``torch.save`` file), or be an
-    aidetect model directory with the same trunk and head (to fine-tune it, or
-    to fuse it with the spectrum feature).
-    Returns a description for the model card.
-    """
-    if init == "random":
-        return "random"
-    if Path(init).is_dir():
-        return _load_aidetect_model(encoder, Path(init))
-    if encoder.arch.name != "efficientnet_b0":
-        raise AidetectError(f"--init {init} applies to efficientnet_b0, not {encoder.arch.name}")
-    if init == "imagenet":
-        path = _imagenet_weights_file()
-        if not path.is_file():
-            raise AidetectError(
-                f"ImageNet weights are not in the local torch cache ({path}); on a machine with internet run "
-                "`python -c \"import torchvision; torchvision.models.efficientnet_b0(weights='IMAGENET1K_V1')\"` "
-                "and copy that file here, or pass --init PATH"
-            )
-    else:
-        path = Path(init)
-        if not path.is_file():
-            raise AidetectError(f"--init {init}: no such file; give 'random', 'imagenet' or a weights file")
-    from aidetect.models.weights import read_state_dict
-
-    state = read_state_dict(path)
-    # torchvision keys are features.N...; our trunk is Sequential(features, avgpool, flatten).
-    trunk_state = {("0." + k[len("features."):]): v for k, v in state.items() if k.startswith("features.")}
-    if not trunk_state:
-        raise AidetectError(f"{path} holds no EfficientNet-B0 'features.*' weights; give a torchvision efficientnet_b0 state dict")
-    missing, unexpected = encoder.trunk.load_state_dict(trunk_state, strict=False)
-    if unexpected or [k for k in missing if not k.endswith("num_batches_tracked")]:
-        raise AidetectError(f"{path} does not fit EfficientNet-B0 ({len(missing)} missing, {len(unexpected)} unexpected tensors)")
-    return f"{init} ({path.name})"
-
-
-def _load_aidetect_model(encoder: Encoder, folder: Path) -> str:
-    """Trunk and projection head from an aidetect model directory; the spectrum part, if any, is
-    left to be fitted on this run's training split."""
-    from aidetect.models.model_dir import load_model
-
-    source = load_model(folder)
-    mine, theirs = encoder.arch, source.config.architecture
-    same = ("name", "front_end", "stem_stride", "embedding_dim", "projection_hidden")
-    differing = [k for k in same if getattr(mine, k) != getattr(theirs, k)]
-    if differing:
-        raise AidetectError(
-            f"--init {folder}: its {', '.join(differing)} differ from this run's; train with the options in its config.json"
-        )
-    state = {k: v for k, v in source.encoder.state_dict().items() if not k.startswith("spectrum.")}
-    missing, _ = encoder.load_state_dict(state, strict=False)
-    if [k for k in missing if not k.startswith("spectrum.")]:
-        raise AidetectError(f"--init {folder}: its weights do not fit this encoder ({len(missing)} tensors missing)")
-    return f"aidetect model {source.config.fingerprint} ({folder})"

@@ -84,36 +84,3 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> Loaded
     encoder.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     encoder.to(device).eval()
     return LoadedModel(encoder, config, folder)
-
-
-def export_model(source: str | Path, destination: str | Path, *, half: bool = True, batch_size: int = 32, workers: int = 0) -> str:
-    """Copy a model directory for shipping: weights in float16 (half the size), and its gallery
-    re-embedded with exactly those weights from the gallery's own source files (so stored
-    embeddings match what the shipped model computes). Returns the new fingerprint."""
-    import shutil
-
-    from aidetect.embedding import embed_files
-    from aidetect.gallery import Gallery
-
-    model = load_model(source)
-    gallery = Gallery.load(model.gallery_path, expected_model_fingerprint=model.config.fingerprint)
-    destination = Path(destination)
-    destination.mkdir(parents=True, exist_ok=True)
-    config = model.config
-    config.training = dict(config.training, exported_from=model.config.fingerprint, weights_dtype="float16" if half else "float32")
-    fingerprint = save_model(destination, model.encoder, config, half=half)
-    shipped = load_model(destination)
-    labels = gallery.labels()
-    paths = list(gallery.paths)
-    embedded = embed_files(shipped.encoder, shipped.config.preprocess, paths, labels=list(range(len(paths))),
-                           batch_size=batch_size, workers=workers, progress="re-embedding the gallery")
-    if embedded.errors:
-        raise CorruptFileError(f"{embedded.errors[0][1]}; export needs the gallery's source images ({len(embedded.errors)} missing)")
-    fresh = Gallery.create(fingerprint, config.architecture.output_dim, source=f"export of {model.config.fingerprint}")
-    fresh.add_labelled(embedded.embeddings, labels[embedded.labels], embedded.paths, embedded.sha256,
-                       source=f"re-embedded from {model.gallery_path}")
-    fresh.save(destination / GALLERY_FILE)
-    for extra in ("metrics.jsonl",):
-        if (Path(source) / extra).exists():
-            shutil.copyfile(Path(source) / extra, destination / extra)
-    return fingerprint

@@ -26,12 +26,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-REAL = "real"
-UNKNOWN = "unknown"
+from aidetect.config import VOTES
+from aidetect.errors import AidetectError
+from aidetect.gallery.search import nearest_similarity, nearest_other_similarity
+from aidetect.labels import REAL, UNKNOWN
+
 DEFAULT_K = 11
 SMALL_GALLERY_K = 3
 SMALL_GALLERY_MAX = 20
-VOTES = ("majority", "weighted")
 WEIGHTED_TEMPERATURE = 0.07
 UNKNOWN_QUANTILE = 0.05
 UNKNOWN_GAP_FRACTION = 0.5
@@ -104,8 +106,6 @@ class KNNClassifier:
 
     def __init__(self, gallery, k: int | None = None, vote: str = "weighted", unknown_thresholds: dict[str, float] | None = None):
         if len(gallery) == 0:
-            from aidetect.errors import AidetectError
-
             raise AidetectError("the gallery is empty; enroll reference images first with `aidetect enroll --generator NAME DIR`")
         if vote not in VOTES:
             raise ValueError(f"unknown vote {vote!r}; choose one of {VOTES}")
@@ -170,15 +170,6 @@ class KNNClassifier:
         return out
 
 
-def nearest_similarity(queries: np.ndarray, members: np.ndarray, block: int = 65536) -> np.ndarray:
-    """max over members of queries·member, blocked so memory stays bounded; [Q]."""
-    best = np.full(len(queries), -np.inf, dtype=np.float32)
-    for start in range(0, len(members), block):
-        chunk = np.asarray(members[start : start + block], dtype=np.float32)
-        np.maximum(best, (queries @ chunk.T).max(axis=1), out=best)
-    return best
-
-
 def leave_one_out_thresholds(
     gallery, quantile: float = UNKNOWN_QUANTILE, gap_fraction: float = UNKNOWN_GAP_FRACTION, max_queries: int = 1000, seed: int = 0
 ) -> dict[str, float]:
@@ -205,13 +196,8 @@ def leave_one_out_thresholds(
             continue
         queries = members if len(members) <= max_queries else np.sort(rng.choice(members, max_queries, replace=False))
         q = np.asarray(gallery.embeddings[queries], dtype=np.float32)
-        within = np.full(len(queries), -np.inf, dtype=np.float32)
-        for start in range(0, len(members), 65536):
-            block = members[start : start + 65536]
-            sims = q @ np.asarray(gallery.embeddings[block], dtype=np.float32).T
-            # Leave each query out of its own class (exact duplicates elsewhere still count).
-            sims[queries[:, None] == block[None, :]] = -np.inf
-            np.maximum(within, sims.max(axis=1), out=within)
+        # Leave each query out of its own class (exact duplicates elsewhere still count).
+        within = nearest_other_similarity(q, gallery.embeddings[members], np.searchsorted(members, queries))
         loo_distance = float(np.quantile(1.0 - within, 1.0 - quantile))
         gap = 0.0
         if len(others):

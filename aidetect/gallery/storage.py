@@ -1,29 +1,4 @@
-"""The k-NN gallery: reference embeddings with labels, provenance and a change log.
-
-A gallery is one ``.npz`` file (a zip of ``.npy`` arrays, no pickle anywhere):
-
-==================  ===============  =====================================================
-key                 dtype / shape    content
-==================  ===============  =====================================================
-``meta``            uint8 [B]        UTF-8 JSON: format, schema version, model fingerprint,
-                                     embedding size, row count, class names and counts,
-                                     content and path hashes, the change log
-``embeddings``      float16 [N, D]   L2-normalised embeddings, one row per reference image
-``label_codes``     int32 [N]        index into ``meta["class_names"]`` (sorted names)
-``sha256``          uint8 [N, 32]    SHA-256 digest of each source file
-``path_blob``       uint8 [P]        source paths, UTF-8 (surrogate-escaped), concatenated
-``path_offsets``    int64 [N + 1]    row i's path is ``path_blob[offsets[i]:offsets[i+1]]``
-==================  ===============  =====================================================
-
-The archive is stored uncompressed so ``load(mmap=True)`` can map the
-embeddings straight from the file. Writes go through
-:func:`aidetect.fileio.atomic_writer`; read-modify-write cycles (``enroll``,
-``gallery remove``) go through :func:`update_gallery`, which holds a lock beside
-the file so concurrent enrollments all land.
-
-No torch here: the gallery is plain numpy so it can be inspected and searched
-without the model stack.
-"""
+"""The gallery in memory: embeddings, labels, source digests and paths, the change log; load and save."""
 
 from __future__ import annotations
 
@@ -33,13 +8,10 @@ import getpass
 import hashlib
 import json
 import os
-import struct
-import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import sys
 
 import numpy as np
 
@@ -47,14 +19,14 @@ from aidetect.errors import (
     AidetectError,
     CorruptFileError,
     IncompatibleGalleryError,
-    UnsafeFileError,
 )
-from aidetect.fileio import atomic_writer, file_lock
+from aidetect.fileio import atomic_writer
+from aidetect.gallery.npz import corrupt, read_arrays, write_npz
+from aidetect.gallery.search import knn_search
 
 GALLERY_SCHEMA_VERSION = 1
 GALLERY_FORMAT = "aidetect-gallery"
 
-_KEYS = ("meta", "embeddings", "label_codes", "sha256", "path_blob", "path_offsets")
 _ACTIONS = ("create", "add", "remove")
 # float16 keeps ~3 significant digits: a unit vector stored in float16 has a norm
 # within ~1e-3 of 1, so anything further than this was not normalised.
@@ -62,14 +34,6 @@ _UNIT_TOLERANCE = 1e-2
 # Rows processed at a time by hashing and verification.
 _GALLERY_BLOCK = 65536
 # Search: the gallery is converted to float32 in blocks of 4k-64k rows (at most 32 MiB
-# for D=128), and queries are chunked so one similarity block holds <= 4M floats (16 MiB,
-# cache-friendly: measured ~10% faster than 64 MiB blocks at 1000 queries).
-_SEARCH_BLOCK_MIN = 4096
-_SEARCH_BLOCK_MAX = 65536
-_SIM_BLOCK_ELEMENTS = 1 << 22
-
-
-# --------------------------------------------------------------------------- helpers
 
 
 def _utc_now() -> str:
@@ -556,7 +520,7 @@ class Gallery:
         q = np.ascontiguousarray(q, dtype=np.float32)
         if not np.isfinite(q).all():
             raise AidetectError("Some query embeddings are NaN or infinite; check the images and the model.")
-        return _knn_search(q, self._embeddings, k)
+        return knn_search(q, self._embeddings, k)
 
     # ------------------------------------------------------------------ verification
 
@@ -657,7 +621,7 @@ class Gallery:
             "path_offsets": np.ascontiguousarray(self._path_offsets, dtype="<i8"),
         }
         with atomic_writer(path, "wb") as handle:
-            _write_npz(handle, arrays)
+            write_npz(handle, arrays)
 
     @classmethod
     def load(
@@ -677,7 +641,7 @@ class Gallery:
         of reading them into memory.
         """
         p = Path(path)
-        arrays = _read_arrays(p, mmap=mmap)
+        arrays = read_arrays(p, mmap=mmap)
         gallery = _from_arrays(p, arrays)
         if expected_model_fingerprint is not None and gallery.model_fingerprint != expected_model_fingerprint:
             raise IncompatibleGalleryError(
@@ -715,216 +679,17 @@ def _paths_hash(blob: np.ndarray, offsets: np.ndarray) -> str:
 # --------------------------------------------------------------------------- search
 
 
-def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``a @ b`` into ``out``. Uses torch's BLAS when torch is already loaded (every command that
-    embeds images has it): on this project's machine it ran the search's products about 1.6x faster
-    than numpy's OpenBLAS. The arrays are shared, not copied. This module never imports torch itself."""
-    torch = sys.modules.get("torch")
-    if torch is not None and hasattr(torch, "from_numpy"):
-        torch.matmul(torch.from_numpy(a), torch.from_numpy(b), out=torch.from_numpy(out))
-        return out
-    return np.matmul(a, b, out=out)
-
-
-def _knn_search(q: np.ndarray, gallery: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """q float32 [Q, D], gallery float16 [N, D] → (sims float32 [Q, k'], idx int64 [Q, k'])."""
-    n_q = q.shape[0]
-    n = gallery.shape[0]
-    kk = min(k, n)
-    best_sim = np.full((n_q, kk), -np.inf, dtype=np.float32)
-    best_idx = np.full((n_q, kk), -1, dtype=np.int64)
-    if kk == 0 or n_q == 0:
-        return best_sim, best_idx
-    # Few queries: large gallery blocks (less Python overhead). Many queries: smaller
-    # blocks against all queries at once, which keeps BLAS busy and the block in cache.
-    g_block = int(np.clip(_SIM_BLOCK_ELEMENTS // n_q, _SEARCH_BLOCK_MIN, _SEARCH_BLOCK_MAX))
-    g_block = min(g_block, n)
-    q_chunk = max(1, min(n_q, _SIM_BLOCK_ELEMENTS // g_block))
-    # Preallocated work buffers: allocating 64 MiB per block makes the kernel map and
-    # zero fresh pages every time, which costs about as much as the comparisons.
-    buffer = np.empty((g_block, gallery.shape[1]), dtype=np.float32)
-    sims_buf = np.empty(q_chunk * g_block, dtype=np.float32)
-    mask_buf = np.empty(q_chunk * g_block, dtype=bool)
-    filled = False  # every query already holds kk real neighbours
-    for g0 in range(0, n, g_block):
-        b = min(g_block, n - g0)
-        block = buffer[:b]
-        np.copyto(block, gallery[g0 : g0 + b], casting="same_kind")  # float16 → float32
-        if b < g_block:
-            # The last block is zero-padded to the full width and the products cut back:
-            # one matrix shape for every block means one BLAS kernel, so identical
-            # embeddings get bit-identical similarities wherever they sit.
-            buffer[b:] = 0.0
-        for q0 in range(0, n_q, q_chunk):
-            q1 = min(n_q, q0 + q_chunk)
-            nq = q1 - q0
-            # [nq, b]; BLAS reads the transposed view, no copy
-            full = _matmul(q[q0:q1], buffer.T, sims_buf[: nq * g_block].reshape(nq, g_block))
-            sims = full[:, :b] if b < g_block else full
-            mask = mask_buf[: nq * b].reshape(nq, b)
-            cur_sim = best_sim[q0:q1]
-            cur_idx = best_idx[q0:q1]
-            kb = min(kk, b)
-            if filled:
-                thresh = cur_sim[:, kk - 1 : kk]
-                # strict: an equal similarity in a later block has a higher index and loses the tie.
-                # flatnonzero is far faster than 2-D nonzero on a mostly-False mask.
-                flat = np.flatnonzero(np.greater(sims, thresh, out=mask))
-                if flat.size > nq * kk * 4:
-                    # many candidates (e.g. a gallery sorted by similarity): cap at the block's top-kb
-                    kth = np.partition(sims, b - kb, axis=1)[:, b - kb : b - kb + 1]
-                    flat = np.flatnonzero(mask & (sims >= kth))
-            else:
-                kth = np.partition(sims, b - kb, axis=1)[:, b - kb : b - kb + 1]
-                # ties at the boundary: the merge keeps the lowest index
-                flat = np.flatnonzero(np.greater_equal(sims, kth, out=mask))
-            if flat.size == 0:
-                continue
-            rows, cols = np.divmod(flat, b)
-            _merge_topk(cur_sim, cur_idx, rows, sims.reshape(-1)[flat], cols + g0)
-        if not filled:
-            filled = bool(np.all(best_idx[:, kk - 1] >= 0))
-    return best_sim, best_idx
-
-
-def _merge_topk(cur_sim, cur_idx, rows, vals, idxs) -> None:
-    """Merge candidates (rows, vals, idxs) into the per-row top lists in place.
-
-    Order: similarity descending, then index ascending; padding (-inf, -1) sorts last.
-    """
-    kk = cur_sim.shape[1]
-    touched, inverse = np.unique(rows, return_inverse=True)
-    n_t = touched.size
-    all_rows = np.concatenate([np.repeat(np.arange(n_t), kk), inverse.reshape(-1)])
-    all_sim = np.concatenate([cur_sim[touched].reshape(-1), vals.astype(np.float32, copy=False)])
-    all_idx = np.concatenate([cur_idx[touched].reshape(-1), idxs])
-    # padding index -1 must sort after real indices among equal (-inf) similarities
-    tie_idx = np.where(all_idx < 0, np.iinfo(np.int64).max, all_idx)
-    order = np.lexsort((tie_idx, -all_sim, all_rows))
-    counts = np.bincount(all_rows, minlength=n_t)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    take = order[starts[:, None] + np.arange(kk)[None, :]]
-    cur_sim[touched] = all_sim[take]
-    cur_idx[touched] = all_idx[take]
-
-
-# --------------------------------------------------------------------------- npz i/o
-
-
-def _write_npz(handle, arrays: dict[str, np.ndarray]) -> None:
-    # uncompressed (ZIP_STORED) so the embeddings can be memory-mapped on load
-    np.savez(handle, **arrays)
-
-
-def _corrupt(path: Path, reason: str) -> CorruptFileError:
-    return CorruptFileError(
-        f"{path} is not a valid aidetect gallery ({reason}); restore it from a backup, "
-        "or rebuild it by enrolling into a new gallery with --gallery NEW."
-    )
-
-
-def _read_arrays(path: Path, *, mmap: bool) -> dict[str, np.ndarray]:
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-    except FileNotFoundError:
-        raise CorruptFileError(
-            f"{path} does not exist; check the path, or run `aidetect enroll --gallery {path} ...` to create it."
-        ) from None
-    except IsADirectoryError:
-        raise CorruptFileError(f"{path} is a folder, not a gallery file; name the .npz file itself.") from None
-    except OSError as exc:
-        raise CorruptFileError(f"{path} cannot be read ({exc.strerror or exc}); check its permissions.") from None
-    if head[:1] == b"\x80":
-        raise UnsafeFileError(
-            f"{path} is a Python pickle, not an aidetect gallery, and was not opened because loading a "
-            "pickle can run arbitrary code; delete it and restore the gallery from a trusted source."
-        )
-    if not head.startswith(b"PK\x03\x04"):
-        what = "empty file" if not head else "not a zip/npz archive"
-        raise _corrupt(path, what)
-    try:
-        size = os.path.getsize(path)
-        with zipfile.ZipFile(path) as zf, open(path, "rb") as fh:
-            names = {n[:-4] if n.endswith(".npy") else n: n for n in zf.namelist()}
-            missing = [key for key in _KEYS if key not in names]
-            if missing:
-                raise _corrupt(path, f"missing {', '.join(missing)}")
-            arrays: dict[str, np.ndarray] = {}
-            for key in _KEYS:
-                info = zf.getinfo(names[key])
-                if info.compress_type == zipfile.ZIP_STORED:
-                    # what save() writes: read straight from the file (much faster than
-                    # zipfile's chunked reads), or map the embeddings
-                    arrays[key] = _stored_member(path, fh, size, info, mmap=mmap and key == "embeddings")
-                else:
-                    with zf.open(info) as member:
-                        arrays[key] = np.lib.format.read_array(member, allow_pickle=False)
-    except AidetectError:
-        raise
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise UnsafeFileError(
-                f"{path} holds pickled (object) arrays and was not opened because loading a pickle can run "
-                "arbitrary code; restore the gallery from a trusted source."
-            ) from None
-        raise _corrupt(path, f"unreadable array: {exc}") from None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, KeyError, RuntimeError, NotImplementedError) as exc:
-        raise _corrupt(path, f"truncated or damaged: {exc}") from None
-    except Exception as exc:  # zlib.error and friends: still a damaged file, never a raw traceback
-        raise _corrupt(path, f"unreadable: {type(exc).__name__}: {exc}") from None
-    return arrays
-
-
-def _stored_member(path: Path, fh, size: int, info: zipfile.ZipInfo, *, mmap: bool) -> np.ndarray:
-    """Read (or map) an uncompressed ``.npy`` member of a zip straight from the file.
-
-    The content is covered by the hashes in the metadata, so zipfile's CRC check is
-    not needed; the header is parsed without ever unpickling.
-    """
-    fh.seek(info.header_offset)
-    local = fh.read(30)
-    if len(local) != 30 or local[:4] != b"PK\x03\x04":
-        raise EOFError(f"bad local zip header for {info.filename}")
-    name_len, extra_len = struct.unpack("<HH", local[26:30])
-    data_start = info.header_offset + 30 + name_len + extra_len
-    fh.seek(data_start)
-    version = np.lib.format.read_magic(fh)
-    if version == (1, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-    elif version == (2, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-    else:
-        raise ValueError(f"unsupported .npy version {version} in {info.filename}")
-    if dtype.hasobject:
-        raise ValueError("object arrays cannot be loaded without pickle")
-    offset = fh.tell()
-    count = int(np.prod(shape, dtype=np.int64))
-    nbytes = count * dtype.itemsize
-    if offset + nbytes > size or offset - data_start + nbytes > info.file_size:
-        raise EOFError(f"{info.filename} extends past the end of the file")
-    order = "F" if fortran else "C"
-    if count == 0:
-        return np.zeros(shape, dtype=dtype, order=order)
-    if mmap:
-        return np.memmap(path, dtype=dtype, mode="r", shape=shape, order=order, offset=offset)
-    flat = np.empty(count, dtype=dtype)
-    got = fh.readinto(memoryview(flat).cast("B"))
-    if got != nbytes:
-        raise EOFError(f"{info.filename} is truncated")
-    return flat.reshape(shape, order=order)
-
 
 def _from_arrays(path: Path, a: dict[str, np.ndarray]) -> Gallery:
     meta_arr = a["meta"]
     if meta_arr.dtype != np.uint8 or meta_arr.ndim != 1:
-        raise _corrupt(path, "metadata is not a byte array")
+        raise corrupt(path, "metadata is not a byte array")
     try:
         meta = json.loads(meta_arr.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _corrupt(path, f"metadata is not valid JSON: {exc}") from None
+        raise corrupt(path, f"metadata is not valid JSON: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != GALLERY_FORMAT:
-        raise _corrupt(path, "metadata does not describe an aidetect gallery")
+        raise corrupt(path, "metadata does not describe an aidetect gallery")
     version = meta.get("schema_version")
     if type(version) is not int or version != GALLERY_SCHEMA_VERSION:
         if type(version) is int and version > GALLERY_SCHEMA_VERSION:
@@ -932,7 +697,7 @@ def _from_arrays(path: Path, a: dict[str, np.ndarray]) -> Gallery:
                 f"{path} uses gallery schema version {version}, newer than the {GALLERY_SCHEMA_VERSION} this "
                 "aidetect reads; upgrade aidetect to read it."
             )
-        raise _corrupt(path, f"unknown schema version {version!r}")
+        raise corrupt(path, f"unknown schema version {version!r}")
 
     model_fp = meta.get("model_fingerprint")
     dim = meta.get("embedding_dim")
@@ -941,44 +706,44 @@ def _from_arrays(path: Path, a: dict[str, np.ndarray]) -> Gallery:
     counts = meta.get("class_counts")
     log = meta.get("log")
     if not isinstance(model_fp, str) or not model_fp:
-        raise _corrupt(path, "metadata lacks the model fingerprint")
+        raise corrupt(path, "metadata lacks the model fingerprint")
     if not isinstance(dim, int) or isinstance(dim, bool) or dim <= 0:
-        raise _corrupt(path, "metadata lacks a valid embedding size")
+        raise corrupt(path, "metadata lacks a valid embedding size")
     if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-        raise _corrupt(path, "metadata lacks a valid row count")
+        raise corrupt(path, "metadata lacks a valid row count")
     if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
-        raise _corrupt(path, "metadata lacks a valid class-name list")
+        raise corrupt(path, "metadata lacks a valid class-name list")
     if names != sorted(set(names)):
-        raise _corrupt(path, "class names are not sorted and unique")
+        raise corrupt(path, "class names are not sorted and unique")
     if not isinstance(counts, dict) or not isinstance(log, list) or not all(isinstance(e, dict) for e in log):
-        raise _corrupt(path, "metadata lacks class counts or the change log")
+        raise corrupt(path, "metadata lacks class counts or the change log")
 
     emb, codes, sha = a["embeddings"], a["label_codes"], a["sha256"]
     blob, offsets = a["path_blob"], a["path_offsets"]
     if emb.dtype != np.float16 or emb.ndim != 2:
-        raise _corrupt(path, f"embeddings are {emb.dtype} with {emb.ndim} dimensions, not a float16 matrix")
+        raise corrupt(path, f"embeddings are {emb.dtype} with {emb.ndim} dimensions, not a float16 matrix")
     if emb.shape[1] != dim:
-        raise _corrupt(path, f"embeddings have {emb.shape[1]} values per row but the metadata says {dim}")
+        raise corrupt(path, f"embeddings have {emb.shape[1]} values per row but the metadata says {dim}")
     n = emb.shape[0]
     if count != n:
-        raise _corrupt(path, f"the metadata counts {count} rows but the embeddings have {n}")
+        raise corrupt(path, f"the metadata counts {count} rows but the embeddings have {n}")
     if codes.dtype.kind not in "iu" or codes.shape != (n,):
-        raise _corrupt(path, f"{codes.shape} labels for {n} embeddings")
+        raise corrupt(path, f"{codes.shape} labels for {n} embeddings")
     if sha.dtype != np.uint8 or sha.shape != (n, 32):
-        raise _corrupt(path, f"{sha.shape} SHA-256 digests for {n} embeddings")
+        raise corrupt(path, f"{sha.shape} SHA-256 digests for {n} embeddings")
     if blob.dtype != np.uint8 or blob.ndim != 1 or offsets.dtype.kind not in "iu" or offsets.shape != (n + 1,):
-        raise _corrupt(path, f"{max(offsets.shape[0] - 1, 0) if offsets.ndim == 1 else '?'} paths for {n} embeddings")
+        raise corrupt(path, f"{max(offsets.shape[0] - 1, 0) if offsets.ndim == 1 else '?'} paths for {n} embeddings")
     offsets = offsets.astype(np.int64, copy=False)
     if offsets[0] != 0 or offsets[-1] != blob.size or (n and np.any(np.diff(offsets) < 0)):
-        raise _corrupt(path, "path offsets do not match the path data")
+        raise corrupt(path, "path offsets do not match the path data")
     codes = codes.astype(np.int32, copy=False)
     if n and (codes.min() < 0 or codes.max() >= len(names)):
-        raise _corrupt(path, "labels refer to classes the metadata does not name")
+        raise corrupt(path, "labels refer to classes the metadata does not name")
     actual = np.bincount(codes, minlength=len(names)) if len(names) else np.zeros(0, np.int64)
     if {name: int(actual[i]) for i, name in enumerate(names)} != counts:
-        raise _corrupt(path, "the class counts in the metadata disagree with the labels")
+        raise corrupt(path, "the class counts in the metadata disagree with the labels")
     if n and np.any(actual == 0):
-        raise _corrupt(path, "the metadata names a class with no rows")
+        raise corrupt(path, "the metadata names a class with no rows")
 
     gallery = Gallery(
         model_fingerprint=model_fp,
@@ -992,59 +757,7 @@ def _from_arrays(path: Path, a: dict[str, np.ndarray]) -> Gallery:
         log=log,
     )
     if meta.get("content_sha256") != gallery.content_hash():
-        raise _corrupt(path, "its content hash does not match: embeddings, labels or metadata were edited")
+        raise corrupt(path, "its content hash does not match: embeddings, labels or metadata were edited")
     if meta.get("paths_sha256") != _paths_hash(blob, offsets):
-        raise _corrupt(path, "its source paths were edited")
+        raise corrupt(path, "its source paths were edited")
     return gallery
-
-
-# --------------------------------------------------------------------------- read-modify-write
-
-
-def update_gallery(
-    path,
-    model_fingerprint: str,
-    embedding_dim: int,
-    fn: Callable[[Gallery], Any],
-    *,
-    source: str = "",
-    timeout: float = 600.0,
-) -> Gallery:
-    """Load (or create), change and save a gallery under an inter-process lock.
-
-    ``fn(gallery)`` makes the change in place. Used by ``enroll`` and
-    ``gallery remove``: two processes updating the same file at once both land,
-    one after the other. Raises :class:`IncompatibleGalleryError` when the file
-    was made by another model.
-    """
-    p = Path(path)
-    lock = file_lock(p, timeout=timeout)
-    try:
-        lock.acquire()
-    except Exception as exc:  # filelock.Timeout
-        raise AidetectError(
-            f"{p} is locked by another aidetect process (lock file {p}.lock) and stayed locked for "
-            f"{timeout:.0f} s; wait for it to finish, or delete the lock file if no aidetect is running."
-        ) from exc
-    try:
-        if p.exists():
-            gallery = Gallery.load(p, expected_model_fingerprint=model_fingerprint)
-            if gallery.embedding_dim != int(embedding_dim):
-                raise IncompatibleGalleryError(
-                    f"{p} holds {gallery.embedding_dim}-value embeddings, but the model in use makes "
-                    f"{embedding_dim}; enroll into a new gallery with --gallery NEW or use the model that made it."
-                )
-        else:
-            gallery = Gallery.create(model_fingerprint, embedding_dim, source=source)
-        fn(gallery)
-        gallery.save(p)
-        return gallery
-    finally:
-        lock.release()
-
-
-__all__ = [
-    "GALLERY_SCHEMA_VERSION",
-    "Gallery",
-    "update_gallery",
-]

@@ -25,7 +25,10 @@ from typing import Sequence
 
 import numpy as np
 
+from aidetect.data.sampling import rows_per_class, sample_per_class
 from aidetect.errors import AidetectError
+from aidetect.evaluation.evaluate import EvalOptions, prepare
+from aidetect.fileio import atomic_write_bytes
 
 DEFAULT_PER_CLASS = 200
 VIZ_HINT = "pip install 'aidetect[viz]'"
@@ -74,23 +77,10 @@ class EmbeddingMap:
 # --------------------------------------------------------------------------- points
 
 
-def subsample_per_class(labels: Sequence[str], per_class: int | None, seed: int) -> np.ndarray:
-    """Row indices: at most ``per_class`` of each label (a seeded draw), in the original order."""
-    labels = np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    keep = []
-    for name in sorted(set(labels.tolist())):
-        rows = np.flatnonzero(labels == name)
-        if per_class is not None and len(rows) > per_class:
-            rows = rng.choice(rows, per_class, replace=False)
-        keep.append(rows)
-    return np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
-
-
 def gallery_points(gallery, *, per_class: int | None = DEFAULT_PER_CLASS, seed: int = 0, source: str = "gallery") -> EmbeddingPoints:
     """A seeded subsample per class of a :class:`~aidetect.gallery.Gallery`."""
     labels = gallery.labels().tolist()
-    rows = subsample_per_class(labels, per_class, seed)
+    rows = rows_per_class(labels, per_class, seed, "visualize")
     paths = gallery.paths
     embeddings = np.asarray(gallery.embeddings, dtype=np.float32)[rows]
     embeddings /= np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)  # stored in float16
@@ -111,15 +101,13 @@ def data_points(
 ):
     """Embed a seeded subsample per class of the test split of ``data`` (through the evaluation
     embedding cache, so a second call is fast). Returns ``(EmbeddingPoints, LoadedModel)``."""
-    from aidetect.calibration import sample_per_class
-    from aidetect.evaluation.evaluate import EvalOptions, prepare
 
     options = EvalOptions(
         data=str(data), out="", model=str(model) if model else None, layout=layout, seed=seed,
         batch_size=batch_size, workers=workers, device=device, cache_dir=cache_dir,
     )
     ctx = prepare(options)
-    samples = sample_per_class(ctx.splits.test, per_class, seed)
+    samples = sample_per_class(ctx.splits.test, per_class, seed, "visualize")
     embedded, labels = ctx.embed(samples, label="test images")
     if not len(embedded.paths):
         raise AidetectError(f"no test image of {data} could be read; check the data folder")
@@ -297,7 +285,6 @@ def _wrap(text: str, width: int) -> str:
 def save_map_png(result: EmbeddingMap, out: str | Path, *, dpi: int = 100, title: str | None = None) -> Path:
     import matplotlib.pyplot as plt
 
-    from aidetect.fileio import atomic_write_bytes
 
     out = Path(out)
     fig = map_figure(result, title)
