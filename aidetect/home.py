@@ -5,14 +5,13 @@
 the package. ``--gallery PATH`` names a gallery explicitly. Otherwise a model's
 own ``gallery.npz`` is used, except for the bundled model, whose package files
 are never modified: its gallery is copied into
-``$AIDETECT_HOME/galleries/<fingerprint>.npz`` by the first ``enroll`` and read
-from there afterwards.
+``$AIDETECT_HOME/galleries/<fingerprint>.npz`` by the first change (``enroll``,
+``gallery remove``; aidetect.session) and read from there afterwards.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,16 +53,12 @@ def resolve_model_dir(model: str | Path | None) -> ModelChoice:
 
 
 def resolve_gallery_path(choice: ModelChoice, fingerprint: str, gallery: str | Path | None, *, for_writing: bool = False) -> Path:
-    """The gallery to read (or write, with ``for_writing``) for a model."""
+    """The gallery to read (or write, with ``for_writing``) for a model; never touches a file."""
     if gallery:
         return Path(gallery).expanduser()
     own = choice.folder / GALLERY_FILE
     if not choice.bundled:
         return own
     home_copy = aidetect_home() / "galleries" / f"{fingerprint}.npz"
-    if for_writing and not home_copy.exists() and own.exists():
-        from aidetect.fileio import atomic_writer
-
-        with open(own, "rb") as source, atomic_writer(home_copy) as target:
-            shutil.copyfileobj(source, target)
+    # Pure path logic: the copy itself is made by aidetect.session.writable_gallery_path.
     return home_copy if home_copy.exists() or for_writing else own

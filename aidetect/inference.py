@@ -1,6 +1,7 @@
 """The analyst's daily calls as a library: embed, enroll, detect, attribute.
 
-Each function resolves the model and gallery (aidetect.home), reads images
+Each function takes a :class:`~aidetect.session.Session` (a model opened with its
+gallery, :func:`open_session`), reads images
 tolerantly (a bad file becomes a record with ``error``, the rest go on) and
 returns plain dicts, so the CLI only renders them and a notebook can use them
 as they are. The record schema is documented in docs/output-schema.md.
@@ -14,53 +15,21 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from aidetect.data.images import iter_image_files
+from aidetect.embedding import embed_files
 from aidetect.errors import AidetectError
+from aidetect.gallery import update_gallery
 from aidetect.gallery.classifier import classifier_for, verdict_fields
 from aidetect.gallery.knn import Prediction
 from aidetect.labels import REAL, UNKNOWN
+from aidetect.provenance import read_provenance
+from aidetect.session import Session, open_session  # noqa: F401  (open_session: the library's entry point, re-exported)
 
 DEFAULT_ENROLL_MAX = 50
 
 
-@dataclass
-class Session:
-    """A loaded model with its gallery, ready to classify."""
-
-    model: object  # LoadedModel
-    choice: object  # ModelChoice
-    gallery_path: Path
-    gallery: object  # Gallery
-    device: object
-
-    @property
-    def fingerprint(self) -> str:
-        return self.model.config.fingerprint
-
-
-def open_session(model: str | Path | None = None, gallery: str | Path | None = None, device: str = "auto", *, create_gallery: bool = False) -> Session:
-    """Load the model (``--model`` › env › home › bundled) and its gallery."""
-    from aidetect.devices import resolve_device
-    from aidetect.gallery import Gallery
-    from aidetect.home import resolve_gallery_path, resolve_model_dir
-    from aidetect.models.model_dir import load_model
-
-    choice = resolve_model_dir(model)
-    torch_device = resolve_device(device)
-    loaded = load_model(choice.folder, torch_device)
-    path = resolve_gallery_path(choice, loaded.config.fingerprint, gallery)
-    if path.exists():
-        gal = Gallery.load(path, expected_model_fingerprint=loaded.config.fingerprint)
-    elif create_gallery or gallery is not None:
-        gal = Gallery.create(loaded.config.fingerprint, loaded.config.architecture.output_dim, source="new gallery")
-    else:
-        raise AidetectError(f"{path} does not exist; enroll images first or name a gallery with --gallery PATH")
-    return Session(loaded, choice, path, gal, torch_device)
-
-
 def collect_files(paths: Iterable[str | Path]) -> tuple[list[str], list[tuple[str, str]]]:
     """Image files under ``paths`` (recursively) and the inputs that could not be listed."""
-    from aidetect.data.images import iter_image_files
-
     problems: list[tuple[str, str]] = []
     files = [
         str(p) for p in iter_image_files(paths, on_error=lambda path, reason: problems.append((str(path), f"{path}: {reason}")))
@@ -69,8 +38,6 @@ def collect_files(paths: Iterable[str | Path]) -> tuple[list[str], list[tuple[st
 
 
 def embed_paths(session: Session, files: Sequence[str], *, batch_size: int | None = None, workers: int = 0, progress: str | None = "embedding"):
-    from aidetect.embedding import embed_files
-
     return embed_files(
         session.model.encoder,
         session.model.config.preprocess,
@@ -150,8 +117,6 @@ def classify_paths(
 
 def _provenance_fields(path: str, record: dict, task: str) -> dict:
     """The file's own account of itself, and whether it disagrees with the model."""
-    from aidetect.provenance import read_provenance
-
     provenance = read_provenance(path)
     model_says_ai = record.get("verdict") == "ai" if task == "detect" else record.get("label") not in (REAL, UNKNOWN)
     suggests = provenance.suggests()
@@ -190,8 +155,6 @@ def enroll(
     With more than ``max_images`` files, a seeded sample is taken. Files already
     in the gallery (same SHA-256, any class) are skipped and counted.
     """
-    from aidetect.gallery import update_gallery
-
     label = label.strip().lower()
     if not label or label == UNKNOWN:
         raise AidetectError(f"--generator {label!r} cannot name a class; choose another name")

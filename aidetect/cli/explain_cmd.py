@@ -39,17 +39,15 @@ def explain(
     """Which regions of an image hold its embedding? LIME over superpixels (thesis 4.6), written as a PNG."""
     with user_errors():
         from aidetect.console import err, out as stdout
-        from aidetect.devices import resolve_device
         from aidetect.errors import AidetectError
         from aidetect.explain import FILLS, explain_image, save_explanation_png
-        from aidetect.home import resolve_model_dir
-        from aidetect.models.model_dir import load_model
+        from aidetect.session import open_model
 
         if fill not in FILLS:
             raise AidetectError(f"--fill {fill!r}: choose one of {', '.join(FILLS)}")
         if out.suffix.lower() != ".png":
             raise AidetectError(f"--out {out}: give a file name ending in .png")
-        loaded = load_model(resolve_model_dir(model).folder, resolve_device(device))
+        loaded, _ = open_model(model, device)
         explanation = explain_image(
             loaded, image, samples=samples, segments=segments, seed=seed, batch_size=batch_size,
             segmenter=segmenter, fill=fill, top=top,
@@ -112,16 +110,12 @@ def visualize(
             points, loaded = data_points(data, model=model, per_class=per_class, seed=seed, layout=layout, batch_size=batch_size, workers=workers, device=device)
             config = loaded.config
         else:
-            from aidetect.config import ModelConfig
-            from aidetect.gallery import Gallery
-            from aidetect.home import resolve_gallery_path, resolve_model_dir
+            from aidetect.home import resolve_gallery_path
+            from aidetect.session import load_gallery, open_model_config
 
-            choice = resolve_model_dir(model)
-            config = ModelConfig.load(choice.folder)
+            config, choice = open_model_config(model)
             path = resolve_gallery_path(choice, config.fingerprint, gallery_file)
-            if not path.exists():
-                raise AidetectError(f"{path} does not exist; name a gallery file after --gallery or enroll images first")
-            loaded_gallery = Gallery.load(path, expected_model_fingerprint=config.fingerprint or None)
+            loaded_gallery = load_gallery(path, config)
             points = gallery_points(loaded_gallery, per_class=per_class, seed=seed, source=f"gallery {path}")
         err.print(f"UMAP of {len(points.labels)} embeddings ({len(set(points.labels))} classes)…", highlight=False)
         result = embedding_map(points, trained_classes=config.trained_classes, model_fingerprint=config.fingerprint, seed=seed, n_neighbors=neighbors)

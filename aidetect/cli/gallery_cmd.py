@@ -12,12 +12,13 @@ app = typer.Typer(help="Inspect a gallery, undo an enrollment, check a gallery a
 
 
 def _gallery_path(model, gallery, for_writing=False):
-    from aidetect.config import ModelConfig
-    from aidetect.home import resolve_gallery_path, resolve_model_dir
+    from aidetect.home import resolve_gallery_path
+    from aidetect.session import open_model_config, writable_gallery_path
 
-    choice = resolve_model_dir(model)
-    config = ModelConfig.load(choice.folder)
-    return resolve_gallery_path(choice, config.fingerprint, gallery, for_writing=for_writing), config
+    config, choice = open_model_config(model)
+    if for_writing:
+        return writable_gallery_path(choice, config, gallery), config
+    return resolve_gallery_path(choice, config.fingerprint, gallery), config
 
 
 @app.command("list")

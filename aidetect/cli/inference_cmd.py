@@ -42,14 +42,14 @@ def embed(
         from aidetect.devices import resolve_device
         from aidetect.embedding import embed_files
         from aidetect.fileio import atomic_writer
-        from aidetect.home import resolve_model_dir
         from aidetect.inference import collect_files
-        from aidetect.models.model_dir import load_model
+        from aidetect.session import open_model
 
-        loaded = load_model(resolve_model_dir(model).folder, resolve_device(device))
+        torch_device = resolve_device(device)
+        loaded, _ = open_model(model, torch_device)
         files, problems = collect_files(paths)
         result = embed_files(
-            loaded.encoder, loaded.config.preprocess, files, batch_size=batch_size, workers=workers, device=resolve_device(device)
+            loaded.encoder, loaded.config.preprocess, files, batch_size=batch_size, workers=workers, device=torch_device
         )
         if out.suffix != ".npz":
             out = out.with_suffix(".npz")
@@ -83,13 +83,11 @@ def enroll(
     """Add images of a (new) generator to the gallery, without retraining."""
     with user_errors():
         from aidetect.console import err, out
-        from aidetect.home import resolve_gallery_path
         from aidetect.inference import enroll as enroll_images
-        from aidetect.inference import open_session
+        from aidetect.session import open_session
 
-        session = open_session(model, gallery, device, create_gallery=True)
-        # Writing may need a different path than reading (the bundled model's gallery is copied home first).
-        session.gallery_path = resolve_gallery_path(session.choice, session.fingerprint, gallery, for_writing=True)
+        # for_writing: the bundled model's gallery is copied into the aidetect home first (said on stderr).
+        session = open_session(model, gallery, device, create_gallery=True, for_writing=True)
         result = enroll_images(session, generator, paths, max_images=max_images, seed=seed, batch_size=batch_size, workers=workers)
         document = {
             "gallery": str(result.gallery_path),

@@ -118,18 +118,15 @@ def info(
 ) -> None:
     """Summarise the active model and gallery: setting, classes, zero-shot classes, fingerprints."""
     with user_errors():
-        from aidetect.config import ModelConfig
-        from aidetect.gallery import Gallery
-        from aidetect.home import resolve_gallery_path, resolve_model_dir
-        from aidetect.models.model_dir import load_model
+        from aidetect.home import resolve_gallery_path
+        from aidetect.session import load_gallery, open_model
 
-        choice = resolve_model_dir(model)
-        loaded = load_model(choice.folder)  # verifies weights against the config
-        config: ModelConfig = loaded.config
+        loaded, choice = open_model(model, "cpu")  # verifies weights against the config
+        config = loaded.config
         gallery_path = resolve_gallery_path(choice, config.fingerprint, gallery)
         gallery_info = None
         if gallery_path.exists():
-            gal = Gallery.load(gallery_path, expected_model_fingerprint=config.fingerprint)
+            gal = load_gallery(gallery_path, config)
             gallery_info = {"path": str(gallery_path), "fingerprint": gal.fingerprint, "size": len(gal), "classes": gal.classes()}
         document = {
             "model": str(choice.folder),

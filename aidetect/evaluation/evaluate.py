@@ -28,9 +28,8 @@ from aidetect.evaluation.metrics import attribution_metrics, detection_metrics
 from aidetect.evaluation.report import write_outputs
 from aidetect.gallery import Gallery
 from aidetect.gallery.classifier import classifier_for
-from aidetect.home import resolve_model_dir
 from aidetect.labels import REAL
-from aidetect.models.model_dir import load_model
+from aidetect.session import open_model
 from aidetect.settings import SETTINGS
 
 
@@ -89,9 +88,9 @@ class EvalContext:
 
 
 def prepare(options: EvalOptions) -> EvalContext:
-
+    """Open the model, discover the data and check the setting against what the model was trained on."""
     device = resolve_device(options.device)
-    model = load_model(resolve_model_dir(options.model).folder, device)
+    model, _ = open_model(options.model, device)
     model.encoder_device = device
     splits = discover(options.data, options.layout, seed=options.seed, max_per_class=options.max_per_class)
     trained = set(model.config.trained_classes)
