@@ -18,7 +18,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from aidetect.console import warn
 from aidetect.labels import UNKNOWN
 from aidetect.provenance.vocabulary import EDITED, Collector, classify_software, classify_source_type, one_line
 
@@ -64,6 +63,9 @@ def _c2pa_missing_once(reason: str) -> None:
         if _C2PA_WARNED:
             return
         _C2PA_WARNED = True
+    # Here, not at the top: aidetect.console imports rich (~0.1 s), needed only for this one warning.
+    from aidetect.console import warn  # noqa: PLC0415
+
     message = C2PA_MISSING
     if reason and not reason.startswith(("ModuleNotFoundError", "ImportError: import of c2pa halted")):
         message += f" ({reason})"

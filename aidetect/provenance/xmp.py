@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from xml.sax.saxutils import unescape
 
 from aidetect.labels import UNKNOWN
 from aidetect.provenance.vocabulary import CAMERA, Collector, classify_source_type, one_line
@@ -140,6 +139,10 @@ def _split_tag(tag: str) -> tuple[str, str]:
 
 
 def _xmp_by_pattern(text: str) -> list[tuple[str, str]]:
+    # Here, not at the top: xml.sax.saxutils imports urllib.request (~0.1 s), and only
+    # packets that are malformed or declare a DTD come this way.
+    from xml.sax.saxutils import unescape  # noqa: PLC0415
+
     found = []
     for pattern in _DST_FALLBACK:
         found += [("Iptc4xmpExt:DigitalSourceType", unescape(m)) for m in pattern.findall(text)]
