@@ -46,7 +46,9 @@ def youden_threshold(scores: np.ndarray, is_ai: np.ndarray) -> float:
     """
     from sklearn.metrics import roc_curve
 
-    fpr, tpr, thresholds = roc_curve(is_ai.astype(int), scores)
+    # drop_intermediate=False: dropped points would widen the range below the best threshold (the
+    # midpoint of scores 0.3 | 0.7 came out as 0.4 with the next kept score 0.1 as the lower end).
+    fpr, tpr, thresholds = roc_curve(is_ai.astype(int), scores, drop_intermediate=False)
     j = tpr - fpr
     best = np.flatnonzero(np.isclose(j, j.max()))
     upper = float(min(thresholds[best[0]], 1.0))

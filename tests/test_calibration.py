@@ -1,0 +1,86 @@
+"""Calibration on validation images (aidetect.calibration), with hand-made inputs."""
+
+import numpy as np
+import pytest
+
+from aidetect.calibration import calibrate, choose_spectrum_weight, reweigh_fused, youden_threshold
+from aidetect.config import DEFAULT_DETECT_THRESHOLD, ClassifierConfig
+from aidetect.gallery import Gallery
+from aidetect.gallery.knn import KNNClassifier
+from test_knn import CENTRES, clusters, gallery_of
+
+
+def test_youden_threshold_is_the_midpoint_of_the_best_range():
+    scores = np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
+    is_ai = np.array([False, False, False, True, True, True])
+    # any threshold in (0.3, 0.7] separates perfectly; the midpoint of [0.3, 0.7] is 0.5
+    assert youden_threshold(scores, is_ai) == pytest.approx(0.5)
+
+
+def test_youden_threshold_with_overlap():
+    scores = np.array([0.1, 0.4, 0.6, 0.5, 0.8, 0.9])
+    is_ai = np.array([False, False, False, True, True, True])
+    t = youden_threshold(scores, is_ai)
+    # best J = 2/3: at 0.5 < t ≤ 0.6 (one real above) or 0.6 < t ≤ 0.8 (one AI below); the range found is one of these
+    verdict = scores >= t
+    j = verdict[is_ai].mean() - verdict[~is_ai].mean()
+    assert j == pytest.approx(2 / 3)
+
+
+def test_calibrate_on_separable_validation_set():
+    embeddings, labels = clusters(CENTRES, 30, 0.05)
+    gallery = gallery_of(embeddings, labels)
+    val, val_labels = clusters(CENTRES, 10, 0.05, seed=4)
+    rules = calibrate(lambda vote: KNNClassifier(gallery, vote=vote), val, val_labels)
+    assert isinstance(rules, ClassifierConfig)
+    assert rules.vote == "weighted"  # ties go to weighted
+    assert rules.validation_accuracy == {"majority": 1.0, "weighted": 1.0}
+    assert rules.detect_threshold_rule == "youden-validation"
+    assert 0.0 < rules.detect_threshold <= 1.0
+    assert rules.detect_balanced_accuracy_validation == 1.0
+    assert rules.validation_images == 30
+    assert 0.0 <= rules.false_unknown_rate_validation <= 0.2
+
+
+def test_calibrate_without_real_images_keeps_the_default_threshold():
+    centres = {k: v for k, v in CENTRES.items() if k != "real"}
+    embeddings, labels = clusters(centres, 20, 0.05)
+    gallery = gallery_of(embeddings, labels)
+    val, val_labels = clusters(centres, 5, 0.05, seed=5)
+    rules = calibrate(lambda vote: KNNClassifier(gallery, vote=vote), val, val_labels)
+    assert rules.detect_threshold == DEFAULT_DETECT_THRESHOLD
+    assert rules.detect_threshold_rule.startswith("default")
+
+
+def test_reweigh_fused_changes_the_shares_of_the_cosine():
+    rng = np.random.default_rng(0)
+    learned, spectrum = rng.normal(size=(2, 4)), rng.normal(size=(2, 3))
+    learned /= np.linalg.norm(learned, axis=1, keepdims=True)
+    spectrum /= np.linalg.norm(spectrum, axis=1, keepdims=True)
+
+    def fused(w):
+        return np.concatenate([np.sqrt(1 - w) * learned, np.sqrt(w) * spectrum], axis=1)
+
+    again = reweigh_fused(fused(0.3), 4, 0.3, 0.8)
+    np.testing.assert_allclose(again, fused(0.8), atol=1e-6)
+
+
+def test_choose_spectrum_weight_picks_the_part_that_separates():
+    # The learned part separates the two classes, the spectrum part is noise: small weights must win.
+    rng = np.random.default_rng(1)
+    labels = ["a"] * 20 + ["b"] * 20
+    learned = np.where(np.array(labels)[:, None] == "a", [1.0, 0.0], [0.0, 1.0]) + rng.normal(0, 0.05, (40, 2))
+    noise = rng.normal(size=(40, 3))
+    learned /= np.linalg.norm(learned, axis=1, keepdims=True)
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    w = 0.5
+    embeddings = np.concatenate([np.sqrt(1 - w) * learned, np.sqrt(w) * noise], axis=1).astype(np.float32)
+
+    def make_gallery(rows):
+        g = Gallery.create("f" * 16, rows.shape[1])
+        g.add_labelled(rows[::2], labels[::2], [f"/g/{i}" for i in range(20)], [f"{i:064x}" for i in range(20)])
+        return g
+
+    best, scores = choose_spectrum_weight(make_gallery, embeddings, [(embeddings[1::2], labels[1::2])], 2, w)
+    assert scores[best] == max(scores.values())
+    assert best <= 0.5 and scores[0.1] == 1.0

@@ -1,0 +1,133 @@
+"""The k-NN rules on hand-made galleries with known answers (aidetect.gallery.knn)."""
+
+import numpy as np
+import pytest
+
+from aidetect.gallery import Gallery
+from aidetect.gallery.knn import (
+    DEFAULT_K,
+    SMALL_GALLERY_K,
+    KNNClassifier,
+    choose_k,
+    class_votes,
+    leave_one_out_thresholds,
+    vote_weights,
+)
+from aidetect.labels import UNKNOWN
+
+
+def unit(rows):
+    rows = np.asarray(rows, dtype=np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def gallery_of(embeddings, labels):
+    g = Gallery.create("f" * 16, embeddings.shape[1])
+    shas = [f"{i:064x}" for i in range(len(labels))]
+    g.add_labelled(embeddings, labels, [f"/g/{i}.png" for i in range(len(labels))], shas)
+    return g
+
+
+def clusters(centres: dict[str, list[float]], per_class: int, spread: float, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    embeddings, labels = [], []
+    for name, centre in centres.items():
+        embeddings.append(unit(np.asarray(centre) + rng.normal(0, spread, (per_class, len(centre)))))
+        labels += [name] * per_class
+    return np.concatenate(embeddings), labels
+
+
+CENTRES = {"real": [1, 0, 0, 0], "gen_a": [0, 1, 0, 0], "gen_b": [0, 0, 1, 0]}
+
+
+def test_k_rule():
+    assert choose_k({"a": 100, "b": 21}) == DEFAULT_K == 11
+    assert choose_k({"a": 100, "b": 20}) == SMALL_GALLERY_K == 3
+    assert choose_k({"a": 100, "b": 20}, k=7) == 7  # an explicit k wins
+    assert choose_k({"a": 2}, k=50) == 2  # never more than the gallery
+
+
+def test_majority_weights_are_equal_and_weighted_favour_the_nearest():
+    sims = np.array([[0.9, 0.8, 0.1]])
+    np.testing.assert_allclose(vote_weights(sims, "majority"), [[1 / 3] * 3])
+    weighted = vote_weights(sims, "weighted")
+    assert weighted.sum() == pytest.approx(1.0)
+    # softmax(s / 0.07): the ratio of two weights is exp(Δs / 0.07)
+    assert weighted[0, 0] / weighted[0, 1] == pytest.approx(np.exp(0.1 / 0.07), rel=1e-5)
+    with pytest.raises(ValueError):
+        vote_weights(sims, "bogus")
+
+
+def test_majority_tie_goes_to_the_higher_summed_similarity():
+    # two neighbours each for classes 0 and 1; class 1's are nearer
+    sims = np.array([[0.5, 0.5, 0.9, 0.9]])
+    codes = np.array([[0, 0, 1, 1]])
+    votes = class_votes(sims, codes, 2, "majority")
+    assert votes[0, 1] > votes[0, 0]
+    assert votes[0, 1] == pytest.approx(0.5, abs=1e-6)
+
+
+def test_vote_on_separated_clusters_gives_the_true_class_and_the_ai_score():
+    embeddings, labels = clusters(CENTRES, 30, 0.05)
+    knn = KNNClassifier(gallery_of(embeddings, labels))
+    queries, truth = clusters(CENTRES, 5, 0.05, seed=1)
+    predictions = knn.predict(queries)
+    assert [p.label for p in predictions] == truth
+    for p, t in zip(predictions, truth):
+        assert p.confidence > 0.99
+        assert p.score_ai == pytest.approx(0.0 if t == "real" else 1.0, abs=1e-6)
+
+
+def test_score_ai_is_the_vote_share_outside_real():
+    # 2 real and 1 gen_a neighbour at equal similarity, majority vote, k = 3
+    embeddings = unit([[1, 0.01, 0], [1, -0.01, 0], [1, 0, 0.01]])
+    knn = KNNClassifier(gallery_of(embeddings, ["real", "real", "gen_a"]), k=3, vote="majority", unknown_thresholds={})
+    (p,) = knn.predict(unit([[1, 0, 0]]))
+    assert p.vote_label == "real"
+    assert p.score_ai == pytest.approx(1 / 3, abs=1e-6)
+    assert p.runner_up == "gen_a" and p.runner_up_confidence == pytest.approx(1 / 3, abs=1e-6)
+
+
+def test_no_real_class_means_no_ai_score():
+    embeddings, labels = clusters({"gen_a": [1, 0, 0], "gen_b": [0, 1, 0]}, 10, 0.05)
+    (p,) = KNNClassifier(gallery_of(embeddings, labels)).predict(embeddings[:1])
+    assert p.score_ai is None
+
+
+def test_unknown_rule_rejects_a_far_cluster_and_keeps_members():
+    embeddings, labels = clusters(CENTRES, 40, 0.05)
+    knn = KNNClassifier(gallery_of(embeddings, labels))
+    near, _ = clusters(CENTRES, 10, 0.05, seed=2)
+    far, _ = clusters({"new": [0, 0, 0, 1]}, 10, 0.05, seed=3)
+    assert np.mean([p.label == UNKNOWN for p in knn.predict(near)]) <= 0.2
+    far_predictions = knn.predict(far)
+    assert all(p.label == UNKNOWN for p in far_predictions)
+    assert all(p.vote_label in CENTRES for p in far_predictions)  # the vote is still reported
+
+
+def test_leave_one_out_threshold_follows_its_definition():
+    embeddings, labels = clusters({"a": [1, 0, 0], "b": [0, 1, 0]}, 20, 0.1)
+    g = gallery_of(embeddings, labels)
+    thresholds = leave_one_out_thresholds(g, quantile=0.05, gap_fraction=0.5)
+    a = embeddings[:20]
+    sims = a @ a.T
+    np.fill_diagonal(sims, -np.inf)
+    loo = np.quantile(1 - sims.max(axis=1), 0.95)
+    gap = np.median(1 - (a @ embeddings[20:].T).max(axis=1))
+    assert thresholds["a"] == pytest.approx(1 - max(loo, 0.5 * gap), abs=1e-3)
+
+
+def test_leave_one_out_keeps_exact_duplicates_in_other_rows():
+    base, labels = clusters({"a": [1, 0, 0]}, 6, 0.1)
+    embeddings = np.concatenate([base, base[:1]])  # row 6 duplicates row 0
+    g = gallery_of(embeddings, labels + ["a"])
+    thresholds = leave_one_out_thresholds(g, quantile=0.0, gap_fraction=0.0)
+    # quantile 0 → the largest leave-one-out distance; row 0's nearest other is its duplicate (distance 0)
+    sims = embeddings @ embeddings.T
+    np.fill_diagonal(sims, -np.inf)
+    assert thresholds["a"] == pytest.approx(1 - (1 - sims.max(axis=1)).max(), abs=1e-3)
+
+
+def test_small_classes_get_no_unknown_threshold():
+    embeddings, labels = clusters({"a": [1, 0, 0], "b": [0, 1, 0]}, 4, 0.05)
+    assert leave_one_out_thresholds(gallery_of(embeddings, labels)) == {}
