@@ -27,9 +27,13 @@ import numpy as np
 from aidetect.config import DEFAULT_DETECT_THRESHOLD, GALLERY_FILE, ClassifierConfig
 from aidetect.console import err, warn
 from aidetect.data.discovery import DataSplits, Sample
+from aidetect.data.perturb import parse_perturbation
 from aidetect.data.sampling import sample_per_class
+from aidetect.embedding import embed_files
+from aidetect.gallery import Gallery
 from aidetect.gallery.knn import VOTES, KNNClassifier
 from aidetect.labels import REAL, UNKNOWN
+from aidetect.models.fusion import reweigh_fused
 
 VALIDATION_PER_CLASS = 200
 SPECTRUM_WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -90,15 +94,6 @@ def calibrate(classifier_factory, embeddings: np.ndarray, labels: Sequence[str])
     return ClassifierConfig(**result)
 
 
-def reweigh_fused(embeddings: np.ndarray, learned_dim: int, weight: float, new_weight: float) -> np.ndarray:
-    """Fused embeddings (aidetect.models.encoder) made with spectrum weight ``weight``, as weight
-    ``new_weight`` would have made them: each part is rescaled, nothing is embedded again."""
-    out = np.array(embeddings, dtype=np.float32, copy=True)
-    out[:, :learned_dim] *= np.sqrt((1 - new_weight) / (1 - weight))
-    out[:, learned_dim:] *= np.sqrt(new_weight / weight)
-    return out
-
-
 def choose_spectrum_weight(make_gallery, gallery_embeddings: np.ndarray, validation_sets, learned_dim: int, weight: float) -> tuple[float, dict]:
     """The spectrum weight in SPECTRUM_WEIGHTS with the best mean attribution accuracy over
     ``validation_sets`` ([(embeddings, labels), …]); ties go to the weight nearest 0.5. All
@@ -118,9 +113,6 @@ def build_initial_gallery(
     choose_weight: bool = False,
 ) -> None:
     """Write ``gallery.npz`` into the model directory and calibrate ``config.classifier`` (not yet saved)."""
-    from aidetect.embedding import embed_files
-    from aidetect.gallery import Gallery
-
     config = model.config
 
     def embed(samples: list[Sample], progress: str, hash_files: bool, perturb=None):
@@ -143,8 +135,6 @@ def build_initial_gallery(
 
     val_embedded = val_labels = None
     if choose_weight and validation and len(embedded.paths):
-        from aidetect.data.perturb import parse_perturbation
-
         val_embedded, val_labels = embed(validation, "calibrating", False)
         jpeg, jpeg_labels = embed(validation, "calibrating (JPEG 75)", False, parse_perturbation(WEIGHT_CHOICE_PERTURBATION))
         learned_dim, start = config.architecture.embedding_dim, config.architecture.spectrum_weight

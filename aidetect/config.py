@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aidetect.errors import CorruptFileError
+from aidetect.fileio import atomic_write_json
 
 CONFIG_SCHEMA_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -201,8 +202,6 @@ class ModelConfig:
             raise CorruptFileError(f"{source} has unexpected fields ({exc}); the model directory is damaged or edited") from exc
 
     def save(self, folder: str | Path) -> None:
-        from aidetect.fileio import atomic_write_json
-
         atomic_write_json(Path(folder) / CONFIG_FILE, self.to_dict())
 
     @classmethod

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 from aidetect.config import PreprocessConfig
 from aidetect.data.dataset import ImageFileDataset, collate
 from aidetect.devices import autocast
+from aidetect.progress import progress_bar
 
 
 @dataclass
@@ -73,7 +74,6 @@ def embed_files(
     digests: list[str] = []
     chunks: list[np.ndarray] = []
     errors: list[tuple[str, str]] = []
-    from aidetect.progress import progress_bar
 
     with progress_bar(progress, total=len(dataset), unit="images") as advance, torch.inference_mode():
         for batch in loader:

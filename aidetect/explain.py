@@ -58,9 +58,15 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 from PIL import Image
 
+from aidetect.data.images import load_image
+from aidetect.devices import autocast
 from aidetect.errors import AidetectError
+from aidetect.fileio import atomic_write_bytes
+from aidetect.models.preprocess import to_input
+from aidetect.progress import progress_bar
 
 DEFAULT_SAMPLES = 500
 DEFAULT_SEGMENTS = 50
@@ -119,11 +125,6 @@ class Explanation:
         """float [H, W]: each pixel's segment weight (NaN outside the model's view)."""
         lookup = np.append(self.weights.astype(np.float64), np.nan)
         return lookup[self.segments]
-
-    def ranking(self) -> list[dict]:
-        """Every segment, largest weight first: ``{"segment", "weight", "pixels", "centre": [row, col]}``."""
-        order = sorted(range(self.n_segments), key=lambda j: (-self.weights[j], j))
-        return [_segment_info(self.segments, j, float(self.weights[j])) for j in order]
 
     def to_dict(self) -> dict:
         """A JSON-able summary (no pixel arrays)."""
@@ -186,8 +187,6 @@ def input_geometry(height: int, width: int, preprocess) -> InputGeometry | None:
     """The source pixel of every input pixel, found by passing images of row and column numbers
     through the inference preprocessing (:func:`to_input`) itself; None when it resamples
     (``resize`` mode: every pixel contributes) or the image is too large to number in 16 bits."""
-    from aidetect.models.preprocess import to_input
-
     if preprocess.mode == "resize":
         return None
     if preprocess.mode != "crop":
@@ -365,13 +364,6 @@ def explain_image(
     encoder already on its device, in eval mode). Raises
     :class:`~aidetect.errors.ImageReadError` for an unreadable file.
     """
-    import torch
-
-    from aidetect.data.images import load_image
-    from aidetect.devices import autocast
-    from aidetect.models.preprocess import to_input
-    from aidetect.progress import progress_bar
-
     if samples < 2:
         raise AidetectError(f"--samples {samples} is too few; LIME needs at least 2 (hundreds for a stable fit)")
     if segments < 1:
@@ -566,7 +558,6 @@ def save_explanation_png(explanation: Explanation, out: str | Path, *, dpi: int 
     """Write the figure of :func:`explanation_figure` as a PNG (atomically); returns the path."""
     import matplotlib.pyplot as plt
 
-    from aidetect.fileio import atomic_write_bytes
 
     out = Path(out)
     fig = explanation_figure(explanation)

@@ -26,10 +26,10 @@ def make_progress(*extra_columns, disable: bool = False) -> Progress:
 
 @contextlib.contextmanager
 def progress_bar(description: str | None, total: int, unit: str = "items") -> Iterator[Callable[[int], None]]:
-    """Yields ``advance(n)``; a silent one when ``description`` is None."""
+    """Yields ``advance(n)``; a silent one when ``description`` is None. ``unit`` follows the count."""
     if description is None:
         yield lambda n: None
         return
-    with make_progress() as progress:
-        task = progress.add_task(description, total=total)
+    with make_progress(TextColumn("{task.fields[unit]}")) as progress:
+        task = progress.add_task(description, total=total, unit=unit)
         yield lambda n: progress.advance(task, n)

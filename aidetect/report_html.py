@@ -18,16 +18,16 @@ import datetime as _dt
 import html
 import io
 import os
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
+
+from aidetect import __version__
+from aidetect.data.images import load_image
+from aidetect.fileio import atomic_write_bytes
 
 REPORT_FILE = "report.html"
 THUMB_SIZE = 256
 NEIGHBOUR_THUMB_SIZE = 128
-CHROMIUM = "/usr/bin/chromium"
 
 # Fields shown in this order; any other scalar field of a record is shown after them.
 _DETECT_FIELDS = ("verdict", "score", "threshold", "nearest_label")
@@ -137,7 +137,6 @@ def image_data_uri(path: str | os.PathLike, max_side: int = THUMB_SIZE) -> tuple
     """(``data:`` URI of a thumbnail at most ``max_side`` px, whether it was enlarged-small) or None if unreadable."""
     from PIL import Image
 
-    from aidetect.data.images import load_image
 
     try:
         image = load_image(path)
@@ -315,8 +314,6 @@ def render_html_report(
     generated: _dt.datetime | None = None,
 ) -> str:
     """The report as one HTML string (see :func:`write_html_report`)."""
-    from aidetect import __version__
-
     records = list(records)
     if task not in ("detect", "attribute"):
         raise ValueError(f"task must be 'detect' or 'attribute', not {task!r}")
@@ -384,67 +381,9 @@ def write_html_report(
     embedded as the image's LIME map; a failure is shown in place of the map.
     Returns the path of the report.
     """
-    from aidetect.fileio import atomic_write_bytes
-
     document = render_html_report(
         records, task=task, model_fingerprint=model_fingerprint, gallery_fingerprint=gallery_fingerprint, explain=explain
     )
     out = Path(out_dir) / REPORT_FILE
     atomic_write_bytes(out, document.encode("utf-8"))
     return out
-
-
-# --------------------------------------------------------------------------- checking it in a browser
-
-
-def chromium_path() -> str | None:
-    """The Chromium binary: ``$AIDETECT_CHROMIUM``, /usr/bin/chromium, or chromium/chromium-browser on PATH."""
-    for candidate in (os.environ.get("AIDETECT_CHROMIUM"), CHROMIUM, shutil.which("chromium"), shutil.which("chromium-browser")):
-        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
-def screenshot_html(html_path: str | os.PathLike, png: str | os.PathLike, *, chromium: str | None = None, size: tuple[int, int] = (1200, 1600), timeout: float = 120) -> Path:
-    """Render a local HTML file with headless Chromium (no network, throwaway profile) into ``png``."""
-    binary = chromium or chromium_path()
-    if binary is None:
-        raise FileNotFoundError("Chromium is not installed (apt-get install -y chromium)")
-    png = Path(png).resolve()
-    url = Path(html_path).resolve().as_uri()
-    with tempfile.TemporaryDirectory(prefix="aidetect-chromium-") as profile:
-        command = [
-            binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-            f"--user-data-dir={profile}", f"--screenshot={png}", f"--window-size={size[0]},{size[1]}", url,
-        ]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    if not png.is_file():
-        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-        raise RuntimeError(f"Chromium wrote no screenshot (exit {result.returncode}): {' | '.join(tail)}")
-    return png
-
-
-def screenshot_stats(png: str | os.PathLike) -> dict:
-    """How much a screenshot shows: pixel std, share of non-background pixels, distinct colours."""
-    import numpy as np
-    from PIL import Image
-
-    with Image.open(png) as image:
-        pixels = np.asarray(image.convert("RGB"), dtype=np.int16)
-    flat = pixels.reshape(-1, 3)
-    values, counts = np.unique(flat, axis=0, return_counts=True)
-    background = values[counts.argmax()]
-    differs = np.abs(flat - background).sum(axis=1) > 24
-    return {
-        "width": int(pixels.shape[1]),
-        "height": int(pixels.shape[0]),
-        "std": float(pixels.std()),
-        "content_share": float(differs.mean()),
-        "colours": int(len(values)),
-    }
-
-
-def looks_blank(stats: dict) -> bool:
-    """True when a screenshot is (nearly) one colour: nothing was rendered."""
-    return stats["std"] < 5.0 or stats["content_share"] < 0.02 or stats["colours"] < 16

@@ -7,7 +7,7 @@ every class, zero-shot ones included.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from aidetect.errors import AidetectError
@@ -23,7 +23,7 @@ class Setting:
     """Which classes the encoder sees and which it never sees.
 
     ``dataset`` names the layout the setting expects (``genimage``,
-    ``forensynths`` or ``any``); ``test_classes`` the classes it is evaluated on.
+    ``forensynths`` or ``any``).
     """
 
     name: str
@@ -31,7 +31,6 @@ class Setting:
     trained: tuple[str, ...]
     zero_shot: tuple[str, ...]
     description: str = ""
-    test_classes: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict:
         return {
@@ -46,16 +45,16 @@ class Setting:
 def _leave_out(name: str, left_out: Sequence[str], description: str) -> Setting:
     trained = tuple(g for g in GENIMAGE_GENERATORS if g not in left_out)
     zero_shot = tuple(left_out) + (REAL,)
-    return Setting(name, "genimage", trained, zero_shot, description, GENIMAGE_CLASSES)
+    return Setting(name, "genimage", trained, zero_shot, description)
 
 
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in (
-        Setting("es1", "genimage", GENIMAGE_GENERATORS, (REAL,), "8 generators, no real images", GENIMAGE_CLASSES),
-        Setting("es2", "genimage", GENIMAGE_CLASSES, (), "8 generators with real images", GENIMAGE_CLASSES),
+        Setting("es1", "genimage", GENIMAGE_GENERATORS, (REAL,), "8 generators, no real images"),
+        Setting("es2", "genimage", GENIMAGE_CLASSES, (), "8 generators with real images"),
         Setting("es3", "forensynths", (PROGAN, REAL), GENIMAGE_GENERATORS,
-                "ForenSynths ProGAN + real; tested on GenImage", GENIMAGE_CLASSES),
+                "ForenSynths ProGAN + real; tested on GenImage"),
         _leave_out("es4.1", ("biggan", "sd14", "sd15"), "without BigGAN, SD 1.4, SD 1.5"),
         _leave_out("es4.2", ("midjourney", "biggan", "vqdm"), "without Midjourney, BigGAN, VQDM"),
         _leave_out("es4.3", ("glide", "vqdm", "sd15"), "without GLIDE, VQDM, SD 1.5"),

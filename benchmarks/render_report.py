@@ -34,7 +34,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 def _demo_records(folder: Path) -> tuple[list[dict], str, str]:
     """Made-up attribute records over synthetic images (the tests' generators)."""
     import numpy as np
-    from PIL import Image
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from synthetic import synthetic_image  # noqa: E402
@@ -101,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="1200x1600", help="browser window WIDTHxHEIGHT")
     args = parser.parse_args(argv)
 
-    from aidetect.report_html import chromium_path, looks_blank, screenshot_html, screenshot_stats, write_html_report
+    from aidetect.report_html import write_html_report
+    from browser import chromium_path, looks_blank, screenshot_html, screenshot_stats  # benchmarks/browser.py, beside this script
 
     if chromium_path() is None:
         print("Chromium is not installed: apt-get install -y chromium", file=sys.stderr)

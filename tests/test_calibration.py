@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from aidetect.calibration import calibrate, choose_spectrum_weight, reweigh_fused, youden_threshold
+from aidetect.calibration import calibrate, choose_spectrum_weight, youden_threshold
 from aidetect.config import DEFAULT_DETECT_THRESHOLD, ClassifierConfig
 from aidetect.gallery import Gallery
 from aidetect.gallery.knn import KNNClassifier
+from aidetect.models.fusion import reweigh_fused
 from test_knn import CENTRES, clusters, gallery_of
 
 

@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -339,7 +340,10 @@ def test_html_report_detect(tiny_model, synthetic_data, tmp_path):
 
 def test_html_report_renders_in_chromium(tiny_model, synthetic_data, tmp_path):
     """The report as a browser shows it: headless Chromium's screenshot is not blank."""
-    from aidetect.report_html import chromium_path, looks_blank, screenshot_html, screenshot_stats, write_html_report
+    from aidetect.report_html import write_html_report
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from browser import chromium_path, looks_blank, screenshot_html, screenshot_stats
 
     if chromium_path() is None:
         pytest.skip("Chromium is not installed (apt-get install -y chromium); the report was not rendered in a browser")

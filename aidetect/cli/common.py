@@ -1,5 +1,9 @@
 """What every command shares: option aliases, error handling, exit codes.
 
+Imports inside the command functions of aidetect.cli are on purpose: they keep
+``aidetect --help`` and every command that does not run the model from loading
+torch (about a second). Everywhere else in the package imports sit at module level.
+
 Exit codes: 0 success; 1 some inputs could not be read (the others were
 processed and reported); 2 a known error (bad option, missing or damaged
 model/gallery), printed as one line; 130 interrupted.

@@ -6,7 +6,6 @@ model directory can say which one it holds and inference rebuilds it exactly.
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch
@@ -15,7 +14,9 @@ from torch import nn
 
 from aidetect.config import SPECTRUM_BINS, ArchitectureConfig
 from aidetect.errors import AidetectError
+from aidetect.models.fusion import fuse
 from aidetect.models.preprocess import crop_offset
+from aidetect.models.spectrum import SpectrumFeatures
 
 TrunkFactory = Callable[[ArchitectureConfig], tuple[nn.Module, int]]
 _TRUNKS: dict[str, TrunkFactory] = {}
@@ -68,8 +69,6 @@ def _tiny(arch: ArchitectureConfig) -> tuple[nn.Module, int]:
 @register_trunk("spectrum")
 def _spectrum(arch: ArchitectureConfig) -> tuple[nn.Module, int]:
     """No learning: the radial spectrum of the high-pass residual (aidetect.models.spectrum)."""
-    from aidetect.models.spectrum import SpectrumFeatures
-
     return SpectrumFeatures(arch.embedding_dim), arch.embedding_dim
 
 
@@ -116,8 +115,8 @@ class Encoder(nn.Module):
 
     This is the only place where embeddings are normalised; everything
     downstream (gallery, k-NN, losses) assumes cosine similarity = dot product.
-    With ``arch.spectrum_weight`` > 0 the output is [N, D + 128]: both parts
-    unit-normalised, scaled by √(1 − w) and √w, so the whole still has unit norm.
+    With ``arch.spectrum_weight`` > 0 the output is the fused layout of
+    aidetect.models.fusion, [N, D + 128], still of unit norm.
     """
 
     def __init__(self, arch: ArchitectureConfig) -> None:
@@ -143,8 +142,6 @@ class Encoder(nn.Module):
         if arch.spectrum_weight > 0:
             if not 0 < arch.spectrum_weight < 1 or arch.name in FIXED_FEATURE_TRUNKS:
                 raise AidetectError(f"spectrum weight {arch.spectrum_weight} must lie between 0 and 1, with a learned trunk")
-            from aidetect.models.spectrum import SpectrumFeatures
-
             # Fixed features (statistics fitted on the training split, no parameters): the
             # learned part can add what the spectrum misses and keep what it survives.
             self.spectrum = SpectrumFeatures(SPECTRUM_BINS)
@@ -171,9 +168,7 @@ class Encoder(nn.Module):
         def per_image(values: torch.Tensor) -> torch.Tensor:
             return values.float().view(-1, views, values.shape[-1]).mean(dim=1)
 
-        learned = F.normalize(per_image(self.head(self.features(self._learned_window(flat)))), dim=1)
+        learned = per_image(self.head(self.features(self._learned_window(flat))))
         if self.spectrum is None:
-            return learned
-        w = self.arch.spectrum_weight
-        spectrum = F.normalize(per_image(self.spectrum(flat)), dim=1)
-        return torch.cat([learned * math.sqrt(1 - w), spectrum * math.sqrt(w)], dim=1)
+            return F.normalize(learned, dim=1)
+        return fuse(learned, per_image(self.spectrum(flat)), self.arch.spectrum_weight)
