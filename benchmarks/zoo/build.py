@@ -2,6 +2,7 @@
 
     python benchmarks/zoo/build.py --out /work/zoo [--photos ../shared/data/photos]
         [--seed 0] [--windows-per-photo 3] [--classes real bicubic ...] [--jobs 2]
+        [--taesd-dir ../shared/data/taesd]
 
 writes ``OUT/{train,val,test}/<class>/<photo>_w<k>.png`` (aidetect's folders layout)
 plus ``OUT/zoo-build.json`` (the parameters, photo list and package versions) and
@@ -20,6 +21,10 @@ plus ``OUT/zoo-build.json`` (the parameters, photo list and package versions) an
   command to resume. A rebuild with the same seed is byte-identical (same machine
   and package versions).
 - Generators run in ``--jobs`` processes with one thread each.
+- The five ``taesd-*`` classes read their weights from ``--taesd-dir``; every
+  file is checked against its SHA256SUMS before the build starts (and again, on
+  the bytes loaded, in each worker). Their mean reconstruction PSNR against the
+  window is recorded in ``zoo-build.json`` (``stats``).
 
 Docs: docs/zoo-data.md. Generators: zoo_generators.py.
 """
@@ -46,6 +51,7 @@ sys.path.insert(0, str(HERE))
 import numpy as np  # noqa: E402
 
 import zoo_generators as zg  # noqa: E402
+import zoo_taesd  # noqa: E402  (numpy only at import; torch when a model is built)
 
 SPLITS = ("train", "val", "test")
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
@@ -245,6 +251,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--test-fraction", type=float, default=0.15, help="share of photos for test (default 0.15)")
     ap.add_argument("--dry-run", action="store_true", help="print the plan (photos, splits, windows) and write nothing")
     ap.add_argument("--progress-every", type=float, default=30.0, help="seconds between progress lines")
+    ap.add_argument("--taesd-dir", type=Path, default=zg.DEFAULT_TAESD_DIR,
+                    help=f"TAESD weights with their SHA256SUMS, for the taesd-* classes (default: {zg.DEFAULT_TAESD_DIR})")
     args = ap.parse_args(argv)
     if args.windows_per_photo < 1:
         ap.error("--windows-per-photo must be at least 1")
@@ -279,6 +287,14 @@ def main(argv=None) -> int:
             f"install the zoo extra (pip install -e '.[zoo]', or pip install {' '.join(pkgs)}), "
             f"or choose other classes with --classes")
         return 2
+    args.taesd_weights = {}
+    latent = [c for c in args.classes if c in zg.LATENT_CLASSES]
+    if latent:
+        try:
+            args.taesd_weights = zoo_taesd.verify(args.taesd_dir.resolve(), latent)
+        except zoo_taesd.WeightsError as exc:
+            log(f"error: {exc}")
+            return 2
 
     out: Path = args.out.resolve()
     if args.dry_run:
@@ -296,6 +312,48 @@ def main(argv=None) -> int:
         return _build(args, out, t_start, log)
     finally:
         lock.release()
+
+
+def latent_stats(out: Path, slots: list, photo_of: dict) -> dict[str, dict]:
+    """Per latent-decoder class: PSNR (dB) of each file on disk against its real window.
+
+    ``psnr_db_mean`` is the mean over files of the per-file PSNR. Empty when no
+    such class has files here.
+    """
+    present = {c: [s for s in slots if (out / s.split / c / f"{s.stem}.png").is_file()] for c in zg.LATENT_CLASSES}
+    present = {c: v for c, v in present.items() if v}
+    if not present:
+        return {}
+    from PIL import Image
+
+    values: dict[str, dict[str, list[float]]] = {c: defaultdict(list) for c in present}
+    by_photo = defaultdict(list)
+    for s in slots:
+        by_photo[str(photo_of[s.stem].path)].append(s)
+    for path, photo_slots in by_photo.items():
+        rgb = None
+        for s in photo_slots:
+            for c in present:
+                f = out / s.split / c / f"{s.stem}.png"
+                if not f.is_file():
+                    continue
+                if rgb is None:
+                    rgb = zg.load_rgb(Path(path))
+                win = rgb[s.top : s.top + zg.WINDOW, s.left : s.left + zg.WINDOW]
+                with Image.open(f) as im:
+                    values[c][s.split].append(zoo_taesd.psnr(win, np.asarray(im.convert("RGB"))))
+    stats = {}
+    for c in present:
+        allv = [v for split in SPLITS for v in values[c][split]]
+        stats[c] = {
+            "files": len(allv),
+            "psnr_db_mean": round(float(np.mean(allv)), 3),
+            "psnr_db_min": round(float(np.min(allv)), 3),
+            "psnr_db_max": round(float(np.max(allv)), 3),
+            "psnr_db_mean_per_split": {sp: round(float(np.mean(values[c][sp])), 3) for sp in SPLITS if values[c][sp]},
+            "measure": "mean over files of the PSNR (peak 255) of the PNG against its real 256x256 window",
+        }
+    return stats
 
 
 def _build(args, out: Path, t_start: float, log) -> int:
@@ -321,6 +379,9 @@ def _build(args, out: Path, t_start: float, log) -> int:
             per[s.split] += 1
         log(f"dry run: {len(slots)} windows per class (" + ", ".join(f"{s} {per[s]}" for s in SPLITS)
             + f"), {len(args.classes)} classes: {len(slots) * len(args.classes)} files")
+        log(f"classes: {', '.join(args.classes)}")
+        if args.taesd_weights:
+            log(f"taesd weights: {len(args.taesd_weights)} files in {args.taesd_dir.resolve()} match SHA256SUMS")
         for g in groups:
             log(f"  related, one split ({photos_by_name[g[0]].split}): {', '.join(g)}")
         return 0
@@ -354,6 +415,11 @@ def _build(args, out: Path, t_start: float, log) -> int:
         if changed:
             log(f"warning: package versions changed since this folder was started ({', '.join(changed)}): "
                 f"files written before and after may differ from a fresh build")
+        old_w = old.get("taesd_weights", {})
+        changed_w = sorted(k for k in args.taesd_weights if k in old_w and old_w[k] != args.taesd_weights[k])
+        if changed_w:
+            log(f"warning: taesd weights changed since this folder was started ({', '.join(changed_w)}): "
+                f"files written before and after differ from a fresh build")
     meta = {
         "params": params,
         "photos": {
@@ -365,6 +431,7 @@ def _build(args, out: Path, t_start: float, log) -> int:
         "slots": len(slots),
         "classes": {c: zg.CLASSES[c][2] for c in zg.CLASSES},
         "packages": versions,
+        "taesd_weights": dict(args.taesd_weights),
         "png": {"mode": "RGB", "compress_level": 6, "optimize": False, "metadata": "none"},
     }
     if not meta_path.exists():
@@ -401,13 +468,14 @@ def _build(args, out: Path, t_start: float, log) -> int:
     t_gen = time.perf_counter()
     if tasks:
         done_slots, done_images, last = 0, 0, time.perf_counter()
+        taesd_dir = str(args.taesd_dir.resolve())
         if args.jobs == 1:
-            zg.configure_single_thread()
+            zg.configure_worker(taesd_dir)
             results = map(zg.render_slot, tasks)
             pool = None
         else:
             # spawn: fresh interpreters, so no thread pool state is inherited by fork.
-            pool = mp.get_context("spawn").Pool(args.jobs, initializer=zg.configure_single_thread)
+            pool = mp.get_context("spawn").Pool(args.jobs, initializer=zg.configure_worker, initargs=(taesd_dir,))
             results = pool.imap_unordered(zg.render_slot, tasks, chunksize=1)
         try:
             for _stem, times, errs in results:
@@ -449,6 +517,18 @@ def _build(args, out: Path, t_start: float, log) -> int:
         mean = f"{np.mean(t):.3f}" if t else "-"
         log(f"{c:<18} {row['train']:>6} {row['val']:>6} {row['test']:>6} {sum(row.values()):>6}   {mean}")
     log(f"{'all':<18} {totals['train']:>6} {totals['val']:>6} {totals['test']:>6} {sum(totals.values()):>6}")
+
+    # Reconstruction PSNR of the latent-decoder classes: every file on disk against its window.
+    stats = latent_stats(out, slots, photo_of)
+    if stats:
+        log("")
+        log(f"{'class':<18} {'files':>6}   PSNR against the window, dB: mean (min - max)")
+        for c, st in stats.items():
+            log(f"{c:<18} {st['files']:>6}   {st['psnr_db_mean']:.2f} ({st['psnr_db_min']:.2f} - {st['psnr_db_max']:.2f})")
+    meta_now = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta_now.setdefault("taesd_weights", {}).update(args.taesd_weights)
+    meta_now["stats"] = {**meta_now.get("stats", {}), **stats}
+    _write_atomic(meta_path, json.dumps(meta_now, indent=2, sort_keys=True) + "\n")
     elapsed = time.perf_counter() - t_start
     log(f"wrote {sum(len(v) for v in per_class_time.values())} files in {_fmt_time(elapsed)} "
         f"({elapsed:.1f} s, {args.jobs} process(es)); {n_existing} were already there")

