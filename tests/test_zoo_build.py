@@ -139,3 +139,27 @@ def test_zoo_build_end_to_end(tmp_path):
     assert sorted(splits.classes()) == sorted(CLASSES)
     assert len(splits.train) + len(splits.val) + len(splits.test) == 18
 
+
+
+LATENT = ["taesd-sd1", "taesd-sdxl", "taesd-sd3", "taesd-flux1", "taesd-flux2"]
+
+
+def test_latent_classes_listed_and_need_no_extra(tmp_path):
+    """The five taesd-* classes: known to --classes, shown by --dry-run, no zoo packages needed."""
+    sys.path.insert(0, str(BUILD.parent))
+    import zoo_generators as zg
+
+    assert [c for c in zg.CLASSES if c.startswith("taesd-")] == LATENT == zg.LATENT_CLASSES
+    assert all(zg.missing_packages(c) == [] for c in LATENT)  # torch + safetensors: core dependencies
+    taesd_dir = REPO.parent / "shared" / "data" / "taesd"
+    if not (taesd_dir / "SHA256SUMS").is_file():
+        pytest.skip(f"TAESD weights not found in {taesd_dir}")
+    photos = tmp_path / "photos"
+    _write_photos(photos)
+    cmd = [sys.executable, str(BUILD), "--out", str(tmp_path / "zoo"), "--photos", str(photos),
+           "--classes", "real", ",".join(LATENT), "--dry-run"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"classes: real, {', '.join(LATENT)}" in res.stdout
+    assert "6 classes: 54 files" in res.stdout and "10 files in" in res.stdout
+    assert not (tmp_path / "zoo").exists()
