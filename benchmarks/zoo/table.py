@@ -17,6 +17,7 @@ ORDER = [
     "spectrum", "random", "thesis", "thesis-leaveout", "fingerprint", "fingerprint-leaveout", "fingerprint-memory", "fingerprint-fused",
     "fingerprint-fused-full", "fingerprint-leaveout-fused-full", "fingerprint-long", "fingerprint-long-leaveout", "fingerprint-long-fused",
     "fingerprint-long-fused-full", "fingerprint-long-leaveout-fused", "fingerprint-long-leaveout-fused-full",
+    "fingerprint-latentout", "fingerprint-latentout-fused-full",
 ]
 LABELS = {
     "spectrum": "spectrum yardstick (no training)",
@@ -35,6 +36,8 @@ LABELS = {
     "fingerprint-long-leaveout-fused": "fingerprint recipe, 12 epochs, leave-out + spectrum (fused)",
     "fingerprint-long-fused-full": "fingerprint recipe, 12 epochs + spectrum of the whole image (fused)",
     "fingerprint-long-leaveout-fused-full": "fingerprint recipe, 12 epochs, leave-out + spectrum of the whole image (fused)",
+    "fingerprint-latentout": "fingerprint recipe, latent-decoder leave-out (taesd-sd3, taesd-flux2)",
+    "fingerprint-latentout-fused-full": "fingerprint recipe, latent-decoder leave-out + spectrum of the whole image (fused)",
 }
 
 

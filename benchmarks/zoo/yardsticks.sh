@@ -6,7 +6,8 @@
 #   bash benchmarks/zoo/yardsticks.sh ZOO_ROOT RUNS_DIR [MODEL...]
 #
 # MODEL is any of: spectrum random thesis thesis-leaveout fingerprint fingerprint-leaveout
-# fingerprint-memory fingerprint-long fingerprint-long-leaveout, and <any fingerprint model>-fused or -fused-full (needs that model first)
+# fingerprint-memory fingerprint-long fingerprint-long-leaveout fingerprint-latentout, and <any fingerprint model>-fused or
+# -fused-full (needs that model first)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
 #   for m in fingerprint thesis fingerprint-leaveout thesis-leaveout; do bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo $m & done
 # Then: python benchmarks/zoo/table.py RUNS_DIR > table.md
@@ -16,6 +17,12 @@ MODELS=${*:-spectrum random thesis thesis-leaveout fingerprint fingerprint-leave
 AIDETECT=${AIDETECT:-.venv/bin/aidetect}
 # Leave-out setting: one super-resolution network and one image-to-image GAN, different families.
 LEAVE_OUT="--exclude realesrgan-x4 --exclude cyclegan-vintage"
+# Latent-decoder leave-out (`*-latentout`, needs the zoo's five taesd-* classes, docs/zoo-data.md): the
+# SD3 and FLUX.2 tiny autoencoders are left out of encoder training while SD1, SDXL and FLUX.1 are
+# seen, so they test zero-shot attribution within a family of generators the encoder has seen.
+# Not run yet:
+#   bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo fingerprint-latentout fingerprint-latentout-fused-full
+LEAVE_OUT_LATENT="--exclude taesd-sd3 --exclude taesd-flux2"
 # Passes over the 6,640 training images per learned encoder: about 30-40 minutes each when four
 # runs share 2 cores (the runs in docs/zoo-benchmark.md).
 EPOCHS=${EPOCHS:-3}
@@ -58,13 +65,14 @@ for model in $MODELS; do
     fingerprint-memory)   train fingerprint-memory --recipe fingerprint --batch-size 80 --epochs $EPOCHS --patience 100 --memory 800 --warmup-temperature 0.5 ;;
     fingerprint-long)     train fingerprint-long --recipe fingerprint --batch-size 80 --epochs $LONG_EPOCHS --patience 100 ;;
     fingerprint-long-leaveout) train fingerprint-long-leaveout --recipe fingerprint --batch-size 80 --epochs $LONG_EPOCHS --patience 100 $LEAVE_OUT ;;
+    fingerprint-latentout) train fingerprint-latentout --recipe fingerprint --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
     *-fused-full)  # the spectrum over the whole 256-px image, the learned part on its centre 128 px
       base=${model%-fused-full}
-      extra=""; case $base in *leaveout) extra=$LEAVE_OUT ;; esac
+      extra=""; case $base in *leaveout) extra=$LEAVE_OUT ;; *latentout) extra=$LEAVE_OUT_LATENT ;; esac
       train "$model" --recipe fingerprint --init "$RUNS/$base" --fuse-spectrum "$FUSE" --image-size 256 --learned-crop 128 --epochs 0 $extra ;;
     *-fused)       # both parts on the centre 128 px
       base=${model%-fused}
-      extra=""; case $base in *leaveout) extra=$LEAVE_OUT ;; esac
+      extra=""; case $base in *leaveout) extra=$LEAVE_OUT ;; *latentout) extra=$LEAVE_OUT_LATENT ;; esac
       train "$model" --recipe fingerprint --init "$RUNS/$base" --fuse-spectrum "$FUSE" --epochs 0 $extra ;;
     *) echo "unknown model $model" >&2; exit 2 ;;
   esac
