@@ -10,7 +10,11 @@
 * the PNG text chunks that Stable Diffusion front-ends write (A1111
   ``parameters``, ComfyUI ``prompt``/``workflow``, InvokeAI, NovelAI, Fooocus);
 * EXIF ``Software``, ``Make``/``Model``, ``UserComment`` and a few fields
-  only cameras write (``MakerNote``, lens, exposure).
+  only cameras write (``MakerNote``, lens, exposure);
+* and, in the pixels, the invisible DWT-DCT watermark that Stable Diffusion's
+  reference scripts, diffusers' SDXL pipelines and FLUX.1's reference code
+  embed, through the optional ``watermark`` extra
+  (``pip install 'aidetect[watermark]'``; skipped silently without it).
 
 Every :class:`Finding` names its source and field, keeps the value (capped) and
 says what it suggests: ``ai-generated``, ``edited``, ``camera`` or ``unknown``.
@@ -23,13 +27,14 @@ One module per source, and one for what they share:
 * :mod:`~aidetect.provenance.vocabulary`: :class:`Finding`, :class:`Provenance`,
   the suggestions, the software lists and the IPTC digital source types;
 * :mod:`~aidetect.provenance.png`, :mod:`~aidetect.provenance.exif`,
-  :mod:`~aidetect.provenance.xmp`, :mod:`~aidetect.provenance.c2pa_manifest`:
-  the sources (with :mod:`~aidetect.provenance.parameters`, the generator
-  parameter texts PNG and EXIF both carry);
+  :mod:`~aidetect.provenance.xmp`, :mod:`~aidetect.provenance.c2pa_manifest`,
+  :mod:`~aidetect.provenance.watermark`: the sources (with
+  :mod:`~aidetect.provenance.parameters`, the generator parameter texts PNG
+  and EXIF both carry);
 * :mod:`~aidetect.provenance.reader`: :func:`read_provenance`, which runs them.
 
 The package imports PIL and the standard library (and aidetect.labels and
-aidetect.console) only; ``c2pa`` is imported on first use. Nothing here raises
+aidetect.console) only; ``c2pa``, OpenCV and numpy are imported on first use. Nothing here raises
 for a missing, unreadable or hostile file: the problem is recorded in
 :attr:`Provenance.notes` (and :attr:`Provenance.error` when the file itself
 could not be read).
@@ -50,6 +55,7 @@ from aidetect.provenance.vocabulary import (
     classify_software,
     classify_source_type,
 )
+from aidetect.provenance.watermark import KNOWN_WATERMARKS, watermark_available
 
 __all__ = [
     "AI_GENERATED",
@@ -64,4 +70,6 @@ __all__ = [
     "classify_software",
     "classify_source_type",
     "TRUST_ANCHORS_ENV",
+    "watermark_available",
+    "KNOWN_WATERMARKS",
 ]

@@ -1,7 +1,9 @@
 """:func:`read_provenance`: every source read for one file, into one :class:`Provenance`.
 
 The file is opened once for the embedded metadata (PNG chunks, then Pillow for
-EXIF and XMP); C2PA is read by its own library from the path. A failure in one
+EXIF and XMP); C2PA is read by its own library from the path, and the pixels
+are decoded for the known invisible watermarks (with the ``watermark`` extra,
+for images of 256×256 to 2048×2048 pixels). A failure in one
 source becomes a note and the other sources are still read; only a file that
 cannot be read at all sets :attr:`Provenance.error`.
 """
@@ -22,6 +24,7 @@ from aidetect.provenance.c2pa_manifest import c2pa_findings, read_c2pa_store
 from aidetect.provenance.exif import exif_findings, exif_from_bytes
 from aidetect.provenance.png import PNG_SIGNATURE, PngMeta, png_findings, read_png
 from aidetect.provenance.vocabulary import Collector, Provenance, one_line
+from aidetect.provenance.watermark import check_watermarks
 from aidetect.provenance.xmp import pil_xmp, scan_for_xmp, xmp_findings
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -30,11 +33,20 @@ PathLike = Union[str, "os.PathLike[str]"]
 _XMP_VIA_PIL = frozenset({"PNG", "JPEG", "MPO", "WEBP"})
 
 
-def read_provenance(path: PathLike, *, c2pa: bool = True) -> Provenance:
-    """Everything ``path`` says about its origin. Never raises for a bad file (see notes/error)."""
+def read_provenance(path: PathLike, *, c2pa: bool = True, watermark: bool = True) -> Provenance:
+    """Everything ``path`` says about its origin. Never raises for a bad file (see notes/error).
+
+    ``c2pa=False`` skips Content Credentials; ``watermark=False`` skips decoding the pixels
+    for the known invisible watermarks (which runs only with the ``watermark`` extra).
+    """
     path = Path(os.fsdecode(os.fspath(path)))
     col = Collector()
-    prov = Provenance(notes=col.notes, findings=col.findings, c2pa_status="disabled" if not c2pa else "none")
+    prov = Provenance(
+        notes=col.notes,
+        findings=col.findings,
+        c2pa_status="none" if c2pa else "disabled",
+        watermark_status="none" if watermark else "disabled",
+    )
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -55,6 +67,14 @@ def read_provenance(path: PathLike, *, c2pa: bool = True) -> Provenance:
         prov.c2pa_status = "unsupported"
     elif c2pa:
         _read_c2pa(path, fmt, col, prov)
+    if watermark and fmt is None:
+        prov.watermark_status = "unsupported"
+    elif watermark:
+        try:
+            prov.watermark_status, prov.watermark = check_watermarks(path, col)
+        except Exception as exc:  # noqa: BLE001 - belt and braces: the check already catches bad pixels
+            prov.watermark_status = "error"
+            col.notes.append(f"watermark check failed ({type(exc).__name__}: {one_line(str(exc), 120)})")
     return prov
 
 

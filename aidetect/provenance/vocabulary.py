@@ -38,9 +38,10 @@ MAX_VALUE_CHARS = 64 * 1024
 MAX_PARSE_BYTES = 1024 * 1024
 
 #: How each source is named in a summary line.
-SOURCE_LABELS = {"c2pa": "C2PA", "xmp": "XMP", "png": "PNG", "exif": "EXIF"}
-#: Tie-break between findings that suggest the same thing: signed manifest first.
-SOURCE_ORDER = {"c2pa": 0, "xmp": 1, "png": 2, "exif": 3}
+SOURCE_LABELS = {"c2pa": "C2PA", "xmp": "XMP", "png": "PNG", "exif": "EXIF", "watermark": "watermark"}
+#: Tie-break between findings that suggest the same thing: signed manifest first, the pixel
+#: watermark last (metadata that names a model and its settings says more).
+SOURCE_ORDER = {"c2pa": 0, "xmp": 1, "png": 2, "exif": 3, "watermark": 4}
 
 
 # --------------------------------------------------------------------------- #
@@ -50,7 +51,7 @@ SOURCE_ORDER = {"c2pa": 0, "xmp": 1, "png": 2, "exif": 3}
 class Finding:
     """One metadata field and what it suggests about the image's origin."""
 
-    source: str  # "c2pa", "xmp", "png" or "exif"
+    source: str  # "c2pa", "xmp", "png", "exif" or "watermark"
     field: str  # the field read, e.g. "Software", "parameters", "Iptc4xmpExt:DigitalSourceType"
     value: str  # its value (text, capped at MAX_VALUE_CHARS)
     suggests: str  # one of SUGGESTIONS
@@ -73,6 +74,10 @@ class Provenance:
     error: str | None = None
     #: found, none, remote, unsupported, error, not-installed or disabled.
     c2pa_status: str = "none"
+    #: The invisible-watermark check: bit agreement with each known mark (docs/provenance.md); None when not decoded.
+    watermark: dict | None = None
+    #: found, none, too-small, too-large, unsupported, error, not-installed or disabled.
+    watermark_status: str = "none"
 
     def suggests(self) -> str:
         """The strongest suggestion any finding makes: ai-generated > edited > camera > unknown."""
@@ -103,7 +108,7 @@ class Provenance:
         return line
 
     def to_dict(self) -> dict:
-        """JSON-able: summary, suggests, findings, c2pa, c2pa_status, notes, error."""
+        """JSON-able: summary, suggests, findings, c2pa, c2pa_status, notes, error, watermark, watermark_status."""
         return {
             "summary": self.summary(),
             "suggests": self.suggests(),
@@ -112,6 +117,8 @@ class Provenance:
             "c2pa_status": self.c2pa_status,
             "notes": list(self.notes),
             "error": self.error,
+            "watermark": self.watermark,
+            "watermark_status": self.watermark_status,
         }
 
 
