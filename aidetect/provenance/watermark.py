@@ -93,7 +93,7 @@ KNOWN_WATERMARKS: tuple[KnownWatermark, ...] = (
     KnownWatermark("SDV2", _bits_of_bytes(b"SDV2"), "bytes 'SDV2'", "the Stable Diffusion 2 reference scripts"),
     KnownWatermark(
         "SDXL", _bits_of_int(0b101100111110110010010000011110111011000110011110), "0xB3EC907BB19E",
-        "SDXL in diffusers / Stability's generative-models",
+        "SDXL in diffusers / generative-models",
     ),
     KnownWatermark(
         "FLUX.1", _bits_of_int(0b001010101111111010000111100111001111010100101110), "0x2AFE879CF52E",
