@@ -388,7 +388,9 @@ def _build(args, out: Path, t_start: float, log) -> int:
     stems = [s.stem for s in slots]
     if len(set(stems)) != len(stems):
         raise SystemExit("error: two photos give the same output name; rename one")
-    slots.sort(key=lambda s: (SPLITS.index(s.split), s.stem))
+    # Test and validation windows first: a build stopped early (or still running) already gives
+    # a complete evaluation set; the order changes no file's content.
+    slots.sort(key=lambda s: ({"test": 0, "val": 1, "train": 2}[s.split], s.stem))
 
     # Parameters that fix the content: a folder built with others cannot be resumed.
     photo_list = "\n".join(f"{p.name}\t{p.sha256}" for p in photos)
