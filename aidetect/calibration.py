@@ -6,9 +6,11 @@ Nothing here looks at the test split. What is chosen, and how:
   every class of the data, zero-shot ones included (the thesis's protocol);
 * the vote (``weighted`` or ``majority``): whichever classifies more of the
   validation images correctly (ties go to ``weighted``);
-* the detection threshold on P(AI-generated): the one that maximises balanced
-  accuracy (Youden's J) on the validation images; 0.5 when the validation
-  split lacks real or AI images;
+* P(AI-generated): the AI vote share turned into a probability by Platt scaling
+  (a logistic fit on the validation images; its expected calibration error is stored);
+* the detection threshold on that probability: the one that maximises balanced
+  accuracy (Youden's J) on the validation images; 0.5 on the raw vote share when
+  the validation split lacks real or AI images;
 * the false-unknown rate: the share of validation images of gallery classes
   that the unknown rule (aidetect.gallery.knn) rejects, reported so users know it;
 * for a model fused with the spectrum (``--fuse-spectrum auto``), the share of
@@ -61,6 +63,45 @@ def youden_threshold(scores: np.ndarray, is_ai: np.ndarray) -> float:
     return 0.5 * (upper + lower)
 
 
+def fit_platt(ai_vote_shares: np.ndarray, is_ai: np.ndarray) -> tuple[float, float]:
+    """Platt scaling: (coef, intercept) of a logistic fit of "AI-generated" on the AI vote share.
+
+    scikit-learn's L2-regularised logistic regression (C = 1) keeps the fit finite when the
+    validation images separate perfectly, so no probability is ever exactly 0 or 1.
+    """
+    from sklearn.linear_model import LogisticRegression  # sklearn loads slowly; only training calibrates
+
+    model = LogisticRegression(C=1.0)
+    model.fit(np.asarray(ai_vote_shares, dtype=np.float64).reshape(-1, 1), np.asarray(is_ai, dtype=int))
+    return float(model.coef_[0, 0]), float(model.intercept_[0])
+
+
+def reliability_bins(probabilities: np.ndarray, is_ai: np.ndarray, bins: int = 10) -> list[dict]:
+    """Equal-width bins of predicted P(AI): count, mean prediction and observed share of AI images."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    y = np.asarray(is_ai, dtype=np.float64)
+    index = np.minimum((p * bins).astype(int), bins - 1)
+    out = []
+    for b in range(bins):
+        members = index == b
+        n = int(members.sum())
+        out.append({
+            "low": b / bins, "high": (b + 1) / bins, "count": n,
+            "mean_predicted": float(p[members].mean()) if n else None,
+            "observed_ai": float(y[members].mean()) if n else None,
+        })
+    return out
+
+
+def expected_calibration_error(probabilities: np.ndarray, is_ai: np.ndarray, bins: int = 10) -> float:
+    """Σ over bins of (bin share) × |observed AI share − mean predicted P(AI)| (Guo et al. 2017)."""
+    total = len(probabilities)
+    if total == 0:
+        return float("nan")
+    return float(sum(b["count"] / total * abs(b["observed_ai"] - b["mean_predicted"])
+                     for b in reliability_bins(probabilities, is_ai, bins) if b["count"]))
+
+
 def vote_accuracy(predictions, labels: Sequence[str]) -> float:
     """Share of predictions whose vote is the true label (0 when there are none)."""
     return float(np.mean([p.vote_label == t for p, t in zip(predictions, labels)])) if len(labels) else 0.0
@@ -85,10 +126,19 @@ def calibrate(classifier_factory, embeddings: np.ndarray, labels: Sequence[str])
     scores = np.array([p.score_ai if p.score_ai is not None else np.nan for p in preds])
     is_ai = labels != REAL
     if len(labels) and np.isfinite(scores).all() and is_ai.any() and (~is_ai).any():
-        threshold = youden_threshold(scores, is_ai)
-        verdict = scores >= threshold
+        coef, intercept = fit_platt(scores, is_ai)
+        rules = ClassifierConfig(probability_method="platt", probability_coef=coef, probability_intercept=intercept)
+        probabilities = np.array([rules.probability(s) for s in scores])
+        # The threshold is chosen on the probability, the number analysts read.
+        threshold = youden_threshold(probabilities, is_ai)
+        verdict = probabilities >= threshold
         balanced = 0.5 * (np.mean(verdict[is_ai]) + np.mean(~verdict[~is_ai]))
-        result.update(detect_threshold=threshold, detect_threshold_rule="youden-validation", detect_balanced_accuracy_validation=float(balanced))
+        result.update(
+            detect_threshold=threshold, detect_threshold_rule="youden-validation (on p_ai)",
+            detect_balanced_accuracy_validation=float(balanced),
+            probability_method="platt", probability_coef=coef, probability_intercept=intercept,
+            probability_ece_validation=expected_calibration_error(probabilities, is_ai),
+        )
     else:
         result.update(detect_threshold=DEFAULT_DETECT_THRESHOLD, detect_threshold_rule="default (validation split lacks real or AI images)")
     return ClassifierConfig(**result)

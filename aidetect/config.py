@@ -8,6 +8,7 @@ every one of these from here and never from command-line defaults.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,10 @@ METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_FILE = "checkpoint.pt"
 #: Rings of the radial spectrum when it is fused with a learned embedding (ArchitectureConfig.spectrum_weight).
 SPECTRUM_BINS = 128
+
+
+#: Tiles that analyse a whole image at most (``detect``/``attribute`` ``--tiles``; aidetect.models.preprocess).
+DEFAULT_MAX_TILES = 16
 
 
 @dataclass
@@ -109,7 +114,8 @@ class ClassifierConfig:
     #: None = the k rule (11; 3 when the smallest class has <= 20 members); a number fixes k.
     k: int | None = None
     k_rule: str = "11; 3 when the smallest class has <= 20 images"
-    #: AI score at or above which the verdict is ``ai``.
+    #: Threshold at or above which an image counts as AI-generated: on ``p_ai`` when the model has
+    #: a calibrated probability (``probability_method``), else on the raw AI vote share.
     detect_threshold: float = DEFAULT_DETECT_THRESHOLD
     #: How the threshold was chosen (``youden-validation`` or a default with its reason).
     detect_threshold_rule: str = "default"
@@ -119,6 +125,29 @@ class ClassifierConfig:
     false_unknown_rate_validation: float | None = None
     validation_images: int = 0
     validation_accuracy: dict[str, float] = field(default_factory=dict)
+    #: How the AI vote share becomes a probability: ``platt`` (logistic fit on validation images,
+    #: p = 1 / (1 + exp(-(coef * share + intercept)))) or None (an older model: no probability).
+    probability_method: str | None = None
+    probability_coef: float | None = None
+    probability_intercept: float | None = None
+    #: Expected calibration error of that probability on the validation images (10 equal-width bins).
+    probability_ece_validation: float | None = None
+
+    @property
+    def calibrated(self) -> bool:
+        return self.probability_method == "platt"
+
+    @property
+    def threshold_on(self) -> str:
+        """What ``detect_threshold`` applies to: ``p_ai`` or ``ai_vote_share``."""
+        return "p_ai" if self.calibrated else "ai_vote_share"
+
+    def probability(self, ai_vote_share: float) -> float | None:
+        """P(AI-generated) for an AI vote share; None when the model has no calibration."""
+        if not self.calibrated:
+            return None
+        z = self.probability_coef * float(ai_vote_share) + self.probability_intercept
+        return float(1.0 / (1.0 + math.exp(-z))) if z > -700 else 0.0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -133,6 +162,13 @@ class ClassifierConfig:
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not (0.0 <= float(t) <= 1.0):
             raise CorruptFileError(f"{source}: classifier.detect_threshold is {t!r}; give a number between 0 and 1")
         self.detect_threshold = float(t)
+        if self.probability_method not in (None, "platt"):
+            raise CorruptFileError(f"{source}: classifier.probability_method is {self.probability_method!r}; only 'platt' or null")
+        if self.calibrated:
+            for name in ("probability_coef", "probability_intercept"):
+                value = getattr(self, name)
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    raise CorruptFileError(f"{source}: classifier.{name} is {value!r}; give a finite number")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None, source: str = "config.json") -> "ClassifierConfig":

@@ -9,9 +9,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from aidetect.config import PreprocessConfig
+from aidetect.config import DEFAULT_MAX_TILES, PreprocessConfig
 from aidetect.data.dataset import ImageFileDataset, collate
+from aidetect.data.images import load_image
 from aidetect.devices import autocast
+from aidetect.errors import ImageReadError
+from aidetect.fileio import sha256_file
+from aidetect.models.preprocess import to_tiles
 from aidetect.progress import progress_bar
 
 
@@ -95,3 +99,72 @@ def embed_files(
     else:
         embeddings = np.zeros((0, dim or 0), dtype=np.float32)
     return EmbeddedFiles(kept_paths, embeddings, digests, kept_labels, errors)
+
+
+@dataclass
+class TiledFiles:
+    """Whole-image embeddings (the mean of each image's tile embeddings, renormalised) and the tiles."""
+
+    paths: list[str]
+    embeddings: np.ndarray  # [N, D] float32, unit rows
+    sha256: list[str]
+    tile_embeddings: list[np.ndarray]  # per file [T, D]
+    tile_boxes: list[list[tuple[int, int, int, int]]]  # per file, (top, left, bottom, right)
+    covered: list[float]  # per file, share of its pixels inside a tile
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+def embed_tiled(
+    encoder: torch.nn.Module,
+    preprocess: PreprocessConfig,
+    paths: Sequence[str],
+    *,
+    max_tiles: int = DEFAULT_MAX_TILES,
+    batch_size: int | None = None,
+    device: torch.device | str = "cpu",
+    max_pixels: int | None = None,
+    progress: str | None = "embedding",
+) -> TiledFiles:
+    """Embed each image as tiles covering it (aidetect.models.preprocess.to_tiles), one file at a time.
+
+    The whole image's embedding is the mean of its tiles' embeddings, L2-normalised again; the
+    tiles' own embeddings come back too, for per-tile votes. For the few files a ``detect`` or
+    ``attribute`` call names; bulk embedding (galleries, evaluation) uses :func:`embed_files`.
+    """
+    device = torch.device(device)
+    batch_size = batch_size or default_batch_size(device)
+    encoder = encoder.to(memory_format=torch.channels_last)
+    dim = encoder.arch.output_dim if hasattr(encoder, "arch") else 0
+    result = TiledFiles([], np.zeros((0, dim), dtype=np.float32), [], [], [], [])
+    wholes: list[np.ndarray] = []
+    with progress_bar(progress, total=len(paths), unit="images") as advance, torch.inference_mode():
+        for path in paths:
+            try:
+                image = load_image(path, max_pixels=max_pixels)
+                tiles, boxes, covered = to_tiles(image, preprocess, max_tiles)
+                digest = sha256_file(path)
+            except ImageReadError as exc:
+                result.errors.append((path, str(exc)))
+                advance(1)
+                continue
+            except Exception as exc:  # a decoder bug must not stop the batch
+                result.errors.append((path, f"{path}: {exc.__class__.__name__}: {exc}"))
+                advance(1)
+                continue
+            chunks = []
+            for start in range(0, len(tiles), batch_size):
+                batch = torch.from_numpy(tiles[start : start + batch_size]).to(device).contiguous(memory_format=torch.channels_last)
+                with autocast(device):
+                    chunks.append(encoder(batch).float().cpu().numpy())
+            per_tile = np.concatenate(chunks)
+            mean = per_tile.mean(axis=0)
+            wholes.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
+            result.paths.append(path)
+            result.sha256.append(digest)
+            result.tile_embeddings.append(per_tile)
+            result.tile_boxes.append(boxes)
+            result.covered.append(covered)
+            advance(1)
+    if wholes:
+        result.embeddings = np.stack(wholes).astype(np.float32)
+    return result

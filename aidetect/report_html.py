@@ -30,25 +30,31 @@ THUMB_SIZE = 256
 NEIGHBOUR_THUMB_SIZE = 128
 
 # Fields shown in this order; any other scalar field of a record is shown after them.
-_DETECT_FIELDS = ("verdict", "score", "threshold", "nearest_label")
-_ATTRIBUTE_FIELDS = (
-    "label", "confidence", "nearest_label", "nearest_in_class_similarity", "unknown_threshold",
-    "runner_up", "runner_up_confidence", "score_ai",
+# Both tasks print one decision (aidetect.gallery.classifier.decide); they differ in what leads.
+_DECISION_FIELDS = (
+    "p_ai", "ai_vote_share", "threshold", "threshold_on", "reason", "vote_share", "margin", "tie",
+    "runner_up", "runner_up_share", "nearest_label", "nearest_in_class_similarity", "unknown_threshold",
 )
+_DETECT_FIELDS = ("verdict", "label") + _DECISION_FIELDS
+_ATTRIBUTE_FIELDS = ("label", "verdict") + _DECISION_FIELDS
 _COMMON_FIELDS = ("k", "vote")
 _NOT_SCORES = {"path", "sha256", "model_fingerprint", "gallery_fingerprint", "neighbors", "error"}
 _FIELD_NAMES = {
     "verdict": "verdict",
-    "score": "score = P(AI-generated)",
+    "p_ai": "P(AI-generated), calibrated",
+    "ai_vote_share": "AI vote share (not a probability)",
     "threshold": "threshold",
+    "threshold_on": "threshold applies to",
+    "reason": "why inconclusive",
+    "vote_share": "vote share of the label",
+    "margin": "margin to the runner-up",
+    "tie": "tie",
+    "runner_up_share": "runner-up vote share",
     "nearest_label": "nearest class",
     "label": "label",
-    "confidence": "confidence",
     "nearest_in_class_similarity": "similarity to nearest in class",
     "unknown_threshold": "unknown threshold",
     "runner_up": "runner-up",
-    "runner_up_confidence": "runner-up confidence",
-    "score_ai": "P(AI-generated)",
     "k": "k",
     "vote": "vote",
 }
@@ -196,8 +202,8 @@ def _badge(record: dict, task: str) -> str:
         return '<span class="badge error">not processed</span>'
     if task == "detect":
         verdict = str(record.get("verdict", ""))
-        cls = "ai" if verdict == "ai" else "real" if verdict == "real" else "label"
-        words = {"ai": "AI-generated", "real": "real"}.get(verdict, verdict)
+        cls = "ai" if verdict == "ai" else "real" if verdict == "real" else "unknown"
+        words = {"ai": "AI-generated", "real": "real", "inconclusive": "inconclusive"}.get(verdict, verdict)
         return f'<span class="badge {cls}">{_text(words)}</span>'
     label = str(record.get("label", ""))
     cls = "unknown" if label == "unknown" else "real" if label == "real" else "label"
@@ -208,9 +214,10 @@ def _headline(record: dict, task: str) -> tuple[str, str]:
     """(verdict or label, main score) for the summary table."""
     if record.get("error"):
         return "not processed", "–"
+    score = record.get("p_ai") if record.get("p_ai") is not None else record.get("ai_vote_share")
     if task == "detect":
-        return str(record.get("verdict", "")), _number(record.get("score"))
-    return str(record.get("label", "")), _number(record.get("confidence"))
+        return str(record.get("verdict", "")), _number(score)
+    return str(record.get("label", "")), _number(record.get("vote_share"))
 
 
 def _scores_table(record: dict, task: str) -> str:
@@ -221,6 +228,20 @@ def _scores_table(record: dict, task: str) -> str:
         if key not in record:
             continue
         rows.append(f"<tr><th>{_text(_FIELD_NAMES.get(key, key.replace('_', ' ')))}</th><td>{_text(_number(record[key]))}</td></tr>")
+    analysed = record.get("analysed") or {}
+    if analysed:
+        text = f"{analysed.get('area_fraction', 0) * 100:.1f} % of the image in {analysed.get('tiles')} tile(s); {analysed.get('rule', '')}"
+        if "tiles_ai" in analysed:
+            text += f"; {analysed['tiles_ai']} tile(s) look AI-generated on their own"
+        rows.append(f"<tr><th>analysed</th><td>{_text(text)}</td></tr>")
+    conditions = record.get("conditions") or {}
+    if conditions.get("container"):
+        text = f"{conditions['container']} {conditions.get('width')}×{conditions.get('height')}"
+        if conditions.get("jpeg_quality") is not None:
+            text += f", JPEG quality {'' if conditions.get('jpeg_quality_exact') else '≈'}{conditions['jpeg_quality']}"
+        for note in conditions.get("notes") or []:
+            text += f"; {note}"
+        rows.append(f"<tr><th>input conditions</th><td>{_text(text)}</td></tr>")
     return '<table class="scores">' + "".join(rows) + "</table>" if rows else ""
 
 
@@ -230,15 +251,19 @@ def _neighbours(record: dict, thumbs: _Thumbs) -> str:
         path = neighbour.get("path") or ""
         label = neighbour.get("label", "")
         similarity = neighbour.get("similarity")
+        units = neighbour.get("distance_in_class_spreads")
+        # The bar shows closeness in units of the class's own spread (full at 0, empty at 3 or more):
+        # raw cosines all sit near 1 and would fill every bar.
         try:
-            width = max(0.0, min(1.0, float(similarity))) * 100
+            width = max(0.0, 1.0 - float(units) / 3.0) * 100 if units is not None else 0.0
         except (TypeError, ValueError):
             width = 0.0
         thumb = thumbs.get(path, NEIGHBOUR_THUMB_SIZE)
         items.append(
             '<figure class="nb">'
             + _img(thumb, _text(f"neighbour {rank}: {label}"), NEIGHBOUR_THUMB_SIZE)
-            + f'<figcaption><span class="lab">{rank}. {_text(label)}</span> · similarity {_text(_number(similarity))}'
+            + f'<figcaption><span class="lab">{rank}. {_text(label)}</span> · cosine {_text(_number(similarity))}'
+            + (f" · {_text(_number(units))} spreads from its class" if units is not None else "")
             + f'<div class="bar"><span style="width:{width:.1f}%"></span></div>'
             + f'<span class="file mono" title="{_text(path)}">{_text(_name_of(path))}</span>'
             + f'<span class="path mono" title="{_text(path)}">{_text(_folder_of(path))}</span></figcaption></figure>'
@@ -332,7 +357,8 @@ def render_html_report(
             f'<tr><td><a href="#r{i}">{i}</a></td><td class="file mono">{_text(record.get("path", ""))}</td>'
             f"<td>{_text(headline)}</td><td>{_text(score)}</td></tr>"
         )
-    score_name = "score" if task == "detect" else "confidence"
+    calibrated = any(r.get("p_ai") is not None for r in records)
+    score_name = ("P(AI)" if calibrated else "AI vote share") if task == "detect" else "vote share"
     column = "verdict" if task == "detect" else "label"
     cards = [_card(i, r, task, thumbs, model_fingerprint, gallery_fingerprint, when, explain) for i, r in enumerate(records, start=1)]
     title = f"aidetect {task} report"

@@ -32,7 +32,10 @@ def test_attribute_example_with_no_flags(tmp_path, monkeypatch):
     assert record["label"] in json.loads((BUNDLED_MODEL / "config.json").read_text())["classes"] + ["unknown"]
     assert len(record["neighbors"]) >= 3 and record["neighbors"][0]["label"]
     detect = runner.invoke(app, ["detect", "--json", str(EXAMPLES / "real.png")])
-    assert detect.exit_code == 0 and json.loads(detect.stdout)[0]["verdict"] in ("ai", "real")
+    assert detect.exit_code == 0
+    verdict = json.loads(detect.stdout)[0]
+    assert verdict["verdict"] in ("ai", "real", "inconclusive")
+    assert (verdict["reason"] is not None) == (verdict["verdict"] == "inconclusive")
 
 
 def test_enroll_writes_into_the_home_never_the_package(tmp_path, monkeypatch):

@@ -36,7 +36,10 @@ def test_calibrate_on_separable_validation_set():
     assert isinstance(rules, ClassifierConfig)
     assert rules.vote == "weighted"  # ties go to weighted
     assert rules.validation_accuracy == {"majority": 1.0, "weighted": 1.0}
-    assert rules.detect_threshold_rule == "youden-validation"
+    assert rules.detect_threshold_rule.startswith("youden-validation")
+    assert rules.calibrated and rules.threshold_on == "p_ai"
+    assert rules.probability(1.0) > 0.5 > rules.probability(0.0)
+    assert 0.0 <= rules.probability_ece_validation < 0.5
     assert 0.0 < rules.detect_threshold <= 1.0
     assert rules.detect_balanced_accuracy_validation == 1.0
     assert rules.validation_images == 30
@@ -85,3 +88,26 @@ def test_choose_spectrum_weight_picks_the_part_that_separates():
     best, scores = choose_spectrum_weight(make_gallery, embeddings, [(embeddings[1::2], labels[1::2])], 2, w)
     assert scores[best] == max(scores.values())
     assert best <= 0.5 and scores[0.1] == 1.0
+
+
+def test_expected_calibration_error_on_hand_made_bins():
+    from aidetect.calibration import expected_calibration_error, reliability_bins
+
+    # 10 images predicted 0.8 of which 8 are AI: calibrated; 10 predicted 0.9 of which 5 are AI: off by 0.4
+    p = np.array([0.8] * 10 + [0.95] * 10)
+    y = np.array([1] * 8 + [0] * 2 + [1] * 5 + [0] * 5)
+    assert expected_calibration_error(p[:10], y[:10]) == pytest.approx(0.0)
+    assert expected_calibration_error(p, y) == pytest.approx(0.5 * 0.0 + 0.5 * 0.45)
+    bins = reliability_bins(p, y)
+    assert [b["count"] for b in bins][8:] == [10, 10]
+
+
+def test_platt_probability_is_monotone_and_bounded():
+    from aidetect.calibration import fit_platt
+
+    shares = np.array([0.0, 0.1, 0.2, 0.8, 0.9, 1.0] * 5)
+    is_ai = shares > 0.5
+    coef, intercept = fit_platt(shares, is_ai)
+    rules = ClassifierConfig(probability_method="platt", probability_coef=coef, probability_intercept=intercept)
+    values = [rules.probability(s) for s in np.linspace(0, 1, 11)]
+    assert values == sorted(values) and 0.0 < values[0] < 0.5 < values[-1] < 1.0

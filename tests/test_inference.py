@@ -11,8 +11,11 @@ from synthetic import write_images
 
 runner = CliRunner()
 
-ATTRIBUTE_FIELDS = {"path", "sha256", "label", "confidence", "runner_up", "neighbors", "model_fingerprint", "gallery_fingerprint", "error"}
-DETECT_FIELDS = {"path", "sha256", "verdict", "score", "neighbors", "model_fingerprint", "gallery_fingerprint", "error"}
+# detect and attribute print one decision: the same fields.
+RECORD_FIELDS = {"path", "sha256", "label", "verdict", "reason", "p_ai", "ai_vote_share", "threshold", "threshold_on",
+                 "vote_share", "margin", "tie", "runner_up", "neighbors", "analysed", "conditions", "scope",
+                 "model_fingerprint", "gallery_fingerprint", "error"}
+ATTRIBUTE_FIELDS = DETECT_FIELDS = RECORD_FIELDS
 
 
 @pytest.fixture()
@@ -41,14 +44,16 @@ def test_attribute_and_detect_json_schema(model_copy, synthetic_data):
     for record in records:
         assert ATTRIBUTE_FIELDS <= record.keys()
         assert len(record["sha256"]) == 64 and record["error"] is None
-        assert 0.0 <= record["confidence"] <= 1.0
+        assert 0.0 <= record["vote_share"] <= 1.0 and record["margin"] >= 0.0
         assert {"label", "similarity", "path"} <= record["neighbors"][0].keys()
         assert record["neighbors"][0]["similarity"] >= record["neighbors"][-1]["similarity"]
     detections = _json(runner.invoke(app, ["detect", "--model", str(model_copy), "--json", *map(str, files)]))
     for record in detections:
         assert DETECT_FIELDS <= record.keys()
-        assert record["verdict"] in ("ai", "real") and 0.0 <= record["score"] <= 1.0
+        assert record["verdict"] in ("ai", "real", "inconclusive") and 0.0 <= record["ai_vote_share"] <= 1.0
     assert [r["verdict"] for r in detections] == ["ai"] * 3 + ["real"] * 3
+    # one decision: detect and attribute agree on every file
+    assert [(r["label"], r["verdict"]) for r in records] == [(r["label"], r["verdict"]) for r in detections]
 
 
 def test_seen_classes_are_attributed(model_copy, synthetic_data):
@@ -183,7 +188,7 @@ def test_provenance_is_shown_beside_the_verdict_and_never_changes_it(model_copy,
     Image.open(source).save(tagged, pnginfo=info)
     plain = _json(runner.invoke(app, ["detect", "--model", str(model_copy), "--json", str(source)]))[0]
     with_tag = _json(runner.invoke(app, ["detect", "--model", str(model_copy), "--json", str(tagged)]))[0]
-    assert with_tag["verdict"] == plain["verdict"] and with_tag["score"] == plain["score"]  # metadata never overrides the model
+    assert with_tag["verdict"] == plain["verdict"] and with_tag["ai_vote_share"] == plain["ai_vote_share"]  # metadata never overrides the model
     assert with_tag["provenance"]["suggests"] == "ai-generated"
     if with_tag["verdict"] == "real":
         assert "metadata says AI-generated" in with_tag["metadata_conflict"]

@@ -20,6 +20,7 @@ from aidetect.cli.common import (
     report_input_errors,
     user_errors,
 )
+from aidetect.config import DEFAULT_MAX_TILES
 
 CsvOption = Annotated[Optional[Path], typer.Option("--csv", help="Also write the results as CSV to this file.")]
 KOption = Annotated[Optional[int], typer.Option("--k", min=1, help="Neighbours in the vote (default: 11, or 3 for galleries of <= 20 per class).")]
@@ -115,6 +116,7 @@ def enroll(
 
 NoMetadataOption = Annotated[bool, typer.Option("--no-metadata", help="Do not read the files' provenance metadata (C2PA, XMP, EXIF, PNG text).")]
 TopOption = Annotated[Optional[int], typer.Option("--top", min=1, help="Neighbours to show as evidence (default k).")]
+TilesOption = Annotated[int, typer.Option("--tiles", min=1, help="At most this many tiles cover each image at native resolution (1 = the centre window only).")]
 ReportOption = Annotated[Optional[Path], typer.Option("--report", help="Also write a self-contained HTML evidence report into this folder.")]
 ExplainOption = Annotated[bool, typer.Option("--explain", help="Add a LIME map of each image to the --report (slow: see docs/explain.md).")]
 
@@ -135,6 +137,7 @@ def _classify_command(task: str):
         k: KOption = None,
         vote: VoteOption = None,
         top: TopOption = None,
+        tiles: TilesOption = DEFAULT_MAX_TILES,
         batch_size: BatchOption = None,
         workers: WorkersOption = 0,
         as_json: JsonOption = False,
@@ -153,7 +156,7 @@ def _classify_command(task: str):
                 raise AidetectError("--explain adds LIME maps to the HTML report; give --report DIR too")
             session = open_session(model, gallery, device)
             records = classify_paths(
-                session, paths, task=task, k=k, vote=vote, top=top, batch_size=batch_size, workers=workers, metadata=not no_metadata
+                session, paths, task=task, k=k, vote=vote, top=top, max_tiles=tiles, batch_size=batch_size, workers=workers, metadata=not no_metadata
             )
             if csv_path:
                 write_csv(csv_path, records, task)

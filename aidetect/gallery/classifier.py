@@ -1,17 +1,30 @@
-"""The product's classifier: a model's decision rules applied to a gallery search.
+"""The product's classifier: a model's decision rules applied to a gallery search, one decision per image.
 
 ``detect``, ``attribute``, ``evaluate`` and ``sweep`` all classify through
-:func:`classifier_for` and turn a :class:`~aidetect.gallery.knn.Prediction` into
-what they report with :func:`verdict_fields`, so what is measured is what ships.
+:func:`classifier_for`; ``detect`` and ``attribute`` both print the record of
+:func:`decide`, so they can never disagree: the record carries the generator verdict
+(``label``: a class, ``real`` or ``unknown``) and the AI-or-real verdict (``verdict``:
+``ai``, ``real`` or ``inconclusive``), both from the same neighbours. docs/inference.md
+states the rule.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
 from aidetect.config import ClassifierConfig
 from aidetect.gallery.knn import KNNClassifier, Prediction
-from aidetect.labels import REAL
+from aidetect.labels import REAL, UNKNOWN
 
 TASKS = ("attribute", "detect")
+VERDICTS = ("ai", "real", "inconclusive")
+#: Two vote shares closer than this are a tie.
+TIE_TOLERANCE = 1e-6
+#: Real and a generator within this much of the vote: too close to call real or AI.
+NEAR_TIE = 0.05
+#: Below this share of tiles agreeing with the whole-image verdict, the verdict is inconclusive.
+TILE_AGREEMENT_FLOOR = 0.5
 
 
 def classifier_for(gallery, rules: ClassifierConfig, *, k: int | None = None, vote: str | None = None,
@@ -21,29 +34,89 @@ def classifier_for(gallery, rules: ClassifierConfig, *, k: int | None = None, vo
                          unknown_thresholds=unknown_thresholds)
 
 
-def is_ai(score_ai: float, rules: ClassifierConfig) -> bool:
-    """The detection rule: the AI score reaches the calibrated threshold."""
-    return score_ai >= rules.detect_threshold
+def detection_score(ai_vote_share: float, rules: ClassifierConfig) -> float:
+    """The number the threshold applies to: P(AI) when the model is calibrated, else the vote share."""
+    p = rules.probability(ai_vote_share)
+    return ai_vote_share if p is None else p
 
 
-def verdict_fields(task: str, prediction: Prediction, classifier: KNNClassifier, rules: ClassifierConfig) -> dict:
-    """The verdict part of a ``detect`` or ``attribute`` record (docs/output-schema.md)."""
-    if task == "attribute":
-        return {
-            "label": prediction.label,
-            "confidence": prediction.confidence,
-            "nearest_label": prediction.vote_label,
-            "nearest_in_class_similarity": round(prediction.nearest_in_class, 6),
-            "unknown_threshold": classifier.unknown_thresholds.get(prediction.vote_label),
-            "runner_up": prediction.runner_up,
-            "runner_up_confidence": round(prediction.runner_up_confidence, 6),
-            "score_ai": prediction.score_ai,
-        }
-    if task == "detect":
-        return {
-            "verdict": "ai" if is_ai(prediction.score_ai, rules) else REAL,
-            "score": prediction.score_ai,
-            "threshold": rules.detect_threshold,
-            "nearest_label": prediction.vote_label,
-        }
-    raise ValueError(f"task must be one of {TASKS}, not {task!r}")
+def is_ai(ai_vote_share: float, rules: ClassifierConfig) -> bool:
+    """The detection rule alone: the detection score reaches the calibrated threshold."""
+    return detection_score(ai_vote_share, rules) >= rules.detect_threshold
+
+
+@dataclass
+class Decision:
+    """One image's verdicts and the numbers behind them (docs/output-schema.md)."""
+
+    label: str  # the generator verdict: a gallery class, "real" or "unknown"
+    verdict: str  # "ai", "real" or "inconclusive"
+    reason: str | None  # why inconclusive (or None)
+    p_ai: float | None  # calibrated P(AI-generated); None for a model without calibration
+    ai_vote_share: float | None  # share of the vote outside "real"; None without a real class
+    threshold: float
+    threshold_on: str  # "p_ai" or "ai_vote_share"
+    vote_share: float  # the winning class's share of the vote
+    runner_up: str | None
+    runner_up_share: float
+    margin: float  # vote_share − runner_up_share
+    tie: bool
+    nearest_label: str  # the winning class before the unknown rule
+    nearest_in_class_similarity: float
+    unknown_threshold: float | None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for key in ("p_ai", "ai_vote_share", "vote_share", "runner_up_share", "margin", "nearest_in_class_similarity"):
+            if d[key] is not None:
+                d[key] = round(float(d[key]), 6)
+        return d
+
+
+def decide(prediction: Prediction, classifier: KNNClassifier, rules: ClassifierConfig,
+           tile_ai: Sequence[bool] | None = None) -> Decision:
+    """The one rule (docs/inference.md). ``prediction`` is the whole image's (its tiles' mean
+    embedding); ``tile_ai`` says, per tile, whether that tile alone reaches the threshold."""
+    share = prediction.score_ai
+    p_ai = None if share is None else rules.probability(share)
+    runner = prediction.runner_up
+    runner_share = float(prediction.runner_up_confidence) if runner else 0.0
+    margin = float(prediction.confidence) - runner_share
+    tie = runner is not None and margin < TIE_TOLERANCE
+    label = prediction.label
+    reason = None
+    if share is None:
+        verdict, reason = "inconclusive", "the gallery has no real class, so real and AI cannot be told apart"
+    else:
+        ai_side = detection_score(share, rules) >= rules.detect_threshold
+        score_name = "P(AI)" if p_ai is not None else "the AI vote share"
+        score = p_ai if p_ai is not None else share
+        if runner is not None and margin < NEAR_TIE and REAL in (prediction.vote_label, runner):
+            other = runner if prediction.vote_label == REAL else prediction.vote_label
+            reason = (f"a tie between real and {other} ({prediction.confidence:.2f} each)" if tie else
+                      f"real and {other} are within {margin:.3f} of each other in the vote")
+        elif label == UNKNOWN:
+            floor = classifier.unknown_thresholds.get(prediction.vote_label)
+            reason = (f"farther from every gallery class than their own members are (nearest: {prediction.vote_label}, "
+                      f"similarity {prediction.nearest_in_class:.4f} below its floor {floor:.4f})")
+        elif label == REAL and ai_side:
+            reason = f"the nearest class is real, but {score_name} {score:.3f} reaches the threshold {rules.detect_threshold:.3f}"
+        elif label != REAL and not ai_side:
+            reason = f"the nearest class is {label}, but {score_name} {score:.3f} is below the threshold {rules.detect_threshold:.3f}"
+        elif tile_ai is not None and len(tile_ai) > 1:
+            n_ai = int(sum(bool(t) for t in tile_ai))
+            agreeing = n_ai if ai_side else len(tile_ai) - n_ai
+            if not ai_side and n_ai:
+                # A region made by a generator need not move the mean of the tiles: one is enough to doubt "real".
+                reason = f"{n_ai} of {len(tile_ai)} tiles look AI-generated on their own, the whole image does not"
+            elif agreeing / len(tile_ai) < TILE_AGREEMENT_FLOOR:
+                reason = f"only {agreeing} of {len(tile_ai)} tiles agree with the whole-image verdict"
+        verdict = "inconclusive" if reason else ("ai" if ai_side else REAL)
+    return Decision(
+        label=label, verdict=verdict, reason=reason, p_ai=p_ai, ai_vote_share=share,
+        threshold=rules.detect_threshold, threshold_on=rules.threshold_on,
+        vote_share=float(prediction.confidence), runner_up=runner, runner_up_share=runner_share,
+        margin=margin, tie=tie, nearest_label=prediction.vote_label,
+        nearest_in_class_similarity=float(prediction.nearest_in_class),
+        unknown_threshold=classifier.unknown_thresholds.get(prediction.vote_label),
+    )

@@ -114,9 +114,25 @@ class KNNClassifier:
         self.codes = np.searchsorted(self.class_names, gallery.labels())
         self.k = choose_k(gallery.classes(), k)
         self.vote = vote
-        self.unknown_thresholds = (
-            unknown_thresholds if unknown_thresholds is not None else leave_one_out_thresholds(gallery)
-        )
+        self._given_thresholds = unknown_thresholds
+        self._statistics: tuple[dict[str, float], dict[str, float]] | None = None
+
+    @property
+    def unknown_thresholds(self) -> dict[str, float]:
+        """Per-class similarity floor of the unknown rule (computed on first use, then kept)."""
+        if self._given_thresholds is not None:
+            return self._given_thresholds
+        return self._loo()[0]
+
+    @property
+    def class_spreads(self) -> dict[str, float]:
+        """Per-class median distance of members to their nearest other member (evidence's unit)."""
+        return self._loo()[1]
+
+    def _loo(self) -> tuple[dict[str, float], dict[str, float]]:
+        if self._statistics is None:
+            self._statistics = leave_one_out_statistics(self.gallery)
+        return self._statistics
 
     def predict(self, embeddings: np.ndarray, top: int | None = None) -> list[Prediction]:
         """embeddings [Q, D] unit rows → one :class:`Prediction` per row, with ``top`` neighbours (default k)."""
@@ -173,7 +189,16 @@ class KNNClassifier:
 def leave_one_out_thresholds(
     gallery, quantile: float = UNKNOWN_QUANTILE, gap_fraction: float = UNKNOWN_GAP_FRACTION, max_queries: int = 1000, seed: int = 0
 ) -> dict[str, float]:
-    """Per class, the similarity below which a query is too far from the class to belong to it.
+    """Per class, the similarity below which a query is too far from the class to belong to it
+    (see :func:`leave_one_out_statistics`)."""
+    return leave_one_out_statistics(gallery, quantile, gap_fraction, max_queries, seed)[0]
+
+
+def leave_one_out_statistics(
+    gallery, quantile: float = UNKNOWN_QUANTILE, gap_fraction: float = UNKNOWN_GAP_FRACTION, max_queries: int = 1000, seed: int = 0
+) -> tuple[dict[str, float], dict[str, float]]:
+    """(thresholds, spreads): per class, the unknown rule's similarity floor and the median distance
+    (1 − similarity) of its members to their nearest other member.
 
     In distances (1 − similarity), the threshold of class c is the larger of
     (a) the (1 − ``quantile``) quantile of its members' distances to their
@@ -182,13 +207,15 @@ def leave_one_out_thresholds(
     alone is too strict for tight clusters (a class that collapsed to a point
     would call every new image unknown); (b) says "unknown" only for images
     that sit well away from the class, relative to how far the next class is.
-    Classes with fewer than 5 members get no threshold. At most
-    ``max_queries`` members per class are used (seeded), so this stays fast
-    for galleries of 100k per class.
+    The spread is the unit evidence is shown in: a neighbour 0.5 spreads away is
+    nearer than most of the class's own members are to each other.
+    Classes with fewer than 5 members get neither. At most ``max_queries`` members
+    per class are used (seeded), so this stays fast for galleries of 100k per class.
     """
     rng = np.random.default_rng(seed)
     labels = gallery.labels()
     thresholds: dict[str, float] = {}
+    spreads: dict[str, float] = {}
     for name in sorted(gallery.classes()):
         members = np.flatnonzero(labels == name)
         others = np.flatnonzero(labels != name)
@@ -203,4 +230,5 @@ def leave_one_out_thresholds(
         if len(others):
             gap = float(np.median(1.0 - nearest_similarity(q, gallery.embeddings[others])))
         thresholds[name] = 1.0 - max(loo_distance, gap_fraction * gap)
-    return thresholds
+        spreads[name] = max(float(np.median(1.0 - within)), 1e-6)
+    return thresholds, spreads

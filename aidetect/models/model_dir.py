@@ -84,3 +84,22 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> Loaded
     encoder.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     encoder.to(device).eval()
     return LoadedModel(encoder, config, folder)
+
+
+MODEL_CARD_FILE = "MODEL_CARD.md"
+_SCOPE_PREFIX = "**Scope:**"
+
+
+def scope_line(folder: str | Path, config: ModelConfig) -> str:
+    """The model's scope in one line, for every output: the card's ``**Scope:**`` line, or one
+    made from config.json (the classes it was trained on and that nothing else is known)."""
+    card = Path(folder) / MODEL_CARD_FILE
+    try:
+        for line in card.read_text(encoding="utf-8").splitlines():
+            if line.startswith(_SCOPE_PREFIX):
+                return line[len(_SCOPE_PREFIX):].strip()
+    except (OSError, UnicodeDecodeError):
+        pass
+    trained = ", ".join(config.trained_classes) or "unrecorded classes"
+    return (f"trained on {trained}; verdicts on images of generators outside its gallery "
+            "(e.g. diffusion models it has not seen) have not been measured")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from aidetect.config import PreprocessConfig
+from aidetect.config import DEFAULT_MAX_TILES, PreprocessConfig
 
 _INTERPOLATION = {
     "nearest": Image.Resampling.NEAREST,
@@ -91,3 +91,76 @@ def to_array(image: Image.Image, config: PreprocessConfig, rng: np.random.Genera
     else:
         raise ValueError(f"unknown preprocessing mode {config.mode!r}")
     return np.ascontiguousarray(array.transpose(2, 0, 1), dtype=np.float32) / 255.0
+
+
+
+
+def _tile_starts(extent: int, size: int, count: int, grid: int) -> list[int]:
+    """``count`` offsets spread evenly from 0 to ``extent - size``, aligned down to ``grid``."""
+    room = max(0, extent - size)
+    if count <= 1 or room == 0:
+        return [crop_offset(extent, size, grid, None)]
+    starts = [round(i * room / (count - 1)) for i in range(count)]
+    return sorted({s - s % max(1, grid) for s in starts})
+
+
+def tile_boxes(height: int, width: int, size: int, grid: int = 1, max_tiles: int = DEFAULT_MAX_TILES) -> list[tuple[int, int, int, int]]:
+    """(top, left, bottom, right) of the S×S tiles that analyse an image at native resolution.
+
+    Enough tiles per side to cover the image (a lattice spread evenly from edge to edge, so
+    neighbouring tiles overlap a little); when that needs more than ``max_tiles``, the lattice
+    keeps the image's aspect with at most ``max_tiles`` tiles, spread evenly from edge to edge,
+    and the gaps between them are not analysed. Boxes are clipped to the image (a smaller image
+    is one tile, reflection-padded to S).
+    """
+    rows = max(1, -(-height // size))
+    cols = max(1, -(-width // size))
+    while rows * cols > max(1, max_tiles):
+        # drop a tile from the side with more of them (relative to its extent)
+        if rows / max(1, height) * size >= cols / max(1, width) * size and rows > 1:
+            rows -= 1
+        elif cols > 1:
+            cols -= 1
+        else:
+            rows -= 1
+    tops = _tile_starts(height, size, rows, grid)
+    lefts = _tile_starts(width, size, cols, grid)
+    return [(t, l, min(height, t + size), min(width, l + size)) for t in tops for l in lefts]
+
+
+def covered_fraction(height: int, width: int, boxes: list[tuple[int, int, int, int]]) -> float:
+    """Share of the image's pixels inside at least one box (the boxes form a lattice)."""
+    def union(intervals):
+        total, end = 0, -1
+        for a, b in sorted(intervals):
+            if b > end:
+                total += b - max(a, end)
+                end = b
+        return total
+
+    rows = union({(b[0], b[2]) for b in boxes})
+    cols = union({(b[1], b[3]) for b in boxes})
+    return float(rows * cols) / float(max(1, height * width))
+
+
+def to_tiles(image: Image.Image, config: PreprocessConfig, max_tiles: int = DEFAULT_MAX_TILES):
+    """The whole image as encoder inputs: ([T, 3, S, S] float32 in [0, 1], boxes, covered fraction).
+
+    ``resize`` mode already sees the whole image (resampled): one tile. ``crop`` mode: the
+    tiles of :func:`tile_boxes` at native resolution (``views`` does not apply: tiles cover more).
+    """
+    width, height = image.size
+    if config.mode != "crop" or max_tiles <= 1:
+        array = to_array(image, config)
+        if config.mode == "crop":
+            size = config.image_size
+            top, left = crop_offset(height, size, config.grid, None), crop_offset(width, size, config.grid, None)
+            box = (top, left, min(height, top + size), min(width, left + size))
+        else:
+            box = (0, 0, height, width)
+        return array[None], [box], covered_fraction(height, width, [box])
+    size = config.image_size
+    boxes = tile_boxes(height, width, size, config.grid, max_tiles)
+    array = _pad_to(np.asarray(image, dtype=np.uint8), size)
+    tiles = np.stack([array[t : t + size, l : l + size] for t, l, _, _ in boxes])
+    return np.ascontiguousarray(tiles.transpose(0, 3, 1, 2), dtype=np.float32) / 255.0, boxes, covered_fraction(height, width, boxes)

@@ -1,0 +1,116 @@
+"""One decision per image (aidetect.gallery.classifier.decide), the whole image in tiles, input conditions."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from aidetect.cli.main import app
+from aidetect.config import ClassifierConfig
+from aidetect.data.conditions import estimate_jpeg_quality, read_conditions
+from aidetect.gallery.classifier import decide
+from aidetect.gallery.knn import Prediction
+from aidetect.models.preprocess import covered_fraction, tile_boxes
+from conftest import tiny_train_options
+from synthetic import synthetic_image
+
+runner = CliRunner()
+
+
+class FakeClassifier:
+    unknown_thresholds = {"gen_a": 0.9, "real": 0.9}
+
+
+def prediction(label="gen_a", vote_label=None, share=0.9, runner_up="real", runner_share=0.1, score_ai=0.9, near=0.95):
+    return Prediction(label=label, vote_label=vote_label or label, confidence=share, runner_up=runner_up,
+                      runner_up_confidence=runner_share, score_ai=score_ai, nearest_in_class=near)
+
+
+RULES = ClassifierConfig(detect_threshold=0.5)
+
+
+def test_agreeing_signals_give_a_verdict():
+    d = decide(prediction(), FakeClassifier(), RULES)
+    assert (d.label, d.verdict, d.reason) == ("gen_a", "ai", None)
+    d = decide(prediction("real", share=0.8, runner_up="gen_a", runner_share=0.2, score_ai=0.2), FakeClassifier(), RULES)
+    assert (d.label, d.verdict) == ("real", "real")
+
+
+def test_conflicting_signals_are_inconclusive_with_the_reason():
+    strict = ClassifierConfig(detect_threshold=0.95)
+    d = decide(prediction(score_ai=0.9), FakeClassifier(), strict)
+    assert d.verdict == "inconclusive" and "below the threshold" in d.reason and d.label == "gen_a"
+    d = decide(prediction("real", share=0.45, runner_up="gen_a", runner_share=0.3, score_ai=0.55), FakeClassifier(), RULES)
+    assert d.verdict == "inconclusive" and "nearest class is real" in d.reason
+
+
+def test_unknown_is_inconclusive_and_ties_are_called_ties():
+    d = decide(prediction("unknown", vote_label="gen_a", near=0.5), FakeClassifier(), RULES)
+    assert d.verdict == "inconclusive" and "farther from every gallery class" in d.reason
+    d = decide(prediction("real", share=0.5, runner_up="gen_a", runner_share=0.5, score_ai=0.5), FakeClassifier(), RULES)
+    assert d.tie and d.margin == pytest.approx(0.0) and d.verdict == "inconclusive" and "tie between real and gen_a" in d.reason
+
+
+def test_a_tile_that_looks_ai_makes_real_inconclusive():
+    real = prediction("real", share=0.9, runner_up="gen_a", runner_share=0.1, score_ai=0.1)
+    assert decide(real, FakeClassifier(), RULES, tile_ai=[False] * 9).verdict == "real"
+    d = decide(real, FakeClassifier(), RULES, tile_ai=[True] + [False] * 8)
+    assert d.verdict == "inconclusive" and "1 of 9 tiles" in d.reason
+
+
+def test_calibrated_probability_and_threshold_on_it():
+    rules = ClassifierConfig(detect_threshold=0.7, probability_method="platt", probability_coef=10.0, probability_intercept=-5.0)
+    d = decide(prediction(score_ai=0.9), FakeClassifier(), rules)
+    assert d.threshold_on == "p_ai" and d.p_ai == pytest.approx(1 / (1 + np.exp(-4.0)))
+    assert d.verdict == "ai"
+    assert decide(prediction(score_ai=0.55), FakeClassifier(), rules).verdict == "inconclusive"  # p 0.62 < 0.7
+
+
+def test_tiles_cover_the_image_and_the_cap_is_stated():
+    assert tile_boxes(256, 256, 256) == [(0, 0, 256, 256)]
+    boxes = tile_boxes(512, 768, 256)
+    assert len(boxes) == 6 and covered_fraction(512, 768, boxes) == 1.0
+    big = tile_boxes(3000, 4000, 256, max_tiles=16)
+    assert len(big) <= 16 and 0.0 < covered_fraction(3000, 4000, big) < 0.2
+    assert all(b[2] - b[0] == 256 and b[3] - b[1] == 256 for b in big)
+    assert {b[0] for b in big} >= {0, 3000 - 256} and {b[1] for b in big} >= {0, 4000 - 256}  # edge to edge
+
+
+@pytest.mark.parametrize("quality", [30, 50, 75, 90, 95, 100])
+def test_jpeg_quality_from_the_quantisation_table(quality, tmp_path):
+    path = tmp_path / "q.jpg"
+    synthetic_image("real", 0, 64).save(path, quality=quality)
+    info = read_conditions(path, 256)
+    assert info["container"] == "JPEG" and info["jpeg_quality"] == quality and info["jpeg_quality_exact"]
+    assert info["smaller_than_input"] is True
+    assert (quality < 90) == any("recompression" in n for n in info["notes"])
+
+
+def test_png_has_no_jpeg_quality(tmp_path):
+    path = tmp_path / "x.png"
+    synthetic_image("real", 0, 300).save(path)
+    info = read_conditions(path, 256)
+    assert info["container"] == "PNG" and info["jpeg_quality"] is None and info["notes"] == []
+
+
+def test_an_off_centre_ai_region_is_found(synthetic_data, tmp_path):
+    """A 96×96 real image whose top-left 32×32 corner is made by gen_a: the centre window alone
+    calls it real; the tiles find the corner and the record says so."""
+    from aidetect.training import train
+
+    out = tmp_path / "spectrum"
+    train(tiny_train_options(synthetic_data, out, arch="spectrum", preprocess_mode="crop", gallery_per_class=30))
+    canvas = np.asarray(synthetic_image("real", 7, 96)).copy()
+    canvas[:32, :32] = np.asarray(synthetic_image("gen_a", 7, 32))
+    image = tmp_path / "composite.png"
+    Image.fromarray(canvas).save(image)
+    centre = json.loads(runner.invoke(app, ["detect", "--model", str(out), "--json", "--tiles", "1", str(image)]).stdout)[0]
+    tiled = json.loads(runner.invoke(app, ["detect", "--model", str(out), "--json", str(image)]).stdout)[0]
+    assert centre["analysed"]["tiles"] == 1 and centre["analysed"]["area_fraction"] == pytest.approx(1 / 9, abs=1e-4)
+    assert centre["verdict"] == "real"
+    assert tiled["analysed"]["tiles"] == 9 and tiled["analysed"]["area_fraction"] == 1.0
+    assert tiled["analysed"]["tile_labels"][0] == "gen_a"  # the corner tile, on its own
+    assert tiled["verdict"] in ("ai", "inconclusive") and (tiled["verdict"] == "ai" or tiled["reason"])
