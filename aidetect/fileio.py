@@ -5,19 +5,32 @@ to a temporary file in the same folder, flushed to disk and renamed over the
 target. A rename within a folder is atomic on POSIX, so a reader sees either the
 previous version or the new one, never half of one, even if the process is
 killed mid-write.
+
+A process killed during a write (kill -9, power loss) leaves its temporary file
+behind; temporaries are named ``.<name>.aidetect-XXXXXXXX.tmp`` and the next
+write of the same file removes those of the same user older than an hour.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import re
+import stat
 import tempfile
+import time
 from pathlib import Path
 from typing import IO, Any, Iterator
 
+from aidetect.errors import AidetectError
+
 _HASH_CHUNK = 1 << 20
+#: A temporary file older than this (seconds) is an orphan of a killed write; a write takes seconds.
+STALE_TEMP_SECONDS = 3600
+_TEMP_TAG = "aidetect-"
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -41,7 +54,8 @@ def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    clean_stale_temps(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{_TEMP_TAG}", suffix=".tmp", dir=target.parent)
     try:
         # mkstemp makes the file private (0600); give it the permissions an ordinary
         # file would get, so galleries and reports can be shared as before.
@@ -56,6 +70,64 @@ def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+def _temp_pattern(name: str) -> re.Pattern:
+    # ".NAME.aidetect-XXXXXXXX.tmp" (mkstemp's 8 characters). Earlier versions named them
+    # ".NAME.XXXXXXXX.tmp", which a user's own file could match: those are left alone.
+    return re.compile(re.escape(f".{name}.{_TEMP_TAG}") + r"[A-Za-z0-9_]{8}\.tmp")
+
+
+def clean_stale_temps(target: str | os.PathLike, max_age: float = STALE_TEMP_SECONDS) -> list[Path]:
+    """Remove the orphaned temporaries of ``target`` (left by killed writes); returns those removed.
+
+    Only regular files beside ``target`` named like :func:`atomic_writer`'s temporaries of
+    that very file, owned by this user and not modified for ``max_age`` seconds; never raises.
+    """
+    target = Path(target)
+    pattern = _temp_pattern(target.name)
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    now = time.time()
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not pattern.fullmatch(entry.name):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if not stat.S_ISREG(info.st_mode) or (uid is not None and info.st_uid != uid):
+                continue
+            if now - info.st_mtime < max_age:
+                continue
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
+
+
+def write_error(path: str | os.PathLike, exc: OSError, elsewhere: str = "") -> AidetectError:
+    """One sentence for an OS error while writing ``path`` atomically (the previous version is intact).
+
+    ``elsewhere``: how to write somewhere else (e.g. "use --gallery PATH to write a gallery elsewhere").
+    """
+    target = Path(path)
+    reason = exc.strerror or str(exc)
+    tail = f"; {elsewhere}" if elsewhere else ""
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return AidetectError(
+            f"{target} was not saved because the disk is full ({reason}); the previous version is intact. "
+            f"Free some space and run the command again{tail}."
+        )
+    if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return AidetectError(
+            f"{target} was not saved because its folder {target.parent} is not writable ({reason}); "
+            f"the previous version is intact{tail}."
+        )
+    return AidetectError(f"{target} was not saved ({reason}); the previous version is intact{tail}.")
 
 
 def _current_umask() -> int:
