@@ -68,7 +68,8 @@ def test_round_trip(tmp_path):
     assert h.verify() == []
     # the file is a plain npz without pickles
     with zipfile.ZipFile(path) as zf:
-        assert sorted(zf.namelist()) == sorted(f"{k}.npy" for k in gallery_npz.KEYS)
+        # the six members every gallery has, and the enrollment ids (an optional member)
+        assert sorted(zf.namelist()) == sorted(f"{k}.npy" for k in gallery_npz.KEYS + ("enrollment",))
     meta = json.loads(np.load(path, allow_pickle=False)["meta"].tobytes())
     assert meta["schema_version"] == GALLERY_SCHEMA_VERSION
 
@@ -330,6 +331,12 @@ def test_verify_catches_tampered_log(tmp_path):
     log = json.loads(np.load(path)["meta"].tobytes())["log"]
     log.append({"time": "2020-01-01T00:00:00Z", "action": "remove", "class": "adm", "count": 3, "source": "", "user": ""})
     _rewrite(path, meta_log=log)
+    # the log is covered by a hash: an edited entry is refused on load and reported by verify
+    with pytest.raises(CorruptFileError, match="change log was edited"):
+        Gallery.load(path)
+    assert any("change log was edited" in p for p in Gallery.verify_file(path))
+    # a forger who recomputes the (unkeyed) log hash is still caught by the replay
+    _rewrite(path, meta_log=log, meta_log_sha256=gallery_storage._log_hash(log))
     problems = Gallery.verify_file(path)
     assert any("adm" in p and "accounts for 0" in p for p in problems)
 
@@ -440,8 +447,10 @@ def test_failed_save_leaves_previous_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(gallery_storage, "write_npz", lambda handle, arrays: real_write(Dying(handle), arrays))
     g.add(unit(50, seed=8), "big", [f"/b/{i}" for i in range(50)], shas("big", 50))
-    with pytest.raises(OSError):
+    with pytest.raises(AidetectError) as info:
         g.save(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message and "disk is full" in message and "intact" in message
     assert path.read_bytes() == before
     assert Gallery.load(path).classes() == {"adm": 3, "sd14": 5}
     assert [p.name for p in tmp_path.iterdir()] == ["g.npz"]  # no temporary left behind

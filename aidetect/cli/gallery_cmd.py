@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -23,14 +24,15 @@ def _gallery_path(model, gallery, for_writing=False):
 
 @app.command("list")
 def list_classes(model: ModelOption = None, gallery: GalleryOption = None, as_json: JsonOption = False) -> None:
-    """Classes and counts, and the change log."""
+    """Classes and counts, the enrollments (ids for `gallery remove --enrollment`), and the change log."""
     with user_errors():
         from aidetect.gallery import Gallery
 
         path, config = _gallery_path(model, gallery)
         gal = Gallery.load(path, expected_model_fingerprint=config.fingerprint)
         document = {"gallery": str(path), "fingerprint": gal.fingerprint, "model_fingerprint": gal.model_fingerprint,
-                    "classes": gal.classes(), "log": gal.log}
+                    "classes": gal.classes(), "enrollments": gal.enrollments(), "thumbnails": gal.thumbnail_count,
+                    "source_roots": gal.source_roots, "log": gal.log}
         if as_json:
             print_json(document)
             return
@@ -44,46 +46,79 @@ def list_classes(model: ModelOption = None, gallery: GalleryOption = None, as_js
         for name, count in gal.classes().items():
             table.add_row(name, str(count))
         out.print(table)
-        log = Table(title="change log")
-        for column in ("time", "action", "class", "count", "source"):
+        left = gal.enrollments()
+        log = Table(title="change log (undo one enrollment: aidetect gallery remove --enrollment ID)")
+        for column in ("time", "action", "class", "count", "source", "enrollment", "rows left"):
             log.add_column(column)
         for entry in gal.log:
-            log.add_row(*(str(entry.get(c, "")) for c in ("time", "action", "class", "count", "source")))
+            eid = entry.get("enrollment")
+            rows_left = str(left.get(eid, "")) if entry.get("action") == "add" and isinstance(eid, str) else ""
+            log.add_row(*(str(entry.get(c, "")) for c in ("time", "action", "class", "count", "source", "enrollment")),
+                        rows_left)
         out.print(log)
 
 
 @app.command("remove")
-def remove(name: Annotated[str, typer.Argument(help="Class to remove.")], model: ModelOption = None, gallery: GalleryOption = None) -> None:
-    """Remove every image of a class (undo an enrollment); logged."""
+def remove(
+    name: Annotated[Optional[str], typer.Argument(help="Class to remove (every image of it).")] = None,
+    enrollment: Annotated[Optional[str], typer.Option("--enrollment", "-e", help="Undo exactly one enrollment: its id, from `aidetect gallery list`.")] = None,
+    model: ModelOption = None,
+    gallery: GalleryOption = None,
+) -> None:
+    """Remove every image of a class, or exactly the images one enrollment added; logged."""
     with user_errors():
         from aidetect.console import out
+        from aidetect.errors import AidetectError
         from aidetect.gallery import update_gallery
 
+        if (name is None) == (enrollment is None):
+            raise AidetectError("name a class to remove (aidetect gallery remove NAME) or an enrollment to undo "
+                                "(--enrollment ID, from `aidetect gallery list`), not both and not neither")
         path, config = _gallery_path(model, gallery, for_writing=True)
         removed = {}
 
         def drop(gal):
-            removed["n"] = gal.remove_class(name.lower(), source="aidetect gallery remove")
+            if enrollment is not None:
+                removed.update(gal.remove_enrollment(enrollment, source="aidetect gallery remove --enrollment"))
+            else:
+                removed[name.lower()] = gal.remove_class(name.lower(), source="aidetect gallery remove")
 
         update_gallery(path, config.fingerprint, config.architecture.output_dim, drop)
-        out.print(f"removed {removed['n']} images of {name} from {path}")
+        what = ", ".join(f"{count} of {label}" for label, count in removed.items())
+        if enrollment is not None:
+            out.print(f"removed enrollment {enrollment.strip().lower()} ({what} images) from {path}", highlight=False)
+        else:
+            out.print(f"removed {removed[name.lower()]} images of {name} from {path}", highlight=False)
 
 
 @app.command("verify")
-def verify(model: ModelOption = None, gallery: GalleryOption = None, as_json: JsonOption = False) -> None:
+def verify(
+    file: Annotated[Optional[Path], typer.Argument(help="Gallery file to check (the same as --gallery).")] = None,
+    model: ModelOption = None,
+    gallery: GalleryOption = None,
+    as_json: JsonOption = False,
+) -> None:
     """Check a gallery file and its change log; exit 1 when problems are found."""
     with user_errors():
+        from rich.markup import escape
+
         from aidetect.console import out
+        from aidetect.errors import AidetectError
         from aidetect.gallery import Gallery
 
-        path, _ = _gallery_path(model, gallery)
-        problems = Gallery.verify_file(path)
+        if file is not None and gallery is not None and Path(file) != Path(gallery):
+            raise AidetectError(f"two galleries named ({file} and --gallery {gallery}); name one")
+        path, _ = _gallery_path(model, file if file is not None else gallery)
+        report = Gallery.check_file(path)
+        problems, notes = report["problems"], report["notes"]
         if as_json:
-            print_json({"gallery": str(path), "ok": not problems, "problems": problems})
-        elif problems:
-            for problem in problems:
-                out.print(f"[red]problem:[/red] {problem}", highlight=False)
+            print_json({"gallery": str(path), "ok": not problems, "problems": problems, "notes": notes})
         else:
-            out.print(f"{path}: ok")
+            for problem in problems:
+                out.print(f"[red]problem:[/red] {escape(problem)}", highlight=False)
+            for note in notes:
+                out.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+            if not problems:
+                out.print(f"{escape(str(path))}: ok", highlight=False)
         if problems:
             raise typer.Exit(EXIT_INPUT_ERRORS)

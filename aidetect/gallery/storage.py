@@ -1,4 +1,10 @@
-"""The gallery in memory: embeddings, labels, source digests and paths, the change log; load and save."""
+"""The gallery in memory: embeddings, labels, source digests and paths, the change log; load and save.
+
+Besides the rows that decide verdicts (embeddings, labels, SHA-256s), a gallery keeps
+evidence a person can check: per row the enrollment that added it (so one enrollment can
+be undone), its source path (relative to a named source root when one was given, so the
+path means something on another machine) and an optional small lossless thumbnail.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,10 @@ import getpass
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+import re
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path, PurePath
 from typing import Any
 
 
@@ -20,9 +28,10 @@ from aidetect.errors import (
     CorruptFileError,
     IncompatibleGalleryError,
 )
-from aidetect.fileio import atomic_writer
+from aidetect.fileio import atomic_writer, write_error
 from aidetect.gallery.npz import corrupt, read_arrays, write_npz
 from aidetect.gallery.search import knn_search
+from aidetect.gallery.thumbnails import PNG_SIGNATURE, decode_png, thumbnail_png
 
 GALLERY_SCHEMA_VERSION = 1
 GALLERY_FORMAT = "aidetect-gallery"
@@ -33,7 +42,14 @@ _ACTIONS = ("create", "add", "remove")
 _UNIT_TOLERANCE = 1e-2
 # Rows processed at a time by hashing and verification.
 _GALLERY_BLOCK = 65536
-# Search: the gallery is converted to float32 in blocks of 4k-64k rows (at most 32 MiB
+# Enrollment ids: 8 hex characters (32 random bits, never 0, which marks rows added
+# before ids existed); a gallery holds thousands of enrollments at most, and a new id
+# is drawn again when it is already taken.
+_ENROLLMENT_ID = re.compile(r"[0-9a-f]{8}")
+_NO_ENROLLMENT = 0
+_NO_ROOT = -1
+_VERIFY_HINT = "aidetect gallery verify"
+_ELSEWHERE = "use --gallery PATH to write the gallery elsewhere"
 
 
 def _utc_now() -> str:
@@ -60,13 +76,28 @@ def _log_entry(action: str, label: str, count: int, source: str, **extra: Any) -
     return entry
 
 
-def _encode_paths(paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    encoded = [os.fspath(p).encode("utf-8", "surrogateescape") for p in paths]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    if encoded:
-        np.cumsum([len(b) for b in encoded], out=offsets[1:])
-    blob = np.frombuffer(b"".join(encoded), dtype=np.uint8).copy()
+def _encode_blobs(items: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    offsets = np.zeros(len(items) + 1, dtype=np.int64)
+    if items:
+        np.cumsum([len(b) for b in items], out=offsets[1:])
+    blob = np.frombuffer(b"".join(items), dtype=np.uint8).copy()
     return blob, offsets
+
+
+def _encode_paths(paths: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    return _encode_blobs([os.fspath(p).encode("utf-8", "surrogateescape") for p in paths])
+
+
+def _gather(blob: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The byte spans of ``rows`` (any order) as a new blob + offsets, without a Python loop."""
+    starts = offsets[rows]
+    lengths = offsets[rows + 1] - starts
+    new_offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=new_offsets[1:])
+    if new_offsets[-1]:
+        src = np.repeat(starts - new_offsets[:-1], lengths) + np.arange(new_offsets[-1], dtype=np.int64)
+        return np.asarray(blob[src]), new_offsets
+    return np.zeros(0, dtype=np.uint8), new_offsets
 
 
 def _parse_sha256s(sha256s: Sequence[str]) -> np.ndarray:
@@ -83,6 +114,73 @@ def _parse_sha256s(sha256s: Sequence[str]) -> np.ndarray:
             )
         out[i] = np.frombuffer(raw, dtype=np.uint8)
     return out
+
+
+def _enrollment_text(value: int) -> str:
+    return f"{int(value):08x}"
+
+
+def _parse_enrollment(text: str) -> int:
+    clean = str(text).strip().lower()
+    if not _ENROLLMENT_ID.fullmatch(clean) or int(clean, 16) == _NO_ENROLLMENT:
+        raise AidetectError(
+            f"{str(text)[:40]!r} is not an enrollment id (8 hexadecimal characters, e.g. 3fa91c0b); "
+            "`aidetect gallery list` shows them."
+        )
+    return int(clean, 16)
+
+
+def _check_root_label(label: str) -> str:
+    if (
+        not isinstance(label, str)
+        or not label.strip()
+        or label != label.strip()
+        or label in (".", "..")
+        or "/" in label
+        or "\\" in label
+        or not label.isprintable()
+    ):
+        raise AidetectError(
+            f"{label!r} cannot name a source root: use a short name without slashes (e.g. the folder's name), "
+            "given as root_label."
+        )
+    return label
+
+
+def _root_table(source_root, root_label: str | None) -> list[tuple[str, str]]:
+    """[(label, absolute folder)] to match paths against, longest folder first."""
+    if source_root is None:
+        if root_label is not None:
+            raise AidetectError("root_label names a source root: pass the folder itself as source_root too.")
+        return []
+    if isinstance(source_root, Mapping):
+        if root_label is not None:
+            raise AidetectError("Give root labels as the keys of the source_root mapping, not as root_label.")
+        items = list(source_root.items())
+    else:
+        folder = os.path.abspath(os.fspath(source_root))
+        label = root_label if root_label is not None else os.path.basename(folder.rstrip(os.sep))
+        if not label:
+            raise AidetectError(f"The source root {folder} has no folder name; name it with root_label.")
+        items = [(label, folder)]
+    table = [(_check_root_label(label), os.path.abspath(os.fspath(folder))) for label, folder in items]
+    return sorted(table, key=lambda item: len(item[1]), reverse=True)
+
+
+def _relative_posix(path: str, folder: str) -> str | None:
+    """``path`` relative to ``folder`` with "/" separators, or None when it does not lie inside it."""
+    prefix = folder if folder.endswith(os.sep) else folder + os.sep
+    absolute = os.path.abspath(path)
+    if not absolute.startswith(prefix) or len(absolute) == len(prefix):
+        return None
+    return PurePath(absolute[len(prefix) :]).as_posix()
+
+
+def _safe_relative(rel: str) -> bool:
+    """A stored relative path that cannot leave its root (no "..", not absolute, not empty)."""
+    if not rel or rel.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", rel):
+        return False
+    return all(part not in ("", ".", "..") for part in re.split(r"[/\\]", rel))
 
 
 def _digest_words(digests: np.ndarray) -> np.ndarray:
@@ -196,6 +294,74 @@ class _HexList(Sequence):
         return f"<{len(self)} SHA-256 digests>"
 
 
+class _RowCheck:
+    """Counts rows that are not finite unit vectors, block by block (memory stays bounded)."""
+
+    def __init__(self) -> None:
+        self.nonfinite = 0
+        self.off_unit = 0
+        self.first_nonfinite: int | None = None
+        self.first_off_unit: int | None = None
+
+    def update(self, block: np.ndarray, start: int) -> None:
+        rows = np.asarray(block, dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            squares = np.einsum("ij,ij->i", rows, rows)  # any NaN/inf makes the row's sum non-finite
+        finite = np.isfinite(squares)
+        bad = np.flatnonzero(~finite)
+        if bad.size:
+            self.nonfinite += int(bad.size)
+            if self.first_nonfinite is None:
+                self.first_nonfinite = start + int(bad[0])
+        off = np.flatnonzero(finite & (np.abs(np.sqrt(squares) - 1.0) > _UNIT_TOLERANCE))
+        if off.size:
+            self.off_unit += int(off.size)
+            if self.first_off_unit is None:
+                self.first_off_unit = start + int(off[0])
+
+    @property
+    def clean(self) -> bool:
+        return not (self.nonfinite or self.off_unit)
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.nonfinite:
+            out.append(f"{self.nonfinite} embeddings contain NaN or infinite values (first at row {self.first_nonfinite})")
+        if self.off_unit:
+            out.append(f"{self.off_unit} embeddings are not unit vectors (first at row {self.first_off_unit})")
+        return out
+
+
+def _scan_rows(embeddings: np.ndarray) -> _RowCheck:
+    check = _RowCheck()
+    for start in range(0, embeddings.shape[0], _GALLERY_BLOCK):
+        check.update(embeddings[start : start + _GALLERY_BLOCK], start)
+    return check
+
+
+class AddResult(tuple):
+    """What :meth:`Gallery.add` returns: the tuple ``(added, skipped)``, with the enrollment id.
+
+    Unpacks as before (``added, skipped = gallery.add(...)``); ``.enrollment`` is the
+    8-character id written in the log entry, for ``aidetect gallery remove --enrollment ID``.
+    """
+
+    enrollment: str
+
+    def __new__(cls, added: int, skipped: int, enrollment: str) -> "AddResult":
+        self = super().__new__(cls, (int(added), int(skipped)))
+        self.enrollment = enrollment
+        return self
+
+    @property
+    def added(self) -> int:
+        return self[0]
+
+    @property
+    def skipped(self) -> int:
+        return self[1]
+
+
 # --------------------------------------------------------------------------- gallery
 
 
@@ -203,9 +369,11 @@ class Gallery:
     """Reference embeddings for the k-NN classifier, with labels and provenance.
 
     Rows: ``embeddings`` float16 [N, D] (unit vectors, as given by the encoder),
-    one label, source path and SHA-256 per row. ``log`` is the append-only list of
-    changes (``create``/``add``/``remove``). Build one with :meth:`create` or
-    :meth:`load`; mutate with :meth:`add` / :meth:`remove_class`.
+    one label, source path and SHA-256 per row; per row too, the enrollment that
+    added it, the source root its path is relative to (if any) and an optional PNG
+    thumbnail. ``log`` is the append-only list of changes (``create``/``add``/``remove``).
+    Build one with :meth:`create` or :meth:`load`; mutate with :meth:`add`,
+    :meth:`remove_class` or :meth:`remove_enrollment`.
     """
 
     def __init__(
@@ -220,7 +388,13 @@ class Gallery:
         path_blob: np.ndarray,
         path_offsets: np.ndarray,
         log: list[dict],
+        enrollment: np.ndarray | None = None,
+        root_codes: np.ndarray | None = None,
+        roots: Sequence[str] = (),
+        thumbnail_blob: np.ndarray | None = None,
+        thumbnail_offsets: np.ndarray | None = None,
     ):
+        n = int(embeddings.shape[0])
         self.model_fingerprint = str(model_fingerprint)
         self.embedding_dim = int(embedding_dim)
         self._embeddings = embeddings
@@ -229,8 +403,18 @@ class Gallery:
         self._sha = sha256
         self._path_blob = path_blob
         self._path_offsets = path_offsets
+        self._enrollment = np.zeros(n, dtype=np.uint32) if enrollment is None else enrollment
+        self._root_codes = np.full(n, _NO_ROOT, dtype=np.int32) if root_codes is None else root_codes
+        self._roots = list(roots)
+        self._thumb_blob = np.zeros(0, dtype=np.uint8) if thumbnail_blob is None else thumbnail_blob
+        self._thumb_offsets = np.zeros(n + 1, dtype=np.int64) if thumbnail_offsets is None else thumbnail_offsets
         self.log = log
+        #: Id of the enrollment the last :meth:`add` / :meth:`add_labelled` made (None before any).
+        self.last_enrollment: str | None = None
         self._content_hash: str | None = None
+        # what loading the file found beyond the content (for check_file): members aidetect
+        # does not write, and whether the change log is covered by a hash
+        self._file_report: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ construction
 
@@ -285,7 +469,11 @@ class Gallery:
 
     @property
     def paths(self) -> Sequence[str]:
-        """Source path of each row (a lazy sequence: index it, iterate it, ``list()`` it)."""
+        """Display path of each row (a lazy sequence: index it, iterate it, ``list()`` it).
+
+        ``<root label>/<relative path>`` for a row added with a source root, else the
+        path as it was given (see :meth:`display_path`, :meth:`resolve_path`).
+        """
         return _PathList(self._path_blob, self._path_offsets)
 
     @property
@@ -308,12 +496,114 @@ class Gallery:
         """[len(sha256s)] bool: which of these files are already in the gallery (any class)."""
         return _digests_in(_parse_sha256s(sha256s), self._sha)
 
+    # ------------------------------------------------------------------ paths
+
+    def _row(self, i) -> int:
+        n = len(self)
+        j = int(i)
+        if j < 0:
+            j += n
+        if not 0 <= j < n:
+            raise IndexError(f"row {i} out of range for {n} rows")
+        return j
+
+    @property
+    def source_roots(self) -> list[str]:
+        """Labels of the source roots rows' paths are relative to (see :meth:`resolve_path`)."""
+        return list(self._roots)
+
+    def display_path(self, i: int) -> str:
+        """Row ``i``'s path as shown: ``<root label>/<relative path>``, or the stored path itself."""
+        return self.paths[self._row(i)]
+
+    def root_label(self, i: int) -> str | None:
+        """The label of the source root row ``i``'s path is relative to; None for an absolute path."""
+        code = int(self._root_codes[self._row(i)])
+        return self._roots[code] if 0 <= code < len(self._roots) else None
+
+    def relative_path(self, i: int) -> str | None:
+        """Row ``i``'s path relative to its source root ("/"-separated); None without a root."""
+        j = self._row(i)
+        label = self.root_label(j)
+        if label is None:
+            return None
+        shown = self.paths[j]
+        prefix = label + "/"
+        return shown[len(prefix) :] if shown.startswith(prefix) else None
+
+    def resolve_path(self, i: int, roots: Mapping[str, str | os.PathLike] | None = None) -> Path | None:
+        """Row ``i``'s source file on this machine, or None when it is not here.
+
+        ``roots`` maps source-root labels to folders on this machine (e.g.
+        ``{"zoo-train": "/data/zoo/train"}``); a row without a root is looked up at its
+        stored path. A relative path that would leave its root ("..") is never followed.
+        """
+        j = self._row(i)
+        label = self.root_label(j)
+        if label is None:
+            candidate = Path(self.paths[j])
+        else:
+            rel = self.relative_path(j)
+            folder = (roots or {}).get(label)
+            if folder is None or rel is None or not _safe_relative(rel):
+                return None
+            candidate = Path(folder).joinpath(*rel.split("/"))
+        try:
+            return candidate if candidate.is_file() else None
+        except OSError:  # unreadable folder, name too long
+            return None
+
+    # ------------------------------------------------------------------ thumbnails
+
+    @property
+    def thumbnail_count(self) -> int:
+        """How many rows have a thumbnail."""
+        return int(np.count_nonzero(np.diff(self._thumb_offsets)))
+
+    def thumbnail(self, i: int) -> bytes | None:
+        """Row ``i``'s thumbnail as PNG bytes (e.g. for a ``data:image/png`` URI); None when it has none."""
+        j = self._row(i)
+        start, stop = int(self._thumb_offsets[j]), int(self._thumb_offsets[j + 1])
+        if start == stop:
+            return None
+        return np.asarray(self._thumb_blob[start:stop]).tobytes()
+
+    def thumbnail_array(self, i: int) -> np.ndarray | None:
+        """Row ``i``'s thumbnail decoded, uint8 [H, W, 3]; None when it has none."""
+        data = self.thumbnail(i)
+        return None if data is None else decode_png(data)
+
+    # ------------------------------------------------------------------ enrollments
+
+    def enrollments(self) -> dict[str, int]:
+        """Enrollment id → rows of it still in the gallery, for every id the log records (in log order)."""
+        ids = []
+        for entry in self.log:
+            eid = entry.get("enrollment") if isinstance(entry, dict) and entry.get("action") == "add" else None
+            if isinstance(eid, str) and eid not in ids:
+                ids.append(eid)
+        values, counts = np.unique(self._enrollment, return_counts=True)
+        left = {_enrollment_text(v): int(c) for v, c in zip(values, counts) if v != _NO_ENROLLMENT}
+        return {eid: left.get(eid, 0) for eid in ids}
+
+    def _new_enrollment(self) -> int:
+        taken = set(np.unique(self._enrollment).tolist())
+        for entry in self.log:
+            eid = entry.get("enrollment") if isinstance(entry, dict) else None
+            if isinstance(eid, str) and _ENROLLMENT_ID.fullmatch(eid):
+                taken.add(int(eid, 16))
+        while True:
+            value = secrets.randbits(32)
+            if value != _NO_ENROLLMENT and value not in taken:
+                return value
+
     @property
     def fingerprint(self) -> str:
         """First 16 hex characters of the content hash.
 
         The hash covers the model fingerprint, embedding size, embedding bytes,
-        labels and SHA-256s (not the paths, which are provenance, nor the log).
+        labels and SHA-256s: what decides a verdict. Paths, enrollment ids, source
+        roots, thumbnails and the log are covered by their own hashes, checked on load.
         """
         return self.content_hash()[:16]
 
@@ -339,12 +629,26 @@ class Gallery:
         paths: Sequence[str],
         sha256s: Sequence[str],
         source: str = "",
-    ) -> tuple[int, int]:
-        """Add rows of one class; returns ``(added, skipped)``.
+        *,
+        thumbnails=None,
+        source_root=None,
+        root_label: str | None = None,
+        _enrollment: int | None = None,
+    ) -> AddResult:
+        """Add rows of one class; returns ``(added, skipped)`` with ``.enrollment``, the new id.
 
         ``embeddings`` [n, D] unit vectors (stored as float16). A row is skipped
         when its SHA-256 is already in the gallery (under any class) or repeats
-        an earlier row of this call. The change is logged even when nothing is added.
+        an earlier row of this call. The change is logged even when nothing is added,
+        with a new enrollment id (also in :attr:`last_enrollment`) that
+        :meth:`remove_enrollment` undoes.
+
+        ``thumbnails``: None (no thumbnails: smaller files), or one per row, each a uint8
+        [h, w, 3] array (see :mod:`aidetect.gallery.thumbnails`), PNG bytes or None; kept
+        as lossless PNG. ``source_root``: the folder the paths lie under (a path), or a
+        mapping ``{label: folder}``; paths inside it are stored as
+        ``<label>/<relative path>`` (label: ``root_label``, default the folder's name),
+        paths outside it as given.
         """
         if not isinstance(label, str) or not label.strip():
             raise AidetectError("A gallery class needs a non-empty name (e.g. --generator NAME).")
@@ -362,6 +666,11 @@ class Gallery:
                 f"Got {n} embeddings, {len(paths)} paths and {len(sha256s)} SHA-256s for class "
                 f"{label!r}; pass one path and one SHA-256 per embedding."
             )
+        if thumbnails is not None and len(thumbnails) != n:
+            raise AidetectError(
+                f"Got {n} embeddings but {len(thumbnails)} thumbnails for class {label!r}; pass one thumbnail "
+                "(or None) per embedding, or thumbnails=None."
+            )
         if not np.issubdtype(emb.dtype, np.floating):
             raise AidetectError(f"Embeddings must be floating point, not {emb.dtype}.")
         emb32 = emb.astype(np.float32, copy=False)
@@ -377,10 +686,27 @@ class Gallery:
                 f"norm {float(norms[bad[0]]):.4f}); L2-normalise them before adding them to a gallery."
             )
         digests = _parse_sha256s(sha256s)
+        table = _root_table(source_root, root_label)
 
         keep = _first_occurrences(digests) & ~_digests_in(digests, self._sha)
         added = int(keep.sum())
         skipped = n - added
+        rows = np.flatnonzero(keep)
+        # everything that can fail comes before the first change
+        thumbs = [b"" if thumbnails is None or thumbnails[i] is None else thumbnail_png(thumbnails[i]) for i in rows]
+        stored_paths, row_roots = [], []
+        for i in rows:
+            given = os.fspath(paths[i])
+            for root, folder in table:
+                rel = _relative_posix(given, folder)
+                if rel is not None:
+                    stored_paths.append(f"{root}/{rel}")
+                    row_roots.append(root)
+                    break
+            else:
+                stored_paths.append(given)
+                row_roots.append(None)
+        enrollment = self._new_enrollment() if _enrollment is None else int(_enrollment)
 
         if added:
             names = self._class_names
@@ -391,8 +717,13 @@ class Gallery:
             else:
                 codes = self._codes
             code = names.index(label)
-            new_paths = [paths[i] for i in np.flatnonzero(keep)]
-            blob, offsets = _encode_paths(new_paths)
+            blob, offsets = _encode_paths(stored_paths)
+            roots = list(self._roots)
+            for root in row_roots:
+                if root is not None and root not in roots:
+                    roots.append(root)
+            root_codes = np.array([_NO_ROOT if r is None else roots.index(r) for r in row_roots], dtype=np.int32)
+            thumb_blob, thumb_offsets = _encode_blobs(thumbs)
             self._embeddings = np.concatenate(
                 [np.asarray(self._embeddings), emb[keep].astype(np.float16)], axis=0
             )
@@ -403,19 +734,49 @@ class Gallery:
                 [self._path_offsets, offsets[1:] + self._path_offsets[-1]]
             )
             self._path_blob = np.concatenate([self._path_blob, blob])
+            self._enrollment = np.concatenate([self._enrollment, np.full(added, enrollment, dtype=np.uint32)])
+            self._roots = roots
+            self._root_codes = np.concatenate([self._root_codes, root_codes])
+            self._thumb_offsets = np.concatenate([self._thumb_offsets, thumb_offsets[1:] + self._thumb_offsets[-1]])
+            self._thumb_blob = np.concatenate([np.asarray(self._thumb_blob), thumb_blob])
             self._content_hash = None
-        self.log.append(_log_entry("add", label, added, source, skipped=skipped))
-        return added, skipped
+        eid = _enrollment_text(enrollment)
+        self.log.append(_log_entry("add", label, added, source, skipped=skipped, enrollment=eid))
+        self.last_enrollment = eid
+        return AddResult(added, skipped, eid)
 
-    def add_labelled(self, embeddings, labels, paths: Sequence[str], sha256s: Sequence[str], source: str = "") -> tuple[int, int]:
-        """:meth:`add` for rows of several classes at once (one log entry per class, in name order)."""
+    def add_labelled(
+        self,
+        embeddings,
+        labels,
+        paths: Sequence[str],
+        sha256s: Sequence[str],
+        source: str = "",
+        *,
+        thumbnails=None,
+        source_root=None,
+        root_label: str | None = None,
+    ) -> AddResult:
+        """:meth:`add` for rows of several classes at once (one log entry per class, in name order,
+        all under one enrollment id)."""
         labels = np.asarray(labels)
+        if thumbnails is not None and len(thumbnails) != len(labels):
+            raise AidetectError(
+                f"Got {len(labels)} labels but {len(thumbnails)} thumbnails; pass one thumbnail (or None) per row."
+            )
+        enrollment = self._new_enrollment()
         added = skipped = 0
         for name in sorted(set(labels.tolist())):
             rows = np.flatnonzero(labels == name)
-            a, s = self.add(np.asarray(embeddings)[rows], name, [paths[i] for i in rows], [sha256s[i] for i in rows], source=source)
+            a, s = self.add(
+                np.asarray(embeddings)[rows], name, [paths[i] for i in rows], [sha256s[i] for i in rows], source=source,
+                thumbnails=None if thumbnails is None else [thumbnails[i] for i in rows],
+                source_root=source_root, root_label=root_label, _enrollment=enrollment,
+            )
             added, skipped = added + a, skipped + s
-        return added, skipped
+        eid = _enrollment_text(enrollment)
+        self.last_enrollment = eid
+        return AddResult(added, skipped, eid)
 
     def remove_class(self, label: str, source: str = "") -> int:
         """Remove every row of ``label``; returns how many. The removal is logged."""
@@ -432,6 +793,32 @@ class Gallery:
         self.log.append(_log_entry("remove", label, removed, source))
         return removed
 
+    def remove_enrollment(self, enrollment: str, source: str = "") -> dict[str, int]:
+        """Remove exactly the rows one :meth:`add` added (by its id); returns class → rows removed.
+
+        Rows the enrollment skipped as already present belong to the enrollment that added
+        them and stay. Logged as one ``remove`` entry per class, with the id.
+        """
+        value = _parse_enrollment(enrollment)
+        eid = _enrollment_text(value)
+        mine = self._enrollment == value
+        if not mine.any():
+            if eid in self.enrollments():
+                raise AidetectError(
+                    f"Enrollment {eid} has no rows left in the gallery (it added none, or they were removed "
+                    "already); see `aidetect gallery list`."
+                )
+            raise AidetectError(
+                f"The gallery has no enrollment {eid} (galleries written before enrollment ids hold none for "
+                "their rows); see the ids with `aidetect gallery list`."
+            )
+        counts = np.bincount(self._codes[mine], minlength=len(self._class_names))
+        removed = {name: int(counts[i]) for i, name in enumerate(self._class_names) if counts[i]}
+        self._take(np.flatnonzero(~mine))
+        for name, count in removed.items():
+            self.log.append(_log_entry("remove", name, count, source, enrollment=eid))
+        return removed
+
     def _take(self, rows: np.ndarray) -> None:
         """Keep only ``rows`` (sorted or not, unique), re-coding labels and paths."""
         rows = np.asarray(rows, dtype=np.int64)
@@ -440,23 +827,14 @@ class Gallery:
         names = [self._class_names[c] for c in present]
         remap = np.full(max(len(self._class_names), 1), -1, dtype=np.int32)
         remap[present] = np.arange(len(present), dtype=np.int32)
-        starts = self._path_offsets[rows]
-        stops = self._path_offsets[rows + 1]
-        lengths = stops - starts
-        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        if offsets[-1]:
-            # gather byte ranges without a Python loop: per-byte source index
-            src = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
-            blob = self._path_blob[src]
-        else:
-            blob = np.zeros(0, dtype=np.uint8)
+        self._path_blob, self._path_offsets = _gather(self._path_blob, self._path_offsets, rows)
+        self._thumb_blob, self._thumb_offsets = _gather(self._thumb_blob, self._thumb_offsets, rows)
         self._embeddings = np.asarray(self._embeddings)[rows]
         self._codes = remap[codes].astype(np.int32, copy=False)
         self._class_names = names
         self._sha = self._sha[rows]
-        self._path_blob = blob
-        self._path_offsets = offsets
+        self._enrollment = self._enrollment[rows]
+        self._root_codes = self._root_codes[rows]
         self._content_hash = None
 
     def subset(self, indices) -> "Gallery":
@@ -486,6 +864,11 @@ class Gallery:
             path_blob=self._path_blob,
             path_offsets=self._path_offsets,
             log=copy.deepcopy(self.log),
+            enrollment=self._enrollment,
+            root_codes=self._root_codes,
+            roots=self._roots,
+            thumbnail_blob=self._thumb_blob,
+            thumbnail_offsets=self._thumb_offsets,
         )
         out._take(idx)
         after = out.classes()
@@ -494,6 +877,46 @@ class Gallery:
             if dropped:
                 out.log.append(_log_entry("remove", name, dropped, "subset"))
         return out
+
+    def set_thumbnails(self, rows, thumbnails) -> None:
+        """Give rows ``rows`` these thumbnails (each an array, PNG bytes, or None to drop one).
+
+        For galleries made without them (e.g. the bundled one, whose source files are on
+        the maintainer's machine). Not a change of content: the fingerprint stays.
+        """
+        idx = [self._row(i) for i in np.asarray(rows).reshape(-1)]
+        if len(thumbnails) != len(idx):
+            raise AidetectError(f"Got {len(idx)} rows but {len(thumbnails)} thumbnails; pass one per row.")
+        encoded = [b"" if t is None else thumbnail_png(t) for t in thumbnails]
+        items = [self.thumbnail(i) or b"" for i in range(len(self))]
+        for i, data in zip(idx, encoded):
+            items[i] = data
+        self._thumb_blob, self._thumb_offsets = _encode_blobs(items)
+
+    def set_source_root(self, source_root, root_label: str | None = None) -> int:
+        """Store the paths of rows that lie under ``source_root`` relative to it (as :meth:`add` does);
+        returns how many rows changed. For galleries whose paths were stored absolute."""
+        table = _root_table(source_root, root_label)
+        paths = list(self.paths)
+        roots = list(self._roots)
+        codes = self._root_codes.copy()
+        changed = 0
+        for i, given in enumerate(paths):
+            if codes[i] != _NO_ROOT or not os.path.isabs(given):
+                continue
+            for root, folder in table:
+                rel = _relative_posix(given, folder)
+                if rel is not None:
+                    if root not in roots:
+                        roots.append(root)
+                    paths[i] = f"{root}/{rel}"
+                    codes[i] = roots.index(root)
+                    changed += 1
+                    break
+        if changed:
+            self._path_blob, self._path_offsets = _encode_paths(paths)
+            self._roots, self._root_codes = roots, codes
+        return changed
 
     # ------------------------------------------------------------------ search
 
@@ -528,11 +951,13 @@ class Gallery:
         """Problems found in the gallery (empty list: none).
 
         Checks that replaying the log (adds minus removes per class) gives
-        :meth:`classes`, that no SHA-256 repeats, and that every embedding is a
-        finite unit vector.
+        :meth:`classes`, that no SHA-256 repeats, that every embedding is a
+        finite unit vector (the same check loading for use makes), that every row's
+        enrollment id is in the log, and that thumbnails are PNG data.
         """
         problems: list[str] = []
         replay: dict[str, int] = {}
+        logged_ids: set[str] = set()
         for i, entry in enumerate(self.log):
             if not isinstance(entry, dict) or entry.get("action") not in _ACTIONS:
                 problems.append(f"log entry {i} is malformed or has an unknown action: {entry!r}")
@@ -544,6 +969,8 @@ class Gallery:
                 continue
             if entry["action"] == "add":
                 replay[name] = replay.get(name, 0) + count
+                if isinstance(entry.get("enrollment"), str):
+                    logged_ids.add(entry["enrollment"])
             elif entry["action"] == "remove":
                 replay[name] = replay.get(name, 0) - count
         first = self.log[0] if self.log else None
@@ -565,32 +992,62 @@ class Gallery:
                 f"is in the gallery more than once (e.g. {example})"
             )
 
-        bad_finite = 0
-        bad_unit: list[int] = []
-        for start in range(0, len(self), _GALLERY_BLOCK):
-            block = np.asarray(self._embeddings[start : start + _GALLERY_BLOCK], dtype=np.float32)
-            with np.errstate(over="ignore", invalid="ignore"):
-                squares = np.einsum("ij,ij->i", block, block)  # any NaN/inf makes the row's sum non-finite
-            finite = np.isfinite(squares)
-            bad_finite += int((~finite).sum())
-            off = np.flatnonzero(finite & (np.abs(np.sqrt(squares) - 1.0) > _UNIT_TOLERANCE))
-            bad_unit.extend((off + start).tolist())
-        if bad_finite:
-            problems.append(f"{bad_finite} embeddings contain NaN or infinite values")
-        if bad_unit:
-            problems.append(
-                f"{len(bad_unit)} embeddings are not unit vectors (first at row {bad_unit[0]})"
-            )
+        problems.extend(_scan_rows(self._embeddings).problems())
+
+        row_ids = [_enrollment_text(v) for v in np.unique(self._enrollment) if v != _NO_ENROLLMENT]
+        unlogged = [eid for eid in row_ids if eid not in logged_ids]
+        if unlogged:
+            problems.append(f"rows carry enrollment ids the log does not record: {', '.join(unlogged[:5])}")
+
+        bad_thumbs = 0
+        for i in np.flatnonzero(np.diff(self._thumb_offsets)):
+            start = int(self._thumb_offsets[i])
+            if np.asarray(self._thumb_blob[start : start + 8]).tobytes() != PNG_SIGNATURE:
+                bad_thumbs += 1
+        if bad_thumbs:
+            problems.append(f"{bad_thumbs} thumbnails are not PNG data")
+
+        misfiled = 0
+        for i in np.flatnonzero(self._root_codes != _NO_ROOT):
+            rel = self.relative_path(int(i))
+            if rel is None or not _safe_relative(rel):
+                misfiled += 1
+        if misfiled:
+            problems.append(f"{misfiled} paths do not lie under the source root they name")
         return problems
 
     @staticmethod
     def verify_file(path) -> list[str]:
         """Load ``path`` and :meth:`verify` it; a load failure is returned as a problem."""
+        return Gallery.check_file(path)["problems"]
+
+    @staticmethod
+    def check_file(path) -> dict[str, list[str]]:
+        """``{"problems": [...], "notes": [...]}`` for the gallery file at ``path``.
+
+        Problems: a load failure (one, then nothing else is checked), :meth:`verify`'s
+        findings (poisoned embeddings included: the same ones loading for use refuses),
+        archive members aidetect does not write. Notes: what is fine but worth knowing,
+        e.g. a change log that no hash covers (a gallery written by an older aidetect).
+        """
         try:
-            gallery = Gallery.load(path)
+            gallery = Gallery._load(Path(path), mmap=True, check_rows=False)
         except AidetectError as exc:
-            return [str(exc)]
-        return gallery.verify()
+            return {"problems": [str(exc)], "notes": []}
+        problems = gallery.verify()
+        notes: list[str] = []
+        report = gallery._file_report
+        if report.get("unknown_members"):
+            problems.append(
+                f"the file holds members aidetect does not write and no hash covers: "
+                f"{', '.join(report['unknown_members'][:10])}"
+            )
+        if not report.get("log_covered", True):
+            notes.append(
+                "log not covered (written by an older aidetect): no hash protects its change log, so an edited "
+                "entry cannot be told from a real one; the next change to the gallery adds the hash"
+            )
+        return {"problems": problems, "notes": notes}
 
     # ------------------------------------------------------------------ files
 
@@ -606,11 +1063,20 @@ class Gallery:
             "content_sha256": self.content_hash(),
             "fingerprint": self.fingerprint,
             "paths_sha256": _paths_hash(self._path_blob, self._path_offsets),
+            "roots": list(self._roots),
+            "extras_sha256": _extras_hash(
+                len(self), self._enrollment, self._root_codes, self._roots, self._thumb_blob, self._thumb_offsets
+            ),
+            "log_sha256": _log_hash(self.log),
             "log": self.log,
         }
 
     def save(self, path) -> None:
-        """Write the gallery to ``path`` atomically (temporary file + rename)."""
+        """Write the gallery to ``path`` atomically (temporary file + rename).
+
+        An OS error (disk full, folder not writable) raises :class:`AidetectError` with one
+        sentence; the previous file is left as it was.
+        """
         meta = json.dumps(self._meta(), ensure_ascii=False).encode("utf-8")
         arrays = {
             "meta": np.frombuffer(meta, dtype=np.uint8),
@@ -620,8 +1086,20 @@ class Gallery:
             "path_blob": np.ascontiguousarray(self._path_blob, dtype=np.uint8),
             "path_offsets": np.ascontiguousarray(self._path_offsets, dtype="<i8"),
         }
-        with atomic_writer(path, "wb") as handle:
-            write_npz(handle, arrays)
+        # optional members only when they hold something; earlier versions ignore them (and
+        # the new metadata keys), so they read a gallery written here as before
+        if np.any(self._enrollment != _NO_ENROLLMENT):
+            arrays["enrollment"] = np.ascontiguousarray(self._enrollment, dtype="<u4")
+        if np.any(self._root_codes != _NO_ROOT):
+            arrays["root_codes"] = np.ascontiguousarray(self._root_codes, dtype="<i4")
+        if self._thumb_offsets[-1]:
+            arrays["thumbnail_blob"] = np.ascontiguousarray(self._thumb_blob, dtype=np.uint8)
+            arrays["thumbnail_offsets"] = np.ascontiguousarray(self._thumb_offsets, dtype="<i8")
+        try:
+            with atomic_writer(path, "wb") as handle:
+                write_npz(handle, arrays)
+        except OSError as exc:
+            raise write_error(path, exc, _ELSEWHERE) from exc
 
     @classmethod
     def load(
@@ -635,14 +1113,14 @@ class Gallery:
 
         Never unpickles anything. Raises :class:`UnsafeFileError` for a pickle,
         :class:`CorruptFileError` for a missing, truncated, edited or
-        inconsistent file, and :class:`IncompatibleGalleryError` when
-        ``expected_model_fingerprint`` is given and the gallery was made by
-        another model. ``mmap=True`` maps the embeddings from the file instead
-        of reading them into memory.
+        inconsistent file, or one whose embeddings are not finite unit vectors (a
+        poisoned gallery; checked in blocks, memory-mapped ones too), and
+        :class:`IncompatibleGalleryError` when ``expected_model_fingerprint`` is
+        given and the gallery was made by another model. ``mmap=True`` maps the
+        embeddings (and thumbnails) from the file instead of reading them into memory.
         """
         p = Path(path)
-        arrays = read_arrays(p, mmap=mmap)
-        gallery = _from_arrays(p, arrays)
+        gallery = cls._load(p, mmap=mmap, check_rows=True)
         if expected_model_fingerprint is not None and gallery.model_fingerprint != expected_model_fingerprint:
             raise IncompatibleGalleryError(
                 f"{p} was made by model {gallery.model_fingerprint}, but the model in use is "
@@ -651,11 +1129,19 @@ class Gallery:
             )
         return gallery
 
+    @classmethod
+    def _load(cls, path: Path, *, mmap: bool, check_rows: bool) -> "Gallery":
+        arrays, unknown = read_arrays(path, mmap=mmap)
+        gallery = _from_arrays(path, arrays, check_rows=check_rows)
+        gallery._file_report["unknown_members"] = unknown
+        return gallery
+
 
 # --------------------------------------------------------------------------- hashing
 
 
-def _content_hash(model_fp, dim, embeddings, codes, class_names, sha) -> str:
+def _content_hash(model_fp, dim, embeddings, codes, class_names, sha, check: _RowCheck | None = None) -> str:
+    """The content hash (unchanged since the first gallery format); ``check`` also scans the rows."""
     h = hashlib.sha256()
     h.update(b"aidetect-gallery-content-v1\0")
     h.update(json.dumps([model_fp, int(dim), int(len(codes)), list(class_names)], ensure_ascii=False).encode("utf-8"))
@@ -663,7 +1149,10 @@ def _content_hash(model_fp, dim, embeddings, codes, class_names, sha) -> str:
     # chunked so a memory-mapped gallery is never copied whole
     emb = embeddings
     for start in range(0, emb.shape[0], _GALLERY_BLOCK):
-        h.update(np.ascontiguousarray(emb[start : start + _GALLERY_BLOCK], dtype="<f2").tobytes())
+        block = np.ascontiguousarray(emb[start : start + _GALLERY_BLOCK], dtype="<f2")
+        h.update(block.tobytes())
+        if check is not None:
+            check.update(block, start)
     h.update(np.ascontiguousarray(codes, dtype="<i4").tobytes())
     h.update(np.ascontiguousarray(sha, dtype=np.uint8).tobytes())
     return h.hexdigest()
@@ -676,17 +1165,36 @@ def _paths_hash(blob: np.ndarray, offsets: np.ndarray) -> str:
     return h.hexdigest()
 
 
-# --------------------------------------------------------------------------- search
+def _extras_hash(n, enrollment, root_codes, roots, thumb_blob, thumb_offsets) -> str:
+    """Covers what a gallery keeps beside its content: enrollment ids, source roots, thumbnails."""
+    h = hashlib.sha256()
+    h.update(b"aidetect-gallery-extras-v1\0")
+    h.update(json.dumps([int(n), list(roots)], ensure_ascii=False).encode("utf-8"))
+    h.update(b"\0")
+    h.update(np.ascontiguousarray(enrollment, dtype="<u4").tobytes())
+    h.update(np.ascontiguousarray(root_codes, dtype="<i4").tobytes())
+    h.update(np.ascontiguousarray(thumb_offsets, dtype="<i8").tobytes())
+    chunk = 64 << 20
+    for start in range(0, int(thumb_blob.shape[0]), chunk):  # a mapped blob is never copied whole
+        h.update(np.ascontiguousarray(thumb_blob[start : start + chunk], dtype=np.uint8).tobytes())
+    return h.hexdigest()
 
 
+def _log_hash(log: list) -> str:
+    text = json.dumps(log, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(b"aidetect-gallery-log-v1\0" + text.encode("utf-8", "surrogatepass")).hexdigest()
 
-def _from_arrays(path: Path, a: dict[str, np.ndarray]) -> Gallery:
+
+# --------------------------------------------------------------------------- reading
+
+
+def _from_arrays(path: Path, a: dict[str, np.ndarray], *, check_rows: bool = True) -> Gallery:
     meta_arr = a["meta"]
     if meta_arr.dtype != np.uint8 or meta_arr.ndim != 1:
         raise corrupt(path, "metadata is not a byte array")
     try:
         meta = json.loads(meta_arr.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise corrupt(path, f"metadata is not valid JSON: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != GALLERY_FORMAT:
         raise corrupt(path, "metadata does not describe an aidetect gallery")
@@ -744,6 +1252,7 @@ def _from_arrays(path: Path, a: dict[str, np.ndarray]) -> Gallery:
         raise corrupt(path, "the class counts in the metadata disagree with the labels")
     if n and np.any(actual == 0):
         raise corrupt(path, "the metadata names a class with no rows")
+    extras = _read_extras(path, a, meta, n)
 
     gallery = Gallery(
         model_fingerprint=model_fp,
@@ -755,9 +1264,72 @@ def _from_arrays(path: Path, a: dict[str, np.ndarray]) -> Gallery:
         path_blob=blob,
         path_offsets=offsets,
         log=log,
+        **extras,
     )
-    if meta.get("content_sha256") != gallery.content_hash():
+    rows = _RowCheck()  # in the hashing pass: the file is read once (verify scans on its own)
+    content = _content_hash(model_fp, dim, emb, codes, names, sha, check=rows if check_rows else None)
+    if meta.get("content_sha256") != content:
         raise corrupt(path, "its content hash does not match: embeddings, labels or metadata were edited")
+    gallery._content_hash = content
     if meta.get("paths_sha256") != _paths_hash(blob, offsets):
         raise corrupt(path, "its source paths were edited")
+    if "extras_sha256" in meta:
+        if meta["extras_sha256"] != _extras_hash(n, *(extras[k] for k in (
+                "enrollment", "root_codes", "roots", "thumbnail_blob", "thumbnail_offsets"))):
+            raise corrupt(path, "its enrollment ids, source roots or thumbnails were edited")
+    elif any(key in a for key in ("enrollment", "root_codes", "thumbnail_blob", "thumbnail_offsets")):
+        raise corrupt(path, "it holds enrollment ids, source roots or thumbnails that no hash covers")
+    if "log_sha256" in meta:
+        if meta["log_sha256"] != _log_hash(log):
+            raise corrupt(path, "its change log was edited (the log hash does not match)")
+        gallery._file_report["log_covered"] = True
+    else:
+        gallery._file_report["log_covered"] = False
+    if check_rows and not rows.clean:
+        raise CorruptFileError(
+            f"{path} holds embeddings that are not finite unit vectors ({'; '.join(rows.problems())}), so its "
+            f"verdicts cannot be trusted and it was not opened; run `{_VERIFY_HINT} {path}` for the details and "
+            "restore the gallery from a backup."
+        )
     return gallery
+
+
+def _read_extras(path: Path, a: dict[str, np.ndarray], meta: dict, n: int) -> dict[str, Any]:
+    """The optional members (enrollment ids, source roots, thumbnails), checked; defaults when absent."""
+    roots = meta.get("roots", [])
+    if not isinstance(roots, list) or not all(isinstance(r, str) for r in roots) or len(set(roots)) != len(roots):
+        raise corrupt(path, "its list of source roots is not a list of distinct names")
+    try:
+        for root in roots:
+            _check_root_label(root)
+    except AidetectError:
+        raise corrupt(path, "a source root has an invalid name") from None
+    enrollment = a.get("enrollment")
+    if enrollment is None:
+        enrollment = np.zeros(n, dtype=np.uint32)
+    elif enrollment.dtype != np.uint32 or enrollment.shape != (n,):
+        raise corrupt(path, f"{enrollment.shape} enrollment ids of {enrollment.dtype} for {n} embeddings")
+    root_codes = a.get("root_codes")
+    if root_codes is None:
+        root_codes = np.full(n, _NO_ROOT, dtype=np.int32)
+    elif root_codes.dtype != np.int32 or root_codes.shape != (n,):
+        raise corrupt(path, f"{root_codes.shape} source-root codes of {root_codes.dtype} for {n} embeddings")
+    elif n and (root_codes.min() < _NO_ROOT or root_codes.max() >= len(roots)):
+        raise corrupt(path, "paths refer to source roots the metadata does not name")
+    thumb_blob, thumb_offsets = a.get("thumbnail_blob"), a.get("thumbnail_offsets")
+    if (thumb_blob is None) != (thumb_offsets is None):
+        raise corrupt(path, "it holds thumbnail data without offsets, or offsets without data")
+    if thumb_blob is None:
+        thumb_blob, thumb_offsets = np.zeros(0, dtype=np.uint8), np.zeros(n + 1, dtype=np.int64)
+    else:
+        if thumb_blob.dtype != np.uint8 or thumb_blob.ndim != 1 or thumb_offsets.dtype != np.int64 or thumb_offsets.shape != (n + 1,):
+            raise corrupt(path, f"{thumb_offsets.shape} thumbnail offsets for {n} embeddings")
+        if thumb_offsets[0] != 0 or thumb_offsets[-1] != thumb_blob.size or (n and np.any(np.diff(thumb_offsets) < 0)):
+            raise corrupt(path, "thumbnail offsets do not match the thumbnail data")
+    return {
+        "enrollment": np.asarray(enrollment),
+        "root_codes": np.asarray(root_codes),
+        "roots": roots,
+        "thumbnail_blob": thumb_blob,
+        "thumbnail_offsets": np.asarray(thumb_offsets),
+    }
