@@ -76,6 +76,10 @@ def test_evaluate_end_to_end_and_cache(tiny_model, synthetic_data, tmp_path):
         s = [1 - float(r["score_ai"]) for r in subset]
         assert entry["auc"] == pytest.approx(roc_auc_score(y, s), abs=1e-6)
     assert metrics["results"]["clean"]["attribution"]["accuracy"] > 0.8
+    # The model is calibrated: the ECE of its P(AI) on the test split and a reliability diagram.
+    calibration = metrics["results"]["clean"]["calibration"]
+    assert 0.0 <= calibration["ece"] <= 1.0 and sum(b["count"] for b in calibration["bins"]) == 80
+    assert (out / "reliability-clean.png").is_file() and "expected calibration error" in (out / "report.md").read_text()
     assert metrics["cache"]["misses"] > 0
     second = runner.invoke(app, args)
     assert second.exit_code == 0, second.output

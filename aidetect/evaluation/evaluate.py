@@ -27,7 +27,8 @@ from aidetect.evaluation.classifiers import build_classifier
 from aidetect.evaluation.metrics import attribution_metrics, detection_metrics
 from aidetect.evaluation.report import write_outputs
 from aidetect.gallery import Gallery
-from aidetect.gallery.classifier import classifier_for
+from aidetect.calibration import expected_calibration_error, reliability_bins
+from aidetect.gallery.classifier import classifier_for, detection_score
 from aidetect.labels import REAL
 from aidetect.session import open_model
 from aidetect.settings import SETTINGS
@@ -152,15 +153,20 @@ def evaluate(options: EvalOptions) -> dict:
     perturbations = [CLEAN] + [parse_perturbation(spec) for spec in options.perturb]
     train_embedded, train_labels = ctx.embed(_gallery_pool(ctx), label="gallery images")
     gallery = gallery_from_embeddings(ctx, train_embedded, train_labels, options.gallery_per_class, options.seed)
-    threshold = ctx.model.config.classifier.detect_threshold
+    rules = ctx.model.config.classifier
+    threshold = rules.detect_threshold
     results = {}
     predictions = {}
     for perturbation in perturbations:
         embedded, truth = ctx.embed(ctx.splits.test, perturbation, label=f"test images ({perturbation.key})")
         predicted, score_ai, confidence, k, vote = classify(ctx, gallery, embedded.embeddings, options.classifier, options.k, options.vote)
+        finite = bool(len(score_ai)) and np.isfinite(score_ai).all()
+        # The threshold applies to what the product compares it with: P(AI) for a calibrated model.
+        scores = np.array([detection_score(v, rules) for v in score_ai]) if finite and options.classifier == "knn" else score_ai
         results[perturbation.key] = {
-            "detection": detection_metrics(truth, score_ai, threshold) if np.isfinite(score_ai).all() else None,
+            "detection": detection_metrics(truth, scores, threshold) if finite else None,
             "attribution": attribution_metrics(truth, predicted, ctx.zero_shot),
+            "calibration": _calibration(scores, truth) if finite and options.classifier == "knn" and rules.calibrated else None,
             "n_test": len(truth),
         }
         predictions[perturbation.key] = list(zip(embedded.paths, truth, predicted, score_ai, confidence))
@@ -184,6 +190,12 @@ def evaluate(options: EvalOptions) -> dict:
     }
     write_outputs(Path(options.out), metrics, predictions)
     return metrics
+
+
+def _calibration(probabilities: np.ndarray, truth) -> dict:
+    """How well P(AI) matches the observed share of AI images on the test split."""
+    is_ai = np.asarray(truth) != REAL
+    return {"ece": expected_calibration_error(probabilities, is_ai), "bins": reliability_bins(probabilities, is_ai)}
 
 
 def _gallery_pool(ctx: EvalContext):

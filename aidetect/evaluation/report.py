@@ -27,11 +27,36 @@ def write_outputs(out: Path, metrics: dict, predictions: dict) -> None:
     atomic_write_bytes(out / "predictions.csv", buffer.getvalue().encode("utf-8"))
     for key, result in metrics["results"].items():
         confusion_png(result["attribution"]["confusion"], out / f"confusion-{_slug(key)}.png", f"{metrics['setting']} — {key}")
+        if result.get("calibration"):
+            reliability_png(result["calibration"], out / f"reliability-{_slug(key)}.png", f"{metrics['setting']} — {key}")
     atomic_write_bytes(out / "report.md", markdown_report(metrics).encode("utf-8"))
 
 
 def _slug(key: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
+
+
+def reliability_png(calibration: dict, path: Path, title: str) -> None:
+    """Reliability diagram: observed share of AI images against mean predicted P(AI), per bin."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bins = [b for b in calibration["bins"] if b["count"]]
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect calibration")
+    ax.plot([b["mean_predicted"] for b in bins], [b["observed_ai"] for b in bins], marker="o", label="test images")
+    for b in bins:
+        ax.annotate(str(b["count"]), (b["mean_predicted"], b["observed_ai"]), fontsize=7, xytext=(3, -9), textcoords="offset points")
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted P(AI)", ylabel="observed share of AI images",
+           title=f"{title}\nECE {calibration['ece']:.3f}")
+    ax.legend(loc="upper left", fontsize=8)
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def confusion_png(confusion: dict, path: Path, title: str) -> None:
@@ -91,6 +116,9 @@ def markdown_report(metrics: dict) -> str:
                 mean = sum(v for v in values if v is not None) / max(1, sum(v is not None for v in values))
                 lines.append("| AUC (thesis, table 4.1) | " + " | ".join("-" if v is None else f"{v:.1f}" for v in values) + f" | {mean:.1f} |")
             lines.append("")
+        if result.get("calibration"):
+            lines += [f"Calibration of P(AI): expected calibration error {result['calibration']['ece']:.3f} "
+                      f"(10 bins; reliability diagram reliability-{_slug(key)}.png).", ""]
         attribution = result["attribution"]
         lines += ["### Attribution (macro means, %)", "", "| model | P zero-shot | R zero-shot | F1 zero-shot | P seen | R seen | F1 seen | accuracy |", "|---|---|---|---|---|---|---|---|"]
 
