@@ -9,18 +9,20 @@ as they are. The record schema is documented in docs/output-schema.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import numpy as np
 
 from aidetect.config import DEFAULT_MAX_TILES
 from aidetect.data.conditions import read_conditions
 from aidetect.data.images import iter_image_files
+from aidetect.data.sampling import sample_rows
 from aidetect.embedding import embed_files, embed_tiled
 from aidetect.errors import AidetectError
 from aidetect.gallery import update_gallery
+from aidetect.gallery.thumbnails import thumbnails_for
 from aidetect.gallery.classifier import TASKS, classifier_for, decide, is_ai
 from aidetect.gallery.knn import Prediction
 from aidetect.labels import REAL, UNKNOWN
@@ -61,7 +63,8 @@ def _neighbors(prediction: Prediction, classifier) -> list[dict]:
     for n in prediction.neighbors:
         spread = spreads.get(n.label)
         units = None if spread is None else round((1.0 - n.similarity) / spread, 3)
-        out.append({"label": n.label, "similarity": round(n.similarity, 6), "distance_in_class_spreads": units, "path": n.path})
+        out.append({"label": n.label, "similarity": round(n.similarity, 6), "distance_in_class_spreads": units,
+                    "path": n.path, "row": n.index})
     return out
 
 
@@ -101,6 +104,9 @@ def classify_paths(
     if task not in TASKS:
         raise AidetectError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
     files, problems = collect_files(paths)
+    if not files and not problems:
+        raise AidetectError("no images found in the given paths; give image files or folders that hold them "
+                            "(.jpg .jpeg .png .webp .bmp .tif .tiff .gif)")
     rules = session.rules
     classifier = classifier_for(session.gallery, rules, k=k, vote=vote)
     if task == "detect" and REAL not in session.gallery.classes():
@@ -187,6 +193,36 @@ class EnrollResult:
     considered: int
     errors: list[tuple[str, str]]
     classes: dict[str, int]
+    #: where the skipped duplicates already live: class → how many of them
+    duplicates_in: dict[str, int] = field(default_factory=dict)
+    #: the id ``aidetect gallery remove --enrollment ID`` undoes this enrollment with
+    enrollment: str | None = None
+
+
+def _common_root(paths: Sequence[str]) -> str | None:
+    """The folder the enrolled files share, stored as the paths' named root (so the gallery does
+    not depend on where it was built); None when they share none."""
+    try:
+        root = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths]) if paths else None
+    except ValueError:
+        return None
+    return root if root and root != os.sep else None
+
+
+def _classes_holding(gallery, digests: list[str]) -> dict[str, int]:
+    """For the files already in ``gallery`` (by SHA-256), how many sit in each class."""
+    wanted = {d for d, present in zip(digests, gallery.contains_sha256(digests)) if present}
+    if not wanted:
+        return {}
+    labels = gallery.labels()
+    found: dict[str, int] = {}
+    for row, digest in enumerate(gallery.sha256s):
+        if digest in wanted:
+            found[str(labels[row])] = found.get(str(labels[row]), 0) + 1
+            wanted.discard(digest)
+            if not wanted:
+                break
+    return found
 
 
 def enroll(
@@ -199,11 +235,14 @@ def enroll(
     batch_size: int | None = None,
     workers: int = 0,
     progress: str | None = "enrolling",
+    store_thumbnails: bool = True,
 ) -> EnrollResult:
     """Add images of ``label`` to the session's gallery, under a file lock, atomically.
 
     With more than ``max_images`` files, a seeded sample is taken. Files already
-    in the gallery (same SHA-256, any class) are skipped and counted.
+    in the gallery (same SHA-256, any class) are skipped and counted, by the class that holds
+    them. With ``store_thumbnails`` each new row keeps a small lossless thumbnail (about 8 KB),
+    so evidence reports show it on any machine; paths are stored relative to the files' common folder.
     """
     label = label.strip().lower()
     if not label or label == UNKNOWN:
@@ -212,14 +251,23 @@ def enroll(
     if not files:
         raise AidetectError("no image files found in the given paths; give image files or folders that hold them")
     if max_images is not None and len(files) > max_images:
-        rng = np.random.default_rng(seed)
-        files = [files[i] for i in np.sort(rng.choice(len(files), max_images, replace=False))]
+        files = [files[i] for i in sample_rows(len(files), max_images, seed, "enroll")]
     embedded = embed_paths(session, files, batch_size=batch_size, workers=workers, progress=progress)
     counts: dict[str, int] = {}
 
+    duplicates_in: dict[str, int] = {}
+    enrollment: list[str | None] = []
+
+    thumbnails = thumbnails_for(embedded.paths) if store_thumbnails else None
+    root = _common_root(embedded.paths)
+
     def add(gallery) -> None:
-        added, skipped = gallery.add(embedded.embeddings, label, embedded.paths, embedded.sha256, source="aidetect enroll")
+        duplicates_in.update(_classes_holding(gallery, list(embedded.sha256)))
+        result = gallery.add(embedded.embeddings, label, embedded.paths, embedded.sha256, source="aidetect enroll",
+                             thumbnails=thumbnails, source_root=root)
+        added, skipped = result
         counts.update(added=added, skipped=skipped)
+        enrollment.append(result.enrollment)
 
     if len(embedded.paths):
         model = session.model
@@ -234,4 +282,6 @@ def enroll(
         len(files),
         list(embedded.errors) + problems,
         session.gallery.classes(),
+        duplicates_in,
+        enrollment[0] if enrollment else None,
     )

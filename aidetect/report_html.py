@@ -174,12 +174,18 @@ def _png_data_uri(path: Path) -> str:
 
 
 class _Thumbs:
-    """Thumbnails by (path, size), so a neighbour shared by many records is read once."""
+    """Thumbnails by (path, size), so a neighbour shared by many records is read once. A gallery
+    row's stored thumbnail is used first, so the evidence shows on any machine; else the file."""
 
-    def __init__(self) -> None:
+    def __init__(self, gallery=None) -> None:
         self.cache: dict[tuple[str, int], tuple[str, bool] | None] = {}
+        self.gallery = gallery
 
-    def get(self, path: str | None, size: int):
+    def get(self, path: str | None, size: int, row: int | None = None):
+        if self.gallery is not None and row is not None and 0 <= row < len(self.gallery):
+            stored = self.gallery.thumbnail(row)
+            if stored is not None:
+                return "data:image/png;base64," + base64.b64encode(stored).decode("ascii"), True
         if not path:
             return None
         key = (path, size)
@@ -258,7 +264,7 @@ def _neighbours(record: dict, thumbs: _Thumbs) -> str:
             width = max(0.0, 1.0 - float(units) / 3.0) * 100 if units is not None else 0.0
         except (TypeError, ValueError):
             width = 0.0
-        thumb = thumbs.get(path, NEIGHBOUR_THUMB_SIZE)
+        thumb = thumbs.get(path, NEIGHBOUR_THUMB_SIZE, neighbour.get("row"))
         items.append(
             '<figure class="nb">'
             + _img(thumb, _text(f"neighbour {rank}: {label}"), NEIGHBOUR_THUMB_SIZE)
@@ -337,13 +343,15 @@ def render_html_report(
     gallery_fingerprint: str,
     explain: Callable[[str], Path] | None = None,
     generated: _dt.datetime | None = None,
+    gallery=None,
 ) -> str:
-    """The report as one HTML string (see :func:`write_html_report`)."""
+    """The report as one HTML string (see :func:`write_html_report`); ``gallery``: where the
+    neighbours' stored thumbnails come from."""
     records = list(records)
     if task not in ("detect", "attribute"):
         raise ValueError(f"task must be 'detect' or 'attribute', not {task!r}")
     when = (generated or _dt.datetime.now(_dt.timezone.utc)).astimezone(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    thumbs = _Thumbs()
+    thumbs = _Thumbs(gallery)
     failed = sum(1 for r in records if r.get("error"))
     counts: dict[str, int] = {}
     for record in records:
@@ -399,6 +407,7 @@ def write_html_report(
     model_fingerprint: str,
     gallery_fingerprint: str,
     explain: Callable[[str], Path] | None = None,
+    gallery=None,
 ) -> Path:
     """Write ``out_dir/report.html`` (atomically) for the JSON records of ``detect`` or ``attribute``.
 
@@ -408,7 +417,8 @@ def write_html_report(
     Returns the path of the report.
     """
     document = render_html_report(
-        records, task=task, model_fingerprint=model_fingerprint, gallery_fingerprint=gallery_fingerprint, explain=explain
+        records, task=task, model_fingerprint=model_fingerprint, gallery_fingerprint=gallery_fingerprint, explain=explain,
+        gallery=gallery,
     )
     out = Path(out_dir) / REPORT_FILE
     atomic_write_bytes(out, document.encode("utf-8"))

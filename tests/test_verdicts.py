@@ -114,3 +114,39 @@ def test_an_off_centre_ai_region_is_found(synthetic_data, tmp_path):
     assert tiled["analysed"]["tiles"] == 9 and tiled["analysed"]["area_fraction"] == 1.0
     assert tiled["analysed"]["tile_labels"][0] == "gen_a"  # the corner tile, on its own
     assert tiled["verdict"] in ("ai", "inconclusive") and (tiled["verdict"] == "ai" or tiled["reason"])
+
+
+def test_small_defects_of_the_cli(tiny_model, synthetic_data, tmp_path):
+    import shutil
+
+    model = shutil.copytree(tiny_model, tmp_path / "model")
+    image = str(next((synthetic_data / "test" / "gen_a").glob("*.png")))
+    bogus = runner.invoke(app, ["attribute", "--model", str(model), "--vote", "bogus", image])
+    assert bogus.exit_code == 2 and "--vote 'bogus'" in bogus.output and "Traceback" not in bogus.output
+    assert len(bogus.output.strip().splitlines()) == 1
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = runner.invoke(app, ["detect", "--model", str(model), str(empty)])
+    assert nothing.exit_code == 2 and "no images found" in nothing.output
+    top = json.loads(runner.invoke(app, ["attribute", "--model", str(model), "--json", "--top", "5", "--k", "3", image]).stdout)[0]
+    assert len(top["neighbors"]) == 5 and top["k"] == 3
+    table = runner.invoke(app, ["attribute", "--model", str(model), "--top", "5", image], env={"COLUMNS": "80"})
+    counts = [int(n) for n in __import__("re").findall(r"×(\d+) nearest", table.stdout)]
+    assert sum(counts) == 5, table.stdout
+    # enrolling files the gallery already holds under another class names that class
+    again = runner.invoke(app, ["enroll", "--model", str(model), "--generator", "newgen", str(synthetic_data / "train" / "gen_b")])
+    assert again.exit_code == 0, again.output
+    assert "already in the gallery" in again.stdout and "in gen_b" in again.stdout
+
+
+def test_labels_are_not_truncated_at_80_columns(tiny_model, synthetic_data, tmp_path):
+    import shutil
+
+    model = shutil.copytree(tiny_model, tmp_path / "model")
+    long_name = "realesrgan-x4plus-anime-long-name"
+    enroll = runner.invoke(app, ["enroll", "--model", str(model), "--generator", long_name, str(synthetic_data / "test" / "gen_c")])
+    assert enroll.exit_code == 0, enroll.output
+    table = runner.invoke(app, ["attribute", "--model", str(model), str(synthetic_data / "test" / "gen_c")], env={"COLUMNS": "80"})
+    assert table.exit_code == 0
+    assert long_name in table.stdout.replace("│", "").replace(" ", "").replace("\n", "") or "…" not in table.stdout
+    assert "…" not in table.stdout

@@ -80,6 +80,7 @@ def enroll(
     batch_size: BatchOption = None,
     workers: WorkersOption = 0,
     as_json: JsonOption = False,
+    no_thumbnails: Annotated[bool, typer.Option("--no-thumbnails", help="Do not keep a small lossless thumbnail (~8 KB) per image in the gallery.")] = False,
 ) -> None:
     """Add images of a (new) generator to the gallery, without retraining."""
     with user_errors():
@@ -89,12 +90,15 @@ def enroll(
 
         # for_writing: the bundled model's gallery is copied into the aidetect home first (said on stderr).
         session = open_session(model, gallery, device, create_gallery=True, for_writing=True)
-        result = enroll_images(session, generator, paths, max_images=max_images, seed=seed, batch_size=batch_size, workers=workers)
+        result = enroll_images(session, generator, paths, max_images=max_images, seed=seed, batch_size=batch_size, workers=workers,
+                               store_thumbnails=not no_thumbnails)
         document = {
             "gallery": str(result.gallery_path),
             "class": result.label,
             "added": result.added,
             "skipped_duplicates": result.skipped_duplicates,
+            "duplicates_in": result.duplicates_in,
+            "enrollment": result.enrollment,
             "considered": result.considered,
             "errors": [{"path": p, "error": r} for p, r in result.errors],
             "classes": result.classes,
@@ -102,12 +106,17 @@ def enroll(
         if as_json:
             print_json(document)
         else:
+            from rich.markup import escape
+
+            where = ", ".join(f"{n} in {escape(name)}" for name, n in sorted(result.duplicates_in.items()))
+            skipped = f"{result.skipped_duplicates} already in the gallery ({where}), skipped" if result.skipped_duplicates else "no duplicates"
             out.print(
-                f"enrolled {result.added} images as [bold]{result.label}[/bold] into {result.gallery_path} "
-                f"({result.skipped_duplicates} already in the gallery, skipped); "
-                f"{result.label} now has {result.classes.get(result.label, 0)} images",
+                f"enrolled {result.added} images as [bold]{escape(result.label)}[/bold] into {escape(str(result.gallery_path))} "
+                f"({skipped}); {escape(result.label)} now has {result.classes.get(result.label, 0)} images",
                 highlight=False,
             )
+            if result.enrollment and result.added:
+                out.print(f"undo with: aidetect gallery remove --enrollment {result.enrollment}", highlight=False)
         code = report_input_errors([{"error": r} for _, r in result.errors])
         if code:
             err.print(f"{len(result.errors)} inputs could not be read")
@@ -174,7 +183,7 @@ def _classify_command(task: str):
                     explainer = make_explainer(session.model, report)
                 written = write_html_report(
                     records, report, task=task, model_fingerprint=session.fingerprint,
-                    gallery_fingerprint=session.gallery.fingerprint, explain=explainer,
+                    gallery_fingerprint=session.gallery.fingerprint, explain=explainer, gallery=session.gallery,
                 )
                 err.print(f"wrote the evidence report {written}")
             if report_input_errors(records):

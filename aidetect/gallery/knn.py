@@ -108,7 +108,7 @@ class KNNClassifier:
         if len(gallery) == 0:
             raise AidetectError("the gallery is empty; enroll reference images first with `aidetect enroll --generator NAME DIR`")
         if vote not in VOTES:
-            raise ValueError(f"unknown vote {vote!r}; choose one of {VOTES}")
+            raise AidetectError(f"--vote {vote!r}: choose one of {', '.join(VOTES)}")
         self.gallery = gallery
         self.class_names = sorted(gallery.classes())
         self.codes = np.searchsorted(self.class_names, gallery.labels())
