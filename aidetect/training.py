@@ -52,6 +52,12 @@ from aidetect.settings import resolve_setting
 
 #: Thesis sweep (table 4.16): 1k per class is within 2 F1 points of 162k.
 DEFAULT_GALLERY_PER_CLASS = 1000
+#: Training batches on which BatchNorm's statistics are re-estimated before each validation and
+#: save (see :func:`recalibrate_batchnorm`): ≈ 3,000 images at the thesis's batch of 186, one
+#: forward pass each. Measured on the CPU (EfficientNet-B0, 64 px, batch 18, decoding included):
+#: 0.12-0.2 s a batch against 0.74 s a training step, so 16 batches cost about 3-4 training steps
+#: per epoch (the fingerprint recipe embeds 128-px crops but trains on 64-px ones: 4× that).
+DEFAULT_BN_BATCHES = 16
 
 
 @dataclass
@@ -96,6 +102,9 @@ class TrainOptions:
     #: Embeddings of recent steps contrasted with each batch (0 = off); see aidetect.losses.memory.
     memory_size: int = 0
     patience: int = 5
+    #: BatchNorm statistics re-estimated on this many training batches before each validation
+    #: and save (0 = keep the running averages; see recalibrate_batchnorm).
+    bn_batches: int = DEFAULT_BN_BATCHES
     seed: int = 0
     device: str = "auto"
     workers: int = 2
@@ -150,6 +159,52 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
         return (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, batches) -> int:
+    """Re-estimate every BatchNorm's running statistics for the model's current weights ("precise
+    BN", Wu & Johnson 2021); the weights are not touched. Returns the number of images used.
+
+    Why (docs/training.md, issue 17): the running statistics start at mean 0 / variance 1 and
+    follow the batches at momentum 0.1. torchvision initialises EfficientNet's depthwise
+    convolutions with a fan-out that ignores their groups, so their outputs have a variance of
+    about 2/channels (10⁻³ to 10⁻²); until 0.9^steps has fallen well below that, the initial
+    variance of 1 dominates, eval mode divides those channels by far too much, and 16 blocks of
+    that leave every image with the same embedding. Re-estimating the statistics from scratch
+    with the current weights removes the lag, whatever the step count.
+
+    ``batches`` yields image tensors on the model's device (each of 2 images or more); each is
+    normalised by its own statistics and the running statistics become their plain average
+    (momentum None), with the other layers in eval mode (no stochastic depth, as at inference).
+    With no batch at all the statistics are left as they were. The model is left in eval mode.
+    """
+    layers = batchnorm_layers(model)
+    if not layers:
+        return 0
+    saved = [(bn.momentum, bn.running_mean.clone(), bn.running_var.clone(), bn.num_batches_tracked.clone()) for bn in layers]
+    model.eval()
+    for bn in layers:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over the batches
+        bn.train()
+    seen = 0
+    try:
+        for images in batches:
+            with autocast(images.device):
+                model(images)
+            seen += len(images)
+    finally:
+        for bn, (momentum, mean, var, count) in zip(layers, saved):
+            bn.momentum = momentum
+            if seen == 0:  # nothing to estimate from: keep what there was
+                bn.running_mean.copy_(mean), bn.running_var.copy_(var), bn.num_batches_tracked.copy_(count)
+        model.eval()
+    return seen
 
 
 def _checkpoint_bytes(state: dict) -> bytes:
@@ -227,7 +282,7 @@ class Trainer:
         self.epoch_batches = EpochBatches(self.sampler, self.dist.rank, self.dist.world_size)
         self.train_loader = self._loader(self.train_set, self.epoch_batches, persistent=True)
 
-    def _loader(self, dataset, batch_sampler, persistent: bool = False) -> DataLoader:
+    def _loader(self, dataset, batch_sampler, persistent: bool = False, generator: torch.Generator | None = None) -> DataLoader:
         workers = self.options.workers
         return DataLoader(
             dataset,
@@ -237,6 +292,7 @@ class Trainer:
             pin_memory=self.device.type == "cuda",
             persistent_workers=persistent and workers > 0,
             prefetch_factor=4 if workers > 0 else None,
+            generator=generator,
         )
 
     # --------------------------------------------------------------- model
@@ -410,6 +466,39 @@ class Trainer:
                 raise _StopSignal()
         return (float(np.mean(losses)) if losses else float("nan")), seen
 
+    def _recalibrate_batchnorm(self, epoch: int) -> None:
+        """BatchNorm statistics for the current weights (see recalibrate_batchnorm), from
+        ``bn_batches`` class-balanced batches of training images preprocessed as at inference.
+
+        As at inference, not as in training: a recipe that trains on small crops (fingerprint:
+        64 px) and embeds larger ones (128 px) needs the statistics of the larger ones. Measured
+        (docs/training.md): statistics from the training crops left the fingerprint recipe's
+        validation loss near the collapsed value, those from the inference input did not.
+
+        Deterministic (batches seeded by the run's seed and the epoch, the loader by its own
+        generator, never the global RNG), so a resumed run saves the same statistics as an
+        uninterrupted one. Under DDP every rank uses the same whole batches, so every rank holds
+        the same statistics (SyncBatchNorm sees identical inputs everywhere).
+        """
+        o = self.options
+        if o.bn_batches <= 0 or not batchnorm_layers(self.encoder):
+            return
+        sampler = ClassBalancedBatchSampler(self.train_set.labels, o.batch_size, o.m_per_class, seed=o.seed)
+        sampler.set_epoch(epoch)
+        chosen = [batch for _, batch in zip(range(o.bn_batches), sampler)]
+        inference_view = ImageFileDataset(self.train_set.paths, self.train_set.labels, o.preprocess(), train=False)
+        loader = self._loader(inference_view, chosen, generator=torch.Generator().manual_seed(o.seed))
+
+        def images():
+            for batch in loader:
+                if len(batch.indices) >= 2:
+                    x = batch.images.to(self.device, non_blocking=True)
+                    if self.device.type == "cuda" and o.channels_last and x.ndim == 4:
+                        x = x.contiguous(memory_format=torch.channels_last)
+                    yield x
+
+        recalibrate_batchnorm(self.encoder, images())
+
     @torch.no_grad()
     def _validate(self) -> float:
         if len(self.val_set) == 0:
@@ -496,6 +585,9 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         self.best_val_loss, self.bad_epochs, self.skipped = float("nan"), 0, 0
         history = [{"epoch": 0, "note": f"no training: {self.init_description} weights"}]
+        if not Path(self.options.init).is_dir():
+            # Random (or ImageNet) weights with statistics of this data; an aidetect model keeps its own.
+            self._recalibrate_batchnorm(0)
         if self.dist.is_main:
             save_model(self.out, self.encoder.cpu(), self._model_config(history))
             config = self._finish(history)
@@ -569,6 +661,7 @@ class Trainer:
                     elapsed = time.perf_counter() - began
                     progress.update(task, ips=seen / max(elapsed, 1e-9))
                     start_step = 0
+                    self._recalibrate_batchnorm(epoch)
                     val_loss = self._validate()
                     record = {
                         "epoch": epoch + 1,
