@@ -12,9 +12,10 @@ from aidetect.inference import classify_paths, open_session
 FIXTURE = Path(__file__).parent / "fixtures" / "model_v0_1"
 # Old record field → today's (the verdict issue renamed what is not a probability and gave
 # detect and attribute one record). The old detect "verdict" (ai/real) is not compared: today
-# a conflict between it and the label is called inconclusive.
+# a conflict between it and the label is called inconclusive. unknown_threshold is not compared
+# either: the unknown rule's gap term is capped since (aidetect/gallery/knn.py, UNKNOWN_GAP_CAP).
 RENAMED = {"label": "label", "confidence": "vote_share", "nearest_label": "nearest_label",
-           "nearest_in_class_similarity": "nearest_in_class_similarity", "unknown_threshold": "unknown_threshold",
+           "nearest_in_class_similarity": "nearest_in_class_similarity",
            "runner_up": "runner_up", "runner_up_confidence": "runner_up_share", "score_ai": "ai_vote_share",
            "score": "ai_vote_share", "threshold": "threshold", "k": "k", "vote": "vote", "sha256": "sha256",
            "model_fingerprint": "model_fingerprint", "gallery_fingerprint": "gallery_fingerprint", "error": "error"}

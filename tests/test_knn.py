@@ -109,12 +109,28 @@ def test_leave_one_out_threshold_follows_its_definition():
     embeddings, labels = clusters({"a": [1, 0, 0], "b": [0, 1, 0]}, 20, 0.1)
     g = gallery_of(embeddings, labels)
     thresholds = leave_one_out_thresholds(g, quantile=0.05, gap_fraction=0.5)
-    a = embeddings[:20]
+    stored = np.asarray(g.embeddings, dtype=np.float32)  # the gallery keeps float16
+    a = stored[:20]
     sims = a @ a.T
     np.fill_diagonal(sims, -np.inf)
     loo = np.quantile(1 - sims.max(axis=1), 0.95)
-    gap = np.median(1 - (a @ embeddings[20:].T).max(axis=1))
-    assert thresholds["a"] == pytest.approx(1 - max(loo, 0.5 * gap), abs=1e-3)
+    gap = np.median(1 - (a @ stored[20:].T).max(axis=1))
+    assert thresholds["a"] == pytest.approx(1 - max(loo, min(0.5 * gap, 4 * loo)), abs=1e-3)
+
+
+def test_the_gap_term_is_capped_for_well_separated_classes():
+    # Tight, far-apart classes: half the gap is huge; the floor stays within 4 leave-one-out distances.
+    embeddings, labels = clusters({"a": [1, 0, 0], "b": [0, 1, 0]}, 30, 0.05)
+    g = gallery_of(embeddings, labels)
+    thresholds = leave_one_out_thresholds(g)
+    a = np.asarray(g.embeddings, dtype=np.float32)[:30]
+    sims = a @ a.T
+    np.fill_diagonal(sims, -np.inf)
+    loo = np.quantile(1 - sims.max(axis=1), 0.95)
+    assert 1 - thresholds["a"] == pytest.approx(4 * loo, rel=1e-2)
+    between = unit([[1, 0.5, 0]])  # far from a's members, far nearer to a than to b
+    knn = KNNClassifier(gallery_of(embeddings, labels))
+    assert knn.predict(between)[0].label == "unknown"
 
 
 def test_leave_one_out_keeps_exact_duplicates_in_other_rows():

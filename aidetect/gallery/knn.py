@@ -37,6 +37,8 @@ SMALL_GALLERY_MAX = 20
 WEIGHTED_TEMPERATURE = 0.07
 UNKNOWN_QUANTILE = 0.05
 UNKNOWN_GAP_FRACTION = 0.5
+#: The gap term may widen a class's floor to at most this many times its leave-one-out distance.
+UNKNOWN_GAP_CAP = 4.0
 
 
 def choose_k(class_counts: dict[str, int], k: int | None = None) -> int:
@@ -203,10 +205,12 @@ def leave_one_out_statistics(
     In distances (1 − similarity), the threshold of class c is the larger of
     (a) the (1 − ``quantile``) quantile of its members' distances to their
     nearest other member (leave-one-out), and (b) ``gap_fraction`` × the median
-    distance from its members to the nearest member of any other class. (a)
-    alone is too strict for tight clusters (a class that collapsed to a point
-    would call every new image unknown); (b) says "unknown" only for images
-    that sit well away from the class, relative to how far the next class is.
+    distance from its members to the nearest member of any other class, capped at
+    ``UNKNOWN_GAP_CAP`` × (a). (a) alone is a little strict for tight clusters;
+    (b) lets images that sit between the class and its neighbours belong to it,
+    but no farther than 4 × (a): uncapped, between well-separated classes it
+    accepted images 70–1000 class spreads away (an unseen synthetic generator,
+    tests/test_inference.py).
     The spread is the unit evidence is shown in: a neighbour 0.5 spreads away is
     nearer than most of the class's own members are to each other.
     Classes with fewer than 5 members get neither. At most ``max_queries`` members
@@ -229,6 +233,9 @@ def leave_one_out_statistics(
         gap = 0.0
         if len(others):
             gap = float(np.median(1.0 - nearest_similarity(q, gallery.embeddings[others])))
-        thresholds[name] = 1.0 - max(loo_distance, gap_fraction * gap)
+        # The gap term keeps a tight class from calling its own new images unknown, but capped:
+        # between well-separated classes half the gap is a region hundreds of the class's own
+        # spreads wide, and an unseen generator mapped there was attributed, not unknown.
+        thresholds[name] = 1.0 - max(loo_distance, min(gap_fraction * gap, UNKNOWN_GAP_CAP * loo_distance))
         spreads[name] = max(float(np.median(1.0 - within)), 1e-6)
     return thresholds, spreads
