@@ -54,7 +54,8 @@ def test_perturbation_specs():
     image = Image.new("RGB", (40, 30), (10, 200, 30))
     assert p(image).size == (20, 15)
     assert parse_perturbation("crop:16")(image).size == (16, 16)
-    for bad in ("jpeg:0", "zoom:2", "blur:x"):
+    assert parse_perturbation("webp:80+resize:0.5")(image).size == (20, 15)
+    for bad in ("jpeg:0", "zoom:2", "blur:x", "webp:101", "wild:x"):
         with pytest.raises(AidetectError):
             parse_perturbation(bad)
 
@@ -102,6 +103,30 @@ def test_zero_shot_split_follows_the_model(synthetic_data, tmp_path):
     clean = metrics["results"]["clean"]["attribution"]
     assert clean["zero_shot"]["classes"] == ["gen_c", "real"] and clean["seen"]["classes"] == ["gen_a", "gen_b"]
     assert "zero-shot: gen_c, real" in (out / "report.md").read_text()
+    assert list(metrics["results"]) == ["clean", "jpeg:75", "wild:0"]  # the default test conditions
+
+
+def test_wild_conditions_are_seeded_per_image_and_follow_their_distribution():
+    from PIL import Image
+
+    from aidetect.data.perturb import WildConditions
+
+    wild = parse_perturbation("wild")
+    assert isinstance(wild, WildConditions) and wild.key == "wild:0" and parse_perturbation("wild:3").key == "wild:3"
+    images = [Image.fromarray((np.random.default_rng(i).random((64, 64, 3)) * 255).astype(np.uint8)) for i in range(300)]
+    chains = [wild.chain(im) for im in images]
+    assert [c.key for c in chains] == [wild.chain(im).key for im in images]  # same pixels, same chain
+    assert [c.key for c in chains] != [parse_perturbation("wild:1").chain(im).key for im in images]
+    first_format = [next((k for k, _ in c.steps if k in ("jpeg", "webp")), "none") for c in chains]
+    # first lossy step: JPEG 0.7, plus 0.1 x 0.3 of lossless-then-second-JPEG; WebP 0.2 (tolerances ~4 sigma)
+    assert abs(first_format.count("jpeg") / 300 - 0.73) < 0.1 and abs(first_format.count("webp") / 300 - 0.2) < 0.09
+    assert abs(sum(any(k == "resize" for k, _ in c.steps) for c in chains) / 300 - 0.5) < 0.1
+    for c in chains:
+        for kind, value in c.steps:
+            assert {"jpeg": 65 <= value <= 95 or 70 <= value <= 90, "webp": 60 <= value <= 90,
+                    "resize": 0.5 <= value <= 0.9, "crop": 0.8 * 64 - 1 <= value <= 0.95 * 64 + 1}[kind]
+    out = wild(images[0])
+    assert out.mode == "RGB" and out.size[0] <= 64
 
 
 @pytest.mark.parametrize("classifier", ["knn", "centroid", "ffn-centroid", "ffn-representative"])

@@ -36,7 +36,7 @@ def evaluate(
     k: Annotated[Optional[int], typer.Option("--k", min=1)] = None,
     vote: Annotated[Optional[str], typer.Option("--vote", help="weighted or majority.")] = None,
     classifier: Annotated[str, typer.Option("--classifier", help="knn, centroid, ffn-centroid or ffn-representative.")] = "knn",
-    perturb: Annotated[Optional[list[str]], typer.Option("--perturb", help="Also test perturbed images: jpeg:Q, resize:F, crop:S, blur:S (combine with +; repeat for several).")] = None,
+    perturb: Annotated[Optional[list[str]], typer.Option("--perturb", help="Test conditions besides clean: jpeg:Q, webp:Q, resize:F, crop:S, blur:S (combine with +), or wild (one seeded chain per image, docs/evaluation.md); repeat for several; 'none' for clean only. Default: jpeg:75 and wild.")] = None,
     max_per_class: MaxPerClassOption = None,
     seed: SeedOption = 0,
     device: DeviceOption = "auto",
@@ -54,7 +54,7 @@ def evaluate(
         metrics = run_evaluation(
             EvalOptions(
                 data=str(data), out=str(out), model=str(model) if model else None, setting=setting, layout=layout,
-                gallery_per_class=gallery_per_class or None, k=k, vote=vote, classifier=classifier, perturb=list(perturb or []),
+                gallery_per_class=gallery_per_class or None, k=k, vote=vote, classifier=classifier, perturb=_conditions(perturb),
                 seed=seed, max_per_class=max_per_class, batch_size=batch_size, workers=workers, device=device,
             )
         )
@@ -111,3 +111,13 @@ def sweep(
 def register(app: typer.Typer) -> None:
     app.command()(evaluate)
     app.command()(sweep)
+
+
+DEFAULT_CONDITIONS = ["jpeg:75", "wild"]
+
+
+def _conditions(perturb: list[str] | None) -> list[str]:
+    """The test conditions besides clean: the default set, none, or the ones given."""
+    if perturb is None:
+        return list(DEFAULT_CONDITIONS)
+    return [] if perturb == ["none"] else list(perturb)
