@@ -1,7 +1,9 @@
-"""Named training recipes: a recipe fills every option it names unless the user set it.
+"""Named training recipes: typed presets of the encoder's architecture, preprocessing and augmentation.
+
+A recipe fills every option it names unless the user set it.
 
 * ``thesis``: the thesis exactly (RGB resized to 256×256, EfficientNet's stride-2
-  stem, no augmentation). Kept for the ``es*`` reproductions on GenImage.
+  stem, no augmentation): the configs' own defaults. Kept for the ``es*`` reproductions on GenImage.
 * ``fingerprint``: for models trained with little compute (docs/zoo-benchmark.md):
   the neighbouring-pixel residual (NPR) as input, a stride-1 stem so the first
   block sees full resolution, 64-px training crops aligned to the 2×2
@@ -11,16 +13,48 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+from aidetect.config import ArchitectureConfig, AugmentConfig, PreprocessConfig
 from aidetect.errors import AidetectError
 
-RECIPES: dict[str, dict] = {
-    "thesis": dict(
-        arch="efficientnet_b0", front_end="rgb", stem_stride=2, preprocess_mode="resize", image_size=256,
-        grid=1, train_image_size=None, views=1, jpeg_p=0.0, blur_p=0.0,
-    ),
-    "fingerprint": dict(
-        arch="efficientnet_b0", front_end="npr", stem_stride=1, preprocess_mode="crop", image_size=128,
-        grid=2, train_image_size=64, views=1, jpeg_p=0.5, blur_p=0.1,
+#: The options a recipe names, under their command-line names (``--arch`` … ``--blur-p``), and
+#: where each lives: (config, field).
+RECIPE_OPTIONS: dict[str, tuple[str, str]] = {
+    "arch": ("architecture", "name"),
+    "front_end": ("architecture", "front_end"),
+    "stem_stride": ("architecture", "stem_stride"),
+    "preprocess_mode": ("preprocess", "mode"),
+    "image_size": ("preprocess", "image_size"),
+    "grid": ("preprocess", "grid"),
+    "train_image_size": ("preprocess", "train_image_size"),
+    "views": ("preprocess", "views"),
+    "jpeg_p": ("augment", "jpeg_p"),
+    "blur_p": ("augment", "blur_p"),
+}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The configs a recipe sets; of these, only the fields in :data:`RECIPE_OPTIONS` are applied."""
+
+    name: str
+    architecture: ArchitectureConfig = field(default_factory=ArchitectureConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def options(self) -> dict:
+        """The recipe's values under their command-line names."""
+        return {option: getattr(getattr(self, config), name) for option, (config, name) in RECIPE_OPTIONS.items()}
+
+
+RECIPES: dict[str, Recipe] = {
+    "thesis": Recipe("thesis"),
+    "fingerprint": Recipe(
+        "fingerprint",
+        architecture=ArchitectureConfig(front_end="npr", stem_stride=1),
+        preprocess=PreprocessConfig(image_size=128, mode="crop", grid=2, train_image_size=64),
+        augment=AugmentConfig(jpeg_p=0.5, blur_p=0.1),
     ),
 }
 
@@ -30,7 +64,7 @@ def apply_recipe(name: str, given: dict) -> dict:
     if name not in RECIPES:
         raise AidetectError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
     merged = {key: value for key, value in given.items()}
-    for key, value in RECIPES[name].items():
+    for key, value in RECIPES[name].options().items():
         if merged.get(key) is None:
             merged[key] = value
     # spectrum is a fixed feature: native pixels, no augmentation to fit statistics on.

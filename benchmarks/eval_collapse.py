@@ -239,9 +239,9 @@ class ProbingTrainer(Trainer):
 
     def _prepare_model(self) -> None:
         super()._prepare_model()
-        if self.diagnose and self.options.arch == "efficientnet_b0":
+        if self.diagnose and self.options.architecture.name == "efficientnet_b0":
             o = self.options
-            sampler = ClassBalancedBatchSampler(self.train_set.labels, o.batch_size, o.m_per_class, seed=o.seed)
+            sampler = ClassBalancedBatchSampler(self.train_set.labels, o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
             rng = torch.get_rng_state()
             depthwise_at_init(self.encoder, load_batches(self.train_set, list(sampler)[:1], 0)[0][0])
             torch.set_rng_state(rng)
@@ -289,11 +289,11 @@ class ProbingTrainer(Trainer):
         o = self.options
         epoch = len(self.rows)
         if not hasattr(self, "val_batches"):
-            sampler = ClassBalancedBatchSampler(self.val_set.labels, o.batch_size, o.m_per_class, seed=o.seed)
+            sampler = ClassBalancedBatchSampler(self.val_set.labels, o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
             sampler.set_epoch(0)
             self._val_indices = list(sampler)
             self.val_batches = load_batches(self.val_set, self._val_indices)
-        sampler = ClassBalancedBatchSampler(self.train_set.labels, o.batch_size, o.m_per_class, seed=o.seed + 1)
+        sampler = ClassBalancedBatchSampler(self.train_set.labels, o.optim.batch_size, o.optim.m_per_class, seed=o.seed + 1)
         sampler.set_epoch(epoch)
         # As the trainer does: training images preprocessed as at inference (--sources compares).
         from aidetect.data.dataset import ImageFileDataset
@@ -323,7 +323,7 @@ class ProbingTrainer(Trainer):
         print(f"\nepoch {epoch + 1}: mean cosine / validation loss (ln(batch-1) = {ln:.4f}); shadow check {drift:.1e}")
         for name, (cos, loss) in list(row.items())[1:]:
             print(f"  {name:<14} {cos:9.6f}  {loss:.4f}")
-        if self.diagnose and self.options.arch == "efficientnet_b0":
+        if self.diagnose and self.options.architecture.name == "efficientnet_b0":
             precise = variants[f"precise {max(PRECISE)}"]
             spread = {k: stage_spread(variants[k], self.val_batches) for k in ("eval", "batch stats", f"precise {max(PRECISE)}")}
             print("  stage spread eval / batch stats:   " + " ".join(f"{a / max(b, 1e-30):.1e}" for a, b in zip(spread["eval"], spread["batch stats"])))
@@ -365,10 +365,8 @@ def main() -> None:
         recipe = apply_recipe(args.recipe, dict(arch=args.arch, image_size=args.image_size, train_image_size=args.train_image_size))
         options = dict(
             data=str(data), out=str(Path(tmp) / "model"), batch_size=args.batch_size, epochs=args.epochs, patience=args.epochs,
-            workers=0, device="cpu", seed=args.seed, gallery_per_class=2, **recipe,
+            workers=0, device="cpu", seed=args.seed, gallery_per_class=2, bn_batches=args.trainer_bn_batches, **recipe,
         )
-        if "bn_batches" in TrainOptions.__dataclass_fields__:
-            options["bn_batches"] = args.trainer_bn_batches
         trainer = ProbingTrainer(TrainOptions(**options), args.diagnose, args.sources)
         trainer.run()
 

@@ -7,7 +7,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from aidetect.cli.main import app
-from aidetect.config import AugmentConfig, PreprocessConfig
+from aidetect.config import ArchitectureConfig, AugmentConfig, PreprocessConfig
 from aidetect.errors import AidetectError
 from aidetect.models.preprocess import augment, to_array, to_input
 from aidetect.recipes import apply_recipe
@@ -23,6 +23,18 @@ def test_recipe_fills_only_what_the_user_left_out():
     assert thesis["preprocess_mode"] == "resize" and thesis["image_size"] == 256 and thesis["stem_stride"] == 2
     with pytest.raises(AidetectError):
         apply_recipe("magic", {})
+
+
+def test_recipes_are_typed_presets_of_the_encoder_configs():
+    from aidetect.recipes import RECIPE_OPTIONS, RECIPES
+    from aidetect.training import TrainOptions
+
+    assert RECIPES["thesis"].architecture == ArchitectureConfig() and RECIPES["thesis"].preprocess == PreprocessConfig()
+    for name, recipe in RECIPES.items():
+        options = TrainOptions(data="ROOT", out="out", **apply_recipe(name, {}))
+        assert options.recipe == name
+        for config, field in RECIPE_OPTIONS.values():
+            assert getattr(getattr(options, config), field) == getattr(getattr(recipe, config), field), (name, config, field)
 
 
 def test_training_crops_are_smaller_and_grid_aligned():

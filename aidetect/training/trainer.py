@@ -1,0 +1,541 @@
+"""One training run: prepare the data and the model, fit (the epoch loop inside its signal and
+progress wrapper), then calibrate and save.
+
+The loop is plain PyTorch: class-balanced batches, AdamW, a warm-up then cosine learning-rate
+schedule, BatchNorm statistics re-estimated and the validation loss measured every epoch, the
+best weights kept, early stopping. Everything needed to continue a run exactly (weights,
+optimizer, schedule, RNG state, position in the epoch) is checkpointed through the tensors-only
+loader, so ``--resume`` reproduces an uninterrupted run.
+
+Why AdamW: the thesis does not name its optimizer. AdamW with decoupled weight decay is the
+usual choice for contrastive training of EfficientNets from scratch (SupContrast and open_clip
+use it or SGD with long schedules) and needs no per-dataset tuning of the learning rate to
+converge.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from aidetect import distributed
+from aidetect.calibration import build_initial_gallery
+from aidetect.config import CHECKPOINT_FILE, GALLERY_FILE, METRICS_FILE, ModelConfig
+from aidetect.console import err, warn
+from aidetect.data.dataset import ImageFileDataset, collate
+from aidetect.data.discovery import DataSplits, discover
+from aidetect.data.sampler import ClassBalancedBatchSampler
+from aidetect.devices import autocast, resolve_device
+from aidetect.errors import AidetectError
+from aidetect.losses import build_loss
+from aidetect.models.encoder import FIXED_FEATURE_TRUNKS, Encoder
+from aidetect.models.init_weights import load_initial_weights
+from aidetect.models.model_dir import load_model, save_model
+from aidetect.progress import progress_bar
+from aidetect.settings import resolve_setting
+from aidetect.training.batchnorm import batchnorm_layers, recalibrate_batchnorm
+from aidetect.training.checkpoint import check_same_run, read_checkpoint, write_checkpoint
+from aidetect.training.options import TrainOptions
+from aidetect.training.schedule import EpochBatches, lr_factor
+from aidetect.training.ui import StopRequested, epoch_progress, stop_signals, user_facing_errors
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    config: ModelConfig
+    epochs_run: int
+    best_val_loss: float
+    skipped_images: int
+    history: list[dict] = field(default_factory=list)
+
+
+class Trainer:
+    """One training run. ``run()`` returns a :class:`TrainResult`.
+
+    ``on_step(epoch, step, loss)`` is called after every optimizer step; tests
+    use it to interrupt a run at a chosen point.
+    """
+
+    def __init__(self, options: TrainOptions, on_step: Callable[[int, int, float], None] | None = None):
+        options.loss.check()
+        self.options = options
+        self.on_step = on_step
+        self.out = Path(options.out)
+        self.dist = distributed.from_environment()
+        self.device = distributed.setup(self.dist, resolve_device(options.runtime.device))
+
+    # ---------------------------------------------------------------- data
+    def _prepare_data(self) -> None:
+        o, d = self.options, self.options.data
+        self.splits: DataSplits = discover(d.root, d.layout, seed=o.seed, max_per_class=d.max_per_class)
+        self.setting = resolve_setting(d.setting, self.splits.classes(), d.include, d.exclude)
+        self.trained = list(self.setting.trained)
+        self.class_to_idx = {name: i for i, name in enumerate(self.trained)}
+        train = [s for s in self.splits.train if s.label in self.class_to_idx]
+        val = [s for s in self.splits.val if s.label in self.class_to_idx]
+        if not train:
+            raise AidetectError(f"no training images for {', '.join(self.trained)} under {d.root}; check --data and --layout")
+        self.train_set = ImageFileDataset(
+            [s.path for s in train], [self.class_to_idx[s.label] for s in train], o.preprocess, train=True, seed=o.seed,
+            augment=o.augment,
+        )
+        self.val_set = ImageFileDataset(
+            [s.path for s in val], [self.class_to_idx[s.label] for s in val], o.preprocess, train=False, seed=o.seed
+        )
+        self.sampler = ClassBalancedBatchSampler(self.train_set.labels, o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
+        self.epoch_batches = EpochBatches(self.sampler, self.dist.rank, self.dist.world_size)
+        self.train_loader = self._loader(self.train_set, self.epoch_batches, persistent=True)
+
+    def _loader(self, dataset, batch_sampler, persistent: bool = False, generator: torch.Generator | None = None) -> DataLoader:
+        workers = self.options.runtime.workers
+        return DataLoader(
+            dataset,
+            batch_sampler=batch_sampler,
+            num_workers=workers,
+            collate_fn=collate,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=persistent and workers > 0,
+            prefetch_factor=4 if workers > 0 else None,
+            generator=generator,
+        )
+
+    def _to_device(self, images: torch.Tensor) -> torch.Tensor:
+        images = images.to(self.device, non_blocking=True)
+        if self.device.type == "cuda" and self.options.runtime.channels_last and images.ndim == 4:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images
+
+    # --------------------------------------------------------------- model
+    def _prepare_model(self) -> None:
+        o, loss = self.options, self.options.loss
+        torch.manual_seed(o.seed)
+        self.encoder = Encoder(o.architecture)
+        self.init_description = load_initial_weights(self.encoder, o.init)
+        self.encoder.to(self.device)
+        if self.device.type == "cuda" and o.runtime.channels_last:
+            self.encoder.to(memory_format=torch.channels_last)
+        # The module the training step calls: DDP-wrapped and/or compiled; self.encoder stays
+        # the plain module whose state_dict is saved.
+        self.model = self.encoder
+        if self.dist.enabled and any(p.requires_grad for p in self.encoder.parameters()):
+            from torch.nn.parallel import DistributedDataParallel
+
+            if self.device.type == "cuda":
+                self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            self.model = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        if o.runtime.compile:
+            self.model = torch.compile(self.model)
+        self.loss_fn = build_loss(
+            loss.name, temperature=loss.temperature, learnable_temperature=loss.learnable_temperature, margin=loss.margin
+        ).to(self.device)
+        self.memory = None
+        if loss.memory_size:
+            from aidetect.losses.memory import CrossBatchMemory
+
+            self.memory = CrossBatchMemory(loss.memory_size, o.architecture.output_dim).to(self.device)
+        params = list(self.encoder.parameters()) + list(self.loss_fn.parameters())
+        self.steps_per_epoch = len(self.sampler)
+        if not any(p.requires_grad for p in self.encoder.parameters()):
+            return  # a fixed-feature encoder (spectrum): nothing to optimise
+        fused = self.device.type == "cuda"
+        self.optimizer = torch.optim.AdamW(params, lr=o.optim.lr, weight_decay=o.optim.weight_decay, fused=fused)
+        self.total_steps = self.steps_per_epoch * o.optim.epochs
+        self.warmup_steps = int(round(o.optim.warmup_epochs * self.steps_per_epoch))
+
+    def _set_lr(self, global_step: int) -> float:
+        lr = self.options.optim.lr * lr_factor(global_step, self.total_steps, self.warmup_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def _loss_extras(self, warming_up: bool) -> dict:
+        """The memory (after the warm-up) and the warm-up temperature, for SupCon."""
+        extras = {}
+        if self.memory is not None and not warming_up:
+            extras["memory"] = self.memory.contents()
+        if warming_up and self.options.loss.warmup_temperature is not None:
+            extras["temperature"] = self.options.loss.warmup_temperature
+        return extras
+
+    def _temperature(self) -> float | None:
+        t = getattr(self.loss_fn, "temperature", None)
+        return float(t.detach()) if t is not None else None
+
+    # ---------------------------------------------------------- checkpoint
+    def _state(self, epoch: int, step: int) -> dict:
+        return {
+            "encoder": self.encoder.state_dict(),
+            "loss": self.loss_fn.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            **({"memory": self.memory.state_dict()} if self.memory is not None else {}),
+            "epoch": epoch,
+            "step_in_epoch": step,
+            "best_val_loss": self.best_val_loss,
+            "bad_epochs": self.bad_epochs,
+            "skipped": self.skipped,
+            "torch_rng": torch.get_rng_state(),
+            "options_json": json.dumps(self.options.flat()),
+        }
+
+    def _save_checkpoint(self, epoch: int, step: int) -> None:
+        if not self.dist.is_main:
+            return  # rank 0 writes; every rank holds the same state
+        write_checkpoint(self.out / CHECKPOINT_FILE, self._state(epoch, step))
+
+    def _restore(self) -> tuple[int, int]:
+        state = read_checkpoint(self.out / CHECKPOINT_FILE)
+        check_same_run(state, self.options.flat())
+        self.encoder.load_state_dict(state["encoder"])
+        self.loss_fn.load_state_dict(state["loss"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.memory is not None and "memory" in state:
+            self.memory.load_state_dict(state["memory"])
+        self.best_val_loss = float(state["best_val_loss"])
+        self.bad_epochs = int(state["bad_epochs"])
+        self.skipped = int(state["skipped"])
+        self._pending_rng = state["torch_rng"]
+        return int(state["epoch"]), int(state["step_in_epoch"])
+
+    # ------------------------------------------------------- one epoch
+    def _step(self, batch, epoch: int, step: int) -> tuple[float, int, float]:
+        """One optimizer step on ``batch``: (loss, images, learning rate)."""
+        global_step = epoch * self.steps_per_epoch + step
+        lr = self._set_lr(global_step)
+        warming_up = global_step < self.warmup_steps
+        images = self._to_device(batch.images)
+        labels = batch.labels.to(self.device, non_blocking=True)
+        with autocast(self.device):
+            embeddings = self.model(images)
+        embeddings = distributed.gather_varlen_with_grad(embeddings.float(), self.dist)
+        labels = distributed.gather_varlen_with_grad(labels, self.dist)
+        loss = self.loss_fn(embeddings, labels, **self._loss_extras(warming_up))
+        if not torch.isfinite(loss):
+            raise AidetectError(
+                f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; the last good checkpoint "
+                f"is kept in {self.out}; lower --lr (now {self.options.optim.lr}) and --resume"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if self.memory is not None and not warming_up:
+            self.memory.push(embeddings, labels)
+        return float(loss.detach()), len(labels), lr
+
+    def _train_epoch(self, epoch: int, start_step: int, progress, task) -> tuple[float, int]:
+        """The steps of ``epoch`` from ``start_step``: (mean loss, images seen)."""
+        self.encoder.train()
+        self.train_set.set_epoch(epoch)
+        self.epoch_batches.epoch, self.epoch_batches.start = epoch, start_step
+        # The loader draws its worker seed from the global RNG when iterated. A
+        # checkpoint from an epoch's end was taken before that draw, one from
+        # mid-epoch after it: restore the RNG on the matching side, so stochastic
+        # depth masks continue exactly as in an uninterrupted run.
+        if self._pending_rng is not None and start_step == 0:
+            torch.set_rng_state(self._pending_rng)
+            self._pending_rng = None
+        iterator = iter(self.train_loader)
+        if self._pending_rng is not None:
+            torch.set_rng_state(self._pending_rng)
+            self._pending_rng = None
+        losses: list[float] = []
+        seen = 0
+        step = start_step
+        for batch in iterator:
+            self.skipped += len(batch.failures)
+            for _, reason in batch.failures:
+                warn(f"skipped {reason}")
+            # Under DDP every rank must take part in every step (collectives), whatever it decoded.
+            if len(batch.indices) >= 2 or (self.dist.enabled and len(batch.indices) >= 1):
+                loss, images, lr = self._step(batch, epoch, step)
+                losses.append(loss)
+                seen += images
+                progress.update(task, advance=1, loss=loss, temperature=self._temperature() or 0.0, lr=lr)
+            else:
+                progress.update(task, advance=1)
+            step += 1
+            if self.on_step is not None:
+                self.on_step(epoch, step, losses[-1] if losses else float("nan"))
+            if self._stop_requested:
+                self._save_checkpoint(epoch, step)
+                raise StopRequested()
+        return (float(np.mean(losses)) if losses else float("nan")), seen
+
+    def _recalibrate_batchnorm(self, epoch: int) -> None:
+        """BatchNorm statistics for the current weights (aidetect.training.batchnorm), from
+        ``bn_batches`` class-balanced batches of training images preprocessed as at inference.
+
+        As at inference, not as in training: a recipe that trains on small crops (fingerprint:
+        64 px) and embeds larger ones (128 px) needs the statistics of the larger ones. Measured
+        (docs/training.md): statistics from the training crops left the fingerprint recipe's
+        validation loss near the collapsed value, those from the inference input did not.
+
+        Deterministic (batches seeded by the run's seed and the epoch, the loader by its own
+        generator, never the global RNG), so a resumed run saves the same statistics as an
+        uninterrupted one. Under DDP every rank uses the same whole batches, so every rank holds
+        the same statistics (SyncBatchNorm sees identical inputs everywhere).
+        """
+        o = self.options
+        if o.optim.bn_batches <= 0 or not batchnorm_layers(self.encoder):
+            return
+        sampler = ClassBalancedBatchSampler(self.train_set.labels, o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
+        sampler.set_epoch(epoch)
+        chosen = [batch for _, batch in zip(range(o.optim.bn_batches), sampler)]
+        inference_view = ImageFileDataset(self.train_set.paths, self.train_set.labels, o.preprocess, train=False)
+        loader = self._loader(inference_view, chosen, generator=torch.Generator().manual_seed(o.seed))
+        recalibrate_batchnorm(self.encoder, (self._to_device(b.images) for b in loader if len(b.indices) >= 2))
+
+    @torch.no_grad()
+    def _validate(self) -> float:
+        if len(self.val_set) == 0:
+            return float("nan")
+        self.encoder.eval()
+        o = self.options
+        sampler = ClassBalancedBatchSampler(self.val_set.labels, o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
+        sampler.set_epoch(0)  # the same validation batches every epoch
+        losses = []
+        for batch in self._loader(self.val_set, list(sampler)):
+            if len(batch.indices) < 2:
+                continue
+            images = batch.images.to(self.device)
+            with autocast(self.device):
+                embeddings = self.encoder(images)
+            losses.append(float(self.loss_fn(embeddings, batch.labels.to(self.device))))
+        return float(np.mean(losses)) if losses else float("nan")
+
+    # --------------------------------------------------------- the loop
+    def _epoch(self, epoch: int, start_step: int, progress) -> dict:
+        """Train one epoch, re-estimate the BatchNorm statistics, validate: the epoch's record."""
+        task = progress.add_task(
+            f"epoch {epoch + 1}/{self.options.optim.epochs}",
+            total=self.steps_per_epoch,
+            completed=start_step,
+            loss=float("nan"),
+            temperature=self._temperature() or 0.0,
+            lr=0.0,
+            ips=0.0,
+        )
+        began = time.perf_counter()
+        train_loss, seen = self._train_epoch(epoch, start_step, progress, task)
+        elapsed = time.perf_counter() - began
+        progress.update(task, ips=seen / max(elapsed, 1e-9))
+        self._recalibrate_batchnorm(epoch)
+        val_loss = self._validate()
+        return {
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "temperature": self._temperature(),
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "images_per_s": seen / max(elapsed, 1e-9),
+            "seconds": elapsed,
+            "skipped_images": self.skipped,
+        }
+
+    def _epoch_loop(self, start_epoch: int, start_step: int, history: list[dict], progress) -> None:
+        """Epochs until the planned number or early stopping: metrics, the best weights, a checkpoint after each."""
+        o = self.options
+        for epoch in range(start_epoch, o.optim.epochs):
+            record = self._epoch(epoch, start_step, progress)
+            start_step = 0
+            history.append(record)
+            if self.dist.is_main:
+                with open(self.out / METRICS_FILE, "a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(record) + "\n")
+            val_loss = record["val_loss"]
+            # No validation data: keep the latest weights.
+            if not math.isfinite(val_loss) or val_loss < self.best_val_loss:
+                self.best_val_loss = val_loss if math.isfinite(val_loss) else self.best_val_loss
+                self.bad_epochs = 0
+                if self.dist.is_main:
+                    save_model(self.out, self.encoder, self._model_config(history))
+            else:
+                self.bad_epochs += 1
+            self._save_checkpoint(epoch + 1, 0)
+            if self.bad_epochs >= o.optim.patience:
+                err.print(f"early stop: validation loss has not improved for {o.optim.patience} epochs")
+                break
+
+    def _handle_signal(self, signum, frame) -> None:
+        self._stop_requested = True
+
+    def _guarded_loop(self, start_epoch: int, start_step: int, history: list[dict]) -> None:
+        """The epoch loop with Ctrl-C/SIGTERM turned into a checkpoint, progress bars, and errors said plainly."""
+        o = self.options
+        with user_facing_errors(self.out, self.sampler.batch_size, o.preprocess.image_size), stop_signals(self._handle_signal):
+            with epoch_progress(self.dist.is_main) as progress:
+                self._epoch_loop(start_epoch, start_step, history, progress)
+
+    def fit(self) -> list[dict]:
+        """Train (from the checkpoint with ``resume``) until done or stopped early; the per-epoch history.
+        The best weights are in the model directory afterwards."""
+        o = self.options
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.best_val_loss = float("inf")
+        self.bad_epochs = 0
+        self.skipped = 0
+        self._pending_rng = None
+        self._stop_requested = False
+        start_epoch, start_step = (0, 0)
+        metrics_path = self.out / METRICS_FILE
+        if o.runtime.resume:
+            start_epoch, start_step = self._restore()
+            err.print(f"resuming at epoch {start_epoch + 1}, step {start_step}")
+        elif metrics_path.exists() and self.dist.is_main:
+            metrics_path.unlink()  # a fresh run: its metrics start afresh
+        history = [json.loads(line) for line in metrics_path.read_text().splitlines()] if metrics_path.exists() else []
+
+        if self.dist.enabled:
+            err.print(f"rank {self.dist.rank} of {self.dist.world_size}: each takes 1/{self.dist.world_size} of every global batch")
+        err.print(
+            f"training {o.architecture.name} on {len(self.train_set)} images of {', '.join(self.trained)} "
+            f"(zero-shot: {', '.join(self.setting.zero_shot) or 'none'}), {self.steps_per_epoch} steps/epoch "
+            f"of {self.sampler.batch_size}, on {self.device}"
+        )
+        self._guarded_loop(start_epoch, start_step, history)
+        return history
+
+    # ------------------------------------------- calibrate and save
+    def _model_config(self, history: list[dict]) -> ModelConfig:
+        o = self.options
+        # Copies: what the model directory records must not share objects with the run's options.
+        return ModelConfig(
+            architecture=dataclasses.replace(o.architecture),
+            preprocess=dataclasses.replace(o.preprocess),
+            setting=self.setting.to_dict(),
+            classes=self.splits.classes(),
+            augment=dataclasses.replace(o.augment),
+            recipe=o.recipe,
+            training={
+                "loss": o.loss.name,
+                "optimizer": None if o.architecture.name in FIXED_FEATURE_TRUNKS else "AdamW",
+                "lr": o.optim.lr,
+                "weight_decay": o.optim.weight_decay,
+                "batch_size": self.sampler.batch_size,
+                "m_per_class": self.sampler.m,
+                "epochs_planned": o.optim.epochs,
+                "epochs_run": len(history),
+                "init": self.init_description,
+                "temperature": self._temperature(),
+                "best_val_loss": self.best_val_loss if math.isfinite(self.best_val_loss) else None,
+                "skipped_images": self.skipped,
+                "device": str(self.device),
+                "seed": o.seed,
+                "options": o.flat(),
+            },
+            data=self.splits.summary(),
+        )
+
+    def _finish(self, history: list[dict]) -> ModelConfig:
+        """Reload the best weights, build the initial gallery and calibrate the thresholds."""
+        model = load_model(self.out, self.device)
+        config = model.config
+        config.training["epochs_run"] = sum(1 for h in history if h.get("epoch", 0) > 0)
+        config.training["history"] = history
+        build_initial_gallery(
+            model,
+            self.splits,
+            gallery_per_class=self.options.gallery_per_class,
+            seed=self.options.seed,
+            batch_size=min(self.options.optim.batch_size, 256),
+            workers=self.options.runtime.workers,
+            device=self.device,
+            choose_weight=self.options.choose_spectrum_weight,
+        )
+        config.save(self.out)
+        (self.out / GALLERY_FILE).exists() or warn("no gallery was written")
+        return config
+
+    def _conclude(self, history: list[dict], epochs_run: int, best_val_loss: float) -> TrainResult:
+        """After fitting: rank 0 calibrates and saves (the other ranks wait), then DDP ends."""
+        distributed.barrier(self.dist)
+        if self.dist.is_main:
+            config = self._finish(history)
+        else:
+            config = self._model_config(history)
+        distributed.cleanup(self.dist)
+        return TrainResult(self.out, config, epochs_run, best_val_loss, self.skipped, history)
+
+    # ------------------------------------------- runs without training
+    def _fit_spectrum(self, spectrum: nn.Module) -> int:
+        """Standardisation statistics of a spectrum feature over the training split, each image
+        preprocessed as at inference (the gallery and every query see it that way)."""
+        # The training set's own preprocessing crops at random and augments; fit on what inference sees.
+        images = ImageFileDataset(self.train_set.paths, self.train_set.labels, self.options.preprocess, train=False)
+        loader = self._loader(images, list(_chunks(range(len(images)), 64)))
+
+        def batches():
+            with progress_bar("standardisation statistics", total=len(images), unit="images") as advance:
+                for batch in loader:
+                    self.skipped += len(batch.failures)
+                    advance(len(batch.indices) + len(batch.failures))
+                    if batch.indices:
+                        views = batch.images.flatten(0, 1) if batch.images.ndim == 5 else batch.images
+                        yield views.to(self.device)
+
+        seen = spectrum.fit(batches())
+        if seen == 0:
+            raise AidetectError(f"no training image under {self.options.data.root} could be read")
+        return seen
+
+    def _fit_fixed_features(self) -> TrainResult:
+        """Fixed-feature encoders (spectrum) learn nothing: only their standardisation statistics."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.best_val_loss, self.bad_epochs, self.skipped = float("nan"), 0, 0
+        seen = self._fit_spectrum(self.encoder.trunk)
+        history = [{"epoch": 0, "images": seen, "note": "statistics only, no training"}]
+        save_model(self.out, self.encoder.cpu(), self._model_config(history))
+        config = self._finish(history)
+        return TrainResult(self.out, config, 0, float("nan"), self.skipped, history)
+
+    def _untrained(self) -> TrainResult:
+        """``--epochs 0``: the initial weights as they are (a baseline: what the architecture does untrained)."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.best_val_loss, self.bad_epochs, self.skipped = float("nan"), 0, 0
+        history = [{"epoch": 0, "note": f"no training: {self.init_description} weights"}]
+        if not Path(self.options.init).is_dir():
+            # Random (or ImageNet) weights with statistics of this data; an aidetect model keeps its own.
+            self._recalibrate_batchnorm(0)
+        if self.dist.is_main:
+            save_model(self.out, self.encoder.cpu(), self._model_config(history))
+            config = self._finish(history)
+        else:
+            config = self._model_config(history)
+        return TrainResult(self.out, config, 0, float("nan"), 0, history)
+
+    # ------------------------------------------------------------ run
+    def run(self) -> TrainResult:
+        """Prepare, fit, calibrate and save; see the module docstring."""
+        o = self.options
+        self._prepare_data()
+        self._prepare_model()
+        if o.architecture.name in FIXED_FEATURE_TRUNKS:
+            return self._fit_fixed_features()
+        if self.encoder.spectrum is not None and not o.runtime.resume:
+            self.skipped = 0
+            self._fit_spectrum(self.encoder.spectrum)
+        if o.optim.epochs == 0:
+            return self._untrained()
+        history = self.fit()
+        return self._conclude(history, len(history), self.best_val_loss)
+
+
+def _chunks(items, size):
+    items = list(items)
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def train(options: TrainOptions, on_step: Callable[[int, int, float], None] | None = None) -> TrainResult:
+    """Train an encoder per ``options`` into ``options.out``; see :class:`Trainer`."""
+    return Trainer(options, on_step).run()

@@ -1,0 +1,70 @@
+"""TrainOptions: typed configs, the flat command-line names, and the flat form files record."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aidetect.config import ArchitectureConfig, AugmentConfig, PreprocessConfig
+from aidetect.errors import AidetectError
+from aidetect.training import DataConfig, LossConfig, OptimConfig, RuntimeConfig, TrainOptions
+from aidetect.training.checkpoint import check_same_run
+
+#: ``training.options`` in config.json and ``options_json`` in checkpoints, as every release wrote them.
+RECORDED = [
+    "data", "out", "setting", "include", "exclude", "layout", "arch", "init", "embedding_dim", "projection_hidden",
+    "spectrum_weight", "learned_crop", "choose_spectrum_weight", "front_end", "stem_stride", "image_size",
+    "preprocess_mode", "grid", "train_image_size", "views", "jpeg_p", "blur_p", "recipe", "loss", "temperature",
+    "learnable_temperature", "margin", "batch_size", "m_per_class", "epochs", "lr", "weight_decay", "warmup_epochs",
+    "warmup_temperature", "memory_size", "patience", "bn_batches", "seed", "device", "workers", "max_per_class",
+    "gallery_per_class", "resume", "channels_last", "compile",
+]
+
+
+def test_flat_options_land_in_their_configs():
+    o = TrainOptions(data="ROOT", out="runs/m", arch="tiny", preprocess_mode="crop", image_size=32, jpeg_p=0.5,
+                     loss="contrastive", margin=2.0, lr=3e-3, epochs=2, exclude=["gen_c"], workers=0, seed=7)
+    assert o.data == DataConfig(root="ROOT", exclude=["gen_c"])
+    assert o.architecture == ArchitectureConfig(name="tiny")
+    assert o.preprocess == PreprocessConfig(image_size=32, mode="crop")
+    assert o.augment == AugmentConfig(jpeg_p=0.5)
+    assert o.loss == LossConfig(name="contrastive", margin=2.0)
+    assert o.optim == OptimConfig(lr=3e-3, epochs=2)
+    assert o.runtime == RuntimeConfig(workers=0)
+    assert (o.out, o.seed, o.recipe) == ("runs/m", 7, "custom")
+
+
+def test_typed_and_flat_construction_agree_and_round_trip():
+    typed = TrainOptions(DataConfig(root="ROOT", setting="es1"), "out", architecture=ArchitectureConfig(name="tiny"),
+                         optim=OptimConfig(batch_size=32), loss=LossConfig(memory_size=40))
+    flat = TrainOptions(data="ROOT", out="out", setting="es1", arch="tiny", batch_size=32, memory_size=40)
+    assert typed == flat
+    assert list(typed.flat()) == RECORDED
+    assert TrainOptions.from_flat(json.loads(json.dumps(typed.flat()))) == typed
+
+
+def test_defaults_are_the_thesis_and_configs_given_are_not_changed():
+    o = TrainOptions(data="ROOT", out="out")
+    assert o.architecture == ArchitectureConfig() and o.preprocess == PreprocessConfig() and o.augment == AugmentConfig()
+    assert (o.optim.batch_size, o.optim.lr, o.loss.name, o.loss.temperature) == (186, 1e-3, "supcon", 0.1)
+    mine = OptimConfig()
+    TrainOptions(data="ROOT", out="out", optim=mine, lr=0.5)
+    assert mine.lr == 1e-3
+
+
+def test_unknown_options_and_loss_combinations_are_refused():
+    with pytest.raises(TypeError, match="learning_rate"):
+        TrainOptions(data="ROOT", out="out", learning_rate=1.0)
+    with pytest.raises(AidetectError, match="--memory"):
+        LossConfig(name="contrastive", memory_size=8).check()
+    with pytest.raises(AidetectError, match="--warmup-temperature"):
+        LossConfig(name="contrastive", warmup_temperature=0.5).check()
+
+
+def test_a_checkpoint_resumes_only_the_same_run():
+    options = TrainOptions(data="ROOT", out="out", batch_size=32)
+    state = {"options_json": json.dumps({**options.flat(), "epochs": 99})}  # --epochs may change
+    check_same_run(state, options.flat())
+    with pytest.raises(AidetectError, match="batch_size=32"):
+        check_same_run(state, TrainOptions(data="ROOT", out="out", batch_size=64).flat())
