@@ -26,6 +26,10 @@ CHECKPOINT_FILE = "checkpoint.pt"
 SPECTRUM_BINS = 128
 
 
+#: LIME defaults (aidetect.explain): 200 samples took 29 s with the bundled model on this project's
+#: 2-core machine while another job used both cores (143 ms per sample); 500 took minutes there.
+EXPLAIN_SAMPLES = 200
+EXPLAIN_SEGMENTS = 50
 #: Tiles that analyse a whole image at most (``detect``/``attribute`` ``--tiles``; aidetect.models.preprocess).
 DEFAULT_MAX_TILES = 16
 

@@ -61,6 +61,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from aidetect.config import EXPLAIN_SAMPLES, EXPLAIN_SEGMENTS
 from aidetect.data.images import load_image
 from aidetect.devices import autocast
 from aidetect.errors import AidetectError
@@ -68,8 +69,8 @@ from aidetect.fileio import atomic_write_bytes
 from aidetect.models.preprocess import to_input
 from aidetect.progress import progress_bar
 
-DEFAULT_SAMPLES = 500
-DEFAULT_SEGMENTS = 50
+DEFAULT_SAMPLES = EXPLAIN_SAMPLES
+DEFAULT_SEGMENTS = EXPLAIN_SEGMENTS
 DEFAULT_BATCH_SIZE = 16
 DEFAULT_TOP = 5
 #: LIME's default kernel width for images (lime_image.LimeImageExplainer).

@@ -7,11 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
+from aidetect.config import EXPLAIN_SAMPLES, EXPLAIN_SEGMENTS
+
 from aidetect.cli.common import BatchOption, DeviceOption, JsonOption, ModelOption, WorkersOption, print_json, user_errors
 
 # Kept in step with aidetect.explain (not imported here: --help must not import the library).
-_DEFAULT_SAMPLES = 500
-_DEFAULT_SEGMENTS = 50
 
 
 def explain(
@@ -25,8 +25,8 @@ def explain(
             "per view on 2 free cores (500 views ≈ 25 s; several times longer on a busy machine); "
             "the thesis used 10,000 (≈ 8 min on such a CPU, far less on a GPU).",
         ),
-    ] = _DEFAULT_SAMPLES,
-    segments: Annotated[int, typer.Option("--segments", min=1, help="Superpixels to aim for (SLIC may make a few more or fewer).")] = _DEFAULT_SEGMENTS,
+    ] = EXPLAIN_SAMPLES,
+    segments: Annotated[int, typer.Option("--segments", min=1, help="Superpixels to aim for (SLIC may make a few more or fewer).")] = EXPLAIN_SEGMENTS,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the masks; the same seed gives the same explanation.")] = 0,
     segmenter: Annotated[str, typer.Option("--segmenter", help="auto (slic if scikit-image is installed, else grid), slic, quickshift or grid.")] = "auto",
     fill: Annotated[str, typer.Option("--fill", help="Colour of hidden segments: mean (the image's mean colour) or grey (0.5).")] = "mean",

@@ -20,7 +20,7 @@ from aidetect.cli.common import (
     report_input_errors,
     user_errors,
 )
-from aidetect.config import DEFAULT_MAX_TILES
+from aidetect.config import DEFAULT_MAX_TILES, EXPLAIN_SAMPLES
 
 CsvOption = Annotated[Optional[Path], typer.Option("--csv", help="Also write the results as CSV to this file.")]
 KOption = Annotated[Optional[int], typer.Option("--k", min=1, help="Neighbours in the vote (default: 11, or 3 for galleries of <= 20 per class).")]
@@ -127,7 +127,8 @@ NoMetadataOption = Annotated[bool, typer.Option("--no-metadata", help="Do not re
 TopOption = Annotated[Optional[int], typer.Option("--top", min=1, help="Neighbours to show as evidence (default k).")]
 TilesOption = Annotated[int, typer.Option("--tiles", min=1, help="At most this many tiles cover each image at native resolution (1 = the centre window only).")]
 ReportOption = Annotated[Optional[Path], typer.Option("--report", help="Also write a self-contained HTML evidence report into this folder.")]
-ExplainOption = Annotated[bool, typer.Option("--explain", help="Add a LIME map of each image to the --report (slow: see docs/explain.md).")]
+ExplainOption = Annotated[bool, typer.Option("--explain", help="Add a LIME map of each image to the --report (about 30 s an image on a CPU: see docs/explain.md).")]
+SamplesOption = Annotated[int, typer.Option("--samples", min=2, help="LIME samples per image with --explain (more: a steadier map, slower).")]
 
 _DOCS = {
     "detect": "Real or AI-generated? Verdict, score = P(AI-generated), and the neighbours as evidence.",
@@ -154,6 +155,7 @@ def _classify_command(task: str):
         no_metadata: NoMetadataOption = False,
         report: ReportOption = None,
         explain: ExplainOption = False,
+        samples: SamplesOption = EXPLAIN_SAMPLES,
     ) -> None:
         with user_errors():
             from aidetect.cli.render import render_records, write_csv
@@ -180,7 +182,7 @@ def _classify_command(task: str):
                 if explain:
                     from aidetect.explain import make_explainer
 
-                    explainer = make_explainer(session.model, report)
+                    explainer = make_explainer(session.model, report, samples=samples)
                 written = write_html_report(
                     records, report, task=task, model_fingerprint=session.fingerprint,
                     gallery_fingerprint=session.gallery.fingerprint, explain=explainer, gallery=session.gallery,

@@ -94,7 +94,7 @@ def decide(prediction: Prediction, classifier: KNNClassifier, rules: ClassifierC
         if runner is not None and margin < NEAR_TIE and REAL in (prediction.vote_label, runner):
             other = runner if prediction.vote_label == REAL else prediction.vote_label
             reason = (f"a tie between real and {other} ({prediction.confidence:.2f} each)" if tie else
-                      f"real and {other} are within {margin:.3f} of each other in the vote")
+                      f"real and {other} are within {margin:.4f} of each other in the vote")
         elif label == UNKNOWN:
             floor = classifier.unknown_thresholds.get(prediction.vote_label)
             reason = (f"farther from every gallery class than their own members are (nearest: {prediction.vote_label}, "

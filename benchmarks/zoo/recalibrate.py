@@ -1,0 +1,66 @@
+"""Re-run a model's calibration on a data set's validation split, weights and gallery unchanged.
+
+    python benchmarks/zoo/recalibrate.py MODEL_DIR --data /work/zoo [--dry-run]
+
+For a model trained before P(AI) was calibrated (the bundled one): the vote, the Platt
+curve, the threshold on P(AI) and the false-unknown rate are chosen again exactly as
+`aidetect train` chooses them (aidetect.calibration.calibrate), on up to 200 validation
+images of each class the model's gallery holds, and written into config.json (atomically).
+The weights and the gallery are not touched, so the fingerprints stay the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path, help="model directory (config.json, model.safetensors, gallery.npz)")
+    parser.add_argument("--data", type=Path, required=True, help="data root with a validation split (folders layout)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dry-run", action="store_true", help="print the new rules, write nothing")
+    args = parser.parse_args(argv)
+    if not (args.model / "config.json").is_file():
+        parser.error(f"{args.model} is not a model directory (no config.json)")
+    torch.set_num_threads(1)
+
+    from aidetect.calibration import VALIDATION_PER_CLASS, calibrate
+    from aidetect.config import ModelConfig
+    from aidetect.data.discovery import discover
+    from aidetect.data.sampling import sample_per_class
+    from aidetect.embedding import embed_files
+    from aidetect.fileio import atomic_write_json
+    from aidetect.gallery.knn import KNNClassifier
+    from aidetect.session import open_session
+
+    session = open_session(args.model, args.model / "gallery.npz", device="cpu")
+    classes = set(session.gallery.classes())
+    splits = discover(str(args.data), "auto", seed=args.seed)
+    validation = sample_per_class([s for s in splits.val if s.label in classes], VALIDATION_PER_CLASS, args.seed, "validation")
+    if not validation:
+        parser.error(f"{args.data} has no validation images of the gallery's classes ({', '.join(sorted(classes))})")
+    embedded = embed_files(session.model.encoder, session.model.config.preprocess, [s.path for s in validation],
+                           labels=list(range(len(validation))), progress="calibrating")
+    labels = [validation[i].label for i in embedded.labels]
+    thresholds = KNNClassifier(session.gallery).unknown_thresholds
+    rules = calibrate(lambda vote: KNNClassifier(session.gallery, vote=vote, unknown_thresholds=thresholds), embedded.embeddings, labels)
+    print(json.dumps(asdict(rules), indent=1))
+    if args.dry_run:
+        return 0
+    config = ModelConfig.load(args.model)
+    config.classifier = rules
+    config.training["recalibrated_on"] = f"validation split of {args.data} ({len(labels)} images), benchmarks/zoo/recalibrate.py"
+    atomic_write_json(args.model / "config.json", config.to_dict())
+    print(f"wrote {args.model / 'config.json'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
