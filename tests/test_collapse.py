@@ -68,3 +68,34 @@ def test_the_running_averages_alone_collapse_here(six_classes, tmp_path):
     """The set-up reproduces the collapse (so the test above tests the fix, not a lucky run)."""
     val_loss, mean_cosine = _train(six_classes, tmp_path / "running", 0)
     assert mean_cosine > 0.999 and abs(val_loss - COLLAPSED) < 1e-3, (mean_cosine, val_loss)
+
+
+def test_recalibration_keeps_weights_momentum_and_with_no_batch_the_statistics():
+    from aidetect.config import ArchitectureConfig
+    from aidetect.models.encoder import Encoder
+    from aidetect.training import batchnorm_layers, recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    encoder = Encoder(ArchitectureConfig(name="tiny"))
+    before = {k: v.clone() for k, v in encoder.state_dict().items()}
+    assert recalibrate_batchnorm(encoder, iter([])) == 0
+    assert all(torch.equal(before[k], v) for k, v in encoder.state_dict().items())
+    images = torch.rand(8, 3, 16, 16) * 0.1
+    assert recalibrate_batchnorm(encoder, [images[:4], images[4:]]) == 8
+    layers = batchnorm_layers(encoder)
+    assert all(bn.momentum == 0.1 for bn in layers) and not encoder.training
+    assert not torch.allclose(layers[0].running_var, torch.ones_like(layers[0].running_var))
+    for k, v in encoder.state_dict().items():
+        if "running" not in k and "num_batches" not in k:
+            assert torch.equal(before[k], v), k
+
+
+def test_epochs_0_keeps_the_random_weights_with_statistics_of_the_data(synthetic_data, tmp_path):
+    from safetensors.torch import load_file
+
+    from conftest import tiny_train_options
+
+    train(tiny_train_options(synthetic_data, tmp_path / "m", epochs=0, gallery_per_class=5))
+    state = load_file(tmp_path / "m" / "model.safetensors")
+    running = [v for k, v in state.items() if k.endswith("running_var")]
+    assert running and not any(torch.allclose(v, torch.ones_like(v)) for v in running)
