@@ -24,7 +24,8 @@ LEAVE_OUT="--exclude realesrgan-x4 --exclude cyclegan-vintage"
 #   bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo fingerprint-latentout fingerprint-latentout-fused-full
 LEAVE_OUT_LATENT="--exclude taesd-sd3 --exclude taesd-flux2"
 # Passes over the 6,640 training images per learned encoder: about 30-40 minutes each when four
-# runs share 2 cores (the runs in docs/zoo-benchmark.md).
+# runs share 2 cores (the runs in docs/zoo-benchmark.md, on the ten-class zoo). With the five taesd-*
+# classes the train split holds 9,960 images, so expect about 1.5x that.
 EPOCHS=${EPOCHS:-3}
 # The long runs: about 80,000 training images seen, the budget at which the first
 # measurement found NPR/stride-1 well past the spectrum. About 100 minutes for the all-class run
