@@ -21,19 +21,18 @@ STAGES = r"""
 import json, sys, time
 t0 = time.perf_counter()
 import torch
-from aidetect.inference import classify_paths, open_session
+from aidetect.inference import classify_paths
 t1 = time.perf_counter()
 from aidetect.devices import resolve_device
-from aidetect.home import resolve_gallery_path, resolve_model_dir
-from aidetect.models.model_dir import load_model
-from aidetect.gallery import Gallery
-choice = resolve_model_dir(sys.argv[1])
-model = load_model(choice.folder, resolve_device("auto"))
+from aidetect.home import resolve_gallery_path
+from aidetect.session import Session, load_gallery, open_model
+device = resolve_device("auto")
+model, choice = open_model(sys.argv[1], device)
 t2 = time.perf_counter()
-gallery = Gallery.load(resolve_gallery_path(choice, model.config.fingerprint, None), expected_model_fingerprint=model.config.fingerprint)
+path = resolve_gallery_path(choice, model.config.fingerprint, None)
+gallery = load_gallery(path, model.config)
 t3 = time.perf_counter()
-from aidetect.inference import Session
-session = Session(model, choice, None, gallery, resolve_device("auto"))
+session = Session(model, choice, path, gallery, device)
 records = classify_paths(session, [sys.argv[2]], task="attribute", progress=None)
 t4 = time.perf_counter()
 print(json.dumps({"import": t1 - t0, "model": t2 - t1, "gallery": t3 - t2, "inference": t4 - t3, "label": records[0].get("label")}))
@@ -48,7 +47,7 @@ def timed(command: list[str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True)
+    parser.add_argument("--model", default=str(Path(__file__).resolve().parents[1] / "aidetect" / "bundled" / "default"))
     parser.add_argument("--image", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "photos" / "cbsd68_101085.jpg"))
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()

@@ -39,3 +39,30 @@ def test_one_step_of_every_trunk_and_front_end(trunk, front_end):
     encoder.eval()
     with torch.no_grad():
         assert torch.isfinite(encoder(images)).all()
+
+
+@pytest.mark.parametrize("stem_stride", [2, 1])
+def test_our_efficientnet_b0_is_torchvisions(stem_stride):
+    """Same module names, shapes and outputs as torchvision's efficientnet_b0().features, so
+    torchvision state dicts and every saved aidetect model load unchanged."""
+    from torchvision.models import efficientnet_b0
+
+    from aidetect.models.efficientnet import efficientnet_b0_features
+
+    theirs = efficientnet_b0(weights=None).features
+    if stem_stride != 2:
+        theirs[0][0].stride = (stem_stride, stem_stride)
+    ours = efficientnet_b0_features(stem_stride)
+    their_state = theirs.state_dict()
+    assert list(ours.state_dict()) == list(their_state)
+    assert all(ours.state_dict()[k].shape == v.shape for k, v in their_state.items())
+    ours.load_state_dict(their_state)
+    ours.eval(), theirs.eval()
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(ours(x), theirs(x), atol=1e-5)
+    # The same initialisation: per-layer weight spreads match torchvision's (kaiming fan-out).
+    fresh = efficientnet_b0_features(stem_stride)
+    for (name, mine), (_, ref) in zip(fresh.named_parameters(), efficientnet_b0(weights=None).features.named_parameters()):
+        if mine.ndim == 4 and mine.numel() > 500:
+            assert mine.std().item() == pytest.approx(ref.std().item(), rel=0.25), name

@@ -14,6 +14,7 @@ from torch import nn
 
 from aidetect.config import SPECTRUM_BINS, ArchitectureConfig
 from aidetect.errors import AidetectError
+from aidetect.models.efficientnet import FEATURES, efficientnet_b0_features
 from aidetect.models.fusion import fuse
 from aidetect.models.preprocess import crop_offset
 from aidetect.models.spectrum import SpectrumFeatures
@@ -36,14 +37,10 @@ def list_architectures() -> list[str]:
 
 @register_trunk("efficientnet_b0")
 def _efficientnet_b0(arch: ArchitectureConfig) -> tuple[nn.Module, int]:
-    from torchvision.models import efficientnet_b0
-
-    # weights=None: never download at run time; see load_initial_weights.
-    model = efficientnet_b0(weights=None)
-    if arch.stem_stride != 2:
-        model.features[0][0].stride = (arch.stem_stride, arch.stem_stride)
-    trunk = nn.Sequential(model.features, model.avgpool, nn.Flatten(1))
-    return trunk, model.classifier[1].in_features
+    # Our own build of torchvision's network (aidetect.models.efficientnet): same names and
+    # initialisation, without torchvision's 1.7 s import. Random weights; see init_weights.
+    trunk = nn.Sequential(efficientnet_b0_features(arch.stem_stride), nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
+    return trunk, FEATURES
 
 
 @register_trunk("tiny")
