@@ -147,3 +147,20 @@ def test_leave_one_out_keeps_exact_duplicates_in_other_rows():
 def test_small_classes_get_no_unknown_threshold():
     embeddings, labels = clusters({"a": [1, 0, 0], "b": [0, 1, 0]}, 4, 0.05)
     assert leave_one_out_thresholds(gallery_of(embeddings, labels)) == {}
+
+
+def test_unknown_rule_statistics_are_cached_by_gallery_content(tmp_path, monkeypatch):
+    from aidetect.gallery import knn as knn_module
+
+    monkeypatch.setenv("AIDETECT_HOME", str(tmp_path))
+    embeddings, labels = clusters(CENTRES, 20, 0.05)
+    g = gallery_of(embeddings, labels)
+    fresh = knn_module.leave_one_out_statistics(g)
+    assert knn_module.cached_leave_one_out_statistics(g) == fresh
+    path = knn_module._statistics_cache(g)
+    assert path.is_file()
+    calls = []
+    monkeypatch.setattr(knn_module, "leave_one_out_statistics", lambda *a, **k: calls.append(1) or fresh)
+    assert KNNClassifier(g).unknown_thresholds == fresh[0] and calls == []  # read from the cache
+    path.write_text("{not json")
+    assert knn_module.cached_leave_one_out_statistics(g) == fresh and calls == [1]  # a broken cache is recomputed

@@ -22,12 +22,16 @@ Rules, in one place:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from aidetect.config import VOTES
 from aidetect.errors import AidetectError
+from aidetect.fileio import atomic_write_json
+from aidetect.home import aidetect_home
 from aidetect.gallery.search import nearest_similarity, nearest_other_similarity
 from aidetect.labels import REAL, UNKNOWN
 
@@ -133,8 +137,9 @@ class KNNClassifier:
 
     def _loo(self) -> tuple[dict[str, float], dict[str, float]]:
         if self._statistics is None:
-            self._statistics = leave_one_out_statistics(self.gallery)
+            self._statistics = cached_leave_one_out_statistics(self.gallery)
         return self._statistics
+
 
     def predict(self, embeddings: np.ndarray, top: int | None = None) -> list[Prediction]:
         """embeddings [Q, D] unit rows → one :class:`Prediction` per row, with ``top`` neighbours (default k)."""
@@ -239,3 +244,37 @@ def leave_one_out_statistics(
         thresholds[name] = 1.0 - max(loo_distance, min(gap_fraction * gap, UNKNOWN_GAP_CAP * loo_distance))
         spreads[name] = max(float(np.median(1.0 - within)), 1e-6)
     return thresholds, spreads
+
+
+_STATISTICS_VERSION = 1
+
+
+def _statistics_cache(gallery) -> Path | None:
+    """Where the unknown rule's statistics of this gallery content are kept (None: not cacheable)."""
+    content = getattr(gallery, "content_hash", None)
+    if content is None:
+        return None
+    key = f"{content()[:32]}-v{_STATISTICS_VERSION}-q{UNKNOWN_QUANTILE}-g{UNKNOWN_GAP_FRACTION}-c{UNKNOWN_GAP_CAP}"
+    return aidetect_home() / "cache" / "unknown-rule" / f"{key}.json"
+
+
+def cached_leave_one_out_statistics(gallery) -> tuple[dict[str, float], dict[str, float]]:
+    """:func:`leave_one_out_statistics`, kept in the aidetect home by the gallery's content hash:
+    they cost 0.5-1 s per command for a 6,640-row gallery and depend only on its content.
+    A cache that cannot be read or written is ignored (computed again)."""
+    path = _statistics_cache(gallery)
+    if path is not None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            thresholds, spreads = data["thresholds"], data["spreads"]
+            if all(isinstance(v, float) for v in list(thresholds.values()) + list(spreads.values())):
+                return {str(k): v for k, v in thresholds.items()}, {str(k): v for k, v in spreads.items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+    statistics = leave_one_out_statistics(gallery)
+    if path is not None:
+        try:
+            atomic_write_json(path, {"thresholds": statistics[0], "spreads": statistics[1]})
+        except (OSError, AidetectError):
+            pass
+    return statistics
