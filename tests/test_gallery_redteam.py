@@ -216,11 +216,10 @@ def test_unwritable_folder_is_not_reported_as_locked(tmp_path, monkeypatch):
         return real_open(target, *args, **kwargs)
 
     monkeypatch.setattr(os, "open", refuse)
-    started = time.monotonic()
     with pytest.raises(AidetectError) as info:
-        update_gallery(path, "m", 4, lambda g: None, timeout=600)
+        # A short timeout instead of a wall-clock bound: had it waited for a lock, the message would say "locked".
+        update_gallery(path, "m", 4, lambda g: None, timeout=0.05)
     message = str(info.value)
-    assert time.monotonic() - started < 2  # at once, not after a wait
     assert one_line(message) and str(folder) in message and "not writable" in message and "--gallery PATH" in message
     assert "locked" not in message and not (folder / "g.npz.lock").exists()
 
@@ -295,7 +294,6 @@ def test_zip_bomb_refused_from_the_headers(tmp_path):
     assert path.stat().st_size < 1 << 20
 
     tracemalloc.start()
-    started = time.monotonic()
     try:
         with pytest.raises(CorruptFileError) as info:
             Gallery.load(path)
@@ -304,7 +302,7 @@ def test_zip_bomb_refused_from_the_headers(tmp_path):
         tracemalloc.stop()
     message = str(info.value)
     assert one_line(message) and "zip bomb" in message and "path_blob.npy" in message
-    assert peak < 8 << 20 and time.monotonic() - started < 2  # nothing was inflated
+    assert peak < 8 << 20  # nothing was inflated (memory, not wall time: the machine is shared)
     assert any("zip bomb" in p for p in Gallery.verify_file(path))
 
 
