@@ -80,6 +80,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_ddp_loss_and_update_equal_single_process(tmp_path):
     out = tmp_path / "rank0.pt"
     mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=WORLD, join=True)
@@ -99,6 +100,7 @@ def test_gather_keeps_uneven_slices():
     assert torch.equal(gather_varlen_with_grad(t, DistInfo()), t)
 
 
+@pytest.mark.slow
 def test_torchrun_trains_and_resumes(synthetic_data, tmp_path):
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
     if torchrun is None:

@@ -60,6 +60,7 @@ def test_perturbation_specs():
             parse_perturbation(bad)
 
 
+@pytest.mark.slow
 def test_evaluate_end_to_end_and_cache(tiny_model, synthetic_data, tmp_path):
     out = tmp_path / "eval"
     args = ["evaluate", "--data", str(synthetic_data), "--model", str(tiny_model), "--out", str(out), "--perturb", "jpeg:80"]

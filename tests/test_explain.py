@@ -178,6 +178,7 @@ def test_lime_crop_mode_explains_what_the_encoder_reads(tiny_model, tmp_path, vi
 # --------------------------------------------------------------------------- visualize
 
 
+@pytest.mark.slow
 def test_visualize_gallery_png_and_json(tiny_model, tmp_path):
     pytest.importorskip("umap", reason="umap-learn is not installed (pip install 'aidetect[viz]')")
     out = tmp_path / "map.png"

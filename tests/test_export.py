@@ -1,3 +1,4 @@
+import pytest
 """benchmarks/zoo/export.py and ship_default.py: the maintainers' path from a trained model to the bundled one."""
 
 import importlib.util
@@ -36,6 +37,7 @@ def test_export_half_precision_model_with_re_embedded_gallery(tiny_model, tmp_pa
     assert gallery.classes() == original.classes()
 
 
+@pytest.mark.slow
 def test_ship_default_help_touches_nothing():
     bundled = Path(__file__).resolve().parents[1] / "aidetect" / "bundled" / "default"
     before = sorted((p.name, p.stat().st_mtime_ns) for p in bundled.iterdir())

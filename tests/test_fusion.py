@@ -65,6 +65,7 @@ def test_fusing_a_trained_model_keeps_its_weights_and_fits_the_spectrum(tiny_mod
     assert Gallery.load(out / "gallery.npz", expected_model_fingerprint=fused.config.fingerprint).classes()["newgen"] == 20
 
 
+@pytest.mark.slow
 def test_a_fused_model_trains(synthetic_data, tmp_path):
     out = tmp_path / "fused-trained"
     result = _train(["--data", str(synthetic_data), "--out", str(out), "--fuse-spectrum", "0.5", "--epochs", "1"])
@@ -104,6 +105,7 @@ def test_reweighing_fused_embeddings_equals_embedding_with_the_new_weight():
     assert np.allclose(reweigh_fused(at_half, 128, 0.5, 0.2), at_fifth, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_auto_spectrum_weight_is_chosen_on_validation_and_the_gallery_matches_it(tiny_model, synthetic_data, tmp_path):
     from aidetect.embedding import embed_files
 

@@ -56,6 +56,7 @@ def test_attribute_and_detect_json_schema(model_copy, synthetic_data):
     assert [(r["label"], r["verdict"]) for r in records] == [(r["label"], r["verdict"]) for r in detections]
 
 
+@pytest.mark.slow
 def test_seen_classes_are_attributed(model_copy, synthetic_data):
     records = _json(runner.invoke(app, ["attribute", "--model", str(model_copy), "--json", str(synthetic_data / "test")]))
     truth = [r["path"].split("/")[-2] for r in records]
@@ -63,6 +64,7 @@ def test_seen_classes_are_attributed(model_copy, synthetic_data):
     assert accuracy >= 0.8, accuracy
 
 
+@pytest.mark.slow
 def test_enroll_new_generator_then_attribute_and_unknown(model_copy, tmp_path, capsys):
     """A generator the encoder never saw is 'unknown' before enrollment and recognised after 50 images."""
     held_out = write_images(tmp_path / "gen_d_test", "gen_d", 30, start=300000)

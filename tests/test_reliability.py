@@ -157,6 +157,7 @@ def _gallery_ok(path: Path) -> dict:
     return gallery.classes()
 
 
+@pytest.mark.slow
 def test_enroll_killed_at_any_moment_leaves_a_loadable_gallery(model_copy, tmp_path):
     folder = tmp_path / "many"
     write_images(folder, "gen_b", 200)
@@ -174,6 +175,7 @@ def test_enroll_killed_at_any_moment_leaves_a_loadable_gallery(model_copy, tmp_p
     # A kill can leave a stray ".gallery.npz.*.tmp" beside the gallery; nothing ever reads it.
 
 
+@pytest.mark.slow
 def test_two_concurrent_enrolls_both_land(model_copy, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent.parent))
     processes = []
@@ -189,6 +191,7 @@ def test_two_concurrent_enrolls_both_land(model_copy, tmp_path):
     assert classes["first"] == 20 and classes["second"] == 20
 
 
+@pytest.mark.slow
 def test_sigterm_during_training_saves_and_resume_continues(synthetic_data, tmp_path):
     out = tmp_path / "run"
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent.parent))

@@ -16,6 +16,7 @@ from synthetic import synthetic_image
 runner = CliRunner()
 
 
+@pytest.mark.slow
 def test_cli_train_then_info_json(synthetic_data, tmp_path):
     out = tmp_path / "m"
     result = runner.invoke(app, ["train", "--data", str(synthetic_data), "--out", str(out), "--arch", "tiny",
@@ -41,6 +42,7 @@ def _write_png(path, label, index):
     synthetic_image(label, index, 48).save(path, format="PNG")
 
 
+@pytest.mark.slow
 def test_genimage_es41_efficientnet_one_epoch(tmp_path):
     """The acceptance command: real EfficientNet-B0, one step at 64 px, on a tiny GenImage tree."""
     root = make_genimage_tree(tmp_path / "genimage", n_train=8, n_val=3, nested=True, image_writer=_write_png)
@@ -61,6 +63,7 @@ def test_genimage_es41_efficientnet_one_epoch(tmp_path):
     [({}, (0, 5)), (dict(memory_size=40, warmup_temperature=0.5), (1, 3))],  # the memory is full by epoch 1
     ids=["plain", "memory-and-warmup-temperature"],
 )
+@pytest.mark.slow
 def test_resume_after_interruption_gives_the_same_weights(synthetic_data, tmp_path, levers, stop_at):
     options = dict(epochs=2, batch_size=16, gallery_per_class=5, **levers)
     straight = tmp_path / "straight"

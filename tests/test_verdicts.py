@@ -1,6 +1,5 @@
 """One decision per image (aidetect.gallery.classifier.decide), the whole image in tiles, input conditions."""
 
-import io
 import json
 
 import numpy as np
@@ -10,7 +9,7 @@ from typer.testing import CliRunner
 
 from aidetect.cli.main import app
 from aidetect.config import ClassifierConfig
-from aidetect.data.conditions import estimate_jpeg_quality, read_conditions
+from aidetect.data.conditions import read_conditions
 from aidetect.gallery.classifier import decide
 from aidetect.gallery.knn import Prediction
 from aidetect.models.preprocess import covered_fraction, tile_boxes

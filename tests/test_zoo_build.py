@@ -69,6 +69,7 @@ def _png_chunks(path: Path) -> list[str]:
     return chunks
 
 
+@pytest.mark.slow
 def test_zoo_build_end_to_end(tmp_path):
     _require_zoo_extra()
     photos = tmp_path / "photos"
