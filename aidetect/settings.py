@@ -64,18 +64,25 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
+_LAYOUT_NAMES = {"genimage": "GenImage", "forensynths": "ForenSynths"}
+
+
 def resolve_setting(
     name: str | None,
     available: Iterable[str],
     include: Sequence[str] | None = None,
     exclude: Sequence[str] | None = None,
+    layout: str | None = None,
+    root: str | None = None,
 ) -> Setting:
     """The setting to train with, checked against the classes found in the data.
 
     ``name`` None (or ``custom``) means every available class, narrowed by
     ``include`` (keep only these) and ``exclude`` (drop these). With a named
     setting, ``include``/``exclude`` adjust its trained classes. Classes in
-    the data that the encoder does not train on are zero-shot.
+    the data that the encoder does not train on are zero-shot. ``layout``, the
+    layout detected in the data, and ``root``, the data's folder, are named when the
+    data lacks a setting's classes.
     """
     available = sorted(set(available))
     if name in (None, "", "custom", "all"):
@@ -92,9 +99,12 @@ def resolve_setting(
         known_zero_shot = setting.zero_shot
         missing = [c for c in setting.trained if c not in available]
         if missing:
+            where = f"layout {layout}; " if layout else ""
+            expects = (f"; {setting.name} expects {_LAYOUT_NAMES.get(setting.dataset, setting.dataset)} data"
+                       if layout and setting.dataset not in ("any", layout) else "")
             raise AidetectError(
-                f"setting {setting.name} trains on {', '.join(missing)}, which the data does not hold "
-                f"(found: {', '.join(available) or 'nothing'}); check --data and --layout"
+                f"setting {setting.name} trains on {', '.join(missing)}, which {root or 'the data'} does not hold "
+                f"({where}found: {', '.join(available) or 'nothing'}){expects}; check --data and --layout"
             )
     trained = list(base_trained)
     if include:

@@ -47,6 +47,7 @@ __all__ = [
     "Sample",
     "detect_layout",
     "discover",
+    "probe_classes",
 ]
 
 LAYOUTS: tuple[str, ...] = ("auto", "genimage", "forensynths", "folders")
@@ -365,7 +366,60 @@ def detect_layout(root: str | os.PathLike) -> str:
     return _detect(_check_root(root))
 
 
+def probe_classes(root: str | os.PathLike, layout: str = "auto") -> tuple[str, list[str]]:
+    """The layout under ``root`` and the classes its folders name, without listing a single image.
+
+    For checks before any work (does the data hold the generators a setting trains on?):
+    the folders are those :func:`discover` reads and are labelled as it labels them, but
+    a class whose folders hold no image is still named here; :func:`discover` has the
+    last word. Raises like :func:`discover` for a missing root or an unrecognised layout.
+    """
+    if layout not in LAYOUTS:
+        raise AidetectError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    path = _check_root(root)
+    chosen = _detect(path) if layout == "auto" else layout
+    classes: set[str] = set()
+    if chosen == "genimage":
+        subsets = _genimage_subsets(path)
+        if not subsets:
+            raise _not_genimage(path)
+        for label, subset in subsets:
+            kids = _subdirs(subset)
+            for split in ("train", "val"):
+                parts = _subdirs(kids[split]) if split in kids else {}
+                classes.update(cls for folder, cls in (("ai", label), ("nature", REAL)) if folder in parts)
+    elif chosen == "forensynths":
+        split_dirs = _forensynths_split_dirs(path) or ({"test": path} if _is_forensynths_testset(path) else {})
+        if not split_dirs:
+            raise _not_forensynths(path)
+        for split, split_dir in split_dirs.items():
+            for rel, folder in _real_fake_dirs(split_dir, 3 if split == "test" else 2, limit=None):
+                if os.path.basename(folder).lower() == _REAL_DIR:
+                    classes.add(REAL)
+                else:
+                    classes.add(rel.split("/")[0] if split == "test" and rel else PROGAN)
+    else:
+        split_dirs = _folder_split_dirs(path)
+        for directory in split_dirs.values() if split_dirs else [path]:
+            classes.update(name for name, _ in _subdir_list(directory))
+    return chosen, sorted(classes)
+
+
 # --------------------------------------------------------------------------- per-layout collection
+
+
+def _not_genimage(root: str) -> AidetectError:
+    return AidetectError(
+        f"{root} does not look like GenImage: expected subset folders such as imagenet_ai_0508_adm/ "
+        f"(directly under it or one level down) holding train/ and val/; check --data or use --layout auto"
+    )
+
+
+def _not_forensynths(root: str) -> AidetectError:
+    return AidetectError(
+        f"{root} does not look like ForenSynths: expected train/<class>/{{0_real,1_fake}}/ "
+        f"(and val/, test/<gen>/[<class>/]{{0_real,1_fake}}/); check --data or use --layout auto"
+    )
 
 # A collection is {split: {label: [paths]}} plus the source folders and notes.
 _Collected = dict[str, dict[str, list[str]]]
@@ -378,10 +432,7 @@ def _wanted(label: str, keep: frozenset[str] | None) -> bool:
 def _collect_genimage(root: str, keep, visited) -> tuple[_Collected, list[str], list[str]]:
     subsets = _genimage_subsets(root)
     if not subsets:
-        raise AidetectError(
-            f"{root} does not look like GenImage: expected subset folders such as imagenet_ai_0508_adm/ "
-            f"(directly under it or one level down) holding train/ and val/; check --data or use --layout auto"
-        )
+        raise _not_genimage(root)
     # GenImage's val/ is our test split; our val is carved from its train/ later.
     raw: _Collected = {"train": {}, "test": {}}
     sources = []
@@ -407,10 +458,7 @@ def _collect_forensynths(root: str, keep, visited) -> tuple[_Collected, list[str
             split_dirs = {"test": root}
             notes.append("stand-alone ForenSynths test set: no train or val split")
         else:
-            raise AidetectError(
-                f"{root} does not look like ForenSynths: expected train/<class>/{{0_real,1_fake}}/ "
-                f"(and val/, test/<gen>/[<class>/]{{0_real,1_fake}}/); check --data or use --layout auto"
-            )
+            raise _not_forensynths(root)
     raw: _Collected = {}
     sources = []
     for split, split_dir in split_dirs.items():
