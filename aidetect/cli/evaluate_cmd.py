@@ -19,7 +19,7 @@ from aidetect.cli.common import (
     user_errors,
 )
 
-DataOption = Annotated[Path, typer.Option("--data", help="Data root with a test split (GenImage val/, folders test/).")]
+DataOption = Annotated[Optional[Path], typer.Option("--data", help="Data root with a test split (GenImage val/, folders test/); default $AIDETECT_DATA, then `aidetect config data`.")]
 OutOption = Annotated[Path, typer.Option("--out", help="Folder for the results.")]
 SettingOption = Annotated[Optional[str], typer.Option("--setting", help="Check the model against this setting (es1 … es4.5); default: the model's.")]
 LayoutOption = Annotated[str, typer.Option("--layout", help="auto, genimage, forensynths or folders.")]
@@ -27,8 +27,8 @@ GalleryPerClassOption = Annotated[int, typer.Option("--gallery-per-class", min=0
 
 
 def evaluate(
-    data: DataOption,
     out: OutOption,
+    data: DataOption = None,
     model: ModelOption = None,
     setting: SettingOption = None,
     layout: LayoutOption = "auto",
@@ -46,6 +46,7 @@ def evaluate(
 ) -> None:
     """The thesis's tables for a model: AUC/ACC per generator, P/R/F1 zero-shot and seen, confusion matrix."""
     with user_errors():
+        data = _data_root(data)  # before the library loads: a missing root is one line at once
         from aidetect.console import err
         from aidetect.evaluation.evaluate import EvalOptions
         from aidetect.evaluation.evaluate import evaluate as run_evaluation
@@ -66,8 +67,8 @@ def evaluate(
 
 
 def sweep(
-    data: DataOption,
     out: OutOption,
+    data: DataOption = None,
     model: ModelOption = None,
     setting: SettingOption = None,
     layout: LayoutOption = "auto",
@@ -83,6 +84,7 @@ def sweep(
 ) -> None:
     """Gallery size (10 … all per class) and k sweep: tables 4.16/4.17 and figures 4.1–4.4 of the thesis."""
     with user_errors():
+        data = _data_root(data)
         from aidetect.console import err, out as stdout
         from aidetect.evaluation.evaluate import EvalOptions
         from aidetect.evaluation.sweep import DEFAULT_KS, DEFAULT_SIZES
@@ -111,6 +113,17 @@ def sweep(
 def register(app: typer.Typer) -> None:
     app.command()(evaluate)
     app.command()(sweep)
+
+
+def _data_root(data: Optional[Path]) -> Path:
+    """--data, else $AIDETECT_DATA, else `aidetect config data` (aidetect.home); says which on stderr."""
+    from aidetect.console import err
+    from aidetect.home import resolve_data_root
+
+    choice = resolve_data_root(data)
+    if choice.source != "--data":
+        err.print(f"data {choice.root} (from {choice.describe()})", highlight=False, markup=False)
+    return choice.root
 
 
 DEFAULT_CONDITIONS = ["jpeg:75", "wild"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from aidetect import __version__
-from aidetect.cli import evaluate_cmd, explain_cmd, gallery_cmd, inference_cmd, inspect_cmd, train_cmd
+from aidetect.cli import config_cmd, evaluate_cmd, explain_cmd, gallery_cmd, inference_cmd, inspect_cmd, train_cmd
 
 app = typer.Typer(
     name="aidetect",
@@ -36,6 +36,7 @@ evaluate_cmd.register(app)
 inspect_cmd.register(app)
 explain_cmd.register(app)
 app.add_typer(gallery_cmd.app, name="gallery")
+config_cmd.register(app)
 
 
 def main() -> None:

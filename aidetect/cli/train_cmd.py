@@ -18,9 +18,9 @@ def _split_classes(values: Optional[list[str]]) -> Optional[list[str]]:
 
 
 def train(
-    data: Annotated[Path, typer.Option("--data", help="Data root (GenImage, ForenSynths or folder-per-class).")],
+    data: Annotated[Optional[Path], typer.Option("--data", help="Data root (GenImage, ForenSynths or folder-per-class); default $AIDETECT_DATA, then `aidetect config data`.")] = None,
     setting: Annotated[Optional[str], typer.Option("--setting", help="es1, es2, es3, es4.1 … es4.5; omit for all classes of the data.")] = None,
-    out: Annotated[Path, typer.Option("--out", help="Model directory to write.")] = Path("runs/model"),
+    out: Annotated[Optional[Path], typer.Option("--out", help="Model directory to write; default runs/<setting> (runs/es1 …), runs/model without --setting. One that holds a model needs --resume or --force.")] = None,
     include: Annotated[Optional[list[str]], typer.Option("--include", help="Train only on these classes (comma-separated or repeated).")] = None,
     exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Leave these classes out of encoder training (they become zero-shot).")] = None,
     layout: Annotated[str, typer.Option("--layout", help="auto, genimage, forensynths or folders.")] = "auto",
@@ -58,12 +58,20 @@ def train(
     max_per_class: Annotated[Optional[int], typer.Option("--max-per-class", min=1, help="Cap images per class and split (quick runs).")] = None,
     gallery_per_class: Annotated[int, typer.Option("--gallery-per-class", min=1, help="Training images per class in the initial gallery.")] = 1000,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run saved in --out.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Train a new model into an --out that holds one; nothing is deleted first, its files are replaced as the new run saves.")] = False,
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the encoder (faster on GPUs after a warm-up).")] = False,
 ) -> None:
     """Train an encoder for a setting and write a self-describing model directory."""
     with user_errors():
         from aidetect.console import err
         from aidetect.recipes import apply_recipe
+
+        # Checked before torch is imported and before anything is written: the data root, the
+        # setting against the classes the data's folders name, the model directory.
+        choice, out, found_layout = _plan(data, setting, out, _split_classes(include), _split_classes(exclude), layout, resume, force)
+        source = "" if choice.source == "--data" else f"from {choice.describe()}; "
+        err.print(f"data {choice.root} ({source}{found_layout} layout); model directory {out}", highlight=False, markup=False)
+
         from aidetect.training import TrainOptions
         from aidetect.training import train as run_training
 
@@ -73,7 +81,7 @@ def train(
             grid=grid, train_image_size=train_image_size, views=views, jpeg_p=jpeg_p, blur_p=blur_p,
         ))
         options = TrainOptions(
-            data=str(data),
+            data=str(choice.root),
             out=str(out),
             setting=setting,
             include=_split_classes(include),
@@ -111,6 +119,43 @@ def train(
             f"wrote {result.out} after {result.epochs_run} epochs "
             f"(best validation loss {result.best_val_loss:.4f}, {result.skipped_images} unreadable images skipped)"
         )
+
+
+DEFAULT_OUT = Path("runs/model")
+
+
+def default_out(setting: Optional[str]) -> Path:
+    """``runs/<setting>`` for a named setting (``runs/es1``, ``runs/es4.1``), else ``runs/model``."""
+    name = (setting or "").strip().lower()
+    return DEFAULT_OUT if name in ("", "custom", "all") else DEFAULT_OUT.parent / name
+
+
+def _plan(data, setting, out, include, exclude, layout, resume, force):
+    """The data root, the model directory and the data's layout, or one error before any work."""
+    from aidetect.config import CHECKPOINT_FILE, CONFIG_FILE, GALLERY_FILE, METRICS_FILE, WEIGHTS_FILE
+    from aidetect.data.discovery import probe_classes
+    from aidetect.errors import AidetectError
+    from aidetect.home import resolve_data_root
+    from aidetect.settings import resolve_setting
+
+    if resume and force:
+        raise AidetectError("--resume continues the run saved in --out and --force starts a new one over it; give one of them")
+    choice = resolve_data_root(data)
+    found_layout, classes = probe_classes(choice.root, layout)
+    resolve_setting(setting, classes, include, exclude, layout=found_layout, root=str(choice.root))
+    target = Path(out) if out is not None else default_out(setting)
+    if target.exists() and not target.is_dir():
+        raise AidetectError(f"--out {target} is a file; give a folder for the model directory")
+    # Any of a run's files makes the folder a model directory (or the start of one).
+    held = [name for name in (CONFIG_FILE, WEIGHTS_FILE, CHECKPOINT_FILE, GALLERY_FILE, METRICS_FILE) if (target / name).exists()]
+    if resume and not (target / CHECKPOINT_FILE).is_file():
+        raise AidetectError(f"--resume: no checkpoint at {target / CHECKPOINT_FILE}; run without --resume to start")
+    if held and not (resume or force):
+        raise AidetectError(
+            f"{target} already holds a model ({', '.join(held)}); pass --resume to continue its run, "
+            f"--force to train a new one over it, or --out DIR to write it elsewhere"
+        )
+    return choice, target, found_layout
 
 
 def info(
