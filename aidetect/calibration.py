@@ -6,8 +6,9 @@ Nothing here looks at the test split. What is chosen, and how:
   every class of the data, zero-shot ones included (the thesis's protocol);
 * the vote (``weighted`` or ``majority``): whichever classifies more of the
   validation images correctly (ties go to ``weighted``);
-* P(AI-generated): the AI vote share turned into a probability by Platt scaling
-  (a logistic fit on the validation images; its expected calibration error is stored);
+* P(AI-generated): the AI vote share turned into a probability by isotonic regression
+  on the validation images, real and AI weighted equally (P(AI) at even prior odds; its
+  expected calibration error is stored);
 * the detection threshold on that probability: the one that maximises balanced
   accuracy (Youden's J) on the validation images; 0.5 on the raw vote share when
   the validation split lacks real or AI images;
@@ -63,42 +64,72 @@ def youden_threshold(scores: np.ndarray, is_ai: np.ndarray) -> float:
     return 0.5 * (upper + lower)
 
 
+def prior_weights(is_ai: np.ndarray) -> np.ndarray:
+    """Per-image weights that give real and AI images equal total weight (each class sums to 0.5)."""
+    y = np.asarray(is_ai, dtype=bool)
+    n_ai, n_real = int(y.sum()), int((~y).sum())
+    return np.where(y, 0.5 / max(1, n_ai), 0.5 / max(1, n_real))
+
+
 def fit_platt(ai_vote_shares: np.ndarray, is_ai: np.ndarray) -> tuple[float, float]:
     """Platt scaling: (coef, intercept) of a logistic fit of "AI-generated" on the AI vote share.
 
-    scikit-learn's L2-regularised logistic regression (C = 1) keeps the fit finite when the
-    validation images separate perfectly, so no probability is ever exactly 0 or 1.
+    Fitted with real and AI images weighted equally (``class_weight="balanced"``), so the result is
+    P(AI) at even prior odds: the zoo's validation split is 90 % AI images, and a curve fitted on
+    it as it is would tell every analyst that prior. An analyst with another prior converts with
+    the odds (docs/inference.md). scikit-learn's L2-regularised logistic regression (C = 1) keeps
+    the fit finite when the validation images separate perfectly.
     """
     from sklearn.linear_model import LogisticRegression  # sklearn loads slowly; only training calibrates
 
-    model = LogisticRegression(C=1.0)
+    model = LogisticRegression(C=1.0, class_weight="balanced")
     model.fit(np.asarray(ai_vote_shares, dtype=np.float64).reshape(-1, 1), np.asarray(is_ai, dtype=int))
     return float(model.coef_[0, 0]), float(model.intercept_[0])
 
 
+def fit_isotonic(ai_vote_shares: np.ndarray, is_ai: np.ndarray) -> tuple[list[float], list[float]]:
+    """Isotonic calibration: the non-decreasing curve (breakpoints x → y) from the AI vote share to
+    P(AI) that best fits the validation images, real and AI weighted equally (even prior odds).
+
+    scikit-learn's IsotonicRegression; outside the validation range the curve is flat. Chosen over
+    a logistic (Platt) curve because vote shares are mostly 0 or 1 with little in between, a shape
+    a logistic fits badly: on the zoo's validation split the Platt curve's ECE was 0.094.
+    """
+    from sklearn.isotonic import IsotonicRegression  # sklearn loads slowly; only training calibrates
+
+    x = np.asarray(ai_vote_shares, dtype=np.float64)
+    y = np.asarray(is_ai, dtype=np.float64)
+    model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+    model.fit(x, y, sample_weight=prior_weights(y.astype(bool)))
+    return [float(v) for v in model.X_thresholds_], [float(v) for v in model.y_thresholds_]
+
+
 def reliability_bins(probabilities: np.ndarray, is_ai: np.ndarray, bins: int = 10) -> list[dict]:
-    """Equal-width bins of predicted P(AI): count, mean prediction and observed share of AI images."""
+    """Equal-width bins of predicted P(AI): count, mean prediction and observed share of AI images,
+    with real and AI images weighted equally (the prior P(AI) is calibrated to, see :func:`fit_platt`)."""
     p = np.asarray(probabilities, dtype=np.float64)
     y = np.asarray(is_ai, dtype=np.float64)
+    w = prior_weights(y.astype(bool))
     index = np.minimum((p * bins).astype(int), bins - 1)
     out = []
     for b in range(bins):
         members = index == b
         n = int(members.sum())
+        weight = float(w[members].sum())
         out.append({
-            "low": b / bins, "high": (b + 1) / bins, "count": n,
-            "mean_predicted": float(p[members].mean()) if n else None,
-            "observed_ai": float(y[members].mean()) if n else None,
+            "low": b / bins, "high": (b + 1) / bins, "count": n, "weight": weight,
+            "mean_predicted": float(np.average(p[members], weights=w[members])) if n else None,
+            "observed_ai": float(np.average(y[members], weights=w[members])) if n else None,
         })
     return out
 
 
 def expected_calibration_error(probabilities: np.ndarray, is_ai: np.ndarray, bins: int = 10) -> float:
-    """Σ over bins of (bin share) × |observed AI share − mean predicted P(AI)| (Guo et al. 2017)."""
-    total = len(probabilities)
-    if total == 0:
+    """Σ over bins of (bin weight) × |observed AI share − mean predicted P(AI)| (Guo et al. 2017),
+    real and AI images weighted equally."""
+    if len(probabilities) == 0:
         return float("nan")
-    return float(sum(b["count"] / total * abs(b["observed_ai"] - b["mean_predicted"])
+    return float(sum(b["weight"] * abs(b["observed_ai"] - b["mean_predicted"])
                      for b in reliability_bins(probabilities, is_ai, bins) if b["count"]))
 
 
@@ -126,8 +157,8 @@ def calibrate(classifier_factory, embeddings: np.ndarray, labels: Sequence[str])
     scores = np.array([p.score_ai if p.score_ai is not None else np.nan for p in preds])
     is_ai = labels != REAL
     if len(labels) and np.isfinite(scores).all() and is_ai.any() and (~is_ai).any():
-        coef, intercept = fit_platt(scores, is_ai)
-        rules = ClassifierConfig(probability_method="platt", probability_coef=coef, probability_intercept=intercept)
+        xs, ys = fit_isotonic(scores, is_ai)
+        rules = ClassifierConfig(probability_method="isotonic", probability_x=xs, probability_y=ys)
         probabilities = np.array([rules.probability(s) for s in scores])
         # The threshold is chosen on the probability, the number analysts read.
         threshold = youden_threshold(probabilities, is_ai)
@@ -136,7 +167,7 @@ def calibrate(classifier_factory, embeddings: np.ndarray, labels: Sequence[str])
         result.update(
             detect_threshold=threshold, detect_threshold_rule="youden-validation (on p_ai)",
             detect_balanced_accuracy_validation=float(balanced),
-            probability_method="platt", probability_coef=coef, probability_intercept=intercept,
+            probability_method="isotonic", probability_x=xs, probability_y=ys,
             probability_ece_validation=expected_calibration_error(probabilities, is_ai),
         )
     else:

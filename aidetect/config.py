@@ -7,6 +7,7 @@ every one of these from here and never from command-line defaults.
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
@@ -24,6 +25,57 @@ METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_FILE = "checkpoint.pt"
 #: Rings of the radial spectrum when it is fused with a learned embedding (ArchitectureConfig.spectrum_weight).
 SPECTRUM_BINS = 128
+
+
+# --------------------------------------------------------------------------- #
+# validation of values read from config.json (one line naming the field)
+# --------------------------------------------------------------------------- #
+#: The largest image side a config may ask for (a 8192² float input is 0.8 GB a batch row).
+MAX_IMAGE_SIDE = 8192
+PREPROCESS_MODES = ("resize", "crop")
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
+#: Views averaged at inference in crop mode: the centre and up to four corners.
+MAX_VIEWS = 5
+
+
+def _bad(source: str, name: str, value: Any, want: str) -> CorruptFileError:
+    return CorruptFileError(f"{source}: {name} is {value!r}; {want} (the model directory is damaged or was edited: fix the value or copy it again)")
+
+
+def _check_int(source: str, name: str, value: Any, low: int, high: int | None = None, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        span = f"between {low} and {high}" if high is not None else f"of at least {low}"
+        raise _bad(source, name, value, f"give a whole number {span}" + (" or null" if optional else ""))
+
+
+def _check_number(source: str, name: str, value: Any, low: float, high: float, *, high_open: bool = False) -> float:
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if ok:
+        ok = low <= value < high if high_open else low <= value <= high
+    if not ok:
+        raise _bad(source, name, value, f"give a number from {low} to {high}" + (" (exclusive)" if high_open else ""))
+    return float(value)
+
+
+def _check_choice(source: str, name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise _bad(source, name, value, f"give one of {', '.join(choices)}")
+
+
+def _check_text(source: str, name: str, value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise _bad(source, name, value, "give a non-empty string")
+
+
+def _check_pair(source: str, name: str, value: Any, check) -> tuple:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise _bad(source, name, value, "give two values [low, high]")
+    low, high = (check(f"{name}[{i}]", v) for i, v in enumerate(value))
+    if low > high:
+        raise _bad(source, name, list(value), "give [low, high] with low <= high")
+    return (low, high)
 
 
 #: LIME defaults (aidetect.explain): 200 samples took 29 s with the bundled model on this project's
@@ -59,6 +111,15 @@ class PreprocessConfig:
     #: corners. Their projections are averaged before the one L2 normalisation.
     views: int = 1
 
+    def validate(self, source: str = "config.json") -> None:
+        """One-line errors for values no image could be prepared with (checked on load)."""
+        _check_int(source, "preprocess.image_size", self.image_size, 1, MAX_IMAGE_SIDE)
+        _check_choice(source, "preprocess.mode", self.mode, PREPROCESS_MODES)
+        _check_choice(source, "preprocess.interpolation", self.interpolation, INTERPOLATIONS)
+        _check_int(source, "preprocess.grid", self.grid, 1, MAX_IMAGE_SIDE)
+        _check_int(source, "preprocess.train_image_size", self.train_image_size, 1, MAX_IMAGE_SIDE, optional=True)
+        _check_int(source, "preprocess.views", self.views, 1, MAX_VIEWS)
+
 
 @dataclass
 class AugmentConfig:
@@ -69,6 +130,15 @@ class AugmentConfig:
     jpeg_quality: tuple[int, int] = (60, 100)
     blur_p: float = 0.0
     blur_sigma: tuple[float, float] = (0.1, 1.5)
+
+    def validate(self, source: str = "config.json") -> None:
+        """One-line errors for values training could not use (checked on load)."""
+        self.jpeg_p = _check_number(source, "augment.jpeg_p", self.jpeg_p, 0.0, 1.0)
+        self.blur_p = _check_number(source, "augment.blur_p", self.blur_p, 0.0, 1.0)
+        self.jpeg_quality = _check_pair(source, "augment.jpeg_quality", self.jpeg_quality,
+                                        lambda name, v: (_check_int(source, f"augment.{name}", v, 1, 100), v)[1])
+        self.blur_sigma = _check_pair(source, "augment.blur_sigma", self.blur_sigma,
+                                      lambda name, v: _check_number(source, f"augment.{name}", v, 0.0, 100.0))
 
 
 @dataclass
@@ -98,10 +168,22 @@ class ArchitectureConfig:
         """Values per embedding: what galleries made with this encoder hold."""
         return self.embedding_dim + (SPECTRUM_BINS if self.spectrum_weight > 0 else 0)
 
+    def validate(self, source: str = "config.json") -> None:
+        """One-line errors for values no encoder can be built from (checked on load; the trunk and
+        front-end names are checked against their registries when the encoder is built)."""
+        _check_text(source, "architecture.name", self.name)
+        _check_int(source, "architecture.embedding_dim", self.embedding_dim, 1, 65536)
+        _check_text(source, "architecture.front_end", self.front_end)
+        _check_int(source, "architecture.stem_stride", self.stem_stride, 1, 64)
+        _check_int(source, "architecture.projection_hidden", self.projection_hidden, 0, 65536)
+        self.spectrum_weight = _check_number(source, "architecture.spectrum_weight", self.spectrum_weight, 0.0, 1.0, high_open=True)
+        _check_int(source, "architecture.learned_crop", self.learned_crop, 1, MAX_IMAGE_SIDE, optional=True)
+
 
 #: Detection threshold on the AI score when none was calibrated (no validation split).
 DEFAULT_DETECT_THRESHOLD = 0.5
 VOTES = ("majority", "weighted")
+PROBABILITY_METHODS = ("isotonic", "platt")
 
 
 @dataclass
@@ -125,21 +207,26 @@ class ClassifierConfig:
     detect_threshold_rule: str = "default"
     detect_balanced_accuracy_validation: float | None = None
     #: The unknown rule (aidetect.gallery.knn.leave_one_out_thresholds) and what it cost on validation.
-    unknown_rule: str = "leave-one-out: farther than 95 % of the class's members, and than half its gap to the next class"
+    unknown_rule: str = ("leave-one-out: farther than 95 % of the class's members are from each other, and than half "
+                         "its gap to the next class (at most 4x the former)")
     false_unknown_rate_validation: float | None = None
     validation_images: int = 0
     validation_accuracy: dict[str, float] = field(default_factory=dict)
-    #: How the AI vote share becomes a probability: ``platt`` (logistic fit on validation images,
-    #: p = 1 / (1 + exp(-(coef * share + intercept)))) or None (an older model: no probability).
+    #: How the AI vote share becomes a probability, fitted on validation images with real and AI
+    #: weighted equally (so P(AI) at even prior odds): ``isotonic`` (a non-decreasing step curve,
+    #: linear between ``probability_x`` → ``probability_y``), ``platt`` (p = 1 / (1 + exp(-(coef *
+    #: share + intercept)))), or None (an older model: no probability).
     probability_method: str | None = None
     probability_coef: float | None = None
     probability_intercept: float | None = None
+    probability_x: list[float] | None = None
+    probability_y: list[float] | None = None
     #: Expected calibration error of that probability on the validation images (10 equal-width bins).
     probability_ece_validation: float | None = None
 
     @property
     def calibrated(self) -> bool:
-        return self.probability_method == "platt"
+        return self.probability_method in PROBABILITY_METHODS
 
     @property
     def threshold_on(self) -> str:
@@ -150,6 +237,8 @@ class ClassifierConfig:
         """P(AI-generated) for an AI vote share; None when the model has no calibration."""
         if not self.calibrated:
             return None
+        if self.probability_method == "isotonic":
+            return _interpolate(float(ai_vote_share), self.probability_x, self.probability_y)
         z = self.probability_coef * float(ai_vote_share) + self.probability_intercept
         return float(1.0 / (1.0 + math.exp(-z))) if z > -700 else 0.0
 
@@ -166,9 +255,19 @@ class ClassifierConfig:
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not (0.0 <= float(t) <= 1.0):
             raise CorruptFileError(f"{source}: classifier.detect_threshold is {t!r}; give a number between 0 and 1")
         self.detect_threshold = float(t)
-        if self.probability_method not in (None, "platt"):
-            raise CorruptFileError(f"{source}: classifier.probability_method is {self.probability_method!r}; only 'platt' or null")
-        if self.calibrated:
+        if self.probability_method not in (None, *PROBABILITY_METHODS):
+            raise CorruptFileError(f"{source}: classifier.probability_method is {self.probability_method!r}; "
+                                   f"one of {', '.join(PROBABILITY_METHODS)} or null")
+        if self.probability_method == "isotonic":
+            xs, ys = self.probability_x, self.probability_y
+            ok = (isinstance(xs, list) and isinstance(ys, list) and 2 <= len(xs) == len(ys)
+                  and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in xs + ys)
+                  and all(a <= b for a, b in zip(xs, xs[1:])) and all(a <= b for a, b in zip(ys, ys[1:]))
+                  and all(0.0 <= v <= 1.0 for v in ys))
+            if not ok:
+                raise CorruptFileError(f"{source}: classifier.probability_x/_y are not a non-decreasing curve into [0, 1]; "
+                                       "recalibrate the model (benchmarks/zoo/recalibrate.py)")
+        if self.probability_method == "platt":
             for name in ("probability_coef", "probability_intercept"):
                 value = getattr(self, name)
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -186,6 +285,17 @@ class ClassifierConfig:
         except CorruptFileError as exc:
             raise CorruptFileError(str(exc).replace("config.json", source, 1)) from None
         return config
+
+
+def _interpolate(x: float, xs: list[float], ys: list[float]) -> float:
+    """numpy.interp for one point, in plain Python (config.py stays free of numpy: the CLI imports it)."""
+    if x <= xs[0]:
+        return float(ys[0])
+    if x >= xs[-1]:
+        return float(ys[-1])
+    i = bisect.bisect_right(xs, x)
+    x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+    return float(y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0))
 
 
 @dataclass
@@ -227,6 +337,9 @@ class ModelConfig:
                 f"{source} has schema version {version!r}, this aidetect reads version {CONFIG_SCHEMA_VERSION}; "
                 "use the aidetect release that wrote it"
             )
+        for part in ("architecture", "preprocess", "augment", "setting", "training", "data"):
+            if part in data and not isinstance(data[part], dict):
+                raise _bad(source, part, data[part], "give a JSON object")
         try:
             kwargs = {f.name: data[f.name] for f in fields(cls) if f.name in data}
             kwargs["architecture"] = ArchitectureConfig(**data.get("architecture", {}))
@@ -234,12 +347,36 @@ class ModelConfig:
             kwargs["classifier"] = ClassifierConfig.from_dict(data.get("classifier"), source)
             augment = dict(data.get("augment", {}))
             for key in ("jpeg_quality", "blur_sigma"):
-                if key in augment:
+                if isinstance(augment.get(key), list):
                     augment[key] = tuple(augment[key])
             kwargs["augment"] = AugmentConfig(**augment)
-            return cls(**kwargs)
+            config = cls(**kwargs)
         except TypeError as exc:
             raise CorruptFileError(f"{source} has unexpected fields ({exc}); the model directory is damaged or edited") from exc
+        config.validate(source)
+        return config
+
+    def validate(self, source: str = "config.json") -> None:
+        """One-line errors for values a model directory cannot be used with (checked on load).
+
+        An empty or missing fingerprint is refused: the weights check compares the weights'
+        SHA-256 with it, so an empty one would let edited or swapped weights through silently.
+        """
+        self.architecture.validate(source)
+        self.preprocess.validate(source)
+        self.augment.validate(source)
+        self.classifier.validate(source)
+        fp = self.fingerprint
+        if not isinstance(fp, str) or not fp.strip():
+            raise CorruptFileError(
+                f"{source}: fingerprint is {fp!r}, so the weights could not be checked and are not used; "
+                f"copy the model directory again, or if you trust its {WEIGHTS_FILE}, set fingerprint to the first 16 "
+                f"hex digits of its SHA-256 (sha256sum {WEIGHTS_FILE} | cut -c1-16)"
+            )
+        if not isinstance(self.classes, list) or not all(isinstance(c, str) for c in self.classes):
+            raise _bad(source, "classes", self.classes, "give a list of class names")
+        if not isinstance(self.recipe, str):
+            raise _bad(source, "recipe", self.recipe, "give a string")
 
     def save(self, folder: str | Path) -> None:
         atomic_write_json(Path(folder) / CONFIG_FILE, self.to_dict())

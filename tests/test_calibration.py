@@ -93,13 +93,18 @@ def test_choose_spectrum_weight_picks_the_part_that_separates():
 def test_expected_calibration_error_on_hand_made_bins():
     from aidetect.calibration import expected_calibration_error, reliability_bins
 
-    # 10 images predicted 0.8 of which 8 are AI: calibrated; 10 predicted 0.9 of which 5 are AI: off by 0.4
-    p = np.array([0.8] * 10 + [0.95] * 10)
-    y = np.array([1] * 8 + [0] * 2 + [1] * 5 + [0] * 5)
+    # Equal numbers of real and AI images, so the equal-prior weights are uniform:
+    # 10 predicted 0.5, half AI (calibrated); 10 predicted 0.95, half AI (off by 0.45).
+    p = np.array([0.5] * 10 + [0.95] * 10)
+    y = np.array([1] * 5 + [0] * 5 + [1] * 5 + [0] * 5)
     assert expected_calibration_error(p[:10], y[:10]) == pytest.approx(0.0)
     assert expected_calibration_error(p, y) == pytest.approx(0.5 * 0.0 + 0.5 * 0.45)
     bins = reliability_bins(p, y)
-    assert [b["count"] for b in bins][8:] == [10, 10]
+    assert [b["count"] for b in bins][5] == 10 and bins[9]["count"] == 10
+    # With 9 AI images for every real one, each real image weighs 9 times as much.
+    p2 = np.array([0.9] * 10)
+    y2 = np.array([1] * 9 + [0])
+    assert reliability_bins(p2, y2)[9]["observed_ai"] == pytest.approx(0.5)
 
 
 def test_platt_probability_is_monotone_and_bounded():
@@ -111,3 +116,25 @@ def test_platt_probability_is_monotone_and_bounded():
     rules = ClassifierConfig(probability_method="platt", probability_coef=coef, probability_intercept=intercept)
     values = [rules.probability(s) for s in np.linspace(0, 1, 11)]
     assert values == sorted(values) and 0.0 < values[0] < 0.5 < values[-1] < 1.0
+
+
+def test_isotonic_probability_is_monotone_at_even_prior_odds():
+    from aidetect.calibration import expected_calibration_error, fit_isotonic
+
+    rng = np.random.default_rng(0)
+    # 9 AI images for each real one, as on the zoo: the curve must not carry that prior.
+    shares = np.concatenate([rng.beta(5, 1, 900), rng.beta(1, 5, 100)])
+    is_ai = np.array([True] * 900 + [False] * 100)
+    xs, ys = fit_isotonic(shares, is_ai)
+    rules = ClassifierConfig(probability_method="isotonic", probability_x=xs, probability_y=ys)
+    values = [rules.probability(s) for s in np.linspace(0, 1, 21)]
+    assert values == sorted(values) and 0.0 <= values[0] < 0.5 < values[-1] <= 1.0
+    p = np.array([rules.probability(s) for s in shares])
+    assert expected_calibration_error(p, is_ai) < 0.02  # on its own data
+    # config.json round trip, and a damaged curve is refused in one line
+    again = ClassifierConfig.from_dict(__import__("dataclasses").asdict(rules))
+    assert again.probability(0.7) == rules.probability(0.7)
+    from aidetect.errors import CorruptFileError
+
+    with pytest.raises(CorruptFileError, match="non-decreasing"):
+        ClassifierConfig(probability_method="isotonic", probability_x=[0.0, 1.0], probability_y=[0.9, 0.1])
