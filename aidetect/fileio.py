@@ -117,6 +117,8 @@ def write_error(path: str | os.PathLike, exc: OSError, elsewhere: str = "") -> A
     target = Path(path)
     reason = exc.strerror or str(exc)
     tail = f"; {elsewhere}" if elsewhere else ""
+    if isinstance(exc, IsADirectoryError) or (exc.errno == errno.EISDIR) or target.is_dir():
+        return AidetectError(f"{target} is a folder, so it was not written; name a file (e.g. {target / target.name}){tail}.")
     if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
         return AidetectError(
             f"{target} was not saved because the disk is full ({reason}); the previous version is intact. "
@@ -128,6 +130,40 @@ def write_error(path: str | os.PathLike, exc: OSError, elsewhere: str = "") -> A
             f"the previous version is intact{tail}."
         )
     return AidetectError(f"{target} was not saved ({reason}); the previous version is intact{tail}.")
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for any OS error: the file it concerns (the target, not an atomic write's
+    temporary) and the reason in words, e.g. ``out.csv: no space left on the disk (No space
+    left on device)``."""
+    names = [os.fsdecode(n) for n in (exc.filename, exc.filename2) if n is not None]
+    names = [_target_of_temp(n) for n in names]
+    if len(names) == 2 and names[0] == names[1]:
+        names = names[:1]
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    words = {
+        errno.ENOSPC: "no space left on the disk",
+        getattr(errno, "EDQUOT", -1): "the disk quota is exceeded",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "operation not permitted",
+        errno.EROFS: "the file system is read-only",
+        errno.EISDIR: "is a folder, not a file",
+        errno.ENOTDIR: "a part of the path is a file, not a folder",
+        errno.EEXIST: "a file of that name is in the way",
+        errno.ENOENT: "no such file or folder",
+        errno.ENAMETOOLONG: "the name is too long",
+        errno.EIO: "input/output error (the disk or the network share)",
+    }.get(exc.errno)
+    what = f"{words} ({reason})" if words and words.lower() != reason.lower() else reason
+    where = " -> ".join(names) if names else "a file"
+    return f"{where}: {what}"
+
+
+def _target_of_temp(name: str) -> str:
+    """The file an atomic write's temporary ``.NAME.aidetect-XXXXXXXX.tmp`` stands for, else ``name``."""
+    folder, base = os.path.split(name)
+    match = re.fullmatch(r"\.(.+)\." + re.escape(_TEMP_TAG) + r"[A-Za-z0-9_]{8}\.tmp", base)
+    return os.path.join(folder, match.group(1)) if match else name
 
 
 def _current_umask() -> int:
