@@ -35,7 +35,11 @@ __all__ = [
     "max_pixels_from_env",
     "load_image",
     "iter_image_files",
+    "iter_image_paths",
     "is_image_name",
+    "display_path",
+    "SkippedInputs",
+    "UNSUPPORTED_IMAGE_EXTENSIONS",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -204,21 +208,31 @@ def _pixels_from_bomb_message(exc: BaseException) -> int | None:
 # --------------------------------------------------------------------------- #
 # pixel conversion
 # --------------------------------------------------------------------------- #
+#: 16-bit sample -> 8-bit, rounded: ((v * 255 + 32767) // 65535), as a 64 KiB lookup table so a
+#: 16-bit image costs one byte a pixel to convert, not a uint32 array and its temporaries.
+_SIXTEEN_TO_EIGHT = ((np.arange(65536, dtype=np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
 def _scale_to_uint8(arr: np.ndarray, *, sixteen_bit: bool) -> np.ndarray:
-    """Map integer/float samples to 0..255 without clipping the range away."""
+    """Map integer/float samples to 0..255 without clipping the range away.
+
+    Memory: the 16-bit path adds one byte a pixel (a table lookup); the float path one float64
+    copy, worked on in place (the same values as the out-of-place arithmetic)."""
     if sixteen_bit:
-        # 0..65535 -> 0..255 with rounding (65535 * 255 fits easily in uint32).
-        a = arr.astype(np.uint32)
-        return ((a * 255 + 32767) // 65535).astype(np.uint8)
-    a = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        return _SIXTEEN_TO_EIGHT[arr.astype(np.uint16, copy=False)]
+    a = arr.astype(np.float64)
+    np.nan_to_num(a, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     lo, hi = float(a.min()), float(a.max())
     if lo >= 0.0 and hi <= 1.0 and arr.dtype.kind == "f":
-        scaled = a * 255.0
+        a *= 255.0
     elif hi > lo:
-        scaled = (a - lo) * (255.0 / (hi - lo))
+        a -= lo
+        a *= 255.0 / (hi - lo)
     else:
-        scaled = np.zeros_like(a)
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        a[...] = 0.0
+    np.rint(a, out=a)
+    np.clip(a, 0, 255, out=a)
+    return a.astype(np.uint8)
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -382,9 +396,60 @@ def load_image(path: PathLike, *, max_pixels: int | None = None) -> Image.Image:
 # --------------------------------------------------------------------------- #
 # iter_image_files
 # --------------------------------------------------------------------------- #
+#: Image formats aidetect does not decode. Inside a folder such a file is reported (an error
+#: record: the user most likely meant it to be analysed), not silently left out.
+UNSUPPORTED_IMAGE_EXTENSIONS: dict[str, str] = {
+    ".heic": "HEIC", ".heif": "HEIF", ".svg": "SVG", ".svgz": "SVG", ".jxl": "JPEG XL", ".psd": "Photoshop",
+    **{ext: "camera raw" for ext in (".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf")},
+}
+
+_NOT_REGULAR = "is not a regular file (a pipe, socket or device); skipped"
+
+
 def is_image_name(name: str) -> bool:
     """Whether a file name has one of :data:`IMAGE_EXTENSIONS` (any case)."""
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def display_path(path: PathLike) -> str:
+    """A path as one printable line for messages: control characters as ``\\n``-style escapes,
+    bytes that are not UTF-8 (surrogateescape) as ``\\xNN``."""
+    return _display(path)
+
+
+class SkippedInputs:
+    """What a walk of folders left out without an error: files that are not images (counted by
+    extension) and empty folders. :meth:`note` says it in one line."""
+
+    def __init__(self) -> None:
+        self.other_files: dict[str, int] = {}
+        self.empty_folders: list[str] = []
+
+    def add(self, path: str, what: str) -> None:
+        if what == "empty folder":
+            self.empty_folders.append(_display(path))
+        else:
+            ext = os.path.splitext(os.fsdecode(path))[1].lower() or "no extension"
+            self.other_files[_display(ext)] = self.other_files.get(_display(ext), 0) + 1
+
+    def __bool__(self) -> bool:
+        return bool(self.other_files or self.empty_folders)
+
+    def note(self) -> str | None:
+        """E.g. ``left out 3 files that are not images (.txt 2, .json 1) and 1 empty folder (a/b)``."""
+        parts = []
+        if self.other_files:
+            n = sum(self.other_files.values())
+            kinds = ", ".join(f"{ext} {count}" for ext, count in sorted(self.other_files.items(), key=lambda kv: (-kv[1], kv[0])))
+            parts.append(f"{n} file{'s' if n != 1 else ''} that {'are' if n != 1 else 'is'} not images ({kinds})")
+        if self.empty_folders:
+            n = len(self.empty_folders)
+            shown = ", ".join(self.empty_folders[:3]) + (", …" if n > 3 else "")
+            parts.append(f"{n} empty folder{'s' if n != 1 else ''} ({shown})")
+        if not parts:
+            return None
+        return ("left out " + " and ".join(parts) + "; images are read from files named "
+                + " ".join(sorted(IMAGE_EXTENSIONS)))
 
 
 def _default_on_error(path: str, reason: str) -> None:
@@ -393,12 +458,29 @@ def _default_on_error(path: str, reason: str) -> None:
     warn(f"{path}: {reason}")
 
 
+def _classify_entry(entry: os.DirEntry[str]) -> tuple[str, os.stat_result | OSError | None]:
+    """``dir``, ``file``, ``special`` (FIFO, socket, device, followed through links) with the
+    followed stat; ``broken`` (a link whose target is missing); ``error`` with the OSError."""
+    try:
+        st = os.stat(entry.path)  # follows symlinks
+    except FileNotFoundError as exc:
+        return ("broken", None) if entry.is_symlink() else ("error", exc)
+    except OSError as exc:
+        return "error", exc
+    if stat.S_ISDIR(st.st_mode):
+        return "dir", st
+    if stat.S_ISREG(st.st_mode):
+        return "file", st
+    return "special", st
+
+
 def _walk(
     root: str,
     root_key: tuple[int, int],
     visited: dict[tuple[int, int], str],
     report: Callable[[str, str], None],
-) -> Iterator[Path]:
+    skip: Callable[[str, str], None],
+) -> Iterator[str]:
     """Depth-first, sorted, iterative walk of one folder (one listing per open level)."""
     visited[root_key] = root
     # Each stack frame: (directory path, its key, sorted entries, next index).
@@ -408,12 +490,16 @@ def _walk(
     def listing(dirpath: str) -> list[os.DirEntry[str]] | None:
         try:
             with os.scandir(dirpath) as it:
-                return sorted(it, key=lambda e: e.name)
+                entries = sorted(it, key=lambda e: e.name)
         except PermissionError:
-            report(_display(dirpath), "permission denied reading the folder; skipped (make it readable to include it)")
+            report(dirpath, "permission denied reading the folder; skipped (make it readable to include it)")
+            return None
         except OSError as exc:
-            report(_display(dirpath), f"cannot read the folder ({exc.strerror or _describe(exc)}); skipped")
-        return None
+            report(dirpath, f"cannot read the folder ({exc.strerror or _describe(exc)}); skipped")
+            return None
+        if not any(not e.name.startswith(".") for e in entries):
+            skip(dirpath, "empty folder")
+        return entries
 
     entries = listing(root)
     if entries is None:
@@ -430,30 +516,19 @@ def _walk(
         entry = entries[index]
         if entry.name.startswith("."):
             continue
-        try:
-            is_dir = entry.is_dir()  # follows symlinks
-            is_file = not is_dir and entry.is_file()
-        except OSError as exc:
-            report(_display(entry.path), f"cannot inspect ({exc.strerror or _describe(exc)}); skipped")
+        kind, st = _classify_entry(entry)
+        image_name = is_image_name(entry.name)
+        if isinstance(st, OSError):
+            report(entry.path, f"cannot inspect ({st.strerror or _describe(st)}); skipped")
             continue
-        if is_dir:
-            try:
-                st = os.stat(entry.path)
-            except OSError as exc:
-                report(_display(entry.path), f"cannot open the folder ({exc.strerror or _describe(exc)}); skipped")
-                continue
+        if kind == "dir":
+            assert st is not None
             child_key = (st.st_dev, st.st_ino)
             if child_key in ancestors:
-                report(
-                    _display(entry.path),
-                    f"symlink loop (leads back to {_display(visited.get(child_key, '?'))}); skipped",
-                )
+                report(entry.path, f"symlink loop (leads back to {_display(visited.get(child_key, '?'))}); skipped")
                 continue
             if child_key in visited:
-                report(
-                    _display(entry.path),
-                    f"same folder as {_display(visited[child_key])}, already scanned; skipped",
-                )
+                report(entry.path, f"same folder as {_display(visited[child_key])}, already scanned; skipped")
                 continue
             visited[child_key] = entry.path
             child_entries = listing(entry.path)
@@ -461,30 +536,47 @@ def _walk(
                 continue
             stack.append((entry.path, child_key, child_entries, 0))
             ancestors.add(child_key)
-        elif is_file:
-            if is_image_name(entry.name):
-                yield Path(entry.path)
-        elif entry.is_symlink() and is_image_name(entry.name):
-            report(_display(entry.path), "broken symbolic link (its target does not exist); skipped")
+        elif kind == "file":
+            if image_name:
+                yield entry.path
+                continue
+            unsupported = UNSUPPORTED_IMAGE_EXTENSIONS.get(os.path.splitext(entry.name)[1].lower())
+            if unsupported:
+                report(entry.path, f"a format aidetect does not read ({unsupported}); convert it to PNG or JPEG")
+            else:
+                skip(entry.path, "other file")
+        elif kind == "special":
+            if image_name:
+                report(entry.path, _NOT_REGULAR)
+            else:
+                skip(entry.path, "other file")
+        elif image_name:  # broken link
+            report(entry.path, "broken symbolic link (its target does not exist); skipped")
+        else:
+            skip(entry.path, "other file")
 
 
-def iter_image_files(
+def iter_image_paths(
     paths: PathLike | Iterable[PathLike],
     *,
     on_error: Callable[[str, str], None] | None = None,
-) -> Iterator[Path]:
-    """Stream the image files named by, or found under, ``paths``.
+    on_skip: Callable[[str, str], None] | None = None,
+) -> Iterator[str]:
+    """:func:`iter_image_files` with the paths as strings, exactly as given (``./x.png`` stays
+    ``./x.png``; found files are ``os.path.join(folder as given, name)``); ``on_error`` gets the
+    raw path (undecodable bytes as surrogateescape characters), not its display form.
 
-    Folders are walked recursively (``os.scandir``, entries sorted by name within
-    each folder, hidden names skipped, symlinked folders followed once);
-    only files with an extension in :data:`IMAGE_EXTENSIONS` (any case) are
-    yielded from folders. A file named explicitly is yielded whatever its
-    extension (:func:`load_image` judges it). A path that does not exist, an
-    unreadable folder, a broken link or a symlink loop is reported through
-    ``on_error(path, reason)`` and skipped; with ``on_error=None`` it is printed
-    as a warning on stderr. Never raises for a bad path.
+    ``on_skip(path, what)`` hears what a folder walk leaves out without an error (``what``:
+    ``"other file"``: not an image name, or a special file without one; ``"empty folder"``);
+    see :class:`SkippedInputs`. Problems are reported before the next path is yielded, so a
+    caller that records both in one list keeps the input order.
+
+    Raises :class:`~aidetect.errors.AidetectError` at once, before any path, when
+    ``$AIDETECT_MAX_PIXELS`` is invalid: one configuration error instead of every image failing.
     """
-    report = on_error if on_error is not None else _default_on_error
+    max_pixels_from_env()
+    report = on_error if on_error is not None else (lambda path, reason: _default_on_error(_display(path), reason))
+    skip = on_skip if on_skip is not None else (lambda path, what: None)
     if isinstance(paths, (str, bytes, os.PathLike)):
         paths = [paths]
     visited: dict[tuple[int, int], str] = {}
@@ -494,21 +586,47 @@ def iter_image_files(
             st = os.stat(path)
         except FileNotFoundError:
             if os.path.islink(path):
-                report(_display(path), "broken symbolic link (its target does not exist); skipped")
+                report(path, "broken symbolic link (its target does not exist); skipped")
             else:
-                report(_display(path), "does not exist; check the path")
+                report(path, "does not exist; check the path")
             continue
         except PermissionError:
-            report(_display(path), "permission denied; make it readable to include it")
+            report(path, "permission denied; make it readable to include it")
             continue
         except OSError as exc:
-            report(_display(path), f"cannot open ({exc.strerror or _describe(exc)}); skipped")
+            report(path, f"cannot open ({exc.strerror or _describe(exc)}); skipped")
             continue
         if stat.S_ISDIR(st.st_mode):
             key = (st.st_dev, st.st_ino)
             if key in visited:
-                report(_display(path), f"same folder as {_display(visited[key])}, already scanned; skipped")
+                report(path, f"same folder as {_display(visited[key])}, already scanned; skipped")
                 continue
-            yield from _walk(path, key, visited, report)
+            yield from _walk(path, key, visited, report, skip)
         else:
-            yield Path(path)
+            yield path
+
+
+def iter_image_files(
+    paths: PathLike | Iterable[PathLike],
+    *,
+    on_error: Callable[[str, str], None] | None = None,
+    on_skip: Callable[[str, str], None] | None = None,
+) -> Iterator[Path]:
+    """Stream the image files named by, or found under, ``paths``.
+
+    Folders are walked recursively (``os.scandir``, entries sorted by name within
+    each folder, hidden names skipped, symlinked folders followed once);
+    only files with an extension in :data:`IMAGE_EXTENSIONS` (any case) are
+    yielded from folders. A file named explicitly is yielded whatever its
+    extension (:func:`load_image` judges it). A path that does not exist, an
+    unreadable folder, a broken link, a symlink loop, and inside folders an image-named
+    pipe, socket or device or a file of an image format aidetect does not read
+    (:data:`UNSUPPORTED_IMAGE_EXTENSIONS`: HEIC, SVG, raw…) is reported through
+    ``on_error(path, reason)`` (``path`` in its display form) and skipped; with
+    ``on_error=None`` it is printed as a warning on stderr. Other files and empty folders go
+    to ``on_skip`` (:func:`iter_image_paths`). Never raises for a bad path; an invalid
+    ``$AIDETECT_MAX_PIXELS`` raises at once.
+    """
+    report = None if on_error is None else (lambda path, reason: on_error(_display(path), reason))
+    for path in iter_image_paths(paths, on_error=report, on_skip=on_skip):
+        yield Path(path)
