@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 
 from aidetect.config import DEFAULT_MAX_TILES
 from aidetect.data.conditions import read_conditions
-from aidetect.data.images import iter_image_files
+from aidetect.data.images import SkippedInputs, display_path, iter_image_paths
 from aidetect.data.sampling import sample_rows
 from aidetect.embedding import embed_files, embed_tiled
 from aidetect.errors import AidetectError
@@ -31,15 +31,30 @@ from aidetect.provenance import read_provenance
 from aidetect.session import Session, open_session  # noqa: F401  (open_session: the library's entry point, re-exported)
 
 DEFAULT_ENROLL_MAX = 50
+NO_IMAGES = ("no images found in the given paths; give image files or folders that hold them "
+             "(.jpg .jpeg .png .webp .bmp .tif .tiff .gif)")
+
+
+def collect_inputs(paths: Iterable[str | Path]) -> list[tuple[str, str | None]]:
+    """Every input in order, as given: ``(path, None)`` for an image file, ``(path, reason)`` for
+    one that could not be listed. What folders held that is not an image (other files, empty
+    folders) is said in one note on stderr (docs/promises.md, "Bad input")."""
+    entries: list[tuple[str, str | None]] = []
+    skipped = SkippedInputs()
+    for path in iter_image_paths(paths, on_error=lambda p, reason: entries.append((p, f"{display_path(p)}: {reason}")),
+                                 on_skip=skipped.add):
+        entries.append((path, None))
+    if skipped:
+        from aidetect.console import note
+
+        note(skipped.note())
+    return entries
 
 
 def collect_files(paths: Iterable[str | Path]) -> tuple[list[str], list[tuple[str, str]]]:
     """Image files under ``paths`` (recursively) and the inputs that could not be listed."""
-    problems: list[tuple[str, str]] = []
-    files = [
-        str(p) for p in iter_image_files(paths, on_error=lambda path, reason: problems.append((str(path), f"{path}: {reason}")))
-    ]
-    return files, problems
+    entries = collect_inputs(paths)
+    return [p for p, reason in entries if reason is None], [(p, reason) for p, reason in entries if reason is not None]
 
 
 def embed_paths(session: Session, files: Sequence[str], *, batch_size: int | None = None, workers: int = 0, progress: str | None = "embedding"):
@@ -103,10 +118,10 @@ def classify_paths(
     """
     if task not in TASKS:
         raise AidetectError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
-    files, problems = collect_files(paths)
-    if not files and not problems:
-        raise AidetectError("no images found in the given paths; give image files or folders that hold them "
-                            "(.jpg .jpeg .png .webp .bmp .tif .tiff .gif)")
+    entries = collect_inputs(paths)
+    files = [p for p, reason in entries if reason is None]
+    if not entries:
+        raise AidetectError(NO_IMAGES)
     rules = session.rules
     classifier = classifier_for(session.gallery, rules, k=k, vote=vote)
     if task == "detect" and REAL not in session.gallery.classes():
@@ -141,11 +156,13 @@ def classify_paths(
         record["scope"] = scope
         record["error"] = None
         by_path[path] = record
-    failures = {path: reason for path, reason in list(embedded.errors) + problems}
+    failures = dict(embedded.errors)
     records = []
-    for path in files:
-        records.append(by_path.get(path) or _error_record(path, failures.get(path, "not processed"), session))
-    records.extend(_error_record(path, reason, session) for path, reason in problems if path not in by_path)
+    for path, reason in entries:  # input order, errors in place
+        if reason is not None:
+            records.append(_error_record(path, reason, session))
+        else:
+            records.append(by_path.get(path) or _error_record(path, failures.get(path, "not processed"), session))
     return records
 
 
@@ -182,6 +199,29 @@ def _provenance_fields(path: str, record: dict) -> dict:
     elif suggests == "camera" and not model_says_real and record.get("label") not in (REAL, UNKNOWN):
         conflict = f"the file's metadata names a camera ({summary}); the model's nearest class is {record.get('label')}"
     return {"provenance": provenance.to_dict() | {"summary": summary}, "metadata_conflict": conflict}
+
+
+#: The longest class name ``enroll`` accepts (table columns and file names stay readable).
+MAX_CLASS_NAME = 64
+
+
+def check_class_name(name: str) -> str:
+    """The class name ``enroll`` stores for ``name``: surrounding spaces dropped, lower-cased; refused
+    (one line) when empty, longer than 64 characters, holding a control, format or other
+    non-printable character (a newline, a tab, a bidirectional override, bytes that are not
+    UTF-8), or ``unknown`` (the verdict for none of the classes)."""
+    label = name.strip().lower()
+    shown = repr(label)  # one ASCII-safe line whatever the name holds
+    if not label:
+        raise AidetectError("--generator is empty; name the class, e.g. --generator sd15")
+    if label == UNKNOWN:
+        raise AidetectError(f"--generator {shown} cannot name a class (it is the verdict for none of them); choose another name")
+    if len(label) > MAX_CLASS_NAME:
+        raise AidetectError(f"--generator {shown[:40]}… is {len(label)} characters long; a class name has at most {MAX_CLASS_NAME}")
+    if not label.isprintable():
+        raise AidetectError(f"--generator {shown} holds a control or non-printable character; "
+                            "a class name is one line of printable characters")
+    return label
 
 
 @dataclass
@@ -244,12 +284,10 @@ def enroll(
     them. With ``store_thumbnails`` each new row keeps a small lossless thumbnail (about 8 KB),
     so evidence reports show it on any machine; paths are stored relative to the files' common folder.
     """
-    label = label.strip().lower()
-    if not label or label == UNKNOWN:
-        raise AidetectError(f"--generator {label!r} cannot name a class; choose another name")
+    label = check_class_name(label)
     files, problems = collect_files(paths)
     if not files:
-        raise AidetectError("no image files found in the given paths; give image files or folders that hold them")
+        raise AidetectError(NO_IMAGES)
     if max_images is not None and len(files) > max_images:
         files = [files[i] for i in sample_rows(len(files), max_images, seed, "enroll")]
     embedded = embed_paths(session, files, batch_size=batch_size, workers=workers, progress=progress)

@@ -6,7 +6,8 @@ torch (about a second). Everywhere else in the package imports sit at module lev
 
 Exit codes: 0 success; 1 some inputs could not be read (the others were
 processed and reported); 2 a known error (bad option, missing or damaged
-model/gallery), printed as one line; 130 interrupted.
+model/gallery, an invalid ``$AIDETECT_MAX_PIXELS``, an OS error such as a full disk or an
+output path that is a folder), printed as one line; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Iterator, Optional
 
@@ -37,25 +39,41 @@ BatchOption = Annotated[Optional[int], typer.Option("--batch-size", min=1, help=
 WorkersOption = Annotated[int, typer.Option("--workers", min=0, help="Decoding processes (0 = decode in this process).")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of every random choice (splits, samples, draws).")]
 MaxPerClassOption = Annotated[Optional[int], typer.Option("--max-per-class", min=1, help="Cap images per class and split (quick runs).")]
-PathsArgument = Annotated[list[Path], typer.Argument(help="Image files and/or folders (searched recursively).")]
+# Strings, not Paths: a path is reported exactly as given (``./x.png`` stays ``./x.png``), and no
+# check happens while parsing (Typer's Path checks readability: one unreadable file named on the
+# command line would end the whole batch with exit 2 instead of being one error record).
+PathsArgument = Annotated[list[str], typer.Argument(help="Image files and/or folders (searched recursively).", metavar="PATHS...")]
 
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Known errors become one line on stderr and exit code 2 (traceback with AIDETECT_DEBUG=1)."""
+    """Known errors become one line on stderr and exit code 2 (traceback with AIDETECT_DEBUG=1).
+
+    Known: every :class:`~aidetect.errors.AidetectError`, an invalid ``$AIDETECT_MAX_PIXELS``
+    (checked first: one configuration error, not every image failing), and any ``OSError``
+    (disk full, a folder where a file was named, a file in the way of a folder): the file and
+    the reason in words.
+    """
     from aidetect.errors import AidetectError
 
     try:
+        if os.environ.get("AIDETECT_MAX_PIXELS") is not None:
+            from aidetect.data.images import max_pixels_from_env
+
+            max_pixels_from_env()
         yield
     except AidetectError as exc:
         if os.environ.get("AIDETECT_DEBUG"):
             raise
-        from aidetect.console import err
-
-        from rich.markup import escape
-
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        _error_line(str(exc))
         raise typer.Exit(EXIT_INTERRUPTED if exc.__class__.__name__ == "TrainingInterrupted" else EXIT_USAGE) from None
+    except OSError as exc:
+        if os.environ.get("AIDETECT_DEBUG"):
+            raise
+        from aidetect.fileio import describe_os_error
+
+        _error_line(describe_os_error(exc))
+        raise typer.Exit(EXIT_USAGE) from None
     except KeyboardInterrupt:
         from aidetect.console import err
 
@@ -63,18 +81,42 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
+def _error_line(message: str) -> None:
+    from aidetect.console import err, markup_safe
+
+    err.print(f"[red]error:[/red] {markup_safe(' '.join(message.split()))}", highlight=False)
+
+
+def _stdout_is_utf8() -> bool:
+    encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+    return encoding in ("utf8", "utf8sig")
+
+
 def print_json(document: Any) -> None:
-    """One JSON document on stdout (plain print: rich would re-wrap it)."""
-    print(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+    """One JSON document on stdout (plain print: rich would re-wrap it).
+
+    Always valid UTF-8, whatever the file names: strings with bytes that are not UTF-8 are
+    escaped and flagged (aidetect.console.for_output); on a stdout that is not UTF-8 the
+    document is pure ASCII (``\\u`` escapes), so printing never fails.
+    """
+    from aidetect.console import for_output
+
+    print(json.dumps(for_output(document), indent=2, ensure_ascii=not _stdout_is_utf8(), default=str))
+
+
+def refuse_folder_as_file(path: str | os.PathLike | None, option: str) -> None:
+    """Before any work: an output file option naming an existing folder is one line, exit 2."""
+    if path is not None and os.path.isdir(path):
+        from aidetect.errors import AidetectError
+
+        raise AidetectError(f"{option} {os.fspath(path)} is a folder; name a file to write")
 
 
 def report_input_errors(records: list[dict]) -> int:
     """One stderr line per failed input; returns the exit code the command should end with."""
-    from rich.markup import escape
-
-    from aidetect.console import err
+    from aidetect.console import err, markup_safe
 
     failed = [r for r in records if r.get("error")]
     for record in failed:
-        err.print(f"[yellow]skipped[/yellow] {escape(record['error'])}", highlight=False, markup=True)
+        err.print(f"[yellow]skipped[/yellow] {markup_safe(record['error'])}", highlight=False, markup=True)
     return EXIT_INPUT_ERRORS if failed else 0

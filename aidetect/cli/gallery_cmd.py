@@ -38,13 +38,14 @@ def list_classes(model: ModelOption = None, gallery: GalleryOption = None, as_js
             return
         from rich.table import Table
 
-        from aidetect.console import out
+        from aidetect.console import markup_safe as safe, out
 
-        table = Table(title=f"{path} ({len(gal)} embeddings)")
+        # Class names, sources and paths are user text: escaped (markup, control characters).
+        table = Table(title=f"{safe(path)} ({len(gal)} embeddings)")
         table.add_column("class")
         table.add_column("images", justify="right")
         for name, count in gal.classes().items():
-            table.add_row(name, str(count))
+            table.add_row(safe(name), str(count))
         out.print(table)
         left = gal.enrollments()
         log = Table(title="change log (undo one enrollment: aidetect gallery remove --enrollment ID)")
@@ -53,7 +54,7 @@ def list_classes(model: ModelOption = None, gallery: GalleryOption = None, as_js
         for entry in gal.log:
             eid = entry.get("enrollment")
             rows_left = str(left.get(eid, "")) if entry.get("action") == "add" and isinstance(eid, str) else ""
-            log.add_row(*(str(entry.get(c, "")) for c in ("time", "action", "class", "count", "source", "enrollment")),
+            log.add_row(*(safe(entry.get(c, "")) for c in ("time", "action", "class", "count", "source", "enrollment")),
                         rows_left)
         out.print(log)
 
@@ -67,7 +68,7 @@ def remove(
 ) -> None:
     """Remove every image of a class, or exactly the images one enrollment added; logged."""
     with user_errors():
-        from aidetect.console import out
+        from aidetect.console import markup_safe as safe, out
         from aidetect.errors import AidetectError
         from aidetect.gallery import update_gallery
 
@@ -84,11 +85,11 @@ def remove(
                 removed[name.lower()] = gal.remove_class(name.lower(), source="aidetect gallery remove")
 
         update_gallery(path, config.fingerprint, config.architecture.output_dim, drop)
-        what = ", ".join(f"{count} of {label}" for label, count in removed.items())
+        what = ", ".join(f"{count} of {safe(label)}" for label, count in removed.items())
         if enrollment is not None:
-            out.print(f"removed enrollment {enrollment.strip().lower()} ({what} images) from {path}", highlight=False)
+            out.print(f"removed enrollment {safe(enrollment.strip().lower())} ({what} images) from {safe(path)}", highlight=False)
         else:
-            out.print(f"removed {removed[name.lower()]} images of {name} from {path}", highlight=False)
+            out.print(f"removed {removed[name.lower()]} images of {safe(name)} from {safe(path)}", highlight=False)
 
 
 @app.command("verify")
@@ -100,9 +101,7 @@ def verify(
 ) -> None:
     """Check a gallery file and its change log; exit 1 when problems are found."""
     with user_errors():
-        from rich.markup import escape
-
-        from aidetect.console import out
+        from aidetect.console import markup_safe as escape, out
         from aidetect.errors import AidetectError
         from aidetect.gallery import Gallery
 

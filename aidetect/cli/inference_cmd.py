@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -17,6 +18,7 @@ from aidetect.cli.common import (
     PathsArgument,
     WorkersOption,
     print_json,
+    refuse_folder_as_file,
     report_input_errors,
     user_errors,
 )
@@ -39,32 +41,39 @@ def embed(
     with user_errors():
         import numpy as np
 
-        from aidetect.console import err
+        from aidetect.console import err, markup_safe
         from aidetect.devices import resolve_device
         from aidetect.embedding import embed_files
-        from aidetect.fileio import atomic_writer
-        from aidetect.inference import collect_files
+        from aidetect.errors import AidetectError
+        from aidetect.fileio import atomic_writer, write_error
+        from aidetect.inference import NO_IMAGES, collect_files
         from aidetect.session import open_model
 
+        if out.suffix != ".npz":
+            out = out.with_suffix(".npz")
+        refuse_folder_as_file(out, "--out")
         torch_device = resolve_device(device)
         loaded, _ = open_model(model, torch_device)
         files, problems = collect_files(paths)
+        if not files and not problems:
+            raise AidetectError(NO_IMAGES)
         result = embed_files(
             loaded.encoder, loaded.config.preprocess, files, batch_size=batch_size, workers=workers, device=torch_device
         )
-        if out.suffix != ".npz":
-            out = out.with_suffix(".npz")
-        with atomic_writer(out) as handle:
-            np.savez(
-                handle,
-                embeddings=result.embeddings.astype(np.float32),
-                paths=np.array(result.paths, dtype=str),
-                sha256=np.array(result.sha256, dtype=str),
-                model_fingerprint=np.array(loaded.config.fingerprint),
-            )
+        try:
+            with atomic_writer(out) as handle:
+                np.savez(
+                    handle,
+                    embeddings=result.embeddings.astype(np.float32),
+                    paths=np.array(result.paths, dtype=str),
+                    sha256=np.array(result.sha256, dtype=str),
+                    model_fingerprint=np.array(loaded.config.fingerprint),
+                )
+        except OSError as exc:
+            raise write_error(out, exc, "use --out to write elsewhere") from None
         records = [{"error": reason} for _, reason in result.errors + problems]
         code = report_input_errors(records)
-        err.print(f"wrote {len(result.paths)} embeddings to {out}")
+        err.print(f"wrote {len(result.paths)} embeddings to {markup_safe(out)}", highlight=False)
         if code:
             raise typer.Exit(code)
 
@@ -92,6 +101,7 @@ def enroll(
         session = open_session(model, gallery, device, create_gallery=True, for_writing=True)
         result = enroll_images(session, generator, paths, max_images=max_images, seed=seed, batch_size=batch_size, workers=workers,
                                store_thumbnails=not no_thumbnails)
+        k_change = _k_rule_change(result, session.rules.k)
         document = {
             "gallery": str(result.gallery_path),
             "class": result.label,
@@ -102,25 +112,54 @@ def enroll(
             "considered": result.considered,
             "errors": [{"path": p, "error": r} for p, r in result.errors],
             "classes": result.classes,
+            "k_rule_change": k_change,
         }
         if as_json:
             print_json(document)
         else:
-            from rich.markup import escape
+            from aidetect.console import markup_safe as safe
 
-            where = ", ".join(f"{n} in {escape(name)}" for name, n in sorted(result.duplicates_in.items()))
+            where = ", ".join(f"{n} in {safe(name)}" for name, n in sorted(result.duplicates_in.items()))
             skipped = f"{result.skipped_duplicates} already in the gallery ({where}), skipped" if result.skipped_duplicates else "no duplicates"
             out.print(
-                f"enrolled {result.added} images as [bold]{escape(result.label)}[/bold] into {escape(str(result.gallery_path))} "
-                f"({skipped}); {escape(result.label)} now has {result.classes.get(result.label, 0)} images",
+                f"enrolled {result.added} images as [bold]{safe(result.label)}[/bold] into {safe(result.gallery_path)} "
+                f"({skipped}); {safe(result.label)} now has {result.classes.get(result.label, 0)} images",
                 highlight=False,
             )
             if result.enrollment and result.added:
-                out.print(f"undo with: aidetect gallery remove --enrollment {result.enrollment}", highlight=False)
+                out.print(f"undo with: aidetect gallery remove --enrollment {safe(result.enrollment)}", highlight=False)
+            if k_change:
+                out.print(f"[yellow]note:[/yellow] {safe(k_change['reason'])}", highlight=False)
         code = report_input_errors([{"error": r} for _, r in result.errors])
         if code:
             err.print(f"{len(result.errors)} inputs could not be read")
             raise typer.Exit(code)
+
+
+def _k_rule_change(result, fixed_k: int | None) -> dict | None:
+    """When this enrollment moved the default k (aidetect.gallery.knn.choose_k: 11, or 3 when the
+    smallest class has <= 20 images), what it was, what it is, and why: every later query of the
+    gallery votes with the new k. None when k is unchanged (or fixed in the model's config)."""
+    from aidetect.gallery.knn import choose_k
+
+    if fixed_k is not None or not result.added:
+        return None
+    after = {name: n for name, n in result.classes.items() if n > 0}
+    before = dict(after)
+    before[result.label] = before.get(result.label, 0) - result.added
+    before = {name: n for name, n in before.items() if n > 0}
+    if not before:
+        return None
+    k_before, k_after = choose_k(before), choose_k(after)
+    if k_before == k_after:
+        return None
+    smallest = min(after, key=lambda name: (after[name], name))
+    return {
+        "from": k_before, "to": k_after,
+        "reason": (f"every query of this gallery now votes with k = {k_after} instead of {k_before}: its smallest class "
+                   f"({smallest}) has {after[smallest]} images (the k rule: 11, or 3 when the smallest class has <= 20); "
+                   f"enroll more images of {smallest} or pass --k to detect and attribute"),
+    }
 
 
 NoMetadataOption = Annotated[bool, typer.Option("--no-metadata", help="Do not read the files' provenance metadata (C2PA, XMP, EXIF, PNG text).")]
@@ -165,16 +204,20 @@ def _classify_command(task: str):
 
             if explain and report is None:
                 raise AidetectError("--explain adds LIME maps to the HTML report; give --report DIR too")
+            refuse_folder_as_file(csv_path, "--csv")
+            if report is not None and os.path.exists(report) and not os.path.isdir(report):
+                raise AidetectError(f"--report {os.fspath(report)} is a file; name a folder (it will hold report.html)")
             session = open_session(model, gallery, device)
             records = classify_paths(
                 session, paths, task=task, k=k, vote=vote, top=top, max_tiles=tiles, batch_size=batch_size, workers=workers, metadata=not no_metadata
             )
-            if csv_path:
-                write_csv(csv_path, records, task)
+            # The results first: a CSV or report that cannot be written must not lose them.
             if as_json:
                 print_json(records)
             else:
                 render_records(records, task, title=task)
+            if csv_path:
+                write_csv(csv_path, records, task)
             if report is not None:
                 from aidetect.report_html import write_html_report
 
@@ -187,7 +230,9 @@ def _classify_command(task: str):
                     records, report, task=task, model_fingerprint=session.fingerprint,
                     gallery_fingerprint=session.gallery.fingerprint, explain=explainer, gallery=session.gallery,
                 )
-                err.print(f"wrote the evidence report {written}")
+                from aidetect.console import markup_safe
+
+                err.print(f"wrote the evidence report {markup_safe(written)}", highlight=False)
             if report_input_errors(records):
                 raise typer.Exit(EXIT_INPUT_ERRORS)
 

@@ -24,22 +24,24 @@ def inspect(
     Metadata can be stripped or forged: read it as evidence next to the model's answer, not instead of it.
     """
     with user_errors():
-        from aidetect.inference import collect_files
+        from aidetect.console import printable
+        from aidetect.errors import AidetectError
+        from aidetect.inference import NO_IMAGES, collect_inputs
         from aidetect.provenance import read_provenance
 
-        files, problems = collect_files(paths)
+        entries = collect_inputs(paths)
+        if not entries:
+            raise AidetectError(NO_IMAGES)
         records: list[dict] = []
-        for file in files:
+        for file, reason in entries:  # input order, errors in place
+            if reason is not None:
+                records.append({"path": file, "error": reason})
+                continue
             provenance = read_provenance(file, c2pa=not no_c2pa)
             record = {"path": file, **provenance.to_dict()}
             if provenance.error:
-                record["error"] = f"{file}: {provenance.error}"
+                record["error"] = f"{printable(file)}: {provenance.error}"
             records.append(record)
-        records += [{"path": path, "error": reason} for path, reason in problems]
-        if not records:
-            from aidetect.console import err
-
-            err.print("no image files found")
         if as_json:
             print_json(records)
         else:
@@ -49,10 +51,9 @@ def inspect(
 
 
 def _render(records: list[dict]) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
-    from aidetect.console import out
+    from aidetect.console import markup_safe as escape, out
 
     for index, record in enumerate(records):
         if index:
@@ -62,7 +63,7 @@ def _render(records: list[dict]) -> None:
             out.print(f"[bold]{path}[/bold]  [red]error[/red]: {escape(record['error'])}", highlight=False)
             continue
         colour = _COLOURS.get(record["suggests"], "dim")
-        out.print(f"[bold]{path}[/bold]  [{colour}]{record['suggests']}[/{colour}]  {escape(record['summary'])}", highlight=False)
+        out.print(f"[bold]{path}[/bold]  [{colour}]{escape(record['suggests'])}[/{colour}]  {escape(record['summary'])}", highlight=False)
         if record["findings"]:
             table = Table(box=None, show_header=False, padding=(0, 1), pad_edge=False)
             table.add_column("where", no_wrap=True)
@@ -77,8 +78,8 @@ def _render(records: list[dict]) -> None:
                     text += f"\n[dim]{escape(finding['detail'])}[/dim]"
                 shade = _COLOURS.get(finding["suggests"], "dim")
                 table.add_row(
-                    f"  {finding['source']} {escape(finding['field'])}",
-                    f"[{shade}]{finding['suggests']}[/{shade}]",
+                    f"  {escape(finding['source'])} {escape(finding['field'])}",
+                    f"[{shade}]{escape(finding['suggests'])}[/{shade}]",
                     text,
                 )
             out.print(table)

@@ -1,7 +1,9 @@
 """Rendering result records: rich tables on stdout, CSV files.
 
-Every user-supplied string (paths, class names, metadata) is escaped before rich sees it.
-Labels are never truncated: long paths are shortened first (to what follows their common
+Every user-supplied string (paths, class names, metadata) goes through
+``aidetect.console.markup_safe`` before rich sees it: markup escaped (a class named ``[/x]`` is
+text), control characters and undecodable file-name bytes shown as escapes (a newline never
+splits a row). The CSV is always valid UTF-8 (aidetect.console.for_output). Labels are never truncated: long paths are shortened first (to what follows their common
 folder), then folded.
 """
 
@@ -12,11 +14,10 @@ import io
 import os
 from pathlib import Path
 
-from rich.markup import escape
 from rich.table import Table
 
-from aidetect.console import out
-from aidetect.fileio import atomic_write_bytes
+from aidetect.console import escape_surrogates, markup_safe as escape, out
+from aidetect.fileio import atomic_write_bytes, write_error
 
 _VERDICT_STYLE = {"ai": "red", "real": "green", "inconclusive": "yellow"}
 
@@ -118,7 +119,7 @@ def render_records(records: list[dict], task: str, title: str) -> None:
         on = "P(AI)" if calibrated else "the AI vote share*"
         title = f"{title} (AI when {on} >= {min(thresholds):.3f}, the model's calibrated threshold)"
     table = Table(title=title)
-    longest_label = max((len(r.get("label", "")) for r in good), default=5)
+    longest_label = max((len(escape(r.get("label", ""))) for r in good), default=5)
     table.add_column("file", overflow="fold", ratio=1)
     label_column = dict(overflow="fold", min_width=max(7, longest_label))
     score_name = "P(AI)" if calibrated else "AI share*"
@@ -156,11 +157,28 @@ def render_records(records: list[dict], task: str, title: str) -> None:
 
 CSV_COLUMNS = ["path", "sha256", "verdict", "reason", "label", "p_ai", "ai_vote_share", "threshold", "threshold_on",
                "vote_share", "margin", "tie", "runner_up", "runner_up_share", "tiles", "area_fraction", "container",
-               "jpeg_quality", "neighbors", "metadata", "metadata_conflict", "scope", "error"]
+               "jpeg_quality", "neighbors", "metadata", "metadata_conflict", "scope", "error", "escaped"]
+
+
+def _csv_safe(row: dict) -> dict:
+    """Cells that encode as UTF-8: a value holding bytes that are not UTF-8 (a file name) is
+    written with them as ``\\xNN`` and backslashes doubled, and named in the ``escaped`` column."""
+    escaped = []
+    for column in CSV_COLUMNS:
+        value = row.get(column)
+        if isinstance(value, str):
+            row[column], changed = escape_surrogates(value)
+            if changed:
+                escaped.append(column)
+    row["escaped"] = ";".join(escaped)
+    return row
 
 
 def write_csv(path: str | Path, records: list[dict], task: str) -> None:
-    """The records as CSV (one column set for both tasks: they share one decision)."""
+    """The records as CSV (one column set for both tasks: they share one decision).
+
+    An OS error (a full disk, a folder named as the file) is one line naming the file
+    (:class:`~aidetect.errors.AidetectError`); the previous file, if any, is left intact."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
     writer.writeheader()
@@ -172,5 +190,8 @@ def write_csv(path: str | Path, records: list[dict], task: str) -> None:
         row["area_fraction"] = (record.get("analysed") or {}).get("area_fraction")
         row["container"] = (record.get("conditions") or {}).get("container")
         row["jpeg_quality"] = (record.get("conditions") or {}).get("jpeg_quality")
-        writer.writerow(row)
-    atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
+        writer.writerow(_csv_safe(row))
+    try:
+        atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
+    except OSError as exc:
+        raise write_error(path, exc, "give --csv another file") from None
