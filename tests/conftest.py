@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 # Tests must never touch the user's real aidetect home or pick up their model.
 os.environ.pop("AIDETECT_MODEL", None)
+os.environ.pop("AIDETECT_DATA", None)
 
 from synthetic import write_folders_dataset  # noqa: E402
 
@@ -22,6 +23,7 @@ SEEN_CLASSES = ["real", "gen_a", "gen_b", "gen_c"]
 def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("AIDETECT_HOME", str(tmp_path_factory.mktemp("aidetect_home")))
     monkeypatch.delenv("AIDETECT_MODEL", raising=False)
+    monkeypatch.delenv("AIDETECT_DATA", raising=False)
 
 
 @pytest.fixture(scope="session")
