@@ -41,7 +41,8 @@ def _metadata_text(record: dict) -> str:
         return ""
     text = escape(provenance.get("summary", ""))
     if record.get("metadata_conflict"):
-        text += f"\n[bold yellow]disagrees: {escape(record['metadata_conflict'])}[/bold yellow]"
+        # The summary above says what the metadata says; the full sentence is in --json.
+        text += f"\n[bold yellow]disagrees with the model's verdict ({escape(record.get('verdict', ''))})[/bold yellow]"
     return text
 
 
@@ -85,8 +86,9 @@ def _conditions_text(record: dict) -> str:
 
 
 def _verdict_text(record: dict) -> str:
+    """The verdict, the number behind it, and why when inconclusive."""
     style = _VERDICT_STYLE.get(record["verdict"], "white")
-    text = f"[{style}]{record['verdict']}[/{style}]"
+    text = f"[{style}]{record['verdict']}[/{style}]\n{_score_text(record)}"
     if record.get("reason"):
         text += f"\n[dim]{escape(record['reason'])}[/dim]"
     return text
@@ -139,7 +141,7 @@ def render_records(records: list[dict], task: str, title: str) -> None:
         label = f"[bold]{escape(record['label'])}[/bold]\n{_vote_text(record)}"
         if record.get("runner_up"):
             label += f"\n[dim]next: {escape(record['runner_up'])} {record['runner_up_share']:.2f}[/dim]"
-        verdict = f"{_verdict_text(record)}\n{_score_text(record)}"
+        verdict = _verdict_text(record)
         if task == "attribute":
             table.add_row(path, label, verdict, _evidence_text(record))
         else:
