@@ -1,7 +1,6 @@
 """The default model shipped with the package works out of the box."""
 
 import json
-import os
 
 import pytest
 from typer.testing import CliRunner

@@ -14,12 +14,10 @@ import io
 import json
 import os
 import shutil
-import stat
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 from typer.testing import CliRunner
 
 import aidetect.cli.render as render

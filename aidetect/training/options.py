@@ -16,7 +16,7 @@ and checkpoints read the same.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aidetect.config import ArchitectureConfig, AugmentConfig, PreprocessConfig
