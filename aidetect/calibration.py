@@ -101,7 +101,10 @@ def fit_isotonic(ai_vote_shares: np.ndarray, is_ai: np.ndarray) -> tuple[list[fl
     y = np.asarray(is_ai, dtype=np.float64)
     model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
     model.fit(x, y, sample_weight=prior_weights(y.astype(bool)))
-    return [float(v) for v in model.X_thresholds_], [float(v) for v in model.y_thresholds_]
+    xs, ys = [float(v) for v in model.X_thresholds_], [float(v) for v in model.y_thresholds_]
+    if len(xs) < 2:  # every validation image had the same vote share (an untrained or collapsed model)
+        xs, ys = [xs[0], xs[0]], [ys[0], ys[0]]
+    return xs, ys
 
 
 def reliability_bins(probabilities: np.ndarray, is_ai: np.ndarray, bins: int = 10) -> list[dict]:

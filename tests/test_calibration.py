@@ -138,3 +138,11 @@ def test_isotonic_probability_is_monotone_at_even_prior_odds():
 
     with pytest.raises(CorruptFileError, match="non-decreasing"):
         ClassifierConfig(probability_method="isotonic", probability_x=[0.0, 1.0], probability_y=[0.9, 0.1])
+
+
+def test_isotonic_with_one_vote_share_is_a_flat_curve():
+    from aidetect.calibration import fit_isotonic
+
+    xs, ys = fit_isotonic(np.full(20, 0.7), np.array([True] * 10 + [False] * 10))
+    rules = ClassifierConfig(probability_method="isotonic", probability_x=xs, probability_y=ys)
+    assert rules.probability(0.0) == rules.probability(1.0) == pytest.approx(0.5)
