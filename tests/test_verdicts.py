@@ -149,3 +149,17 @@ def test_labels_are_not_truncated_at_80_columns(tiny_model, synthetic_data, tmp_
     assert table.exit_code == 0
     assert long_name in table.stdout.replace("│", "").replace(" ", "").replace("\n", "") or "…" not in table.stdout
     assert "…" not in table.stdout
+
+
+def test_threads_option_sets_torch_threads(tiny_model, synthetic_data):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        image = str(next((synthetic_data / "test" / "gen_a").glob("*.png")))
+        result = runner.invoke(app, ["attribute", "--model", str(tiny_model), "--threads", "1", "--json", image])
+        assert result.exit_code == 0, result.output
+        assert torch.get_num_threads() == 1
+        assert runner.invoke(app, ["attribute", "--threads", "0", image]).exit_code == 2  # min 1
+    finally:
+        torch.set_num_threads(before)

@@ -70,7 +70,12 @@ def show(as_json: JsonOption = False) -> None:
         import os
 
         from aidetect.console import out
-        from aidetect.home import USER_KEYS, aidetect_home, read_user_config, user_config_path
+        from aidetect.home import (
+            USER_KEYS,
+            aidetect_home,
+            read_user_config,
+            user_config_path,
+        )
 
         path = user_config_path()
         stored = read_user_config(path)

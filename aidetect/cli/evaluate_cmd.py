@@ -14,7 +14,9 @@ from aidetect.cli.common import (
     MaxPerClassOption,
     ModelOption,
     SeedOption,
+    ThreadsOption,
     WorkersOption,
+    apply_threads,
     print_json,
     user_errors,
 )
@@ -40,12 +42,14 @@ def evaluate(
     max_per_class: MaxPerClassOption = None,
     seed: SeedOption = 0,
     device: DeviceOption = "auto",
+    threads: ThreadsOption = None,
     batch_size: BatchOption = None,
     workers: WorkersOption = 0,
     as_json: JsonOption = False,
 ) -> None:
     """The thesis's tables for a model: AUC/ACC per generator, P/R/F1 zero-shot and seen, confusion matrix."""
     with user_errors():
+        apply_threads(threads)
         data = _data_root(data)  # before the library loads: a missing root is one line at once
         from aidetect.console import err
         from aidetect.evaluation.evaluate import EvalOptions
@@ -78,14 +82,17 @@ def sweep(
     max_per_class: MaxPerClassOption = None,
     seed: SeedOption = 0,
     device: DeviceOption = "auto",
+    threads: ThreadsOption = None,
     batch_size: BatchOption = None,
     workers: WorkersOption = 0,
     as_json: JsonOption = False,
 ) -> None:
     """Gallery size (10 … all per class) and k sweep: tables 4.16/4.17 and figures 4.1–4.4 of the thesis."""
     with user_errors():
+        apply_threads(threads)
         data = _data_root(data)
-        from aidetect.console import err, out as stdout
+        from aidetect.console import err
+        from aidetect.console import out as stdout
         from aidetect.evaluation.evaluate import EvalOptions
         from aidetect.evaluation.sweep import DEFAULT_KS, DEFAULT_SIZES
         from aidetect.evaluation.sweep import sweep as run_sweep

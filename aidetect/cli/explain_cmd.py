@@ -7,9 +7,18 @@ from typing import Annotated, Optional
 
 import typer
 
+from aidetect.cli.common import (
+    BatchOption,
+    DeviceOption,
+    JsonOption,
+    ModelOption,
+    ThreadsOption,
+    WorkersOption,
+    apply_threads,
+    print_json,
+    user_errors,
+)
 from aidetect.config import EXPLAIN_SAMPLES, EXPLAIN_SEGMENTS
-
-from aidetect.cli.common import BatchOption, DeviceOption, JsonOption, ModelOption, WorkersOption, print_json, user_errors
 
 # Kept in step with aidetect.explain (not imported here: --help must not import the library).
 
@@ -33,12 +42,15 @@ def explain(
     top: Annotated[int, typer.Option("--top", min=0, help="Segments to highlight.")] = 5,
     model: ModelOption = None,
     device: DeviceOption = "auto",
+    threads: ThreadsOption = None,
     batch_size: BatchOption = 16,
     as_json: JsonOption = False,
 ) -> None:
     """Which regions of an image hold its embedding? LIME over superpixels (thesis 4.6), written as a PNG."""
     with user_errors():
-        from aidetect.console import err, out as stdout
+        apply_threads(threads)
+        from aidetect.console import err
+        from aidetect.console import out as stdout
         from aidetect.errors import AidetectError
         from aidetect.explain import FILLS, explain_image, save_explanation_png
         from aidetect.session import open_model
@@ -88,13 +100,16 @@ def visualize(
     layout: Annotated[str, typer.Option("--layout", help="With --data: auto, genimage, forensynths or folders.")] = "auto",
     model: ModelOption = None,
     device: DeviceOption = "auto",
+    threads: ThreadsOption = None,
     batch_size: BatchOption = 64,
     workers: WorkersOption = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Also print one JSON document on stdout: per-class statistics and every point's 2-D coordinates.")] = False,
 ) -> None:
     """A UMAP (cosine) map of the embedding space: which generators sit near which. Needs `pip install 'aidetect\\[viz]'`."""
     with user_errors():
-        from aidetect.console import err, out as stdout
+        apply_threads(threads)
+        from aidetect.console import err
+        from aidetect.console import out as stdout
         from aidetect.errors import AidetectError
 
         if gallery_file is not None and not gallery:
@@ -103,7 +118,13 @@ def visualize(
             raise AidetectError("name what to map: --data ROOT (its test split) or --gallery [G] (a gallery file, default the model's)")
         if out.suffix.lower() != ".png":
             raise AidetectError(f"--out {out}: give a file name ending in .png")
-        from aidetect.evaluation.visualize import _require_umap, data_points, embedding_map, gallery_points, save_map_png
+        from aidetect.evaluation.visualize import (
+            _require_umap,
+            data_points,
+            embedding_map,
+            gallery_points,
+            save_map_png,
+        )
 
         _require_umap()  # fail before embedding anything
         if data is not None:

@@ -7,7 +7,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from aidetect.cli.common import EXIT_INPUT_ERRORS, GalleryOption, JsonOption, ModelOption, print_json, user_errors
+from aidetect.cli.common import (
+    EXIT_INPUT_ERRORS,
+    GalleryOption,
+    JsonOption,
+    ModelOption,
+    print_json,
+    user_errors,
+)
 
 app = typer.Typer(help="Inspect a gallery, undo an enrollment, check a gallery and its change log.", no_args_is_help=True)
 
@@ -38,7 +45,8 @@ def list_classes(model: ModelOption = None, gallery: GalleryOption = None, as_js
             return
         from rich.table import Table
 
-        from aidetect.console import markup_safe as safe, out
+        from aidetect.console import markup_safe as safe
+        from aidetect.console import out
 
         # Class names, sources and paths are user text: escaped (markup, control characters).
         table = Table(title=f"{safe(path)} ({len(gal)} embeddings)")
@@ -68,7 +76,8 @@ def remove(
 ) -> None:
     """Remove every image of a class, or exactly the images one enrollment added; logged."""
     with user_errors():
-        from aidetect.console import markup_safe as safe, out
+        from aidetect.console import markup_safe as safe
+        from aidetect.console import out
         from aidetect.errors import AidetectError
         from aidetect.gallery import update_gallery
 
@@ -101,7 +110,8 @@ def verify(
 ) -> None:
     """Check a gallery file and its change log; exit 1 when problems are found."""
     with user_errors():
-        from aidetect.console import markup_safe as escape, out
+        from aidetect.console import markup_safe as escape
+        from aidetect.console import out
         from aidetect.errors import AidetectError
         from aidetect.gallery import Gallery
 

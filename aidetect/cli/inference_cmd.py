@@ -16,7 +16,9 @@ from aidetect.cli.common import (
     JsonOption,
     ModelOption,
     PathsArgument,
+    ThreadsOption,
     WorkersOption,
+    apply_threads,
     print_json,
     refuse_folder_as_file,
     report_input_errors,
@@ -34,11 +36,13 @@ def embed(
     out: Annotated[Path, typer.Option("--out", help="Output .npz file.")],
     model: ModelOption = None,
     device: DeviceOption = "auto",
+    threads: ThreadsOption = None,
     batch_size: BatchOption = None,
     workers: WorkersOption = 0,
 ) -> None:
     """Embed images with the model; write embeddings, paths, SHA-256s and the model fingerprint to an .npz."""
     with user_errors():
+        apply_threads(threads)
         import numpy as np
 
         from aidetect.console import err, markup_safe
@@ -86,6 +90,7 @@ def enroll(
     model: ModelOption = None,
     gallery: GalleryOption = None,
     device: DeviceOption = "auto",
+    threads: ThreadsOption = None,
     batch_size: BatchOption = None,
     workers: WorkersOption = 0,
     as_json: JsonOption = False,
@@ -93,6 +98,7 @@ def enroll(
 ) -> None:
     """Add images of a (new) generator to the gallery, without retraining."""
     with user_errors():
+        apply_threads(threads)
         from aidetect.console import err, out
         from aidetect.inference import enroll as enroll_images
         from aidetect.session import open_session
@@ -183,6 +189,7 @@ def _classify_command(task: str):
         model: ModelOption = None,
         gallery: GalleryOption = None,
         device: DeviceOption = "auto",
+        threads: ThreadsOption = None,
         k: KOption = None,
         vote: VoteOption = None,
         top: TopOption = None,
@@ -197,6 +204,7 @@ def _classify_command(task: str):
         samples: SamplesOption = EXPLAIN_SAMPLES,
     ) -> None:
         with user_errors():
+            apply_threads(threads)
             from aidetect.cli.render import render_records, write_csv
             from aidetect.console import err
             from aidetect.errors import AidetectError

@@ -6,7 +6,14 @@ from typing import Annotated
 
 import typer
 
-from aidetect.cli.common import EXIT_INPUT_ERRORS, JsonOption, PathsArgument, print_json, report_input_errors, user_errors
+from aidetect.cli.common import (
+    EXIT_INPUT_ERRORS,
+    JsonOption,
+    PathsArgument,
+    print_json,
+    report_input_errors,
+    user_errors,
+)
 
 #: Characters of a value shown in the text view (--json has the whole, capped, value).
 SHOWN_CHARS = 160
@@ -53,7 +60,8 @@ def inspect(
 def _render(records: list[dict]) -> None:
     from rich.table import Table
 
-    from aidetect.console import markup_safe as escape, out
+    from aidetect.console import markup_safe as escape
+    from aidetect.console import out
 
     for index, record in enumerate(records):
         if index:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import typer
 
 from aidetect import __version__
-from aidetect.cli import config_cmd, evaluate_cmd, explain_cmd, gallery_cmd, inference_cmd, inspect_cmd, train_cmd
+from aidetect.cli import (
+    config_cmd,
+    evaluate_cmd,
+    explain_cmd,
+    gallery_cmd,
+    inference_cmd,
+    inspect_cmd,
+    train_cmd,
+)
 
 app = typer.Typer(
     name="aidetect",

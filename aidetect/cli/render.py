@@ -16,7 +16,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from aidetect.console import escape_surrogates, markup_safe as escape, out
+from aidetect.console import escape_surrogates, out
+from aidetect.console import markup_safe as escape
 from aidetect.fileio import atomic_write_bytes, write_error
 
 _VERDICT_STYLE = {"ai": "red", "real": "green", "inconclusive": "yellow"}

@@ -8,7 +8,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from aidetect.cli.common import DeviceOption, GalleryOption, JsonOption, ModelOption, print_json, user_errors
+from aidetect.cli.common import (
+    DeviceOption,
+    GalleryOption,
+    JsonOption,
+    ModelOption,
+    ThreadsOption,
+    apply_threads,
+    print_json,
+    user_errors,
+)
 
 
 def _split_classes(values: Optional[list[str]]) -> Optional[list[str]]:
@@ -54,6 +63,7 @@ def train(
     bn_batches: Annotated[int, typer.Option("--bn-batches", min=0, help="Re-estimate BatchNorm statistics on this many training batches before each validation and save (0 = keep the running averages; see docs/training.md).")] = 16,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     device: DeviceOption = "auto",
+    threads: ThreadsOption = None,
     workers: Annotated[int, typer.Option("--workers", min=0, help="Decoding processes.")] = 2,
     max_per_class: Annotated[Optional[int], typer.Option("--max-per-class", min=1, help="Cap images per class and split (quick runs).")] = None,
     gallery_per_class: Annotated[int, typer.Option("--gallery-per-class", min=1, help="Training images per class in the initial gallery.")] = 1000,
@@ -63,6 +73,7 @@ def train(
 ) -> None:
     """Train an encoder for a setting and write a self-describing model directory."""
     with user_errors():
+        apply_threads(threads)
         from aidetect.console import err
         from aidetect.recipes import apply_recipe
 
@@ -132,7 +143,13 @@ def default_out(setting: Optional[str]) -> Path:
 
 def _plan(data, setting, out, include, exclude, layout, resume, force):
     """The data root, the model directory and the data's layout, or one error before any work."""
-    from aidetect.config import CHECKPOINT_FILE, CONFIG_FILE, GALLERY_FILE, METRICS_FILE, WEIGHTS_FILE
+    from aidetect.config import (
+        CHECKPOINT_FILE,
+        CONFIG_FILE,
+        GALLERY_FILE,
+        METRICS_FILE,
+        WEIGHTS_FILE,
+    )
     from aidetect.data.discovery import probe_classes
     from aidetect.errors import AidetectError
     from aidetect.home import resolve_data_root
