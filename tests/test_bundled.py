@@ -52,3 +52,25 @@ def test_enroll_writes_into_the_home_never_the_package(tmp_path, monkeypatch):
     assert len(copies) == 1
     listing = json.loads(runner.invoke(app, ["gallery", "list", "--json"]).stdout)
     assert listing["classes"]["x"] == 6 and listing["gallery"] == str(copies[0])
+
+
+def test_the_report_shows_the_bundled_galleries_neighbours_on_any_machine(tmp_path):
+    """Evidence a reader can check: every neighbour in the HTML report is drawn from the
+    thumbnail stored in the bundled gallery, not from a file on the machine that built it."""
+    import re
+    import sys
+    from pathlib import Path
+
+    report = tmp_path / "report"
+    result = runner.invoke(app, ["detect", "--top", "5", "--report", str(report), str(EXAMPLES / "style-transfer.png")])
+    assert result.exit_code == 0, result.output
+    document = (report / "report.html").read_text(encoding="utf-8")
+    neighbours = re.findall(r'<figure class="nb">(.*?)</figure>', document, re.S)
+    assert len(neighbours) == 5
+    assert all("data:image/png;base64," in n and "image not available" not in n for n in neighbours)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from browser import chromium_path, looks_blank, screenshot_html, screenshot_stats
+
+    if chromium_path() is None:
+        return  # the data URIs above are what a browser draws; the screenshot needs Chromium
+    assert not looks_blank(screenshot_stats(screenshot_html(report / "report.html", tmp_path / "shot.png", size=(1200, 1600))))
