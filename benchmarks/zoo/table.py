@@ -73,15 +73,17 @@ def main() -> None:
             path = runs / name / f"eval-g{g}" / "metrics.json"
             if path.exists():
                 metrics[(name, g)] = json.loads(path.read_text())
-    print("| encoder | gallery per class | train min | accuracy | AUC | accuracy JPEG 75 | AUC JPEG 75 | seen acc. | zero-shot acc. | zero-shot acc. JPEG 75 |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| encoder | gallery per class | train min | accuracy | AUC | accuracy JPEG 75 | AUC JPEG 75 | accuracy wild | AUC wild "
+          "| seen acc. | zero-shot acc. | zero-shot acc. JPEG 75 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for (name, g), m in metrics.items():
-        clean, jpeg = m["results"]["clean"], m["results"].get("jpeg:75")
+        clean, jpeg, wild = m["results"]["clean"], m["results"].get("jpeg:75"), m["results"].get("wild:0")
         leave_out = bool(m["zero_shot_classes"])
         print(
             f"| {label(runs, name)} | {'all' if g == 0 else g} | {train_minutes(runs, name)} "
             f"| {pct(clean['attribution']['accuracy'])} | {pct(clean['detection']['overall_auc'])} "
             f"| {pct(jpeg['attribution']['accuracy']) if jpeg else '–'} | {pct(jpeg['detection']['overall_auc']) if jpeg else '–'} "
+            f"| {pct(wild['attribution']['accuracy']) if wild else '–'} | {pct(wild['detection']['overall_auc']) if wild else '–'} "
             f"| {pct(mean_recall(clean['attribution'], False)) if leave_out else '–'} "
             f"| {pct(mean_recall(clean['attribution'], True)) if leave_out else '–'} "
             f"| {pct(mean_recall(jpeg['attribution'], True)) if leave_out and jpeg else '–'} |"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The yardstick table of docs/zoo-benchmark.md: every encoder trained (or not) on the zoo's train
 # split, evaluated on its test split with the gallery from its train split (all of it, and 50 per
-# class), clean and re-encoded as JPEG at quality 75.
+# class), under evaluate's default conditions: clean, re-encoded as JPEG at quality 75, and wild.
 #
 #   bash benchmarks/zoo/yardsticks.sh ZOO_ROOT RUNS_DIR [MODEL...]
 #
@@ -51,7 +51,7 @@ evaluate() {  # name
   local name=$1
   for g in 0 50; do
     [ -f "$RUNS/$name/eval-g$g/metrics.json" ] || "$AIDETECT" evaluate --data "$ZOO" --model "$RUNS/$name" \
-      --gallery-per-class $g --perturb jpeg:75 --out "$RUNS/$name/eval-g$g" --workers 0 > /dev/null 2>> "$RUNS/$name.eval.log"
+      --gallery-per-class $g --out "$RUNS/$name/eval-g$g" --workers 0 > /dev/null 2>> "$RUNS/$name.eval.log"
   done
 }
 
