@@ -31,8 +31,8 @@ import numpy as np
 from aidetect.config import VOTES
 from aidetect.errors import AidetectError
 from aidetect.fileio import atomic_write_json
+from aidetect.gallery.search import nearest_other_similarity, nearest_similarity
 from aidetect.home import aidetect_home
-from aidetect.gallery.search import nearest_similarity, nearest_other_similarity
 from aidetect.labels import REAL, UNKNOWN
 
 DEFAULT_K = 11
@@ -140,7 +140,6 @@ class KNNClassifier:
             self._statistics = cached_leave_one_out_statistics(self.gallery)
         return self._statistics
 
-
     def predict(self, embeddings: np.ndarray, top: int | None = None) -> list[Prediction]:
         """embeddings [Q, D] unit rows → one :class:`Prediction` per row, with ``top`` neighbours (default k)."""
         embeddings = np.asarray(embeddings, dtype=np.float32)
@@ -151,7 +150,10 @@ class KNNClassifier:
         knn_sims, knn_idx = sims[:, : self.k], idx[:, : self.k]
         votes = class_votes(knn_sims, self.codes[knn_idx], len(self.class_names), self.vote)
         order = np.argsort(-votes, axis=1)
-        nearest = self.nearest_per_class(embeddings)
+        # The nearest member of the winning class is its first neighbour in the top k (the search
+        # is exact and the winner has at least one neighbour there): no second search is needed.
+        winner_rows = self.codes[knn_idx] == order[:, :1]
+        nearest = np.where(winner_rows, knn_sims, -np.inf).max(axis=1)
         real_code = self.class_names.index(REAL) if REAL in self.class_names else None
         paths = self.gallery.paths
         predictions = []
@@ -161,7 +163,7 @@ class KNNClassifier:
             vote_label = self.class_names[best]
             total = votes[q].sum()
             confidence = float(votes[q, best] / total)
-            near = float(nearest[q, best])
+            near = float(nearest[q])
             threshold = self.unknown_thresholds.get(vote_label)
             label = UNKNOWN if threshold is not None and near < threshold else vote_label
             score_ai = None if real_code is None else float(1.0 - votes[q, real_code] / total)
@@ -183,14 +185,6 @@ class KNNClassifier:
                 )
             )
         return predictions
-
-    def nearest_per_class(self, embeddings: np.ndarray) -> np.ndarray:
-        """Similarity of each query to the nearest member of each class [Q, C]."""
-        out = np.full((len(embeddings), len(self.class_names)), -1.0, dtype=np.float32)
-        for c, _name in enumerate(self.class_names):
-            members = np.flatnonzero(self.codes == c)
-            out[:, c] = nearest_similarity(embeddings, self.gallery.embeddings[members])
-        return out
 
 
 def leave_one_out_thresholds(
