@@ -88,9 +88,9 @@ def decide(prediction: Prediction, classifier: KNNClassifier, rules: ClassifierC
     if share is None:
         verdict, reason = "inconclusive", "the gallery has no real class, so real and AI cannot be told apart"
     else:
-        ai_side = detection_score(share, rules) >= rules.detect_threshold
+        score = detection_score(share, rules)
+        ai_side = score >= rules.detect_threshold
         score_name = "P(AI)" if p_ai is not None else "the AI vote share"
-        score = p_ai if p_ai is not None else share
         if runner is not None and margin < NEAR_TIE and REAL in (prediction.vote_label, runner):
             other = runner if prediction.vote_label == REAL else prediction.vote_label
             reason = (f"a tie between real and {other} ({prediction.confidence:.2f} each)" if tie else
