@@ -71,29 +71,15 @@ def prior_weights(is_ai: np.ndarray) -> np.ndarray:
     return np.where(y, 0.5 / max(1, n_ai), 0.5 / max(1, n_real))
 
 
-def fit_platt(ai_vote_shares: np.ndarray, is_ai: np.ndarray) -> tuple[float, float]:
-    """Platt scaling: (coef, intercept) of a logistic fit of "AI-generated" on the AI vote share.
-
-    Fitted with real and AI images weighted equally (``class_weight="balanced"``), so the result is
-    P(AI) at even prior odds: the zoo's validation split is 90 % AI images, and a curve fitted on
-    it as it is would tell every analyst that prior. An analyst with another prior converts with
-    the odds (docs/inference.md). scikit-learn's L2-regularised logistic regression (C = 1) keeps
-    the fit finite when the validation images separate perfectly.
-    """
-    from sklearn.linear_model import LogisticRegression  # sklearn loads slowly; only training calibrates
-
-    model = LogisticRegression(C=1.0, class_weight="balanced")
-    model.fit(np.asarray(ai_vote_shares, dtype=np.float64).reshape(-1, 1), np.asarray(is_ai, dtype=int))
-    return float(model.coef_[0, 0]), float(model.intercept_[0])
-
-
 def fit_isotonic(ai_vote_shares: np.ndarray, is_ai: np.ndarray) -> tuple[list[float], list[float]]:
     """Isotonic calibration: the non-decreasing curve (breakpoints x → y) from the AI vote share to
     P(AI) that best fits the validation images, real and AI weighted equally (even prior odds).
 
+    Weighted so because the zoo's validation split is 90 % AI images: a curve fitted on it as it is
+    would tell every analyst that prior (docs/inference.md gives the conversion to another).
     scikit-learn's IsotonicRegression; outside the validation range the curve is flat. Chosen over
     a logistic (Platt) curve because vote shares are mostly 0 or 1 with little in between, a shape
-    a logistic fits badly: on the zoo's validation split the Platt curve's ECE was 0.094.
+    a logistic fits badly: on the zoo's validation split a balanced Platt curve's ECE was 0.094.
     """
     from sklearn.isotonic import IsotonicRegression  # sklearn loads slowly; only training calibrates
 
@@ -109,7 +95,7 @@ def fit_isotonic(ai_vote_shares: np.ndarray, is_ai: np.ndarray) -> tuple[list[fl
 
 def reliability_bins(probabilities: np.ndarray, is_ai: np.ndarray, bins: int = 10) -> list[dict]:
     """Equal-width bins of predicted P(AI): count, mean prediction and observed share of AI images,
-    with real and AI images weighted equally (the prior P(AI) is calibrated to, see :func:`fit_platt`)."""
+    with real and AI images weighted equally (the prior P(AI) is calibrated to, see :func:`fit_isotonic`)."""
     p = np.asarray(probabilities, dtype=np.float64)
     y = np.asarray(is_ai, dtype=np.float64)
     w = prior_weights(y.astype(bool))

@@ -183,7 +183,7 @@ class ArchitectureConfig:
 #: Detection threshold on the AI score when none was calibrated (no validation split).
 DEFAULT_DETECT_THRESHOLD = 0.5
 VOTES = ("majority", "weighted")
-PROBABILITY_METHODS = ("isotonic", "platt")
+PROBABILITY_METHODS = ("isotonic",)
 
 
 @dataclass
@@ -214,11 +214,8 @@ class ClassifierConfig:
     validation_accuracy: dict[str, float] = field(default_factory=dict)
     #: How the AI vote share becomes a probability, fitted on validation images with real and AI
     #: weighted equally (so P(AI) at even prior odds): ``isotonic`` (a non-decreasing step curve,
-    #: linear between ``probability_x`` → ``probability_y``), ``platt`` (p = 1 / (1 + exp(-(coef *
-    #: share + intercept)))), or None (an older model: no probability).
+    #: linear between ``probability_x`` → ``probability_y``), or None (an older model: no probability).
     probability_method: str | None = None
-    probability_coef: float | None = None
-    probability_intercept: float | None = None
     probability_x: list[float] | None = None
     probability_y: list[float] | None = None
     #: Expected calibration error of that probability on the validation images (10 equal-width bins).
@@ -237,10 +234,7 @@ class ClassifierConfig:
         """P(AI-generated) for an AI vote share; None when the model has no calibration."""
         if not self.calibrated:
             return None
-        if self.probability_method == "isotonic":
-            return _interpolate(float(ai_vote_share), self.probability_x, self.probability_y)
-        z = self.probability_coef * float(ai_vote_share) + self.probability_intercept
-        return float(1.0 / (1.0 + math.exp(-z))) if z > -700 else 0.0
+        return _interpolate(float(ai_vote_share), self.probability_x, self.probability_y)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -267,11 +261,6 @@ class ClassifierConfig:
             if not ok:
                 raise CorruptFileError(f"{source}: classifier.probability_x/_y are not a non-decreasing curve into [0, 1]; "
                                        "recalibrate the model (benchmarks/zoo/recalibrate.py)")
-        if self.probability_method == "platt":
-            for name in ("probability_coef", "probability_intercept"):
-                value = getattr(self, name)
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                    raise CorruptFileError(f"{source}: classifier.{name} is {value!r}; give a finite number")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None, source: str = "config.json") -> "ClassifierConfig":

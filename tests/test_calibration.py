@@ -107,17 +107,6 @@ def test_expected_calibration_error_on_hand_made_bins():
     assert reliability_bins(p2, y2)[9]["observed_ai"] == pytest.approx(0.5)
 
 
-def test_platt_probability_is_monotone_and_bounded():
-    from aidetect.calibration import fit_platt
-
-    shares = np.array([0.0, 0.1, 0.2, 0.8, 0.9, 1.0] * 5)
-    is_ai = shares > 0.5
-    coef, intercept = fit_platt(shares, is_ai)
-    rules = ClassifierConfig(probability_method="platt", probability_coef=coef, probability_intercept=intercept)
-    values = [rules.probability(s) for s in np.linspace(0, 1, 11)]
-    assert values == sorted(values) and 0.0 < values[0] < 0.5 < values[-1] < 1.0
-
-
 def test_isotonic_probability_is_monotone_at_even_prior_odds():
     from aidetect.calibration import expected_calibration_error, fit_isotonic
 

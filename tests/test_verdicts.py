@@ -61,11 +61,11 @@ def test_a_tile_that_looks_ai_makes_real_inconclusive():
 
 
 def test_calibrated_probability_and_threshold_on_it():
-    rules = ClassifierConfig(detect_threshold=0.7, probability_method="platt", probability_coef=10.0, probability_intercept=-5.0)
+    rules = ClassifierConfig(detect_threshold=0.7, probability_method="isotonic", probability_x=[0.0, 1.0], probability_y=[0.1, 0.9])
     d = decide(prediction(score_ai=0.9), FakeClassifier(), rules)
-    assert d.threshold_on == "p_ai" and d.p_ai == pytest.approx(1 / (1 + np.exp(-4.0)))
+    assert d.threshold_on == "p_ai" and d.p_ai == pytest.approx(0.1 + 0.9 * 0.8)
     assert d.verdict == "ai"
-    assert decide(prediction(score_ai=0.55), FakeClassifier(), rules).verdict == "inconclusive"  # p 0.62 < 0.7
+    assert decide(prediction(score_ai=0.55), FakeClassifier(), rules).verdict == "inconclusive"  # p 0.54 < 0.7
 
 
 def test_tiles_cover_the_image_and_the_cap_is_stated():
