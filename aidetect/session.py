@@ -89,10 +89,8 @@ def open_session(
         path = writable_gallery_path(choice, config, gallery)
     else:
         path = resolve_gallery_path(choice, config.fingerprint, gallery)
-    if path.exists():
-        gal = load_gallery(path, config)
-    elif create_gallery or gallery is not None:
+    if not path.exists() and (create_gallery or gallery is not None):
         gal = Gallery.create(config.fingerprint, config.architecture.output_dim, source="new gallery")
     else:
-        raise AidetectError(f"{path} does not exist; enroll images first or name a gallery with --gallery PATH")
+        gal = load_gallery(path, config)  # refuses a missing gallery in one line
     return Session(loaded, choice, path, gal, torch_device)
