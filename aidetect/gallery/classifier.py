@@ -18,7 +18,6 @@ from aidetect.gallery.knn import KNNClassifier, Prediction
 from aidetect.labels import REAL, UNKNOWN
 
 TASKS = ("attribute", "detect")
-VERDICTS = ("ai", "real", "inconclusive")
 #: Two vote shares closer than this are a tie.
 TIE_TOLERANCE = 1e-6
 #: Real and a generator within this much of the vote: too close to call real or AI.
