@@ -181,6 +181,7 @@ def choose_spectrum_weight(make_gallery, gallery_embeddings: np.ndarray, validat
 def build_initial_gallery(
     model, splits: DataSplits, *, gallery_per_class: int | None, seed: int, batch_size: int, workers: int, device,
     choose_weight: bool = False,
+    pixel_cache=None,
 ) -> None:
     """Write ``gallery.npz`` into the model directory and calibrate ``config.classifier`` (not yet saved)."""
     config = model.config
@@ -190,6 +191,7 @@ def build_initial_gallery(
         embedded = embed_files(
             model.encoder, config.preprocess, [s.path for s in samples], labels=list(range(len(samples))),
             batch_size=batch_size, workers=workers, device=device, hash_files=hash_files, progress=progress, perturb=perturb,
+            pixel_cache=pixel_cache,
         )
         for _, reason in embedded.errors:
             warn(f"{progress}: skipped {reason}")

@@ -21,3 +21,15 @@ def resolve_device(name: str = "auto") -> torch.device:
 def autocast(device: torch.device, enabled: bool = True):
     """bf16 autocast on CUDA (no loss scaling needed); a no-op context on CPU."""
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
+
+
+def to_model_input(images: torch.Tensor, device: torch.device, *, channels_last: bool = True) -> torch.Tensor:
+    """A collated batch on ``device`` as the encoder takes it: float32 in [0, 1], channels-last
+    for 4-D batches. uint8 batches (the training loader's) are moved first and scaled there,
+    the same numbers as scaling on the CPU (x / 255 in float32 either way)."""
+    images = images.to(device, non_blocking=True)
+    if images.dtype == torch.uint8:
+        images = images.float().div_(255.0)
+    if channels_last and images.ndim == 4:
+        images = images.contiguous(memory_format=torch.channels_last)
+    return images

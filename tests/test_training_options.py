@@ -11,14 +11,15 @@ from aidetect.errors import AidetectError
 from aidetect.training import DataConfig, LossConfig, OptimConfig, RuntimeConfig, TrainOptions
 from aidetect.training.checkpoint import check_same_run
 
-#: ``training.options`` in config.json and ``options_json`` in checkpoints, as every release wrote them.
+#: ``training.options`` in config.json and ``options_json`` in checkpoints, as every release wrote them
+#: (``pixel_cache`` added last: options recorded without it read back with the default, None).
 RECORDED = [
     "data", "out", "setting", "include", "exclude", "layout", "arch", "init", "embedding_dim", "projection_hidden",
     "spectrum_weight", "learned_crop", "choose_spectrum_weight", "front_end", "stem_stride", "image_size",
     "preprocess_mode", "grid", "train_image_size", "views", "jpeg_p", "blur_p", "recipe", "loss", "temperature",
     "learnable_temperature", "margin", "batch_size", "m_per_class", "epochs", "lr", "weight_decay", "warmup_epochs",
     "warmup_temperature", "memory_size", "patience", "bn_batches", "seed", "device", "workers", "max_per_class",
-    "gallery_per_class", "resume", "channels_last", "compile",
+    "gallery_per_class", "resume", "channels_last", "compile", "pixel_cache",
 ]
 
 

@@ -38,6 +38,7 @@ ThreadsOption = Annotated[Optional[int], typer.Option("--threads", min=1, help="
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of a table.")]
 BatchOption = Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Images per forward pass (default: 4 on a CPU, where small batches run fastest; 64 on a GPU).")]
 WorkersOption = Annotated[int, typer.Option("--workers", min=0, help="Decoding processes (0 = decode in this process).")]
+PixelCacheOption = Annotated[Optional[Path], typer.Option("--pixel-cache", help="Folder of decoded pixels: files not in it are decoded into it first (by --workers processes; it says the disk size before), then read from it. See docs/performance.md.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of every random choice (splits, samples, draws).")]
 MaxPerClassOption = Annotated[Optional[int], typer.Option("--max-per-class", min=1, help="Cap images per class and split (quick runs).")]
 # Strings, not Paths: a path is reported exactly as given (``./x.png`` stays ``./x.png``), and no

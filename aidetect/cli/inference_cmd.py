@@ -16,6 +16,7 @@ from aidetect.cli.common import (
     JsonOption,
     ModelOption,
     PathsArgument,
+    PixelCacheOption,
     ThreadsOption,
     WorkersOption,
     apply_threads,
@@ -39,6 +40,7 @@ def embed(
     threads: ThreadsOption = None,
     batch_size: BatchOption = None,
     workers: WorkersOption = 0,
+    pixel_cache: PixelCacheOption = None,
 ) -> None:
     """Embed images with the model; write embeddings, paths, SHA-256s and the model fingerprint to an .npz."""
     with user_errors():
@@ -61,8 +63,15 @@ def embed(
         files, problems = collect_files(paths)
         if not files and not problems:
             raise AidetectError(NO_IMAGES)
+        cache = None
+        if pixel_cache is not None:
+            from aidetect.data.pixel_cache import PixelCache, cache_form, fill
+
+            cache = PixelCache(pixel_cache)
+            fill(cache, files, cache_form(loaded.config.preprocess, train=False), jobs=max(1, workers))
         result = embed_files(
-            loaded.encoder, loaded.config.preprocess, files, batch_size=batch_size, workers=workers, device=torch_device
+            loaded.encoder, loaded.config.preprocess, files, batch_size=batch_size, workers=workers, device=torch_device,
+            pixel_cache=cache,
         )
         try:
             with atomic_writer(out) as handle:

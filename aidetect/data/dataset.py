@@ -12,10 +12,12 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
 from aidetect.config import PreprocessConfig
-from aidetect.data.images import load_image
+from aidetect.data.images import load_image, pixel_limit
+from aidetect.data.pixel_cache import PixelCache, cache_form
 from aidetect.errors import ImageReadError
 from aidetect.fileio import sha256_file
 from aidetect.models.preprocess import augment, to_array, to_input
@@ -25,7 +27,7 @@ from aidetect.models.preprocess import augment, to_array, to_input
 class Batch:
     """A collated batch: the images that decoded, and the failures beside them."""
 
-    images: torch.Tensor  # [B, 3, S, S] float32 in [0, 1]
+    images: torch.Tensor  # [B, 3, S, S] float32 in [0, 1], or uint8 0..255 from an ``as_uint8`` dataset
     labels: torch.Tensor  # [B] int64 (-1 where unlabelled)
     indices: list[int]  # dataset index of each row of ``images``
     failures: list[tuple[int, str]]  # (dataset index, one-line reason)
@@ -57,6 +59,8 @@ class ImageFileDataset(Dataset):
         hash_files: bool = False,
         perturb=None,
         augment=None,
+        pixel_cache: PixelCache | None = None,
+        as_uint8: bool = False,
     ) -> None:
         self.paths = list(paths)
         self.labels = list(labels) if labels is not None else [-1] * len(self.paths)
@@ -70,6 +74,12 @@ class ImageFileDataset(Dataset):
         self.perturb = perturb
         #: training-time degradations (AugmentConfig), applied with the item's own seeded generator
         self.augment = augment
+        #: decoded pixels read instead of decoding the file where present (aidetect.data.pixel_cache)
+        self.pixel_cache = pixel_cache
+        #: items as uint8 0..255, scaled on the device (aidetect.devices.to_model_input)
+        self.as_uint8 = as_uint8
+        augmented = bool(train and augment is not None and (augment.jpeg_p > 0 or augment.blur_p > 0))
+        self.cache_form = cache_form(preprocess, train=train, augmented=augmented, perturbed=perturb is not None)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -85,19 +95,40 @@ class ImageFileDataset(Dataset):
         rng = np.random.default_rng([self.seed, epoch, index]) if self.train else None
         digest = ""
         try:
-            image = load_image(path, max_pixels=self.max_pixels)
+            image, digest = self._cached(path)
+            if image is None:
+                image = load_image(path, max_pixels=self.max_pixels)
             if self.perturb is not None:
                 image = self.perturb(image)
             if rng is not None and self.augment is not None:
                 image = augment(image, self.augment, rng)
-            array = to_array(image, self.preprocess, rng) if self.train else to_input(image, self.preprocess)
-            if self.hash_files:
+            if self.train:
+                array = to_array(image, self.preprocess, rng, as_uint8=self.as_uint8)
+            else:
+                array = to_input(image, self.preprocess, as_uint8=self.as_uint8)
+            if self.hash_files and not digest:
                 digest = sha256_file(path)
         except ImageReadError as exc:
             return index, None, self.labels[index], str(exc), digest
         except Exception as exc:  # a decoder bug must not kill a long run either
             return index, None, self.labels[index], f"{path}: {exc.__class__.__name__}: {exc}", digest
         return index, array, self.labels[index], None, digest
+
+    def _cached(self, path: str) -> tuple[Image.Image | None, str]:
+        """(the file's pixels from the cache as a PIL image, with the prefix of preprocessing its
+        form names already applied, and the file's SHA-256 where hashed), or (None, "")."""
+        if self.pixel_cache is None:
+            return None, ""
+        hit = self.pixel_cache.lookup(path, self.cache_form, max_pixels=pixel_limit(self.max_pixels))
+        if hit is None:
+            return None, ""
+        if self.hash_files:
+            # the file is read for its hash anyway: let the hash, not only size and time, vouch for the entry
+            digest = sha256_file(path)
+            if digest != hit.sha256:
+                return None, digest
+            return Image.fromarray(hit.pixels), digest
+        return Image.fromarray(hit.pixels), ""
 
 
 def collate(items) -> Batch:

@@ -99,6 +99,11 @@ def max_pixels_from_env() -> int:
     return value
 
 
+def pixel_limit(max_pixels: int | None = None) -> int:
+    """The limit ``load_image`` applies: ``max_pixels`` when given, else the environment's."""
+    return _resolve_limit(max_pixels)
+
+
 def _resolve_limit(max_pixels: int | None) -> int:
     if max_pixels is None:
         return max_pixels_from_env()

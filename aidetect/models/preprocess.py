@@ -20,6 +20,11 @@ _INTERPOLATION = {
 }
 
 
+def resample_filter(interpolation: str) -> Image.Resampling:
+    """PIL's filter for a :class:`PreprocessConfig` interpolation name."""
+    return _INTERPOLATION[interpolation]
+
+
 def _pad_to(array: np.ndarray, size: int) -> np.ndarray:
     h, w = array.shape[:2]
     if h >= size and w >= size:
@@ -56,10 +61,20 @@ def augment(image: Image.Image, config, rng: np.random.Generator) -> Image.Image
     return image
 
 
-def to_input(image: Image.Image, config: PreprocessConfig) -> np.ndarray:
+def _scaled(array: np.ndarray, as_uint8: bool) -> np.ndarray:
+    """[.., H, W, 3] uint8 → channels first, as float32 in [0, 1] or (``as_uint8``) as it is, for
+    the device to scale: a quarter of the bytes to move, and x / 255 in float32 is the same
+    correctly rounded number on either side."""
+    axes = (0, 3, 1, 2) if array.ndim == 4 else (2, 0, 1)
+    if as_uint8:
+        return np.ascontiguousarray(array.transpose(axes))
+    return np.ascontiguousarray(array.transpose(axes), dtype=np.float32) / 255.0
+
+
+def to_input(image: Image.Image, config: PreprocessConfig, *, as_uint8: bool = False) -> np.ndarray:
     """Inference input: [3, S, S], or [V, 3, S, S] when ``config.views`` > 1 (centre + corners, grid-aligned)."""
     if config.views <= 1 or config.mode != "crop":
-        return to_array(image, config)
+        return to_array(image, config, as_uint8=as_uint8)
     size = config.image_size
     array = _pad_to(np.asarray(image, dtype=np.uint8), size)
     h, w = array.shape[:2]
@@ -68,11 +83,12 @@ def to_input(image: Image.Image, config: PreprocessConfig) -> np.ndarray:
     low = lambda extent: (extent - size) - (extent - size) % grid  # noqa: E731
     offsets = [centre, (0, 0), (0, low(w)), (low(h), 0), (low(h), low(w))][: config.views]
     views = [array[t : t + size, l : l + size] for t, l in offsets]
-    return np.ascontiguousarray(np.stack(views).transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
+    return _scaled(np.stack(views), as_uint8)
 
 
-def to_array(image: Image.Image, config: PreprocessConfig, rng: np.random.Generator | None = None) -> np.ndarray:
-    """RGB PIL image → float32 array [3, S, S] in [0, 1].
+def to_array(image: Image.Image, config: PreprocessConfig, rng: np.random.Generator | None = None, *,
+             as_uint8: bool = False) -> np.ndarray:
+    """RGB PIL image → float32 array [3, S, S] in [0, 1] (uint8 0..255 with ``as_uint8``).
 
     ``rng`` None means inference (centre crop); a generator means training (random crop,
     of ``train_image_size`` when set).
@@ -80,7 +96,7 @@ def to_array(image: Image.Image, config: PreprocessConfig, rng: np.random.Genera
     size = config.image_size if rng is None or not config.train_image_size else config.train_image_size
     if config.mode == "resize":
         if image.size != (size, size):
-            image = image.resize((size, size), _INTERPOLATION[config.interpolation])
+            image = image.resize((size, size), resample_filter(config.interpolation))
         array = np.asarray(image, dtype=np.uint8)
     elif config.mode == "crop":
         array = _pad_to(np.asarray(image, dtype=np.uint8), size)
@@ -90,7 +106,7 @@ def to_array(image: Image.Image, config: PreprocessConfig, rng: np.random.Genera
         array = array[top : top + size, left : left + size]
     else:
         raise ValueError(f"unknown preprocessing mode {config.mode!r}")
-    return np.ascontiguousarray(array.transpose(2, 0, 1), dtype=np.float32) / 255.0
+    return _scaled(array, as_uint8)
 
 
 

@@ -95,6 +95,9 @@ class RuntimeConfig:
     resume: bool = False
     channels_last: bool = True
     compile: bool = False
+    #: Folder of decoded pixels (aidetect.data.pixel_cache): each image is decoded once, by
+    #: ``workers`` processes before the first epoch, and read from there after. None = decode every epoch.
+    pixel_cache: str | None = None
 
 
 #: Every flat option (the command line's names, in the order ``training.options`` has always
@@ -138,6 +141,7 @@ FLAT_OPTIONS: dict[str, tuple[str | None, str]] = {
     "resume": ("runtime", "resume"),
     "channels_last": ("runtime", "channels_last"),
     "compile": ("runtime", "compile"),
+    "pixel_cache": ("runtime", "pixel_cache"),
 }
 
 _CONFIGS = {

@@ -34,8 +34,9 @@ from aidetect.config import CHECKPOINT_FILE, GALLERY_FILE, METRICS_FILE, ModelCo
 from aidetect.console import err, warn
 from aidetect.data.dataset import ImageFileDataset, collate
 from aidetect.data.discovery import DataSplits, discover
+from aidetect.data.pixel_cache import PixelCache, fill
 from aidetect.data.sampler import ClassBalancedBatchSampler
-from aidetect.devices import autocast, resolve_device
+from aidetect.devices import autocast, resolve_device, to_model_input
 from aidetect.errors import AidetectError
 from aidetect.losses import build_loss
 from aidetect.models.encoder import FIXED_FEATURE_TRUNKS, Encoder
@@ -86,13 +87,22 @@ class Trainer:
         val = [s for s in self.splits.val if s.label in self.class_to_idx]
         if not train:
             raise AidetectError(f"no training images for {', '.join(self.trained)} under {d.root}; check --data and --layout")
+        self.pixel_cache = PixelCache(o.runtime.pixel_cache) if o.runtime.pixel_cache else None
         self.train_set = ImageFileDataset(
             [s.path for s in train], [self.class_to_idx[s.label] for s in train], o.preprocess, train=True, seed=o.seed,
-            augment=o.augment,
+            augment=o.augment, pixel_cache=self.pixel_cache, as_uint8=True,
         )
         self.val_set = ImageFileDataset(
-            [s.path for s in val], [self.class_to_idx[s.label] for s in val], o.preprocess, train=False, seed=o.seed
+            [s.path for s in val], [self.class_to_idx[s.label] for s in val], o.preprocess, train=False, seed=o.seed,
+            pixel_cache=self.pixel_cache, as_uint8=True,
         )
+        if self.pixel_cache is not None and self.dist.is_main:
+            jobs = max(1, o.runtime.workers)
+            fill(self.pixel_cache, self.train_set.paths, self.train_set.cache_form, jobs=jobs, what="training images")
+            fill(self.pixel_cache, self.val_set.paths, self.val_set.cache_form, jobs=jobs, what="validation images")
+        if self.pixel_cache is not None:
+            distributed.barrier(self.dist)  # the other ranks read what rank 0 wrote
+            self.pixel_cache.reload()
         self.sampler = ClassBalancedBatchSampler(self.train_set.labels, o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
         self.epoch_batches = EpochBatches(self.sampler, self.dist.rank, self.dist.world_size)
         self.train_loader = self._loader(self.train_set, self.epoch_batches, persistent=True)
@@ -111,10 +121,8 @@ class Trainer:
         )
 
     def _to_device(self, images: torch.Tensor) -> torch.Tensor:
-        images = images.to(self.device, non_blocking=True)
-        if self.device.type == "cuda" and self.options.runtime.channels_last and images.ndim == 4:
-            images = images.contiguous(memory_format=torch.channels_last)
-        return images
+        channels_last = self.device.type == "cuda" and self.options.runtime.channels_last
+        return to_model_input(images, self.device, channels_last=channels_last)
 
     # --------------------------------------------------------------- model
     def _prepare_model(self) -> None:
@@ -291,7 +299,8 @@ class Trainer:
         sampler = ClassBalancedBatchSampler(self.train_set.labels, o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
         sampler.set_epoch(epoch)
         chosen = [batch for _, batch in zip(range(o.optim.bn_batches), sampler)]
-        inference_view = ImageFileDataset(self.train_set.paths, self.train_set.labels, o.preprocess, train=False)
+        inference_view = ImageFileDataset(self.train_set.paths, self.train_set.labels, o.preprocess, train=False,
+                                          pixel_cache=self.pixel_cache, as_uint8=True)
         loader = self._loader(inference_view, chosen, generator=torch.Generator().manual_seed(o.seed))
         recalibrate_batchnorm(self.encoder, (self._to_device(b.images) for b in loader if len(b.indices) >= 2))
 
@@ -307,7 +316,7 @@ class Trainer:
         for batch in self._loader(self.val_set, list(sampler)):
             if len(batch.indices) < 2:
                 continue
-            images = batch.images.to(self.device)
+            images = to_model_input(batch.images, self.device, channels_last=False)
             with autocast(self.device):
                 embeddings = self.encoder(images)
             losses.append(float(self.loss_fn(embeddings, batch.labels.to(self.device))))
@@ -451,6 +460,7 @@ class Trainer:
             workers=self.options.runtime.workers,
             device=self.device,
             choose_weight=self.options.choose_spectrum_weight,
+            pixel_cache=getattr(self, "pixel_cache", None),
         )
         config.save(self.out)
         (self.out / GALLERY_FILE).exists() or warn("no gallery was written")
@@ -471,7 +481,8 @@ class Trainer:
         """Standardisation statistics of a spectrum feature over the training split, each image
         preprocessed as at inference (the gallery and every query see it that way)."""
         # The training set's own preprocessing crops at random and augments; fit on what inference sees.
-        images = ImageFileDataset(self.train_set.paths, self.train_set.labels, self.options.preprocess, train=False)
+        images = ImageFileDataset(self.train_set.paths, self.train_set.labels, self.options.preprocess, train=False,
+                                  pixel_cache=self.pixel_cache)
         loader = self._loader(images, list(_chunks(range(len(images)), 64)))
 
         def batches():

@@ -1,0 +1,238 @@
+"""The pixel cache (aidetect.data.pixel_cache): hits and misses, invalidation, identical tensors,
+corrupt shards detected and rebuilt, and a training run that reads it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from aidetect.config import AugmentConfig, PreprocessConfig
+from aidetect.data import dataset as dataset_module
+from aidetect.data.dataset import ImageFileDataset
+from aidetect.data.pixel_cache import PixelCache, cache_form
+from aidetect.errors import AidetectError
+from conftest import tiny_train_options
+
+RESIZE = PreprocessConfig(image_size=24)
+CROP = PreprocessConfig(image_size=16, mode="crop", grid=2, train_image_size=8)
+
+
+def write_images(folder: Path, n: int = 6) -> list[str]:
+    rng = np.random.default_rng(1)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        path = folder / (f"im{i}.png" if i % 2 else f"im{i}.jpg")
+        Image.fromarray(rng.integers(0, 256, (30 + i, 28, 3), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def items(dataset: ImageFileDataset, epoch: int = 0) -> list:
+    return [dataset[(epoch, i)] for i in range(len(dataset))]
+
+
+def assert_same_items(a: list, b: list) -> None:
+    for x, y in zip(a, b, strict=True):
+        assert x[3] is None and y[3] is None, (x[3], y[3])
+        assert np.array_equal(x[1], y[1]) and x[2] == y[2] and x[4] == y[4]
+
+
+def no_decoding(monkeypatch) -> None:
+    """Make any decoding in the dataset fail loudly: what follows must come from the cache."""
+    def refuse(path, **_):
+        raise AssertionError(f"decoded {path}")
+    monkeypatch.setattr(dataset_module, "load_image", refuse)
+
+
+@pytest.mark.parametrize(
+    "preprocess, train, augment",
+    [(RESIZE, False, None), (RESIZE, True, None), (CROP, False, None), (CROP, True, AugmentConfig(jpeg_p=0.5, blur_p=0.5)),
+     (RESIZE, True, AugmentConfig(jpeg_p=0.5))],
+    ids=["resize-inference", "resize-train", "crop-inference", "crop-train-augmented", "resize-train-augmented"],
+)
+def test_cached_items_equal_decoded_items(tmp_path, monkeypatch, preprocess, train, augment):
+    paths = write_images(tmp_path / "images")
+    cache = PixelCache(tmp_path / "cache")
+    direct = ImageFileDataset(paths, list(range(len(paths))), preprocess, train=train, augment=augment, hash_files=True)
+    cached = ImageFileDataset(paths, list(range(len(paths))), preprocess, train=train, augment=augment, hash_files=True,
+                              pixel_cache=cache)
+    # augmentation acts on the decoded image, so only native pixels can be cached ahead of it
+    assert cached.cache_form.kind == ("resize" if preprocess.mode == "resize" and augment is None else "native")
+    report = cache.build(paths, cached.cache_form)
+    assert (report.written, report.already, report.failed) == (len(paths), 0, [])
+    expected = [items(direct, epoch) for epoch in (0, 1)]
+    no_decoding(monkeypatch)
+    for epoch in (0, 1):
+        assert_same_items(items(cached, epoch), expected[epoch])
+
+
+def test_hits_misses_and_a_second_build_decodes_nothing(tmp_path):
+    paths = write_images(tmp_path / "images")
+    cache = PixelCache(tmp_path / "cache")
+    form = cache_form(RESIZE, train=False)
+    assert cache.lookup(paths[0], form) is None
+    first = cache.build(paths[:4], form)
+    assert (first.written, first.already) == (4, 0)
+    assert first.bytes_written == first.estimated_bytes == 4 * 24 * 24 * 3
+    assert all(cache.lookup(p, form) is not None for p in paths[:4])
+    assert all(cache.lookup(p, form) is None for p in paths[4:])
+    second = cache.build(paths, form)
+    assert (second.written, second.already) == (2, 4)
+    # a fresh instance (another process) sees both shards
+    again = PixelCache(tmp_path / "cache")
+    assert all(again.lookup(p, form) is not None for p in paths)
+    assert again.build(paths, form).written == 0
+
+
+def test_a_changed_file_or_changed_preprocessing_is_a_miss(tmp_path, monkeypatch):
+    paths = write_images(tmp_path / "images")
+    cache = PixelCache(tmp_path / "cache")
+    form = cache_form(RESIZE, train=False)
+    cache.build(paths, form)
+    # a new preprocessing is a new form: nothing of the old one is used for it
+    assert cache.lookup(paths[0], cache_form(PreprocessConfig(image_size=20), train=False)) is None
+    assert cache.lookup(paths[0], cache_form(PreprocessConfig(image_size=24, interpolation="bicubic"), train=False)) is None
+    # rewrite one file with other content: its entry is no longer used, and a build replaces it
+    Image.fromarray(np.full((40, 40, 3), 7, np.uint8)).save(paths[1])
+    assert cache.lookup(paths[1], form) is None
+    assert cache.build(paths, form).written == 1
+    fresh = ImageFileDataset(paths, None, RESIZE)[1][1]
+    hit = ImageFileDataset(paths, None, RESIZE, pixel_cache=PixelCache(tmp_path / "cache"))
+    no_decoding(monkeypatch)
+    assert np.array_equal(hit[1][1], fresh)
+
+
+def test_same_size_and_time_but_other_bytes_is_caught_where_files_are_hashed(tmp_path):
+    paths = write_images(tmp_path / "images", 2)
+    cache = PixelCache(tmp_path / "cache")
+    form = cache_form(RESIZE, train=False)
+    cache.build(paths, form)
+    st = os.stat(paths[0])
+    data = bytearray(Path(paths[0]).read_bytes())
+    original = ImageFileDataset(paths, None, RESIZE)[0][1]
+    # Same length, same modification time, different pixels: a JPEG's last scan bytes changed.
+    data[-10] ^= 0xFF
+    Path(paths[0]).write_bytes(bytes(data))
+    os.utime(paths[0], ns=(st.st_atime_ns, st.st_mtime_ns))
+    decoded = ImageFileDataset(paths, None, RESIZE, hash_files=True)[0]
+    hashed = ImageFileDataset(paths, None, RESIZE, hash_files=True, pixel_cache=cache)[0]
+    assert not np.array_equal(decoded[1], original)  # the edit changed the pixels
+    assert np.array_equal(hashed[1], decoded[1]) and hashed[4] == decoded[4]
+
+
+@pytest.mark.parametrize("damage", ["flipped byte", "truncated pixels", "garbage index"])
+def test_a_corrupt_shard_is_detected_set_aside_and_rebuilt(tmp_path, monkeypatch, damage):
+    paths = write_images(tmp_path / "images")
+    cache = PixelCache(tmp_path / "cache")
+    form = cache_form(RESIZE, train=False)
+    cache.build(paths, form)
+    expected = items(ImageFileDataset(paths, None, RESIZE))
+    folder = cache.folder(form)
+    (pixels,) = folder.glob("shard-*.bin")
+    if damage == "flipped byte":
+        data = bytearray(pixels.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        pixels.write_bytes(bytes(data))
+    elif damage == "truncated pixels":
+        pixels.write_bytes(pixels.read_bytes()[:-5])
+    else:
+        pixels.with_suffix(".npz").write_bytes(b"not an index")
+    reader = PixelCache(tmp_path / "cache")
+    # the damaged entries are not served: the dataset decodes the files and gives the right tensors
+    assert_same_items(items(ImageFileDataset(paths, None, RESIZE, pixel_cache=reader)), expected)
+    assert list(folder.glob("*.corrupt")), "the damaged shard was not set aside"
+    rebuilt = PixelCache(tmp_path / "cache").build(paths, form)
+    assert rebuilt.written == len(paths) and rebuilt.already == 0
+    no_decoding(monkeypatch)
+    assert_same_items(items(ImageFileDataset(paths, None, RESIZE, pixel_cache=PixelCache(tmp_path / "cache"))), expected)
+
+
+def test_an_interrupted_build_leaves_nothing_that_is_read(tmp_path):
+    paths = write_images(tmp_path / "images")
+    cache = PixelCache(tmp_path / "cache")
+    form = cache_form(RESIZE, train=False)
+    folder = cache.folder(form)
+    folder.mkdir(parents=True)
+    # pixels written, index never committed: what a kill between the two renames leaves
+    (folder / "shard-0123456789abcdef.bin").write_bytes(b"\0" * 100)
+    (folder / ".shard-feedfacefeedface.bin.tmp").write_bytes(b"\0" * 10)
+    assert cache.lookup(paths[0], form) is None
+    assert cache.build(paths, form).written == len(paths)
+    assert sorted(p.name for p in folder.iterdir() if not p.name.endswith((".npz", ".bin"))) == []
+    assert not (folder / "shard-0123456789abcdef.bin").exists()
+
+
+def test_unreadable_files_are_not_cached_and_keep_their_error(tmp_path):
+    paths = write_images(tmp_path / "images", 2)
+    broken = tmp_path / "images" / "broken.png"
+    broken.write_bytes(b"\x89PNG not really")
+    cache = PixelCache(tmp_path / "cache")
+    form = cache_form(RESIZE, train=False)
+    report = cache.build([*paths, str(broken)], form)
+    assert report.written == 2 and [p for p, _ in report.failed] == [str(broken)]
+    direct = ImageFileDataset([str(broken)], None, RESIZE)[0]
+    cached = ImageFileDataset([str(broken)], None, RESIZE, pixel_cache=cache)[0]
+    assert cached[1] is None and cached[3] == direct[3]
+
+
+def test_the_pixel_limit_still_applies_to_cached_images(tmp_path):
+    paths = write_images(tmp_path / "images", 2)
+    cache = PixelCache(tmp_path / "cache")
+    form = cache_form(CROP, train=False)
+    cache.build(paths, form)
+    refused = ImageFileDataset(paths, None, CROP, max_pixels=100, pixel_cache=cache)[0]
+    assert refused[1] is None and refused[3] == ImageFileDataset(paths, None, CROP, max_pixels=100)[0][3]
+
+
+def test_a_build_that_would_not_fit_is_refused_before_decoding(tmp_path, monkeypatch):
+    import shutil
+
+    paths = write_images(tmp_path / "images", 2)
+    cache = PixelCache(tmp_path / "cache")
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=10))
+    with pytest.raises(AidetectError, match="pixel cache needs about .* free some space"):
+        cache.build(paths, cache_form(RESIZE, train=False))
+    assert not list(cache.folder(cache_form(RESIZE, train=False)).glob("shard-*"))
+
+
+def test_parallel_build_and_worker_processes_read_the_same(tmp_path):
+    from torch.utils.data import DataLoader
+
+    from aidetect.data.dataset import collate
+
+    paths = write_images(tmp_path / "images", 8)
+    cache = PixelCache(tmp_path / "cache")
+    form = cache_form(RESIZE, train=False)
+    import aidetect.data.pixel_cache as module
+
+    saved, module.SHARD_FILES = module.SHARD_FILES, 3  # three shards from two processes
+    try:
+        assert cache.build(paths, form, jobs=2).written == 8
+    finally:
+        module.SHARD_FILES = saved
+    assert len(list(cache.folder(form).glob("shard-*.npz"))) == 3
+    cache.lookup(paths[0], form)  # the table and a memory map are open in this process
+    loader = DataLoader(ImageFileDataset(paths, None, RESIZE, pixel_cache=cache), batch_size=4, num_workers=1,
+                        collate_fn=collate)
+    got = torch.cat([b.images for b in loader])
+    expected = torch.from_numpy(np.stack([item[1] for item in items(ImageFileDataset(paths, None, RESIZE))]))
+    assert torch.equal(got, expected)
+
+
+def test_training_with_the_cache_gives_the_same_model(synthetic_data, tmp_path):
+    from aidetect.training import train
+
+    options = dict(epochs=1, batch_size=16, gallery_per_class=5, max_per_class=20)
+    train(tiny_train_options(synthetic_data, tmp_path / "direct", **options))
+    train(tiny_train_options(synthetic_data, tmp_path / "cached", pixel_cache=str(tmp_path / "cache"), **options))
+    a, b = load_file(tmp_path / "direct" / "model.safetensors"), load_file(tmp_path / "cached" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert list((tmp_path / "cache").glob("*/shard-*.npz")), "the run did not fill the cache"
