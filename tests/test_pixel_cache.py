@@ -160,13 +160,19 @@ def test_an_interrupted_build_leaves_nothing_that_is_read(tmp_path):
     form = cache_form(RESIZE, train=False)
     folder = cache.folder(form)
     folder.mkdir(parents=True)
-    # pixels written, index never committed: what a kill between the two renames leaves
-    (folder / "shard-0123456789abcdef.bin").write_bytes(b"\0" * 100)
-    (folder / ".shard-feedfacefeedface.bin.tmp").write_bytes(b"\0" * 10)
+    # pixels written, index never committed: what a kill between the two renames leaves, hours ago
+    old = [folder / "shard-0123456789abcdef.bin", folder / ".shard-feedfacefeedface.bin.tmp"]
+    # and a writer in another process, right now, between its renames: not to be touched
+    fresh = [folder / "shard-00000000000000aa.bin", folder / ".shard-00000000000000bb.bin.tmp"]
+    for part in old + fresh:
+        part.write_bytes(b"\0" * 100)
+    for part in old:
+        os.utime(part, (0, 0))
     assert cache.lookup(paths[0], form) is None
     assert cache.build(paths, form).written == len(paths)
-    assert sorted(p.name for p in folder.iterdir() if not p.name.endswith((".npz", ".bin"))) == []
-    assert not (folder / "shard-0123456789abcdef.bin").exists()
+    assert not any(part.exists() for part in old)
+    assert all(part.exists() for part in fresh)
+    assert PixelCache(tmp_path / "cache").missing(paths, form) == []
 
 
 def test_unreadable_files_are_not_cached_and_keep_their_error(tmp_path):
@@ -227,12 +233,34 @@ def test_parallel_build_and_worker_processes_read_the_same(tmp_path):
     assert torch.equal(got, expected)
 
 
-def test_training_with_the_cache_gives_the_same_model(synthetic_data, tmp_path):
+def test_reading_writes_through_and_a_second_reader_decodes_nothing(tmp_path, monkeypatch):
+    paths = write_images(tmp_path / "images")
+    cache = PixelCache(tmp_path / "cache")
+    expected = items(ImageFileDataset(paths, None, RESIZE, hash_files=True))
+    first = ImageFileDataset(paths, None, RESIZE, hash_files=True, pixel_cache=cache)
+    assert_same_items(items(first), expected)  # decoded, and stored on the way
+    assert PixelCache(tmp_path / "cache").missing(paths, first.cache_form) == paths  # not visible before commit
+    cache.commit_pending()
+    no_decoding(monkeypatch)
+    second = ImageFileDataset(paths, None, RESIZE, hash_files=True, pixel_cache=PixelCache(tmp_path / "cache"))
+    assert_same_items(items(second), expected)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_training_with_the_cache_gives_the_same_model_and_fills_it(synthetic_data, tmp_path, workers):
+    from aidetect.data.discovery import discover
     from aidetect.training import train
 
-    options = dict(epochs=1, batch_size=16, gallery_per_class=5, max_per_class=20)
+    options = dict(epochs=2, batch_size=16, gallery_per_class=5, max_per_class=20, workers=workers)
     train(tiny_train_options(synthetic_data, tmp_path / "direct", **options))
     train(tiny_train_options(synthetic_data, tmp_path / "cached", pixel_cache=str(tmp_path / "cache"), **options))
     a, b = load_file(tmp_path / "direct" / "model.safetensors"), load_file(tmp_path / "cached" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    assert list((tmp_path / "cache").glob("*/shard-*.npz")), "the run did not fill the cache"
+    # every training image was written through (by the workers too, committed as they exit);
+    # validation reads whole class-balanced batches only, so not necessarily every file
+    splits = discover(str(synthetic_data), max_per_class=20)
+    cache = PixelCache(tmp_path / "cache")
+    form = cache_form(PreprocessConfig(image_size=32), train=True)
+    assert cache.missing([s.path for s in splits.train], form) == []
+    val = [s.path for s in splits.val]
+    assert len(cache.missing(val, form)) < len(val)

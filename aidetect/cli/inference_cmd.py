@@ -65,14 +65,16 @@ def embed(
             raise AidetectError(NO_IMAGES)
         cache = None
         if pixel_cache is not None:
-            from aidetect.data.pixel_cache import PixelCache, cache_form, fill
+            from aidetect.data.pixel_cache import PixelCache, announce, cache_form
 
             cache = PixelCache(pixel_cache)
-            fill(cache, files, cache_form(loaded.config.preprocess, train=False), jobs=max(1, workers))
+            announce(cache, files, cache_form(loaded.config.preprocess, train=False))
         result = embed_files(
             loaded.encoder, loaded.config.preprocess, files, batch_size=batch_size, workers=workers, device=torch_device,
             pixel_cache=cache,
         )
+        if cache is not None:
+            cache.commit_pending()
         try:
             with atomic_writer(out) as handle:
                 np.savez(

@@ -7,6 +7,7 @@ counts and reports it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -78,6 +79,7 @@ class ImageFileDataset(Dataset):
         self.pixel_cache = pixel_cache
         #: items as uint8 0..255, scaled on the device (aidetect.devices.to_model_input)
         self.as_uint8 = as_uint8
+        self._cache_epoch = 0
         augmented = bool(train and augment is not None and (augment.jpeg_p > 0 or augment.blur_p > 0))
         self.cache_form = cache_form(preprocess, train=train, augmented=augmented, perturbed=perturb is not None)
 
@@ -92,12 +94,18 @@ class ImageFileDataset(Dataset):
         # of the dataset, so the epoch travels with the request rather than in set_epoch.
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         path = self.paths[index]
+        if self.pixel_cache is not None and epoch != self._cache_epoch:
+            self._cache_epoch = epoch
+            self.pixel_cache.next_epoch()
         rng = np.random.default_rng([self.seed, epoch, index]) if self.train else None
         digest = ""
         try:
             image, digest = self._cached(path)
             if image is None:
+                st = self._stat_for_cache(path)
                 image = load_image(path, max_pixels=self.max_pixels)
+                if st is not None:
+                    image, digest = self._store(path, image, st, digest)
             if self.perturb is not None:
                 image = self.perturb(image)
             if rng is not None and self.augment is not None:
@@ -129,6 +137,25 @@ class ImageFileDataset(Dataset):
                 return None, digest
             return Image.fromarray(hit.pixels), digest
         return Image.fromarray(hit.pixels), ""
+
+
+    def _stat_for_cache(self, path: str):
+        """The file's stat before it is read, recorded with its cache entry (None: no cache, or no file:
+        then decoding reports it)."""
+        if self.pixel_cache is None:
+            return None
+        try:
+            return os.stat(path)
+        except OSError:
+            return None
+
+    def _store(self, path: str, image: Image.Image, st, digest: str) -> tuple[Image.Image, str]:
+        """Write-through: the decoded file into the cache, and the image with the prefix of
+        preprocessing the cache form names applied (so it is not done twice)."""
+        digest = digest or sha256_file(path)
+        pixels = self.cache_form.apply(image)
+        self.pixel_cache.store(path, self.cache_form, pixels, st, digest)
+        return (Image.fromarray(pixels) if self.cache_form.kind == "resize" else image), digest if self.hash_files else ""
 
 
 def collate(items) -> Batch:

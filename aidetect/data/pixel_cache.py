@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import time
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -48,6 +49,13 @@ CACHE_FORMAT = 1
 #: Files per shard when a build is split over processes; small enough that an interrupted
 #: build loses little, large enough that a 1.3M-file set makes a few thousand shards.
 SHARD_FILES = 512
+#: A shard written while a run reads (write-through) is committed after this long even when not
+#: full, so what one epoch decoded is there for the next.
+COMMIT_SECONDS = 20.0
+#: How often a reader looks for shards committed since it loaded its table.
+RELOAD_SECONDS = 30.0
+#: Uncommitted files older than this are an interrupted writer's, and removed.
+ORPHAN_SECONDS = 3600.0
 #: Per-file columns of a shard's index; besides them it holds the paths as one byte string
 #: (``path_bytes``) and where each ends (``path_ends``).
 _ROW_FIELDS = ("key", "size", "mtime_ns", "offset", "height", "width", "crc32", "sha256")
@@ -120,6 +128,11 @@ class _Table:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self.loaded_at = time.monotonic()
+        try:
+            self.folder_mtime = folder.stat().st_mtime_ns
+        except OSError:
+            self.folder_mtime = None
         self.shards: list[str] = []
         self._maps: dict[int, np.ndarray] = {}
         columns: dict[str, list[np.ndarray]] = {name: [] for name in _ROW_FIELDS + ("path_starts", "path_ends", "shard")}
@@ -148,6 +161,13 @@ class _Table:
 
     def __len__(self) -> int:
         return len(self.keys)
+
+    def stale(self) -> bool:
+        """Whether shards were committed or set aside since this table was loaded."""
+        try:
+            return self.folder.stat().st_mtime_ns != self.folder_mtime
+        except OSError:
+            return False
 
     def find(self, path: str) -> list[int]:
         """Rows holding ``path``: more than one where the file changed and was cached again."""
@@ -221,16 +241,25 @@ def quarantine(shard_file: Path) -> None:
 class PixelCache:
     """Decoded pixels under ``root``, one folder per :class:`CacheForm`.
 
-    ``lookup`` is safe in DataLoader workers (tables are loaded once per process and
-    pickle without their memory maps); ``build`` adds the missing files of a list.
+    ``lookup`` is safe in DataLoader workers (tables are loaded once per process, pickle
+    without their memory maps, and look for new shards every :data:`RELOAD_SECONDS`).
+    Two ways in: ``store`` (write-through: what a run decodes anyway, each process into its
+    own shards, so the first epoch costs what it did without a cache) and ``build`` (the
+    missing files of a list, decoded by ``jobs`` processes ahead of a run).
     """
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
         self._tables: dict[str, _Table] = {}
+        self._writers: dict[str, ShardWriter] = {}
 
     def __getstate__(self):
+        # a writer (an open file) belongs to the process that opened it
         return {"root": self.root, "_tables": self._tables}
+
+    def __setstate__(self, state) -> None:
+        self.__dict__.update(state)
+        self._writers = {}
 
     def folder(self, form: CacheForm) -> Path:
         return self.root / form.key()
@@ -238,12 +267,44 @@ class PixelCache:
     def _table(self, form: CacheForm) -> _Table:
         key = form.key()
         table = self._tables.get(key)
-        if table is None:
+        if table is None or (time.monotonic() - table.loaded_at > RELOAD_SECONDS and table.stale()):
             table = self._tables[key] = _Table(self.folder(form))
         return table
 
     def reload(self) -> None:
         self._tables.clear()
+
+    def store(self, path: str, form: CacheForm, pixels: np.ndarray, st: os.stat_result, sha256: str) -> None:
+        """Add one decoded file (write-through). Committed in shards of :data:`SHARD_FILES`, after
+        :data:`COMMIT_SECONDS`, by :meth:`commit_pending`, or when the process exits."""
+        key = form.key()
+        writer = self._writers.get(key)
+        if writer is not None and writer.pid != os.getpid():
+            writer = None  # inherited through fork: the parent's file, not ours to write
+        if writer is None:
+            writer = self._writers[key] = ShardWriter(self.folder(form))
+            import multiprocessing.util
+
+            # DataLoader workers end through multiprocessing, which runs these finalizers (not atexit)
+            multiprocessing.util.Finalize(writer, _commit_quietly, args=(writer,), exitpriority=10)
+        writer.add(path, st, sha256, pixels)
+        if len(writer) >= SHARD_FILES or time.monotonic() - writer.began > COMMIT_SECONDS:
+            _commit_quietly(writer)
+            del self._writers[key]
+
+    def next_epoch(self) -> None:
+        """A reader moves to a new pass: commit what it stored and look again for what others
+        committed, so the pass reads what the last one decoded (a file another process still holds
+        uncommitted is decoded again: a duplicate entry, never a wrong one)."""
+        self.commit_pending()
+        self.reload()
+
+    def commit_pending(self) -> None:
+        """Make everything this process stored visible."""
+        for key, writer in list(self._writers.items()):
+            if writer.pid == os.getpid():
+                _commit_quietly(writer)
+            del self._writers[key]
 
     def _valid_row(self, table: _Table, path: str, st: os.stat_result | None = None) -> int | None:
         rows = table.find(path)
@@ -317,11 +378,7 @@ class PixelCache:
         free = shutil.disk_usage(folder).free
         if on_plan is not None:
             on_plan(len(todo), estimate, free)
-        if estimate > free:
-            raise AidetectError(
-                f"{folder}: the pixel cache needs about {estimate / 2**30:.1f} GiB and {free / 2**30:.1f} GiB are free; "
-                "free some space or pass --pixel-cache a folder on a larger disk"
-            )
+        _check_room(folder, estimate, free)
         chunks = [todo[i : i + SHARD_FILES] for i in range(0, len(todo), SHARD_FILES)]
         written, failed, nbytes = 0, [], 0
         if jobs <= 1 or len(chunks) <= 1:
@@ -346,29 +403,115 @@ class PixelCache:
         return BuildReport(already, written, failed, nbytes, estimate)
 
 
+def _check_room(folder: Path, estimate: int, free: int) -> None:
+    if estimate > free:
+        raise AidetectError(
+            f"{folder}: the pixel cache needs about {estimate / 2**30:.1f} GiB and {free / 2**30:.1f} GiB are free; "
+            "free some space or pass --pixel-cache a folder on a larger disk"
+        )
+
+
 def _remove_orphans(folder: Path) -> None:
-    """Pixels without a committed index (an interrupted build) and stale temporaries."""
+    """Pixels without a committed index and temporaries left by an interrupted build. Only old
+    ones: a fresh one may belong to a writer in another process, between its two renames."""
+    now = time.time()
+
+    def stale(part: Path) -> bool:
+        try:
+            return now - part.stat().st_mtime > ORPHAN_SECONDS
+        except OSError:
+            return False
+
     for part in folder.glob("shard-*.bin"):
-        if not part.with_suffix(".npz").exists():
+        if not part.with_suffix(".npz").exists() and stale(part):
             part.unlink(missing_ok=True)
     for temp in folder.glob(".shard-*.tmp"):
-        temp.unlink(missing_ok=True)
+        if stale(temp):
+            temp.unlink(missing_ok=True)
+
+
+class ShardWriter:
+    """One new shard: entries appended to a temporary file, made visible by :meth:`commit`, which
+    puts the pixels in place (fsynced) and then renames the index beside them: readers see a
+    shard whole or not at all."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.name = f"shard-{uuid.uuid4().hex[:16]}"
+        self.pid = os.getpid()
+        self.began = time.monotonic()
+        self.temp_bin = folder / f".{self.name}.bin.tmp"
+        folder.mkdir(parents=True, exist_ok=True)
+        self._out = open(self.temp_bin, "wb")
+        self._rows: dict[str, list] = {name: [] for name in _ROW_FIELDS}
+        self._paths = bytearray()
+        self._ends: list[int] = []
+        self.bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    @property
+    def closed(self) -> bool:
+        return self._out.closed
+
+    def add(self, path: str, st: os.stat_result, sha256: str, pixels: np.ndarray) -> None:
+        data = np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()
+        self._out.write(data)
+        self._paths += os.fsencode(path)
+        self._ends.append(len(self._paths))
+        for name, value in (("key", _path_key(path)), ("size", st.st_size), ("mtime_ns", st.st_mtime_ns),
+                            ("offset", self.bytes), ("height", pixels.shape[0]), ("width", pixels.shape[1]),
+                            ("crc32", zlib.crc32(data)), ("sha256", np.frombuffer(bytes.fromhex(sha256), np.uint8))):
+            self._rows[name].append(value)
+        self.bytes += len(data)
+
+    def commit(self) -> int:
+        """Entries made visible; returns how many (0: nothing was added, nothing is left)."""
+        self._out.flush()
+        os.fsync(self._out.fileno())
+        self._out.close()
+        if not self._ends:
+            self.temp_bin.unlink(missing_ok=True)
+            return 0
+        index = {name: np.array(self._rows[name], dtype=_DTYPES[name]) for name in _ROW_FIELDS if name != "sha256"}
+        index["sha256"] = np.stack(self._rows["sha256"])  # [N, 32] uint8: fixed-width bytes would drop trailing NULs
+        index["path_bytes"] = np.frombuffer(bytes(self._paths), dtype=np.uint8)
+        index["path_ends"] = np.array(self._ends, dtype=np.int64)
+        temp_index = self.folder / f".{self.name}.npz.tmp"
+        with open(temp_index, "wb") as handle:
+            np.savez(handle, **index)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(self.temp_bin, self.folder / f"{self.name}.bin")
+        os.replace(temp_index, self.folder / f"{self.name}.npz")
+        return len(self._ends)
+
+    def discard(self) -> None:
+        if not self._out.closed:
+            self._out.close()
+        self.temp_bin.unlink(missing_ok=True)
+
+
+def _commit_quietly(writer: ShardWriter) -> None:
+    """Commit, or when the disk refuses, drop the shard: a cache that cannot be written is a
+    cache miss next time, never a failed run."""
+    if writer.pid != os.getpid() or writer.closed:
+        return
+    try:
+        writer.commit()
+    except OSError:
+        writer.discard()
 
 
 def _write_shard(folder: Path, form: CacheForm, paths: Sequence[str], max_pixels: int | None,
                  progress: Callable[[int], None] | None) -> tuple[int, list[tuple[str, str]], int]:
-    """Decode ``paths`` into one new shard; (files written, failures, bytes). Commits by renaming
-    the index into place after the pixels are on disk."""
+    """Decode ``paths`` into one new shard: (files written, failures, bytes)."""
     from aidetect.data.images import load_image
 
-    name = f"shard-{uuid.uuid4().hex[:16]}"
-    rows: dict[str, list] = {field: [] for field in _INDEX_FIELDS if field not in ("path_bytes", "path_ends")}
-    path_blob = bytearray()
-    path_ends: list[int] = []
+    writer = ShardWriter(folder)
     failures: list[tuple[str, str]] = []
-    offset = 0
-    temp_bin = folder / f".{name}.bin.tmp"
-    with open(temp_bin, "wb") as out:
+    try:
         for path in paths:
             try:
                 st = os.stat(path)
@@ -383,55 +526,31 @@ def _write_shard(folder: Path, form: CacheForm, paths: Sequence[str], max_pixels
             finally:
                 if progress is not None:
                     progress(1)
-            data = pixels.tobytes()
-            out.write(data)
-            encoded = os.fsencode(path)
-            path_blob += encoded
-            path_ends.append(len(path_blob))
-            rows["key"].append(_path_key(path))
-            rows["size"].append(st.st_size)
-            rows["mtime_ns"].append(st.st_mtime_ns)
-            rows["offset"].append(offset)
-            rows["height"].append(pixels.shape[0])
-            rows["width"].append(pixels.shape[1])
-            rows["crc32"].append(zlib.crc32(data))
-            rows["sha256"].append(np.frombuffer(bytes.fromhex(sha), dtype=np.uint8))
-            offset += len(data)
-        out.flush()
-        os.fsync(out.fileno())
-    if not path_ends:
-        temp_bin.unlink(missing_ok=True)
-        return 0, failures, 0
-    os.replace(temp_bin, folder / f"{name}.bin")
-    index = {name: np.array(rows[name], dtype=_DTYPES[name]) for name in _ROW_FIELDS if name != "sha256"}
-    index["sha256"] = np.stack(rows["sha256"])  # [N, 32] uint8: fixed-width bytes would drop trailing NULs
-    index["path_bytes"] = np.frombuffer(bytes(path_blob), dtype=np.uint8)
-    index["path_ends"] = np.array(path_ends, dtype=np.int64)
-    temp_index = folder / f".{name}.npz.tmp"
-    with open(temp_index, "wb") as handle:
-        np.savez(handle, **index)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp_index, folder / f"{name}.npz")
-    return len(path_ends), failures, offset
+            writer.add(path, st, sha, pixels)
+    except BaseException:
+        writer.discard()
+        raise
+    size = writer.bytes
+    return writer.commit(), failures, size
 
 
-def fill(cache: PixelCache, paths: Sequence[str], form: CacheForm, *, jobs: int = 1, max_pixels: int | None = None,
-         what: str = "images") -> BuildReport:
-    """:meth:`PixelCache.build` with what a person running it wants to see: the plan (files to
-    decode, disk they will take, disk free) before any work, a progress bar, and a summary."""
+def announce(cache: PixelCache, paths: Sequence[str], form: CacheForm, what: str = "images") -> int:
+    """Before a run that writes through the cache: say how many of ``paths`` it will decode into
+    it and the disk that takes, and refuse (with the fix) when the disk cannot hold it. Returns
+    the number not cached yet."""
     from aidetect.console import note
-    from aidetect.progress import progress_bar
 
-    def plan(missing: int, estimated: int, free: int) -> None:
-        if missing:
-            note(f"pixel cache {cache.folder(form)}: decoding {missing:,} {what} once, "
-                 f"about {estimated / 2**30:.2f} GiB on disk ({free / 2**30:.1f} GiB free)")
-
-    todo = len(cache.missing(paths, form))
-    with progress_bar("pixel cache" if todo else None, todo, unit="images") as advance:
-        report = cache.build(paths, form, jobs=jobs, max_pixels=max_pixels, progress=advance, on_plan=plan)
-    if report.written or report.failed:
-        note(f"pixel cache: {report.written:,} {what} added ({report.bytes_written / 2**30:.2f} GiB), "
-             f"{report.already:,} already there, {len(report.failed):,} unreadable (reported when used)")
-    return report
+    todo = cache.missing(paths, form)
+    folder = cache.folder(form)
+    folder.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(folder)
+    estimate = cache.estimate_bytes(todo, form)
+    free = shutil.disk_usage(folder).free
+    _check_room(folder, estimate, free)
+    total = len(dict.fromkeys(paths))
+    if todo:
+        note(f"pixel cache {folder}: {len(todo):,} of {total:,} {what} decoded into it as they are first read, "
+             f"about {estimate / 2**30:.2f} GiB ({free / 2**30:.1f} GiB free)")
+    else:
+        note(f"pixel cache {folder}: all {total:,} {what} cached")
+    return len(todo)

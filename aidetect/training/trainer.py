@@ -34,7 +34,7 @@ from aidetect.config import CHECKPOINT_FILE, GALLERY_FILE, METRICS_FILE, ModelCo
 from aidetect.console import err, warn
 from aidetect.data.dataset import ImageFileDataset, collate
 from aidetect.data.discovery import DataSplits, discover
-from aidetect.data.pixel_cache import PixelCache, fill
+from aidetect.data.pixel_cache import PixelCache, announce
 from aidetect.data.sampler import ClassBalancedBatchSampler
 from aidetect.devices import autocast, resolve_device, to_model_input
 from aidetect.errors import AidetectError
@@ -97,12 +97,10 @@ class Trainer:
             pixel_cache=self.pixel_cache, as_uint8=True,
         )
         if self.pixel_cache is not None and self.dist.is_main:
-            jobs = max(1, o.runtime.workers)
-            fill(self.pixel_cache, self.train_set.paths, self.train_set.cache_form, jobs=jobs, what="training images")
-            fill(self.pixel_cache, self.val_set.paths, self.val_set.cache_form, jobs=jobs, what="validation images")
-        if self.pixel_cache is not None:
-            distributed.barrier(self.dist)  # the other ranks read what rank 0 wrote
-            self.pixel_cache.reload()
+            # Written through by the loader's workers as epoch 1 decodes (aidetect.data.pixel_cache):
+            # no separate pass, so the first epoch costs what it did without a cache.
+            announce(self.pixel_cache, self.train_set.paths, self.train_set.cache_form, "training images")
+            announce(self.pixel_cache, self.val_set.paths, self.val_set.cache_form, "validation images")
         self.sampler = ClassBalancedBatchSampler(self.train_set.labels, o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
         self.epoch_batches = EpochBatches(self.sampler, self.dist.rank, self.dist.world_size)
         self.train_loader = self._loader(self.train_set, self.epoch_batches, persistent=True)
@@ -340,6 +338,8 @@ class Trainer:
         progress.update(task, ips=seen / max(elapsed, 1e-9))
         self._recalibrate_batchnorm(epoch)
         val_loss = self._validate()
+        if self.pixel_cache is not None:
+            self.pixel_cache.commit_pending()  # what this process decoded (workers commit their own)
         return {
             "epoch": epoch + 1,
             "train_loss": train_loss,
