@@ -264,3 +264,23 @@ def test_training_with_the_cache_gives_the_same_model_and_fills_it(synthetic_dat
     assert cache.missing([s.path for s in splits.train], form) == []
     val = [s.path for s in splits.val]
     assert len(cache.missing(val, form)) < len(val)
+
+
+def test_embed_command_with_a_pixel_cache_gives_the_same_embeddings(tiny_model, tmp_path):
+    from typer.testing import CliRunner
+
+    from aidetect.cli.main import app
+
+    paths = write_images(tmp_path / "images", 4)
+    runner = CliRunner()
+    outs = []
+    for run, cache in enumerate([None, tmp_path / "cache", tmp_path / "cache"]):
+        out = tmp_path / f"e{run}.npz"
+        extra = ["--pixel-cache", str(cache)] if cache else []
+        result = runner.invoke(app, ["embed", "--model", str(tiny_model), "--out", str(out), *extra, *paths])
+        assert result.exit_code == 0, result.output
+        outs.append(np.load(out))
+    assert "all 4 images cached" in result.output  # the third run found what the second wrote
+    for later in outs[1:]:
+        assert np.array_equal(later["embeddings"], outs[0]["embeddings"]) and list(later["sha256"]) == list(outs[0]["sha256"])
+    assert PixelCache(tmp_path / "cache").missing(paths, cache_form(PreprocessConfig(image_size=32), train=False)) == []

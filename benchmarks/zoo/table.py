@@ -14,12 +14,13 @@ import sys
 from pathlib import Path
 
 ORDER = [
-    "spectrum", "random", "thesis", "thesis-leaveout", "fingerprint", "fingerprint-leaveout", "fingerprint-memory", "fingerprint-fused",
+    "default", "spectrum", "random", "thesis", "thesis-leaveout", "fingerprint", "fingerprint-leaveout", "fingerprint-memory", "fingerprint-fused",
     "fingerprint-fused-full", "fingerprint-leaveout-fused-full", "fingerprint-long", "fingerprint-long-leaveout", "fingerprint-long-fused",
     "fingerprint-long-fused-full", "fingerprint-long-leaveout-fused", "fingerprint-long-leaveout-fused-full",
     "fingerprint-latentout", "fingerprint-latentout-fused-full",
 ]
 LABELS = {
+    "default": "shipped default (models/default, as it is)",
     "spectrum": "spectrum yardstick (no training)",
     "random": "EfficientNet-B0, random weights (no training)",
     "thesis": "thesis recipe (RGB 128 px, SupCon)",

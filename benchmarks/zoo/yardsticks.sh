@@ -5,7 +5,7 @@
 #
 #   bash benchmarks/zoo/yardsticks.sh ZOO_ROOT RUNS_DIR [MODEL...]
 #
-# MODEL is any of: spectrum random thesis thesis-leaveout fingerprint fingerprint-leaveout
+# MODEL is any of: default (the shipped models/default, evaluated as it is), spectrum random thesis thesis-leaveout fingerprint fingerprint-leaveout
 # fingerprint-memory fingerprint-long fingerprint-long-leaveout fingerprint-latentout, and <any fingerprint model>-fused or
 # -fused-full (needs that model first)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
@@ -47,16 +47,17 @@ train() {  # name, options...
   fi
 }
 
-evaluate() {  # name
-  local name=$1
+evaluate() {  # name [model directory, default RUNS/name]
+  local name=$1 model=${2:-$RUNS/$1}
   for g in 0 50; do
-    [ -f "$RUNS/$name/eval-g$g/metrics.json" ] || "$AIDETECT" evaluate --data "$ZOO" --model "$RUNS/$name" \
+    [ -f "$RUNS/$name/eval-g$g/metrics.json" ] || "$AIDETECT" evaluate --data "$ZOO" --model "$model" \
       --gallery-per-class $g --out "$RUNS/$name/eval-g$g" --workers 0 > /dev/null 2>> "$RUNS/$name.eval.log"
   done
 }
 
 for model in $MODELS; do
   case $model in
+    default)              mkdir -p "$RUNS/default"; evaluate default "$(dirname "$0")/../../models/default"; continue ;;
     spectrum)             train spectrum --arch spectrum --preprocess crop --image-size 256 ;;
     random)               train random --recipe thesis --image-size 128 --epochs 0 ;;
     thesis)               train thesis --recipe thesis --image-size 128 --batch-size 80 --epochs $EPOCHS --patience 100 ;;
