@@ -125,6 +125,7 @@ def embed_tiled(
     device: torch.device | str = "cpu",
     max_pixels: int | None = None,
     progress: str | None = "embedding",
+    perturb=None,
 ) -> TiledFiles:
     """Embed each image as tiles covering it (aidetect.models.preprocess.to_tiles), one file at a time.
 
@@ -142,6 +143,8 @@ def embed_tiled(
         for path in paths:
             try:
                 image = load_image(path, max_pixels=max_pixels)
+                if perturb is not None:  # evaluation's test conditions, as embed_files applies them
+                    image = perturb(image)
                 tiles, boxes, covered = to_tiles(image, preprocess, max_tiles)
                 digest = sha256_file(path)
             except ImageReadError as exc:

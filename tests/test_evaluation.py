@@ -160,3 +160,46 @@ def test_contrastive_loss_trains(synthetic_data, tmp_path):
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "c" / "config.json").read_text())
     assert config["training"]["loss"] == "contrastive" and config["training"]["options"]["margin"] == 2.0
+
+
+def test_tiled_evaluation_embeds_test_images_as_detect_does(tmp_path):
+    """``--tiles N``: each test image is the mean of its tiles (embed_tiled, what detect and
+    attribute use), under every condition, cached apart from the centre-crop embeddings."""
+    from conftest import tiny_train_options
+    from synthetic import write_folders_dataset
+
+    from aidetect.embedding import embed_tiled
+    from aidetect.models.model_dir import load_model
+    from aidetect.training import train
+
+    data = write_folders_dataset(tmp_path / "data", ["gen_a", "real"], 12, 4, 4, size=64)
+    model_dir = tmp_path / "spectrum"
+    train(tiny_train_options(data, model_dir, arch="spectrum", preprocess_mode="crop", gallery_per_class=12))
+    out = tmp_path / "eval"
+    result = runner.invoke(app, ["evaluate", "--data", str(data), "--model", str(model_dir), "--out", str(out),
+                                 "--perturb", "jpeg:80", "--tiles", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_tiles"] == 4 and metrics["results"]["clean"]["n_test"] == 8
+    model = load_model(model_dir)
+    test = sorted((data / "test").rglob("*.png"))
+    jpeg = parse_perturbation("jpeg:80")
+    for key, perturb in (("clean+tiles4", None), ("jpeg_80+tiles4", jpeg)):
+        cached = np.load(next(p for p in _cache_files() if p.name.endswith(f"-{key}.npz")))
+        direct = embed_tiled(model.encoder, model.config.preprocess, [str(p) for p in test], max_tiles=4, perturb=perturb,
+                             progress=None)
+        assert all(len(t) == 4 for t in direct.tile_embeddings)  # 64-px images, 32-px tiles
+        by_hash = dict(zip(cached["sha256"], cached["embeddings"].astype(np.float32)))
+        for digest, embedding in zip(direct.sha256, direct.embeddings):
+            assert np.allclose(by_hash[digest], embedding, atol=2e-3)  # stored as float16
+    # the centre-crop embeddings of the same files are another cache entry
+    centre = runner.invoke(app, ["evaluate", "--data", str(data), "--model", str(model_dir), "--out", str(tmp_path / "e1"),
+                                 "--perturb", "none"])
+    assert centre.exit_code == 0, centre.output
+    assert any(p.name.endswith("-clean.npz") for p in _cache_files())
+
+
+def _cache_files():
+    from aidetect.evaluation.cache import default_cache_dir
+
+    return list(default_cache_dir().glob("*.npz"))

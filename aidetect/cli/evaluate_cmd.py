@@ -45,6 +45,7 @@ def evaluate(
     threads: ThreadsOption = None,
     batch_size: BatchOption = None,
     workers: WorkersOption = 0,
+    tiles: Annotated[int, typer.Option("--tiles", min=1, help="Embed each test image as detect/attribute do: the mean of up to N tiles covering it at native resolution (1 = the model's own input, the centre crop). The gallery is built as in training either way.")] = 1,
     as_json: JsonOption = False,
 ) -> None:
     """The thesis's tables for a model: AUC/ACC per generator, P/R/F1 zero-shot and seen, confusion matrix."""
@@ -60,7 +61,7 @@ def evaluate(
             EvalOptions(
                 data=str(data), out=str(out), model=str(model) if model else None, setting=setting, layout=layout,
                 gallery_per_class=gallery_per_class or None, k=k, vote=vote, classifier=classifier, perturb=_conditions(perturb),
-                seed=seed, max_per_class=max_per_class, batch_size=batch_size, workers=workers, device=device,
+                seed=seed, max_per_class=max_per_class, batch_size=batch_size, workers=workers, device=device, tiles=tiles,
             )
         )
         if as_json:

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from aidetect.embedding import EmbeddedFiles, embed_files
+from aidetect.embedding import EmbeddedFiles, embed_files, embed_tiled
 from aidetect.fileio import atomic_writer, file_lock, sha256_file
 
 
@@ -46,8 +46,13 @@ class EmbeddingCache:
         with file_lock(self.path), atomic_writer(self.path) as handle:
             np.savez(handle, sha256=np.array(keys, dtype="U64"), embeddings=self.embeddings.astype(np.float16))
 
-    def embed(self, encoder, preprocess, paths: Sequence[str], *, perturb=None, progress: str | None = "embedding", **kwargs) -> tuple[EmbeddedFiles, int]:
-        """Embeddings of ``paths`` in order (unreadable files in ``errors``); returns (result, cache hits)."""
+    def embed(self, encoder, preprocess, paths: Sequence[str], *, perturb=None, progress: str | None = "embedding",
+              tiles: int = 1, **kwargs) -> tuple[EmbeddedFiles, int]:
+        """Embeddings of ``paths`` in order (unreadable files in ``errors``); returns (result, cache hits).
+
+        ``tiles`` > 1: each file as detect/attribute see it, the mean of up to that many tiles
+        covering the image (aidetect.embedding.embed_tiled); the cache's key must say so.
+        """
         digests: list[str | None] = []
         errors: list[tuple[str, str]] = []
         for path in paths:
@@ -57,7 +62,12 @@ class EmbeddingCache:
                 digests.append(None)
                 errors.append((path, f"{path}: cannot read ({exc.strerror or exc.__class__.__name__})"))
         missing = [p for p, d in zip(paths, digests) if d is not None and d not in self.index]
-        fresh = embed_files(encoder, preprocess, missing, perturb=perturb, progress=progress, hash_files=False, **kwargs)
+        if tiles > 1:
+            tiled = embed_tiled(encoder, preprocess, missing, max_tiles=tiles, perturb=perturb, progress=progress,
+                                batch_size=kwargs.get("batch_size"), device=kwargs.get("device", "cpu"))
+            fresh = EmbeddedFiles(tiled.paths, tiled.embeddings, tiled.sha256, [], tiled.errors)
+        else:
+            fresh = embed_files(encoder, preprocess, missing, perturb=perturb, progress=progress, hash_files=False, **kwargs)
         digest_of = dict(zip(paths, digests))
         if len(fresh.paths):
             start = len(self.embeddings)

@@ -52,6 +52,10 @@ class EvalOptions:
     workers: int = 0
     device: str = "auto"
     cache_dir: str | None = None
+    #: Test images embedded as detect/attribute see them: the mean of up to this many tiles
+    #: covering the image at native resolution (1 = the model's own input, e.g. the centre crop).
+    #: The gallery is built as training builds it, whatever this is.
+    tiles: int = 1
 
 
 @dataclass
@@ -66,9 +70,10 @@ class EvalContext:
     cache_hits: int = 0
     cache_misses: int = 0
 
-    def embed(self, samples, perturbation=None, label: str = "embedding"):
+    def embed(self, samples, perturbation=None, label: str = "embedding", tiles: int = 1):
         perturbation = perturbation or CLEAN
-        cache = EmbeddingCache(self.options.cache_dir or default_cache_dir(), self.model.config.fingerprint, perturbation.key)
+        key = perturbation.key if tiles <= 1 else f"{perturbation.key}+tiles{tiles}"
+        cache = EmbeddingCache(self.options.cache_dir or default_cache_dir(), self.model.config.fingerprint, key)
         paths = [s.path for s in samples]
         result, hits = cache.embed(
             self.model.encoder,
@@ -79,6 +84,7 @@ class EvalContext:
             batch_size=self.options.batch_size,
             workers=self.options.workers,
             device=self.model.encoder_device,
+            tiles=tiles,
         )
         self.cache_hits += hits
         self.cache_misses += len(result.paths) - hits
@@ -158,7 +164,7 @@ def evaluate(options: EvalOptions) -> dict:
     results = {}
     predictions = {}
     for perturbation in perturbations:
-        embedded, truth = ctx.embed(ctx.splits.test, perturbation, label=f"test images ({perturbation.key})")
+        embedded, truth = ctx.embed(ctx.splits.test, perturbation, label=f"test images ({perturbation.key})", tiles=options.tiles)
         predicted, score_ai, confidence, k, vote = classify(ctx, gallery, embedded.embeddings, options.classifier, options.k, options.vote)
         finite = bool(len(score_ai)) and np.isfinite(score_ai).all()
         # The threshold applies to what the product compares it with: P(AI) for a calibrated model.
@@ -182,6 +188,7 @@ def evaluate(options: EvalOptions) -> dict:
         "k": k,
         "vote": vote,
         "gallery_per_class": options.gallery_per_class,
+        "test_tiles": options.tiles,
         "gallery_classes": gallery.classes(),
         "detect_threshold": threshold,
         "results": results,
