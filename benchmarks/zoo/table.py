@@ -18,6 +18,7 @@ ORDER = [
     "fingerprint-fused-full", "fingerprint-leaveout-fused-full", "fingerprint-long", "fingerprint-long-leaveout", "fingerprint-long-fused",
     "fingerprint-long-fused-full", "fingerprint-long-leaveout-fused", "fingerprint-long-leaveout-fused-full",
     "fingerprint-latentout", "fingerprint-latentout-fused-full",
+    "fingerprint-tiles", "fingerprint-leaveout-tiles", "fingerprint-latentout-tiles", "default-tiles",
 ]
 LABELS = {
     "default": "shipped default (models/default, as it is)",
@@ -39,6 +40,10 @@ LABELS = {
     "fingerprint-long-leaveout-fused-full": "fingerprint recipe, 12 epochs, leave-out + spectrum of the whole image (fused)",
     "fingerprint-latentout": "fingerprint recipe, latent-decoder leave-out (taesd-sd3, taesd-flux2)",
     "fingerprint-latentout-fused-full": "fingerprint recipe, latent-decoder leave-out + spectrum of the whole image (fused)",
+    "fingerprint-tiles": "fingerprint recipe, test images whole (mean of 4 tiles)",
+    "fingerprint-leaveout-tiles": "fingerprint recipe, leave-out, test images whole (mean of 4 tiles)",
+    "fingerprint-latentout-tiles": "fingerprint recipe, latent-decoder leave-out, test images whole (mean of 4 tiles)",
+    "default-tiles": "shipped default, test images whole (mean of 4 tiles)",
 }
 
 
@@ -59,9 +64,10 @@ def train_minutes(runs: Path, name: str) -> str:
     return f"{float(match.group(1)) / 60:.0f}" if match else "–"
 
 
-def label(runs: Path, name: str) -> str:
-    """The row's name, with the spectrum's share of the similarity for fused models."""
-    config = json.loads((runs / name / "config.json").read_text())
+def label(metrics: dict, name: str) -> str:
+    """The row's name, with the spectrum's share of the similarity for fused models (read from the
+    model the evaluation used: a ``-tiles`` row's is its base model's, ``default``'s the shipped one)."""
+    config = json.loads((Path(metrics["model"]) / "config.json").read_text())
     weight = config["architecture"].get("spectrum_weight", 0.0)
     return LABELS[name] + (f", spectrum weight {weight:.1f}" if weight else "")
 
@@ -81,7 +87,7 @@ def main() -> None:
         clean, jpeg, wild = m["results"]["clean"], m["results"].get("jpeg:75"), m["results"].get("wild:0")
         leave_out = bool(m["zero_shot_classes"])
         print(
-            f"| {label(runs, name)} | {'all' if g == 0 else g} | {train_minutes(runs, name)} "
+            f"| {label(m, name)} | {'all' if g == 0 else g} | {train_minutes(runs, name)} "
             f"| {pct(clean['attribution']['accuracy'])} | {pct(clean['detection']['overall_auc'])} "
             f"| {pct(jpeg['attribution']['accuracy']) if jpeg else '–'} | {pct(jpeg['detection']['overall_auc']) if jpeg else '–'} "
             f"| {pct(wild['attribution']['accuracy']) if wild else '–'} | {pct(wild['detection']['overall_auc']) if wild else '–'} "
@@ -100,7 +106,7 @@ def main() -> None:
             continue
         per = m["results"]["clean"]["attribution"]["per_class"]
         cells = [pct(per[c]["recall"]) + ("*" if per[c]["zero_shot"] else "") if c in per else "–" for c in classes]
-        print(f"| {label(runs, name)} | " + " | ".join(cells) + " |")
+        print(f"| {label(m, name)} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

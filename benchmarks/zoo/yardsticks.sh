@@ -5,7 +5,8 @@
 #
 #   bash benchmarks/zoo/yardsticks.sh ZOO_ROOT RUNS_DIR [MODEL...]
 #
-# MODEL is any of: default (the shipped models/default, evaluated as it is), spectrum random thesis thesis-leaveout fingerprint fingerprint-leaveout
+# MODEL is any of: default (the shipped models/default, evaluated as it is), <model>-tiles (a trained
+# model's test images embedded whole, --tiles 4), spectrum random thesis thesis-leaveout fingerprint fingerprint-leaveout
 # fingerprint-memory fingerprint-long fingerprint-long-leaveout fingerprint-latentout, and <any fingerprint model>-fused or
 # -fused-full (needs that model first)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
@@ -47,17 +48,20 @@ train() {  # name, options...
   fi
 }
 
-evaluate() {  # name [model directory, default RUNS/name]
-  local name=$1 model=${2:-$RUNS/$1}
+evaluate() {  # name [model directory, default RUNS/name] [evaluate options...]
+  local name=$1 model=${2:-$RUNS/$1}; shift; shift || true
   for g in 0 50; do
     [ -f "$RUNS/$name/eval-g$g/metrics.json" ] || "$AIDETECT" evaluate --data "$ZOO" --model "$model" \
-      --gallery-per-class $g --out "$RUNS/$name/eval-g$g" --workers 0 > /dev/null 2>> "$RUNS/$name.eval.log"
+      --gallery-per-class $g --out "$RUNS/$name/eval-g$g" --workers 0 "$@" > /dev/null 2>> "$RUNS/$name.eval.log"
   done
 }
 
 for model in $MODELS; do
   case $model in
     default)              mkdir -p "$RUNS/default"; evaluate default "$(dirname "$0")/../../models/default"; continue ;;
+    # <model>-tiles: that model with each test image embedded whole, as detect/attribute do
+    # (the mean of 4 tiles: a 256-px window at a 128-px input); no training
+    *-tiles)              base=${model%-tiles}; mkdir -p "$RUNS/$model"; evaluate "$model" "$RUNS/$base" --tiles 4; continue ;;
     spectrum)             train spectrum --arch spectrum --preprocess crop --image-size 256 ;;
     random)               train random --recipe thesis --image-size 128 --epochs 0 ;;
     thesis)               train thesis --recipe thesis --image-size 128 --batch-size 80 --epochs $EPOCHS --patience 100 ;;
