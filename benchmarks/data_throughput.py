@@ -7,7 +7,8 @@ One run, side by side (issue #18):
   (a) the model alone: random tensors through a training step (benchmarks/train_throughput.py);
   (b) ``aidetect train`` end to end on a GenImage-shaped tree, decoding every epoch;
   (c) the same with ``--pixel-cache`` from empty: epoch 1 writes it as it decodes, later epochs read it;
-  (d) embedding the tree's train split, decoding vs from the cache.
+  (d) embedding the tree's train split, decoding vs from the cache;
+  (e) the data path alone in one process: decoding, decoding while writing the cache, reading it.
 Printed: images/s of each, (b)/(a) and (c)/(a) from the second epoch, and the first epoch's time
 with the cache against without it. The tree (made once, reused) has the files
 GenImage has: 512×512 PNG per generator (with a faint per-generator periodic trace), 500×375
@@ -117,6 +118,30 @@ def embed_rate(tree: Path, model_dir: Path, args, cache: Path | None) -> float:
     return len(files) / (time.perf_counter() - began)
 
 
+def data_path_rates(tree: Path, args, scratch: Path) -> dict:
+    """The data path alone, in this process, side by side: items/s decoding, decoding while writing
+    the cache through, and reading the cache (what a worker does per item, without the model)."""
+    from aidetect.data.dataset import ImageFileDataset
+    from aidetect.data.discovery import discover
+    from aidetect.data.pixel_cache import PixelCache
+
+    options = train_options(tree, scratch / "unused", args, None)
+    files = [s.path for s in discover(str(tree)).train]
+    folder = scratch / "data-path-cache"
+    shutil.rmtree(folder, ignore_errors=True)
+    rates = {}
+    for name, cache in (("decode", None), ("decode_and_write", PixelCache(folder)), ("read_cache", PixelCache(folder))):
+        dataset = ImageFileDataset(files, None, options.preprocess, train=True, augment=options.augment, pixel_cache=cache,
+                                   as_uint8=True)
+        began = time.perf_counter()
+        for i in range(len(dataset)):
+            dataset[(0, i)]
+        if cache is not None:
+            cache.commit_pending()
+        rates[name] = len(files) / (time.perf_counter() - began)
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
@@ -153,6 +178,8 @@ def main() -> None:
     results: dict = {"device": str(device), "torch": torch.__version__, "cpu_count": os.cpu_count(),
                      "gpu": torch.cuda.get_device_name() if device.type == "cuda" else None, "args": vars(args) | {
                          "tree": str(tree), "scratch": str(scratch), "out": str(args.out) if args.out else None}}
+    results["data_path"] = data_path_rates(tree, args, scratch)
+    print("(e) data path alone, one process: " + ", ".join(f"{k} {v:.0f}/s" for k, v in results["data_path"].items()), flush=True)
     results["model_only"] = model_only(device, args.batch_size, args.image_size, args.model_steps)
     print(f"(a) model only: {results['model_only']:.0f} images/s", flush=True)
 
@@ -192,6 +219,14 @@ def main() -> None:
     print(f"| (c) train, pixel cache, last epoch | {steady_cached:.0f} | {results['ratios']['cached_over_model']:.2f} |")
     print(f"| (d) embed, decoding | {results['embed_direct']:.0f} | |")
     print(f"| (d) embed, pixel cache | {results['embed_cached']:.0f} | |")
+    rates = results["data_path"]
+    print(f"| (e) data path alone (1 process): decode / decode + write the cache / read the cache | "
+          f"{rates['decode']:.0f} / {rates['decode_and_write']:.0f} / {rates['read_cache']:.0f} | |")
+    # What writing through adds to an epoch, in seconds per image, against what the epoch costs per image
+    added = 1 / rates["decode_and_write"] - 1 / rates["decode"]
+    results["ratios"]["write_through_share_of_epoch"] = added * steady_direct
+    print(f"writing the cache through adds {1000 * added:.2f} ms per image: {100 * added * steady_direct:.1f} % of an "
+          f"epoch at (b)'s rate")
     print(f"first epoch: {first_direct:.1f} s decoding, {first_cached:.1f} s writing the cache as it decodes: "
           f"{results['ratios']['first_epoch_cached_over_direct']:.2f}× (goal on the 2-core CPU: <= 1.10)")
     if args.out:
