@@ -10,6 +10,7 @@ arrays mean is checked by :mod:`aidetect.gallery.storage`.
 from __future__ import annotations
 
 import math
+import mmap as _mmap
 import os
 import struct
 import zipfile
@@ -24,6 +25,11 @@ from aidetect.errors import AidetectError, CorruptFileError, UnsafeFileError
 KEYS = ("meta", "embeddings", "label_codes", "sha256", "path_blob", "path_offsets")
 #: Members written only when they hold something (enrollment ids, source roots, thumbnails).
 OPTIONAL_KEYS = ("enrollment", "root_codes", "thumbnail_blob", "thumbnail_offsets")
+#: Members ``read_arrays(mmap=True)`` maps from the file instead of reading: all but the metadata
+#: and the labels (which every vote reads). A search never touches the digests, paths, enrollment
+#: ids or thumbnails, so once loading has checked them they need not stay in memory
+#: (:func:`release_pages`); a row's path is read back from the file when it is shown.
+MAPPED_KEYS = ("embeddings", "sha256", "path_blob", "path_offsets") + OPTIONAL_KEYS
 
 # Compressed members (aidetect writes none; np.savez_compressed does): float16 embeddings,
 # digests and PNG bytes compress about 1.1x, paths and JSON about 10x. A member may inflate to
@@ -72,7 +78,8 @@ class _Member:
 def read_arrays(path: Path, *, mmap: bool) -> tuple[dict[str, np.ndarray], list[str]]:
     """The known members of the gallery at ``path`` as arrays, and the names of any other members.
 
-    ``mmap``: map the embeddings and thumbnail bytes from the file instead of reading them.
+    ``mmap``: map the members named in :data:`MAPPED_KEYS` from the file instead of reading them
+    (read-only ``np.memmap`` arrays; a compressed member is still read).
     """
     try:
         with open(path, "rb") as fh:
@@ -119,7 +126,7 @@ def read_arrays(path: Path, *, mmap: bool) -> tuple[dict[str, np.ndarray], list[
                 if member.stored:
                     # what save() writes: read straight from the file (much faster than
                     # zipfile's chunked reads), or map the large members
-                    arrays[key] = _read_stored(path, fh, member, mmap=mmap and key in ("embeddings", "thumbnail_blob"))
+                    arrays[key] = _read_stored(path, fh, member, mmap=mmap and key in MAPPED_KEYS)
                 else:
                     with zf.open(member.info) as stream:
                         arrays[key] = np.lib.format.read_array(stream, allow_pickle=False)
@@ -229,3 +236,22 @@ def _read_stored(path: Path, fh, member: _Member, *, mmap: bool) -> np.ndarray:
     if got != member.nbytes:
         raise EOFError(f"{member.info.filename} is truncated")
     return flat.reshape(shape, order=order)
+
+
+def release_pages(array: np.ndarray) -> None:
+    """Drop a memory-mapped member's pages from this process's resident memory (Linux, macOS).
+
+    For a member loading has read to check its hash but a search never reads (digests, paths):
+    the mapping stays valid and a later read pages the bytes back in from the file (the OS
+    page cache, usually). A no-op for an array that is not one of :func:`read_arrays`' maps,
+    or where ``madvise`` is not available.
+    """
+    while array is not None and not isinstance(array, np.memmap):  # a view of a map (np.asarray keeps none)
+        array = getattr(array, "base", None)
+    mapping = getattr(array, "_mmap", None)  # np.memmap's own mmap object: exactly this member's pages
+    if not isinstance(mapping, _mmap.mmap) or not hasattr(mapping, "madvise") or not hasattr(_mmap, "MADV_DONTNEED"):
+        return
+    try:
+        mapping.madvise(_mmap.MADV_DONTNEED)
+    except (OSError, ValueError):  # a closed map, or an OS that refuses: the pages simply stay
+        pass
