@@ -369,9 +369,19 @@ def test_digest_matching_with_shared_prefixes():
 # --------------------------------------------------------------------------- search
 
 
+@pytest.fixture(params=["numpy", "faiss"])
+def engine(request, monkeypatch):
+    """Each search test runs on both exact engines (faiss: when faiss-cpu is installed)."""
+    if request.param == "faiss" and gallery_search._faiss() is None:
+        pytest.skip("faiss-cpu is not installed")
+    monkeypatch.setenv(gallery_search.ENGINE_ENV, request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("n, k", [(1000, 11), (50, 11), (7, 11), (1, 3), (300, 1)])
-def test_search_matches_brute_force(monkeypatch, n, k):
+def test_search_matches_brute_force(monkeypatch, engine, n, k):
     # small blocks so the merge across gallery blocks and query chunks is exercised
+    monkeypatch.setattr(gallery_search, "_FAISS_BLOCK", 64)
     monkeypatch.setattr(gallery_search, "_SEARCH_BLOCK_MIN", 64)
     monkeypatch.setattr(gallery_search, "_SEARCH_BLOCK_MAX", 64)
     monkeypatch.setattr(gallery_search, "_SIM_BLOCK_ELEMENTS", 64 * 5)
@@ -389,7 +399,8 @@ def test_search_matches_brute_force(monkeypatch, n, k):
     assert np.all(np.diff(sims, axis=1) <= 0)
 
 
-def test_search_ties_and_sorted_gallery(monkeypatch):
+def test_search_ties_and_sorted_gallery(monkeypatch, engine):
+    monkeypatch.setattr(gallery_search, "_FAISS_BLOCK", 8)
     monkeypatch.setattr(gallery_search, "_SEARCH_BLOCK_MIN", 8)
     monkeypatch.setattr(gallery_search, "_SEARCH_BLOCK_MAX", 8)
     # identical rows: ties go to the lower index

@@ -3,13 +3,24 @@
 Every similarity loop of the package goes through here: gallery queries, the
 unknown rule's per-class nearest member and its leave-one-out thresholds.
 No torch import: :func:`_matmul` borrows torch's BLAS only when torch is loaded.
+
+Two exact back ends give the same neighbours: products through BLAS with aidetect's
+own top-k filter ("numpy"), and faiss's flat inner-product kernel ("faiss", the one
+``faiss.IndexFlatIP`` runs, fed a float32 block of the float16 gallery at a time so
+no float32 copy of the gallery is ever held), used when faiss-cpu is installed
+(``pip install aidetect[faiss]``). Neither is approximate. ``AIDETECT_SEARCH_ENGINE``
+(``numpy``, ``faiss`` or ``auto``, the default) or ``engine=`` chooses; similarities
+of the two agree to float32 rounding (about 1e-7).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
+
+from aidetect.errors import AidetectError
 
 # The gallery is converted to float32 in blocks of 4k-64k rows (at most 32 MiB
 # for D=128), and queries are chunked so one similarity block holds <= 4M floats (16 MiB,
@@ -17,6 +28,52 @@ import numpy as np
 _SEARCH_BLOCK_MIN = 4096
 _SEARCH_BLOCK_MAX = 65536
 _SIM_BLOCK_ELEMENTS = 1 << 22
+# faiss tiles a block itself (1024 rows at a time); a block only bounds the float32 copy
+_FAISS_BLOCK = 65536
+
+
+#: Environment variable that chooses the engine: "numpy" (BLAS products, never faiss), "faiss"
+#: (an error when faiss is not installed) or "auto" / unset (faiss when it can be imported).
+ENGINE_ENV = "AIDETECT_SEARCH_ENGINE"
+ENGINES = ("auto", "numpy", "faiss")
+_faiss_module = None  # None: not tried yet; False: not importable
+
+
+def _faiss():
+    """The faiss module, or None when it is not installed (imported once, on the first search)."""
+    global _faiss_module
+    if _faiss_module is None:
+        try:
+            import faiss  # optional (the [faiss] extra); imported here so start-up never pays for it
+        except ImportError:
+            _faiss_module = False
+        else:
+            _faiss_module = faiss if hasattr(faiss, "knn") and hasattr(faiss, "METRIC_INNER_PRODUCT") else False
+    return _faiss_module or None
+
+
+def search_engine(engine: str | None = None) -> str:
+    """The engine :func:`knn_search` uses: ``"faiss"`` or ``"numpy"``.
+
+    ``engine``: "auto", "numpy" or "faiss"; None reads :data:`ENGINE_ENV` (default "auto":
+    faiss when it is installed). Asking for faiss where it is not installed is an error.
+    """
+    choice = (os.environ.get(ENGINE_ENV) or "auto") if engine is None else engine
+    choice = str(choice).strip().lower()
+    if choice not in ENGINES:
+        raise AidetectError(
+            f"{choice!r} is not a search engine; use one of {', '.join(ENGINES)} (set {ENGINE_ENV} or pass engine=)."
+        )
+    if choice == "numpy":
+        return "numpy"
+    if _faiss() is not None:
+        return "faiss"
+    if choice == "faiss":
+        raise AidetectError(
+            f"The faiss search engine was asked for but faiss is not installed; run `pip install faiss-cpu` "
+            f"(or `pip install aidetect[faiss]`), or unset {ENGINE_ENV}."
+        )
+    return "numpy"
 
 
 def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -30,14 +87,20 @@ def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     return np.matmul(a, b, out=out)
 
 
-def knn_search(q: np.ndarray, gallery: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """q float32 [Q, D], gallery float16 [N, D] → (sims float32 [Q, k'], idx int64 [Q, k'])."""
+def knn_search(q: np.ndarray, gallery: np.ndarray, k: int, *, engine: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """q float32 [Q, D], gallery float16 [N, D] → (sims float32 [Q, k'], idx int64 [Q, k']).
+
+    Rows in descending similarity, ties to the lower index. ``engine``: see :func:`search_engine`.
+    """
     n_q = q.shape[0]
     n = gallery.shape[0]
     kk = min(k, n)
     best_sim = np.full((n_q, kk), -np.inf, dtype=np.float32)
     best_idx = np.full((n_q, kk), -1, dtype=np.int64)
     if kk == 0 or n_q == 0:
+        return best_sim, best_idx
+    if search_engine(engine) == "faiss":
+        _faiss_search(_faiss(), np.ascontiguousarray(q, dtype=np.float32), gallery, kk, best_sim, best_idx)
         return best_sim, best_idx
     # Few queries: large gallery blocks (less Python overhead). Many queries: smaller
     # blocks against all queries at once, which keeps BLAS busy and the block in cache.
@@ -89,6 +152,34 @@ def knn_search(q: np.ndarray, gallery: np.ndarray, k: int) -> tuple[np.ndarray, 
         if not filled:
             filled = bool(np.all(best_idx[:, kk - 1] >= 0))
     return best_sim, best_idx
+
+
+def _faiss_search(faiss, q: np.ndarray, gallery: np.ndarray, kk: int, best_sim: np.ndarray, best_idx: np.ndarray) -> None:
+    """:func:`knn_search` through faiss's exact flat inner-product kernel, into ``best_sim``/``best_idx``.
+
+    The gallery goes to faiss in float32 blocks of one size (so one kernel shape computes every
+    row's similarity: the last block is the gallery's last ``g_block`` rows, overlapping the one
+    before, and only its new rows are merged). faiss keeps the first of tied rows, as the merge
+    does; the merge orders each row by similarity, then index.
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "get_num_threads") and hasattr(faiss, "omp_set_num_threads"):
+        faiss.omp_set_num_threads(int(torch.get_num_threads()))  # the commands' --threads covers faiss too
+    n_q, n = q.shape[0], gallery.shape[0]
+    g_block = min(max(_FAISS_BLOCK, kk), n)
+    buffer = np.empty((g_block, gallery.shape[1]), dtype=np.float32)
+    rows = np.repeat(np.arange(n_q, dtype=np.int64), kk)
+    for g0 in range(0, n, g_block):
+        start = min(g0, n - g_block)
+        np.copyto(buffer, gallery[start : start + g_block], casting="same_kind")  # float16 → float32
+        sims, idx = faiss.knn(q, buffer, kk, metric=faiss.METRIC_INNER_PRODUCT)
+        sims, idx = sims.reshape(-1), idx.reshape(-1)
+        # rows before g0 (the overlap) were merged with the previous block; -1: no result (NaN)
+        fresh = idx >= g0 - start
+        if fresh.all():
+            _merge_topk(best_sim, best_idx, rows, sims, idx + start)
+        elif fresh.any():
+            _merge_topk(best_sim, best_idx, rows[fresh], sims[fresh], idx[fresh] + start)
 
 
 def _merge_topk(cur_sim, cur_idx, rows, vals, idxs) -> None:

@@ -926,7 +926,7 @@ class Gallery:
 
     # ------------------------------------------------------------------ search
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, *, engine: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Exact cosine k-NN.
 
         ``queries`` [Q, D] unit vectors. Returns ``(similarities, indices)``, both
@@ -934,6 +934,8 @@ class Gallery:
         indices int64 rows of this gallery; ties go to the lower row index.
         Memory stays bounded: the gallery is converted to float32 ~64k rows at a
         time and each block keeps only candidates that beat the current k-th best.
+        ``engine``: "numpy", "faiss" or "auto" (faiss when installed); None reads
+        ``AIDETECT_SEARCH_ENGINE`` (see :mod:`aidetect.gallery.search`). Both are exact.
         """
         q = np.asarray(queries)
         if q.ndim == 1:
@@ -949,7 +951,7 @@ class Gallery:
         q = np.ascontiguousarray(q, dtype=np.float32)
         if not np.isfinite(q).all():
             raise AidetectError("Some query embeddings are NaN or infinite; check the images and the model.")
-        return knn_search(q, self._embeddings, k)
+        return knn_search(q, self._embeddings, k, engine=engine)
 
     # ------------------------------------------------------------------ verification
 
