@@ -8,7 +8,6 @@ a mapped gallery answers exactly like one read into memory, old files included.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from pathlib import Path
@@ -19,18 +18,7 @@ import pytest
 from aidetect.gallery import Gallery
 from aidetect.gallery.npz import MAPPED_KEYS, release_pages
 
-REPO = Path(__file__).resolve().parents[1]
-DIM = 16
-MODEL = "model-aaaa1111"
-
-
-def unit(n: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
-    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def shas(tag: str, n: int) -> list[str]:
-    return [hashlib.sha256(f"{tag}-{i}".encode()).hexdigest() for i in range(n)]
+from test_gallery import DIM, MODEL, REPO, shas, unit
 
 
 def rich_gallery(tmp_path: Path, n: int = 40) -> Gallery:

@@ -299,17 +299,22 @@ def main(argv=None) -> int:
     out: Path = args.out.resolve()
     if args.dry_run:
         return _build(args, out, t_start, log)
+    return run_locked(out, ".zoo-build.lock", log, lambda: _build(args, out, t_start, log))
+
+
+def run_locked(out: Path, lock_name: str, log, build) -> int:
+    """``build()`` while holding ``out/lock_name``; 2 at once when another build holds it."""
     out.mkdir(parents=True, exist_ok=True)
     from filelock import FileLock, Timeout
 
-    lock = FileLock(str(out / ".zoo-build.lock"))
+    lock = FileLock(str(out / lock_name))
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        log(f"error: another build is running into {out} (lock {out / '.zoo-build.lock'})")
+        log(f"error: another build is running into {out} (lock {out / lock_name})")
         return 2
     try:
-        return _build(args, out, t_start, log)
+        return build()
     finally:
         lock.release()
 

@@ -1,7 +1,7 @@
 """Procedural generators (issue #17, lever 2): a pre-training set of random up-sampling networks.
 
     python benchmarks/zoo/procedural.py --out /work/procedural [--classes 1000]
-        [--per-class 8 2] [--seed 0] [--jobs 1] [--photos ../shared/data/photos]
+        [--per-class 8 2] [--seed 0] [--jobs 1] [--photos ../shared/data/photos [--photos-are-train]]
 
 writes ``OUT/{train,val}/proc-NNNNN/<k>_<photo>.png`` (aidetect's folders layout with
 given splits, like the zoo; ``aidetect train --data OUT`` reads it as is), plus
@@ -38,8 +38,11 @@ are used: the photos are scanned and split by ``benchmarks/zoo/build.py``'s own
 ``scan_photos`` and ``assign_splits`` (imported, not copied), with the zoo's seed
 and fractions (``--zoo-seed``, ``--zoo-val-fraction``, ``--zoo-test-fraction``;
 defaults are build.py's). ``--check-zoo DIR`` also compares the photo list with an
-existing zoo build's ``zoo-build.json`` and ``zoo-manifest.tsv`` (read only). The
-procedural ``val`` split holds other windows of the same train photos (never
+existing zoo build's ``zoo-build.json`` and ``zoo-manifest.tsv`` (read only).
+``--photos-are-train`` instead takes a folder that already holds only train photos (as
+``benchmarks/gpu/stage_procedural.py`` writes them for a GPU machine, split by these same
+functions before it left): every photo of it of at least SIZE px is used, none is split off.
+The procedural ``val`` split holds other windows of the same train photos (never
 overlapping a train window of the same class on the same photo): it only drives
 early stopping of pre-training.
 
@@ -262,12 +265,20 @@ def render(net, recipe: Recipe, window: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- photos and windows
 
 
-def train_photos(folder: Path, zoo_seed: int, val_fraction: float, test_fraction: float, log=lambda m: None):
+def train_photos(folder: Path, zoo_seed: int, val_fraction: float, test_fraction: float, log=lambda m: None,
+                 pre_split: bool = False):
     """The zoo's train-split photos (``build.py``'s Photo objects), by build.py's own split.
 
     Scanned with the zoo's window (photos under 256 px are left out, as there) and split
     by photo groups with the zoo's seed and fractions. Returns (train photos, all photos).
+    ``pre_split``: the folder holds train photos only (already split, e.g. staged at half
+    resolution): scanned with this builder's own window (SIZE) and all of them returned as train.
     """
+    if pre_split:
+        photos, _excluded, _groups = zoo_build.scan_photos(Path(folder).resolve(), SIZE, log)
+        for p in photos:
+            p.split = "train"
+        return list(photos), photos
     photos, _excluded, _groups = zoo_build.scan_photos(Path(folder).resolve(), zg.WINDOW, log)
     zoo_build.assign_splits(photos, zoo_seed, val_fraction, test_fraction)
     return [p for p in photos if p.split == "train"], photos
@@ -357,6 +368,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--jobs", type=int, default=1, help="processes, one torch thread each (default 1)")
     ap.add_argument("--photos", type=Path, default=zoo_build.DEFAULT_PHOTOS,
                     help=f"the zoo's photo folder (default: {zoo_build.DEFAULT_PHOTOS})")
+    ap.add_argument("--photos-are-train", action="store_true",
+                    help="--photos already holds only the zoo's train photos (benchmarks/gpu/stage_procedural.py): "
+                         f"use all of at least {SIZE} px, split nothing")
     ap.add_argument("--zoo-seed", type=int, default=_ZOO_DEFAULTS.seed,
                     help=f"the zoo build's --seed, which fixes its photo split (default {_ZOO_DEFAULTS.seed})")
     ap.add_argument("--zoo-val-fraction", type=float, default=_ZOO_DEFAULTS.val_fraction,
@@ -381,6 +395,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         ap.error("--chunk must be at least 1")
     if args.seed < 0:
         ap.error("--seed must be non-negative")
+    if args.photos_are_train and args.check_zoo is not None:
+        ap.error("--check-zoo compares the zoo's own photo folder; a --photos-are-train folder holds other files")
     vf, tf = args.zoo_val_fraction, args.zoo_test_fraction
     if not (0 <= vf < 1 and 0 <= tf < 1 and vf + tf < 1):
         ap.error("--zoo-val-fraction and --zoo-test-fraction must be in [0, 1) and sum to less than 1")
@@ -420,9 +436,13 @@ def main(argv=None) -> int:
 
     out: Path = args.out.resolve()
     log(f"procedural build -> {out}")
-    log(f"photos: {args.photos} (zoo split: seed {args.zoo_seed}, val {args.zoo_val_fraction}, "
-        f"test {args.zoo_test_fraction}; train photos only)")
-    train, photos = train_photos(args.photos, args.zoo_seed, args.zoo_val_fraction, args.zoo_test_fraction, log)
+    if args.photos_are_train:
+        log(f"photos: {args.photos} (already the zoo's train photos only: nothing split off)")
+    else:
+        log(f"photos: {args.photos} (zoo split: seed {args.zoo_seed}, val {args.zoo_val_fraction}, "
+            f"test {args.zoo_test_fraction}; train photos only)")
+    train, photos = train_photos(args.photos, args.zoo_seed, args.zoo_val_fraction, args.zoo_test_fraction, log,
+                                 pre_split=args.photos_are_train)
     if not train:
         log("error: the zoo split leaves no train photos")
         return 2
@@ -440,6 +460,8 @@ def main(argv=None) -> int:
         "zoo_test_fraction": args.zoo_test_fraction,
         "photo_list_sha256": hashlib.sha256(photo_list.encode()).hexdigest(),
     }
+    if args.photos_are_train:  # only then: a default build's parameters (and resuming it) stay as they were
+        params["photos_are_train"] = True
     if args.check_zoo is not None:
         problem = _check_zoo(args.check_zoo.resolve(), params, train, log)
         if problem:
@@ -451,19 +473,7 @@ def main(argv=None) -> int:
     recipes = [Recipe.draw(args.seed, i) for i in range(args.classes)]
     items = [class_items(args.seed, i, train, n_train, n_val) for i in range(args.classes)]
 
-    out.mkdir(parents=True, exist_ok=True)
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(str(out / ".procedural.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        log(f"error: another build is running into {out} (lock {out / '.procedural.lock'})")
-        return 2
-    try:
-        return _build(args, out, params, train, recipes, items, t_start, log)
-    finally:
-        lock.release()
+    return zoo_build.run_locked(out, ".procedural.lock", log, lambda: _build(args, out, params, train, recipes, items, t_start, log))
 
 
 def _build(args, out: Path, params: dict, train, recipes, items, t_start: float, log) -> int:
