@@ -203,3 +203,34 @@ def _cache_files():
     from aidetect.evaluation.cache import default_cache_dir
 
     return list(default_cache_dir().glob("*.npz"))
+
+
+def test_clean_embeddings_are_seeded_from_the_models_own_gallery(tiny_model, synthetic_data, tmp_path):
+    """The model directory's gallery already holds this model's embeddings of its training files:
+    evaluate adopts them (after re-embedding a few to check) instead of embedding them again,
+    and the metrics are those of a run that embeds everything."""
+    import shutil
+
+    from aidetect.evaluation.evaluate import EvalOptions, evaluate
+
+    bare = tmp_path / "bare"
+    shutil.copytree(tiny_model, bare)
+    (bare / "gallery.npz").unlink()
+    common = dict(data=str(synthetic_data), perturb=[], gallery_per_class=None)
+    seeded = evaluate(EvalOptions(out=str(tmp_path / "a"), model=str(tiny_model), cache_dir=str(tmp_path / "ca"), **common))
+    full = evaluate(EvalOptions(out=str(tmp_path / "b"), model=str(bare), cache_dir=str(tmp_path / "cb"), **common))
+    assert seeded["model_fingerprint"] == full["model_fingerprint"]
+    assert full["cache"]["hits"] == 0
+    assert seeded["cache"]["hits"] > 0 and seeded["cache"]["misses"] < full["cache"]["misses"]
+    assert seeded["results"] == full["results"]
+
+
+def test_a_gallery_that_does_not_agree_with_the_model_is_not_adopted(tmp_path):
+    from aidetect.evaluation.cache import EmbeddingCache
+
+    cache = EmbeddingCache(tmp_path, "model", "clean")
+    rows = {f"{i:064x}": np.eye(4, dtype=np.float32)[i] for i in range(4)}
+    assert cache.seed(rows, lambda digests: np.stack([np.roll(rows[d], 1) for d in digests])) == 0
+    assert cache.index == {}
+    assert cache.seed(rows, lambda digests: np.stack([rows[d] for d in digests])) == 4
+    assert set(cache.index) == set(rows)

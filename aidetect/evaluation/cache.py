@@ -38,6 +38,30 @@ class EmbeddingCache:
             except Exception:  # a damaged cache is only a cache: start afresh
                 self.index, self.embeddings = {}, np.zeros((0, 0), dtype=np.float32)
 
+    def seed(self, rows: dict[str, np.ndarray], check) -> int:
+        """Adopt embeddings computed elsewhere by the same model (a model directory's gallery: the
+        same files through the same preprocessing), ``rows`` by file SHA-256, for files not cached
+        yet. ``check(digests)`` embeds a few of those files here and returns their embeddings;
+        the rows are adopted only if they agree within float16 rounding, so a gallery made any
+        other way is never taken for this model's embeddings. Returns the rows adopted."""
+        new = [h for h in rows if h not in self.index]
+        if not new:
+            return 0
+        sample = new[:: max(1, len(new) // 4)][:4]
+        fresh = check(sample)
+        if fresh is None or len(fresh) != len(sample):
+            return 0
+        stored = np.stack([np.asarray(rows[h], dtype=np.float32) for h in sample])
+        if not np.allclose(fresh.astype(np.float16).astype(np.float32), stored, atol=2e-3):
+            return 0
+        block = np.stack([np.asarray(rows[h], dtype=np.float16) for h in new]).astype(np.float32)
+        start = len(self.embeddings) if self.embeddings.size else 0
+        self.embeddings = block if self.embeddings.size == 0 else np.concatenate([self.embeddings, block])
+        for offset, h in enumerate(new):
+            self.index.setdefault(h, start + offset)
+        self.save()
+        return len(new)
+
     def save(self) -> None:
         # Compact first: rows of duplicate content embedded twice are dropped.
         keys = list(self.index)
