@@ -180,3 +180,28 @@ def test_bad_arguments_touch_no_file(tmp_path):
         with pytest.raises(SystemExit):
             P.main(["--out", str(tmp_path / "x"), "--photos", str(tmp_path / "none"), *bad])
     assert not (tmp_path / "x").exists()
+
+
+def test_photos_are_train_takes_a_staged_folder_whole(tree, tmp_path):
+    """--photos-are-train (benchmarks/gpu/stage_procedural.py's half-resolution folder): every photo
+    is used, none split off; without it the same folder is scanned as the zoo's (nothing left)."""
+    photos, out = tree
+    train, _ = P.train_photos(photos, 0, 0.15, 0.15)
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    for p in train:
+        with Image.open(p.path) as im:
+            im.convert("RGB").resize((im.width // 2, im.height // 2), Image.BICUBIC).save(staged / f"{Path(p.name).stem}.png")
+    names = {f"{Path(p.name).stem}.png" for p in train}
+    assert all(130 <= min(Image.open(staged / n).size) < 256 for n in names)
+    assert _build(tmp_path / "default", staged) == 2  # default: all under the zoo's 256-px window
+    assert _build(tmp_path / "pre", staged, "--photos-are-train") == 0
+    meta = json.loads((tmp_path / "pre" / "procedural.json").read_text())
+    assert set(meta["photos"]["train_split_of_zoo"]) == names and meta["params"]["photos_are_train"] is True
+    assert "photos_are_train" not in json.loads((out / "procedural.json").read_text())["params"]
+    rows = [ln.split("\t") for ln in (tmp_path / "pre" / "procedural-manifest.tsv").read_text().splitlines()[1:]]
+    assert len(rows) == 3 * 3 and {r[3] for r in rows} <= names
+    data = discover(tmp_path / "pre")
+    assert data.classes() == [P.class_name(i) for i in range(3)] and len(data.train) == 6
+    with pytest.raises(SystemExit):
+        P.main(["--out", str(tmp_path / "x"), "--photos", str(staged), "--photos-are-train", "--check-zoo", str(tmp_path)])
