@@ -511,3 +511,17 @@ def test_concurrent_updates_all_land(tmp_path):
     assert g.classes() == {"alpha": 3 * rounds, "beta": 3 * rounds, "gamma": 3 * rounds}
     assert sum(1 for e in g.log if e["action"] == "add") == 3 * rounds
     assert g.verify() == []
+
+
+def test_classes_added_in_any_order_keep_their_rows(tmp_path):
+    """New class names are inserted in sorted order and earlier rows are re-coded around them:
+    every row keeps the class it was added with, through a save and a load."""
+    g = Gallery.create("m", DIM)
+    order = ["mm", "zz", "aa", "mm", "bb", "ab", "zz"]
+    for i, name in enumerate(order):
+        g.add(unit(2, seed=i), name, [f"{name}/{i}.png"] * 2, shas(f"{name}{i}", 2))
+    expected = [name for name in order for _ in range(2)]
+    assert g.class_names == sorted(set(order))
+    assert list(g.labels()) == expected
+    g.save(tmp_path / "g.npz")
+    assert list(Gallery.load(tmp_path / "g.npz").labels()) == expected

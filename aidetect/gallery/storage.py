@@ -718,11 +718,14 @@ class Gallery:
             names = self._class_names
             if label not in names:
                 names = sorted(names + [label])
-                remap = np.array([names.index(c) for c in self._class_names], dtype=np.int32)
-                codes = remap[self._codes] if len(self._codes) else self._codes
+                code = names.index(label)
+                # Names are kept sorted, so old codes from the new name's place on shift by one.
+                # (Looking every old name up in the new list made adding C classes one at a
+                # time cost O(C^3): 2,000 classes 17 s, 4,000 about two minutes.)
+                codes = self._codes + (self._codes >= code).astype(np.int32) if len(self._codes) else self._codes
             else:
                 codes = self._codes
-            code = names.index(label)
+                code = names.index(label)
             blob, offsets = _encode_paths(stored_paths)
             roots = list(self._roots)
             for root in row_roots:
