@@ -36,6 +36,9 @@ def test_cli_train_then_info_json(synthetic_data, tmp_path):
     assert doc["gallery"]["classes"] == {"gen_a": 20, "gen_b": 20, "gen_c": 20, "real": 20}
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert metrics[0]["epoch"] == 1 and metrics[0]["train_loss"] > 0
+    # the epoch's time accounted for: waiting for batches is part of the steps' seconds
+    assert 0 < metrics[0]["data_wait_s"] < metrics[0]["seconds"]
+    assert metrics[0]["batchnorm_s"] >= 0 and metrics[0]["validation_s"] > 0
 
 
 def _write_png(path, label, index):

@@ -257,7 +257,15 @@ class Trainer:
         losses: list[float] = []
         seen = 0
         step = start_step
-        for batch in iterator:
+        self.data_wait = 0.0
+        while True:
+            # Time spent waiting for the loader: what the data path costs beyond the model
+            # (on a GPU, where decoding is the wall, this is most of an epoch without a cache).
+            waited = time.perf_counter()
+            batch = next(iterator, None)
+            self.data_wait += time.perf_counter() - waited
+            if batch is None:
+                break
             self.skipped += len(batch.failures)
             for _, reason in batch.failures:
                 warn(f"skipped {reason}")
@@ -336,10 +344,13 @@ class Trainer:
         train_loss, seen = self._train_epoch(epoch, start_step, progress, task)
         elapsed = time.perf_counter() - began
         progress.update(task, ips=seen / max(elapsed, 1e-9))
+        after_steps = time.perf_counter()
         self._recalibrate_batchnorm(epoch)
+        after_bn = time.perf_counter()
         val_loss = self._validate()
         if self.pixel_cache is not None:
             self.pixel_cache.commit_pending()  # what this process decoded (workers commit their own)
+        after_val = time.perf_counter()
         return {
             "epoch": epoch + 1,
             "train_loss": train_loss,
@@ -348,6 +359,11 @@ class Trainer:
             "lr": self.optimizer.param_groups[0]["lr"],
             "images_per_s": seen / max(elapsed, 1e-9),
             "seconds": elapsed,
+            # where the epoch's wall time went: waiting for batches (part of "seconds"), then the
+            # BatchNorm re-estimation and validation (after it)
+            "data_wait_s": self.data_wait,
+            "batchnorm_s": after_bn - after_steps,
+            "validation_s": after_val - after_bn,
             "skipped_images": self.skipped,
         }
 
