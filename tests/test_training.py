@@ -92,17 +92,45 @@ def test_resume_after_interruption_gives_the_same_weights(synthetic_data, tmp_pa
     torch.load(resumed / "checkpoint.pt", weights_only=True)
 
 
-def test_nan_loss_stops_with_a_message_and_keeps_last_checkpoint(synthetic_data, tmp_path, monkeypatch):
+@pytest.mark.parametrize("deferred", [False, True], ids=["read-every-step", "read-as-on-a-gpu"])
+def test_nan_loss_stops_with_a_message_and_keeps_last_checkpoint(synthetic_data, tmp_path, monkeypatch, deferred):
+    """On a GPU losses are read every few steps, so a non-finite one is found after later steps
+    have run: the run must still stop before any checkpoint holds those weights."""
     from aidetect.errors import AidetectError
     from aidetect.losses.supcon import SupConLoss
+    from aidetect.training import trainer as trainer_module
 
     out = tmp_path / "nan"
     train(tiny_train_options(synthetic_data, out, epochs=1, batch_size=16, gallery_per_class=5))
-    before = (out / "model.safetensors").read_bytes()
+    before = (out / "model.safetensors").read_bytes(), (out / "checkpoint.pt").read_bytes()
+    if deferred:
+        _read_losses_as_on_a_gpu(monkeypatch, trainer_module, every=100)
     monkeypatch.setattr(SupConLoss, "forward", lambda self, z, y: z.sum() * float("nan"))
-    with pytest.raises(AidetectError, match="loss became nan"):
+    with pytest.raises(AidetectError, match="loss became nan at epoch 2, step 1;"):
         train(tiny_train_options(synthetic_data, out, epochs=2, batch_size=16, gallery_per_class=5, resume=True))
-    assert (out / "model.safetensors").read_bytes() == before
+    assert ((out / "model.safetensors").read_bytes(), (out / "checkpoint.pt").read_bytes()) == before
+
+
+def _read_losses_as_on_a_gpu(monkeypatch, trainer_module, every):
+    original = trainer_module.Trainer.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.defer_loss_reads, self.loss_read_every = True, every
+
+    monkeypatch.setattr(trainer_module.Trainer, "__init__", init)
+
+
+def test_reading_losses_every_few_steps_changes_nothing_trained(synthetic_data, tmp_path, monkeypatch):
+    """The GPU's deferred loss reads give the same weights and the same recorded losses."""
+    from aidetect.training import trainer as trainer_module
+
+    options = dict(epochs=2, batch_size=16, gallery_per_class=5)
+    every_step = train(tiny_train_options(synthetic_data, tmp_path / "a", **options))
+    _read_losses_as_on_a_gpu(monkeypatch, trainer_module, every=3)
+    deferred = train(tiny_train_options(synthetic_data, tmp_path / "b", **options))
+    assert [h["train_loss"] for h in deferred.history] == [h["train_loss"] for h in every_step.history]
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
 
 
 def test_unreadable_training_image_is_skipped_and_counted(tmp_path):

@@ -61,6 +61,10 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
 
 
+#: Steps between reads of the loss on a GPU (each read waits for the GPU).
+LOSS_READ_EVERY = 25
+
+
 class Trainer:
     """One training run. ``run()`` returns a :class:`TrainResult`.
 
@@ -75,6 +79,11 @@ class Trainer:
         self.out = Path(options.out)
         self.dist = distributed.from_environment()
         self.device = distributed.setup(self.dist, resolve_device(options.runtime.device))
+        # Reading a loss on a GPU waits for its step to finish, and the host then sits idle while it
+        # queues the next step's kernels: there the losses are read (and checked to be finite) every
+        # LOSS_READ_EVERY steps, the model-only benchmark's way; on a CPU every step, before backward.
+        self.defer_loss_reads = self.device.type == "cuda"
+        self.loss_read_every = LOSS_READ_EVERY if self.defer_loss_reads else 1
 
     # ---------------------------------------------------------------- data
     def _prepare_data(self) -> None:
@@ -226,17 +235,28 @@ class Trainer:
         embeddings = distributed.gather_varlen_with_grad(embeddings.float(), self.dist)
         labels = distributed.gather_varlen_with_grad(labels, self.dist)
         loss = self.loss_fn(embeddings, labels, **self._loss_extras(warming_up))
-        if not torch.isfinite(loss):
-            raise AidetectError(
-                f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; the last good checkpoint "
-                f"is kept in {self.out}; lower --lr (now {self.options.optim.lr}) and --resume"
-            )
+        if not self.defer_loss_reads:
+            self._check_losses([loss.detach()], epoch, step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         if self.memory is not None and not warming_up:
             self.memory.push(embeddings, labels)
-        return float(loss.detach()), len(labels), lr
+        return loss.detach(), len(labels), lr
+
+    def _check_losses(self, pending: list[torch.Tensor], epoch: int, last_step: int) -> list[float]:
+        """The losses of the last ``len(pending)`` steps (up to ``last_step``) as floats; stops the
+        run with the last good checkpoint kept when one is not finite. Reading a CUDA tensor waits for
+        its step to finish, so on a GPU this runs every few steps, not every step."""
+        values = torch.stack(pending).float().cpu().tolist() if len(pending) > 1 else [float(pending[0])]
+        for offset, value in enumerate(values):
+            if not np.isfinite(value):
+                at = last_step - len(values) + 1 + offset
+                raise AidetectError(
+                    f"the loss became {value} at epoch {epoch + 1}, step {at + 1}; the last good checkpoint "
+                    f"is kept in {self.out}; lower --lr (now {self.options.optim.lr}) and --resume"
+                )
+        return values
 
     def _train_epoch(self, epoch: int, start_step: int, progress, task) -> tuple[float, int]:
         """The steps of ``epoch`` from ``start_step``: (mean loss, images seen)."""
@@ -255,6 +275,7 @@ class Trainer:
             torch.set_rng_state(self._pending_rng)
             self._pending_rng = None
         losses: list[float] = []
+        pending: list[torch.Tensor] = []  # losses of steps whose values have not been read yet
         seen = 0
         step = start_step
         self.data_wait = 0.0
@@ -272,17 +293,23 @@ class Trainer:
             # Under DDP every rank must take part in every step (collectives), whatever it decoded.
             if len(batch.indices) >= 2 or (self.dist.enabled and len(batch.indices) >= 1):
                 loss, images, lr = self._step(batch, epoch, step)
-                losses.append(loss)
+                pending.append(loss)
                 seen += images
-                progress.update(task, advance=1, loss=loss, temperature=self._temperature() or 0.0, lr=lr)
-            else:
-                progress.update(task, advance=1)
+                if len(pending) >= self.loss_read_every or self.on_step is not None:
+                    losses += self._check_losses(pending, epoch, step)
+                    pending = []
+                    progress.update(task, loss=losses[-1], temperature=self._temperature() or 0.0, lr=lr)
+            progress.update(task, advance=1)
             step += 1
             if self.on_step is not None:
                 self.on_step(epoch, step, losses[-1] if losses else float("nan"))
             if self._stop_requested:
+                if pending:  # no checkpoint of weights a non-finite loss has touched
+                    losses += self._check_losses(pending, epoch, step - 1)
                 self._save_checkpoint(epoch, step)
                 raise StopRequested()
+        if pending:
+            losses += self._check_losses(pending, epoch, step - 1)
         return (float(np.mean(losses)) if losses else float("nan")), seen
 
     def _recalibrate_batchnorm(self, epoch: int) -> None:
