@@ -81,6 +81,12 @@ def model_only(device, batch: int, size: int, steps: int) -> float:
     return ips
 
 
+def _epochs(history: list[dict]) -> str:
+    """Each epoch's images/s and the seconds of it spent waiting for batches."""
+    return ", ".join(f"epoch {h['epoch']} {h['images_per_s']:.0f}/s ({h['data_wait_s']:.1f} of {h['seconds']:.1f} s waiting "
+                     "for data)" for h in history)
+
+
 def train_options(tree: Path, out: Path, args, cache: Path | None):
     """What ``aidetect train --recipe R --image-size S --batch-size B --epochs E --workers W`` runs."""
     from aidetect.recipes import RECIPE_OPTIONS, apply_recipe
@@ -114,7 +120,7 @@ def embed_rate(tree: Path, model_dir: Path, args, cache: Path | None) -> float:
     pixel_cache = PixelCache(cache) if cache else None
     began = time.perf_counter()
     embed_files(model.encoder, model.config.preprocess, files, workers=args.workers, device=torch.device(args.device),
-                batch_size=args.embed_batch, hash_files=False, progress=None, pixel_cache=pixel_cache)
+                batch_size=args.current_embed_batch, hash_files=False, progress=None, pixel_cache=pixel_cache)
     return len(files) / (time.perf_counter() - began)
 
 
@@ -155,12 +161,14 @@ def main() -> None:
     parser.add_argument("--recipe", default="thesis", choices=["thesis", "fingerprint"])
     parser.add_argument("--image-size", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=186)
-    parser.add_argument("--embed-batch", type=int, default=None)
+    parser.add_argument("--embed-batch", type=int, nargs="*", default=[None],
+                        help="embedding batch sizes to measure (0 or none: the product's default)")
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     parser.add_argument("--per-kind", type=int, default=1500, help="train files per generator and per kind (ai, nature)")
     parser.add_argument("--val-per-kind", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--model-steps", type=int, default=20)
+    parser.add_argument("--skip-data-path", action="store_true", help="skip (e), the one-process data path passes")
     parser.add_argument("--data-path-files", type=int, default=800,
                         help="files (an even sample of the train split) that (e)'s one-process passes read; 0: all")
     parser.add_argument("--tree", type=Path, default=None, help="where the tree is made or found (default: a temp folder)")
@@ -187,29 +195,36 @@ def main() -> None:
     results: dict = {"device": str(device), "torch": torch.__version__, "cpu_count": os.cpu_count(),
                      "gpu": torch.cuda.get_device_name() if device.type == "cuda" else None, "args": vars(args) | {
                          "tree": str(tree), "scratch": str(scratch), "out": str(args.out) if args.out else None}}
-    results["data_path"] = data_path_rates(tree, args, scratch)
-    print("(e) data path alone, one process: " + ", ".join(f"{k} {v:.0f}/s" for k, v in results["data_path"].items()), flush=True)
+    if not args.skip_data_path:
+        results["data_path"] = data_path_rates(tree, args, scratch)
+        print("(e) data path alone, one process: " + ", ".join(f"{k} {v:.0f}/s" for k, v in results["data_path"].items()),
+              flush=True)
     results["model_only"] = model_only(device, args.batch_size, args.image_size, args.model_steps)
     print(f"(a) model only: {results['model_only']:.0f} images/s", flush=True)
 
     shutil.rmtree(scratch / "direct", ignore_errors=True)
     direct = train_run(tree, scratch / "direct", args, None)
-    print("(b) end to end, decoding: " + ", ".join(f"epoch {h['epoch']} {h['images_per_s']:.0f}/s" for h in direct), flush=True)
+    print("(b) end to end, decoding: " + _epochs(direct), flush=True)
 
     cache_dir = scratch / "pixel-cache"
     shutil.rmtree(cache_dir, ignore_errors=True)
     shutil.rmtree(scratch / "cached", ignore_errors=True)
     cached = train_run(tree, scratch / "cached", args, cache_dir)
     results["cache_bytes"] = sum(p.stat().st_size for p in cache_dir.rglob("shard-*.bin"))
-    print("(c) end to end, pixel cache (written through in epoch 1): "
-          + ", ".join(f"epoch {h['epoch']} {h['images_per_s']:.0f}/s" for h in cached)
+    print("(c) end to end, pixel cache (written through in epoch 1): " + _epochs(cached)
           + f"; {results['cache_bytes'] / 2**30:.2f} GiB", flush=True)
 
-    results["train_direct"] = [{k: h[k] for k in ("epoch", "images_per_s", "seconds")} for h in direct]
-    results["train_cached"] = [{k: h[k] for k in ("epoch", "images_per_s", "seconds")} for h in cached]
-    results["embed_direct"] = embed_rate(tree, scratch / "direct", args, None)
-    results["embed_cached"] = embed_rate(tree, scratch / "direct", args, cache_dir)
-    print(f"(d) embed: decoding {results['embed_direct']:.0f}/s, cached {results['embed_cached']:.0f}/s", flush=True)
+    keys = ("epoch", "images_per_s", "seconds", "data_wait_s", "batchnorm_s", "validation_s")
+    results["train_direct"] = [{k: h.get(k) for k in keys} for h in direct]
+    results["train_cached"] = [{k: h.get(k) for k in keys} for h in cached]
+    results["embed"] = []
+    for batch in args.embed_batch:
+        args.current_embed_batch = batch
+        row = {"batch": batch, "direct": embed_rate(tree, scratch / "direct", args, None),
+               "cached": embed_rate(tree, scratch / "direct", args, cache_dir)}
+        results["embed"].append(row)
+        print(f"(d) embed, batch {batch or 'default'}: decoding {row['direct']:.0f}/s, cached {row['cached']:.0f}/s", flush=True)
+    results["embed_direct"], results["embed_cached"] = results["embed"][0]["direct"], results["embed"][0]["cached"]
 
     steady_direct, steady_cached = direct[-1]["images_per_s"], cached[-1]["images_per_s"]
     first_direct, first_cached = direct[0]["seconds"], cached[0]["seconds"]
@@ -228,14 +243,17 @@ def main() -> None:
     print(f"| (c) train, pixel cache, last epoch | {steady_cached:.0f} | {results['ratios']['cached_over_model']:.2f} |")
     print(f"| (d) embed, decoding | {results['embed_direct']:.0f} | |")
     print(f"| (d) embed, pixel cache | {results['embed_cached']:.0f} | |")
-    rates = results["data_path"]
-    print(f"| (e) data path alone (1 process): decode / decode + write the cache / read the cache | "
-          f"{rates['decode']:.0f} / {rates['decode_and_write']:.0f} / {rates['read_cache']:.0f} | |")
-    # What writing through adds to an epoch, in seconds per image, against what the epoch costs per image
-    added = 1 / rates["decode_and_write"] - 1 / rates["decode"]
-    results["ratios"]["write_through_share_of_epoch"] = added * steady_direct
-    print(f"writing the cache through adds {1000 * added:.2f} ms per image: {100 * added * steady_direct:.1f} % of an "
-          f"epoch at (b)'s rate")
+    for row in results["embed"][1:]:
+        print(f"| (d) embed, batch {row['batch']}, decoding / pixel cache | {row['direct']:.0f} / {row['cached']:.0f} | |")
+    if "data_path" in results:
+        rates = results["data_path"]
+        print(f"| (e) data path alone (1 process): decode / decode + write the cache / read the cache | "
+              f"{rates['decode']:.0f} / {rates['decode_and_write']:.0f} / {rates['read_cache']:.0f} | |")
+        # What writing through adds to an epoch, in seconds per image, against what the epoch costs per image
+        added = 1 / rates["decode_and_write"] - 1 / rates["decode"]
+        results["ratios"]["write_through_share_of_epoch"] = added * steady_direct
+        print(f"writing the cache through adds {1000 * added:.2f} ms per image: {100 * added * steady_direct:.1f} % of an "
+              f"epoch at (b)'s rate")
     print(f"first epoch: {first_direct:.1f} s decoding, {first_cached:.1f} s writing the cache as it decodes: "
           f"{results['ratios']['first_epoch_cached_over_direct']:.2f}× (goal on the 2-core CPU: <= 1.10)")
     if args.out:
