@@ -19,6 +19,8 @@ ORDER = [
     "fingerprint-long-fused-full", "fingerprint-long-leaveout-fused", "fingerprint-long-leaveout-fused-full",
     "fingerprint-latentout", "fingerprint-latentout-fused-full",
     "fingerprint-tiles", "fingerprint-leaveout-tiles", "fingerprint-latentout-tiles", "default-tiles",
+    "procedural", "procedural-ft", "procedural-ft-leaveout", "procedural-ft-latentout",
+    "procedural-fused-full", "procedural-ft-fused-full",
 ]
 LABELS = {
     "default": "shipped default (models/default, as it is)",
@@ -44,6 +46,12 @@ LABELS = {
     "fingerprint-leaveout-tiles": "fingerprint recipe, leave-out, test images whole (mean of 4 tiles)",
     "fingerprint-latentout-tiles": "fingerprint recipe, latent-decoder leave-out, test images whole (mean of 4 tiles)",
     "default-tiles": "shipped default, test images whole (mean of 4 tiles)",
+    "procedural": "procedural pre-training (GPU, 4,000 classes), no zoo training",
+    "procedural-ft": "procedural pre-training + fingerprint recipe on the zoo",
+    "procedural-ft-leaveout": "procedural pre-training + fingerprint recipe, leave-out",
+    "procedural-ft-latentout": "procedural pre-training + fingerprint recipe, latent-decoder leave-out (taesd-sd3, taesd-flux2)",
+    "procedural-fused-full": "procedural pre-training, no zoo training + spectrum of the whole image (fused)",
+    "procedural-ft-fused-full": "procedural pre-training + fingerprint recipe + spectrum of the whole image (fused)",
 }
 
 

@@ -7,7 +7,8 @@
 #
 # MODEL is any of: default (the shipped models/default, evaluated as it is), <model>-tiles (a trained
 # model's test images embedded whole, --tiles 4), spectrum random thesis thesis-leaveout fingerprint fingerprint-leaveout
-# fingerprint-memory fingerprint-long fingerprint-long-leaveout fingerprint-latentout, and <any fingerprint model>-fused or
+# fingerprint-memory fingerprint-long fingerprint-long-leaveout fingerprint-latentout, procedural procedural-ft
+# procedural-ft-leaveout procedural-ft-latentout (PRETRAINED=model dir), and <any fingerprint model>-fused or
 # -fused-full (needs that model first)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
 #   for m in fingerprint thesis fingerprint-leaveout thesis-leaveout; do bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo $m & done
@@ -37,6 +38,12 @@ LONG_EPOCHS=${LONG_EPOCHS:-12}
 # training (--epochs 0), only the spectrum statistics are fitted and the spectrum's share of the
 # similarity chosen on the validation split ("auto"), or set (FUSE=0.5).
 FUSE=${FUSE:-auto}
+# Procedural pre-training (`procedural*`, docs/training.md): an encoder pre-trained on a GPU on
+# thousands of procedural up-sampling classes, none of them a zoo class, brought back as a model
+# directory by benchmarks/gpu/procedural_weights.py install. `procedural`: used as it is (only the
+# gallery and calibration come from the zoo, so every zoo class is unseen by the encoder);
+# `procedural-ft*`: fine-tuned on the zoo with the fingerprint recipe for EPOCHS epochs.
+PRETRAINED=${PRETRAINED:-runs/procedural/pretrain-4000}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$RUNS"
 
@@ -72,6 +79,10 @@ for model in $MODELS; do
     fingerprint-long)     train fingerprint-long --recipe fingerprint --batch-size 80 --epochs $LONG_EPOCHS --patience 100 ;;
     fingerprint-long-leaveout) train fingerprint-long-leaveout --recipe fingerprint --batch-size 80 --epochs $LONG_EPOCHS --patience 100 $LEAVE_OUT ;;
     fingerprint-latentout) train fingerprint-latentout --recipe fingerprint --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
+    procedural)           train procedural --recipe fingerprint --init "$PRETRAINED" --epochs 0 ;;
+    procedural-ft)        train procedural-ft --recipe fingerprint --init "$PRETRAINED" --batch-size 80 --epochs $EPOCHS --patience 100 ;;
+    procedural-ft-leaveout) train procedural-ft-leaveout --recipe fingerprint --init "$PRETRAINED" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT ;;
+    procedural-ft-latentout) train procedural-ft-latentout --recipe fingerprint --init "$PRETRAINED" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
     *-fused-full)  # the spectrum over the whole 256-px image, the learned part on its centre 128 px
       base=${model%-fused-full}
       extra=""; case $base in *leaveout) extra=$LEAVE_OUT ;; *latentout) extra=$LEAVE_OUT_LATENT ;; esac
