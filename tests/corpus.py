@@ -73,7 +73,7 @@ UNICODE_NAME = "ünïcode spaced.png"
 
 def _noise(width: int, height: int, seed: int = 0) -> Image.Image:
     rng = np.random.default_rng(seed)
-    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), "RGB")
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:

@@ -247,11 +247,11 @@ def _to_rgb(im: Image.Image) -> Image.Image:
         return im.copy()
     if mode.startswith("I;16"):
         arr = np.asarray(im)
-        return Image.fromarray(_scale_to_uint8(arr, sixteen_bit=True), mode="L").convert("RGB")
+        return Image.fromarray(_scale_to_uint8(arr, sixteen_bit=True)).convert("RGB")
     if mode in ("I", "F"):
         arr = np.asarray(im)
         sixteen = mode == "I" and arr.size > 0 and int(arr.min()) >= 0 and int(arr.max()) <= 0xFFFF
-        return Image.fromarray(_scale_to_uint8(arr, sixteen_bit=sixteen), mode="L").convert("RGB")
+        return Image.fromarray(_scale_to_uint8(arr, sixteen_bit=sixteen)).convert("RGB")
     if mode in ("P", "PA") or "transparency" in im.info:
         # Going through RGBA turns any transparency (a palette index, a byte
         # string per palette entry, a colour key) into an alpha channel that is

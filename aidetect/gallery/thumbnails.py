@@ -52,7 +52,7 @@ def thumbnail_from_image(image, size: int = THUMBNAIL_SIZE) -> np.ndarray:
                 f"An image to make a thumbnail from must be a uint8 [height, width, 3] RGB array, not "
                 f"{image.dtype} of shape {tuple(image.shape)}."
             )
-        image = Image.fromarray(np.ascontiguousarray(image), mode="RGB")
+        image = Image.fromarray(np.ascontiguousarray(image))
     if image.mode != "RGB":
         image = image.convert("RGB")
     width, height = image.size
@@ -98,7 +98,7 @@ def _as_rgb_array(array: np.ndarray) -> np.ndarray:
 def encode_png(array: np.ndarray) -> bytes:
     """Lossless PNG bytes of a uint8 [H, W, 3] array (H, W <= MAX_THUMBNAIL_SIDE)."""
     buffer = io.BytesIO()
-    Image.fromarray(_as_rgb_array(array), mode="RGB").save(buffer, format="PNG")
+    Image.fromarray(_as_rgb_array(array)).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
