@@ -20,20 +20,14 @@
 # after every improving epoch, are converted all the same (the log says so; the cosine schedule
 # is then cut short and no gallery is built, which --init does not need).
 #
-# Sizing (an estimate; nothing here has run on a GPU): 4000 x 8 = 32,000 training crops an epoch,
-# 62 steps of 512. The H200 trained the thesis recipe (256 px) at ~4,000 images/s model-only
-# (docs/performance.md); the fingerprint recipe trains on 64-px crops with a stride-1 stem (about a
-# quarter of those pixels), but validation and the BatchNorm re-estimation embed 128-px crops and
-# each epoch starts two loaders. Assuming only 4,000 images/s for the 64-px steps: ~8 s of steps,
-# ~3 s of BatchNorm re-estimation (BN_BATCHES x BATCH = 4,096 images), ~3 s of validation (8,000
-# images) and ~4 s of loader starts: ~18 s an epoch, so EPOCHS=16 is ~5 min, after a build of
-# ~1 min (40,000 files at ~0.014 s of CPU each on 16 cores, plus start-up). After the epochs the
-# trainer builds its gallery and calibrates; aidetect's Gallery.add_labelled adds one class at a
-# time (cubic in the class count: 8,000 rows of 4,000 classes took 148 s on this project's loaded
-# 2-core machine), so expect ~1-2 min there, inside the training window; stopped there, nothing
-# needed is lost. That leaves ~7 of the call's 10 minutes to training, not 8. If it ends early,
-# metrics.jsonl ("seconds" = an epoch's steps) and the log's timestamps say how far EPOCHS can go.
-#
+# Sizing, measured once (2026-12-04, H200 + 16 cores, benchmarks/gpu/results/2026-12-04/): the build
+# of 4000 x (8 + 2) files took 55 s; an epoch's 62 steps of 512 took 3.3-4.0 s (8,000-9,600 crops/s;
+# 16.9 s for the first, which writes the pixel cache); 12 epochs and the final gallery took 248 s, of
+# which 57 s were steps. Most of the rest was the final gallery: Gallery.add was O(C^3) in the class
+# count then (about two minutes for 4,000 classes), fixed since (2.8 s). metrics.jsonl now records each
+# epoch's BatchNorm re-estimation and validation seconds; if they are ~2 s, a full call's ~5 minutes
+# of training fit about 40 epochs: try EPOCHS=40 (the cosine schedule needs the run to end, not be
+# cut by the deadline, to reach its low learning rates).
 # Tiny CPU mode (docs/training.md; 33 s on the loaded 2-core machine):
 #   DEVICE=cpu CLASSES=6 EPOCHS=1 BATCH=16 JOBS=1 WORKERS=0 THREADS=1 PYTHON=.venv/bin/python \
 #     OUT=/tmp/pp-out SCRATCH=/tmp/pp-scratch bash benchmarks/gpu/pretrain_procedural.sh
