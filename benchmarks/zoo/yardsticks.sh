@@ -43,7 +43,7 @@ FUSE=${FUSE:-auto}
 # directory by benchmarks/gpu/procedural_weights.py install. `procedural`: used as it is (only the
 # gallery and calibration come from the zoo, so every zoo class is unseen by the encoder);
 # `procedural-ft*`: fine-tuned on the zoo with the fingerprint recipe for EPOCHS epochs.
-PRETRAINED=${PRETRAINED:-runs/procedural/pretrain-4000}
+PRETRAINED=${PRETRAINED:-models/procedural-pretrain-4000}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$RUNS"
 
