@@ -116,7 +116,7 @@ def _read_losses_as_on_a_gpu(monkeypatch, trainer_module, every):
 
     def init(self, *args, **kwargs):
         original(self, *args, **kwargs)
-        self.defer_loss_reads, self.loss_read_every = True, every
+        self.loss_read_every = every
 
     monkeypatch.setattr(trainer_module.Trainer, "__init__", init)
 

@@ -715,17 +715,15 @@ class Gallery:
         enrollment = self._new_enrollment() if _enrollment is None else int(_enrollment)
 
         if added:
-            names = self._class_names
-            if label not in names:
-                names = sorted(names + [label])
-                code = names.index(label)
+            new_name = label not in self._class_names
+            names = sorted(self._class_names + [label]) if new_name else self._class_names
+            code = names.index(label)
+            codes = self._codes
+            if new_name and len(codes):
                 # Names are kept sorted, so old codes from the new name's place on shift by one.
                 # (Looking every old name up in the new list made adding C classes one at a
                 # time cost O(C^3): 2,000 classes 17 s, 4,000 about two minutes.)
-                codes = self._codes + (self._codes >= code).astype(np.int32) if len(self._codes) else self._codes
-            else:
-                codes = self._codes
-                code = names.index(label)
+                codes = codes + (codes >= code).astype(np.int32)
             blob, offsets = _encode_paths(stored_paths)
             roots = list(self._roots)
             for root in row_roots:

@@ -81,9 +81,8 @@ class Trainer:
         self.device = distributed.setup(self.dist, resolve_device(options.runtime.device))
         # Reading a loss on a GPU waits for its step to finish, and the host then sits idle while it
         # queues the next step's kernels: there the losses are read (and checked to be finite) every
-        # LOSS_READ_EVERY steps, the model-only benchmark's way; on a CPU every step, before backward.
-        self.defer_loss_reads = self.device.type == "cuda"
-        self.loss_read_every = LOSS_READ_EVERY if self.defer_loss_reads else 1
+        # LOSS_READ_EVERY steps, the model-only benchmark's way; on a CPU, where reading is free, every step.
+        self.loss_read_every = LOSS_READ_EVERY if self.device.type == "cuda" else 1
 
     # ---------------------------------------------------------------- data
     def _prepare_data(self) -> None:
@@ -235,8 +234,6 @@ class Trainer:
         embeddings = distributed.gather_varlen_with_grad(embeddings.float(), self.dist)
         labels = distributed.gather_varlen_with_grad(labels, self.dist)
         loss = self.loss_fn(embeddings, labels, **self._loss_extras(warming_up))
-        if not self.defer_loss_reads:
-            self._check_losses([loss.detach()], epoch, step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -248,7 +245,7 @@ class Trainer:
         """The losses of the last ``len(pending)`` steps (up to ``last_step``) as floats; stops the
         run with the last good checkpoint kept when one is not finite. Reading a CUDA tensor waits for
         its step to finish, so on a GPU this runs every few steps, not every step."""
-        values = torch.stack(pending).float().cpu().tolist() if len(pending) > 1 else [float(pending[0])]
+        values = torch.stack(pending).float().cpu().tolist()
         for offset, value in enumerate(values):
             if not np.isfinite(value):
                 at = last_step - len(values) + 1 + offset
