@@ -71,11 +71,13 @@ class EmbeddingCache:
             np.savez(handle, sha256=np.array(keys, dtype="U64"), embeddings=self.embeddings.astype(np.float16))
 
     def embed(self, encoder, preprocess, paths: Sequence[str], *, perturb=None, progress: str | None = "embedding",
-              tiles: int = 1, **kwargs) -> tuple[EmbeddedFiles, int]:
+              tiles: int = 1, known=None, **kwargs) -> tuple[EmbeddedFiles, int]:
         """Embeddings of ``paths`` in order (unreadable files in ``errors``); returns (result, cache hits).
 
         ``tiles`` > 1: each file as detect/attribute see it, the mean of up to that many tiles
         covering the image (aidetect.embedding.embed_tiled); the cache's key must say so.
+        ``known``: for clean single-view embeddings, a function from SHA-256s to this model's
+        stored embeddings of those files (a model directory's gallery), adopted by :meth:`seed`.
         """
         digests: list[str | None] = []
         errors: list[tuple[str, str]] = []
@@ -86,13 +88,23 @@ class EmbeddingCache:
                 digests.append(None)
                 errors.append((path, f"{path}: cannot read ({exc.strerror or exc.__class__.__name__})"))
         missing = [p for p, d in zip(paths, digests) if d is not None and d not in self.index]
+        digest_of = dict(zip(paths, digests))
+        if known is not None and missing and tiles <= 1 and perturb is None:
+            path_of = {digest_of[p]: p for p in missing}
+
+            def check(sample):
+                fresh = embed_files(encoder, preprocess, [path_of[d] for d in sample], hash_files=False, progress=None,
+                                    device=kwargs.get("device", "cpu"))
+                return fresh.embeddings if len(fresh.paths) == len(sample) else None
+
+            if self.seed(known(list(path_of)), check):  # adopted rows count as hits below
+                missing = [p for p in missing if digest_of[p] not in self.index]
         if tiles > 1:
             tiled = embed_tiled(encoder, preprocess, missing, max_tiles=tiles, perturb=perturb, progress=progress,
                                 batch_size=kwargs.get("batch_size"), device=kwargs.get("device", "cpu"))
             fresh = EmbeddedFiles(tiled.paths, tiled.embeddings, tiled.sha256, [], tiled.errors)
         else:
             fresh = embed_files(encoder, preprocess, missing, perturb=perturb, progress=progress, hash_files=False, **kwargs)
-        digest_of = dict(zip(paths, digests))
         if len(fresh.paths):
             start = len(self.embeddings)
             new_keys = [digest_of[p] for p in fresh.paths]

@@ -22,13 +22,11 @@ from aidetect.data.discovery import discover
 from aidetect.data.perturb import CLEAN, parse_perturbation
 from aidetect.data.sampling import rows_per_class, sample_per_class
 from aidetect.devices import resolve_device
-from aidetect.embedding import embed_files
 from aidetect.errors import AidetectError
 from aidetect.evaluation.cache import EmbeddingCache, default_cache_dir
 from aidetect.evaluation.classifiers import build_classifier
 from aidetect.evaluation.metrics import attribution_metrics, detection_metrics
 from aidetect.evaluation.report import write_outputs
-from aidetect.fileio import sha256_file
 from aidetect.gallery import Gallery
 from aidetect.calibration import expected_calibration_error, reliability_bins
 from aidetect.gallery.classifier import classifier_for, detection_score
@@ -78,8 +76,6 @@ class EvalContext:
         key = perturbation.key if tiles <= 1 else f"{perturbation.key}+tiles{tiles}"
         cache = EmbeddingCache(self.options.cache_dir or default_cache_dir(), self.model.config.fingerprint, key)
         paths = [s.path for s in samples]
-        if not perturbation.steps and tiles <= 1:
-            self._seed_from_model_gallery(cache, paths)
         result, hits = cache.embed(
             self.model.encoder,
             self.model.config.preprocess,
@@ -90,6 +86,7 @@ class EvalContext:
             workers=self.options.workers,
             device=self.model.encoder_device,
             tiles=tiles,
+            known=self._model_gallery_rows,
         )
         self.cache_hits += hits
         self.cache_misses += len(result.paths) - hits
@@ -99,36 +96,22 @@ class EvalContext:
         return result, [label_of[p] for p in result.paths]
 
 
-    def _seed_from_model_gallery(self, cache: EmbeddingCache, paths) -> None:
+    def _model_gallery_rows(self, digests) -> dict:
         """The model directory's gallery holds this model's clean embeddings of its training
-        images: files among ``paths`` it holds (by SHA-256) need not be embedded again."""
-        gallery_path = Path(self.model.folder) / GALLERY_FILE
-        if not gallery_path.is_file():
-            return
-        try:
-            gallery = Gallery.load(gallery_path, expected_model_fingerprint=self.model.config.fingerprint, mmap=True)
-        except AidetectError:
-            return
-        row_of = {gallery.sha256s[i]: i for i in range(len(gallery))}
-        path_of = {}
-        for path in paths:
-            try:
-                digest = sha256_file(path)
-            except OSError:
-                continue
-            if digest in row_of and digest not in cache.index:
-                path_of.setdefault(digest, path)
-        if not path_of:
-            return
-        embeddings = gallery.embeddings
-        rows = {digest: embeddings[row_of[digest]] for digest in path_of}
-
-        def check(digests):
-            fresh = embed_files(self.model.encoder, self.model.config.preprocess, [path_of[d] for d in digests],
-                                device=self.model.encoder_device, hash_files=False, progress=None)
-            return fresh.embeddings if len(fresh.paths) == len(digests) else None
-
-        cache.seed(rows, check)  # what it adopts is counted as hits by the embedding that follows
+        images: those of ``digests`` it holds (by SHA-256), so they need not be embedded again."""
+        if not hasattr(self, "_model_gallery"):
+            self._model_gallery = None  # loaded once per evaluation, if present and this model's
+            gallery_path = Path(self.model.folder) / GALLERY_FILE
+            if gallery_path.is_file():
+                try:
+                    gallery = Gallery.load(gallery_path, expected_model_fingerprint=self.model.config.fingerprint, mmap=True)
+                    self._model_gallery = gallery, {gallery.sha256s[i]: i for i in range(len(gallery))}
+                except AidetectError:
+                    pass
+        if self._model_gallery is None:
+            return {}
+        gallery, row_of = self._model_gallery
+        return {d: gallery.embeddings[row_of[d]] for d in digests if d in row_of}
 
 
 def prepare(options: EvalOptions) -> EvalContext:
