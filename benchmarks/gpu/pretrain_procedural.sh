@@ -42,6 +42,10 @@ CLASSES=${CLASSES:-4000}
 PER_TRAIN=${PER_TRAIN:-8}
 PER_VAL=${PER_VAL:-2}
 SEED=${SEED:-0}
+# INIT: where training starts (trainer's --init): unset = random weights; a model directory in the
+# checkout (e.g. models/procedural-pretrain-4000) continues an earlier pre-training on new classes
+# (SEED=1 draws 4,000 networks none of seed 0's), with a fresh cosine schedule.
+INIT=${INIT:-}
 EPOCHS=${EPOCHS:-16}
 BATCH=${BATCH:-512}
 BN_BATCHES=${BN_BATCHES:-8}
@@ -60,7 +64,7 @@ log() { echo "== +$(( SECONDS - T0 ))s $*" | tee -a "$LOG"; }
 run() { "$@" 2>&1 | grep --line-buffered -v "━" | tee -a "$LOG"; return "${PIPESTATUS[0]}"; }
 
 log "env: device $DEVICE, $NPROC cores, jobs $JOBS, workers $WORKERS; $CLASSES classes x ($PER_TRAIN + $PER_VAL), seed $SEED;" \
-    "epochs $EPOCHS, batch $BATCH, bn-batches $BN_BATCHES, gallery $GALLERY/class; deadline ${TOTAL_S}s; scratch $W; out $OUT"
+    "init ${INIT:-random}, epochs $EPOCHS, batch $BATCH, bn-batches $BN_BATCHES, gallery $GALLERY/class; deadline ${TOTAL_S}s; scratch $W; out $OUT"
 if [ "$DEVICE" = cuda ]; then
   run nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 fi
@@ -89,7 +93,7 @@ log "train: fingerprint recipe, at most ${LEFT}s"
 run timeout --foreground --signal=TERM --kill-after=20 "$LEFT" "$PY" -m aidetect train --data "$W/proc" --recipe fingerprint \
   --device "$DEVICE" --workers "$WORKERS" --pixel-cache "$W/pixels" --epochs "$EPOCHS" --batch-size "$BATCH" \
   --patience 100 --bn-batches "$BN_BATCHES" --gallery-per-class "$GALLERY" --seed "$SEED" \
-  ${M_PER_CLASS:+--m-per-class "$M_PER_CLASS"} ${THREADS:+--threads "$THREADS"} --out "$W/model"
+  ${M_PER_CLASS:+--m-per-class "$M_PER_CLASS"} ${THREADS:+--threads "$THREADS"} ${INIT:+--init "$INIT"} --out "$W/model"
 rc=$?
 if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
   log "train stopped at the deadline (rc=$rc): converting the best epoch saved so far ($(wc -l < "$W/model/metrics.jsonl" 2>/dev/null || echo 0) epochs ran; no gallery)"
