@@ -21,6 +21,7 @@ ORDER = [
     "fingerprint-tiles", "fingerprint-leaveout-tiles", "fingerprint-latentout-tiles", "default-tiles",
     "procedural", "procedural-ft", "procedural-ft-leaveout", "procedural-ft-latentout",
     "procedural-fused-full", "procedural-ft-fused-full",
+    "procedural8000", "procedural8000-ft", "procedural8000-ft-fused-full",
 ]
 LABELS = {
     "default": "shipped default (models/default, as it is)",
@@ -52,6 +53,9 @@ LABELS = {
     "procedural-ft-latentout": "procedural pre-training + fingerprint recipe, latent-decoder leave-out (taesd-sd3, taesd-flux2)",
     "procedural-fused-full": "procedural pre-training, no zoo training + spectrum of the whole image (fused)",
     "procedural-ft-fused-full": "procedural pre-training + fingerprint recipe + spectrum of the whole image (fused)",
+    "procedural8000": "longer procedural pre-training (GPU, 8,000 classes, 52 epochs), no zoo training",
+    "procedural8000-ft": "longer procedural pre-training + fingerprint recipe on the zoo",
+    "procedural8000-ft-fused-full": "longer procedural pre-training + fingerprint recipe + spectrum of the whole image (fused)",
 }
 
 

@@ -8,7 +8,7 @@
 # MODEL is any of: default (the shipped models/default, evaluated as it is), <model>-tiles (a trained
 # model's test images embedded whole, --tiles 4), spectrum random thesis thesis-leaveout fingerprint fingerprint-leaveout
 # fingerprint-memory fingerprint-long fingerprint-long-leaveout fingerprint-latentout, procedural procedural-ft
-# procedural-ft-leaveout procedural-ft-latentout (PRETRAINED=model dir), and <any fingerprint model>-fused or
+# procedural-ft-leaveout procedural-ft-latentout (PRETRAINED=model dir), procedural8000 procedural8000-ft, and <any fingerprint model>-fused or
 # -fused-full (needs that model first)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
 #   for m in fingerprint thesis fingerprint-leaveout thesis-leaveout; do bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo $m & done
@@ -44,6 +44,9 @@ FUSE=${FUSE:-auto}
 # gallery and calibration come from the zoo, so every zoo class is unseen by the encoder);
 # `procedural-ft*`: fine-tuned on the zoo with the fingerprint recipe for EPOCHS epochs.
 PRETRAINED=${PRETRAINED:-models/procedural-pretrain-4000}
+# `procedural8000*`: the same rows from the longer pre-training (models/procedural-pretrain-8000:
+# the 4,000-class encoder continued for 40 epochs on 4,000 new classes, seed 1; its README).
+PRETRAINED_8000=${PRETRAINED_8000:-models/procedural-pretrain-8000}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$RUNS"
 
@@ -82,6 +85,8 @@ for model in $MODELS; do
     procedural)           train procedural --recipe fingerprint --init "$PRETRAINED" --epochs 0 ;;
     procedural-ft)        train procedural-ft --recipe fingerprint --init "$PRETRAINED" --batch-size 80 --epochs $EPOCHS --patience 100 ;;
     procedural-ft-leaveout) train procedural-ft-leaveout --recipe fingerprint --init "$PRETRAINED" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT ;;
+    procedural8000)       train procedural8000 --recipe fingerprint --init "$PRETRAINED_8000" --epochs 0 ;;
+    procedural8000-ft)    train procedural8000-ft --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 ;;
     procedural-ft-latentout) train procedural-ft-latentout --recipe fingerprint --init "$PRETRAINED" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
     *-fused-full)  # the spectrum over the whole 256-px image, the learned part on its centre 128 px
       base=${model%-fused-full}
