@@ -21,7 +21,7 @@ ORDER = [
     "fingerprint-tiles", "fingerprint-leaveout-tiles", "fingerprint-latentout-tiles", "default-tiles",
     "procedural", "procedural-ft", "procedural-ft-leaveout", "procedural-ft-latentout",
     "procedural-fused-full", "procedural-ft-fused-full",
-    "procedural8000", "procedural8000-ft", "procedural8000-ft-fused-full",
+    "procedural8000", "procedural8000-ft", "procedural8000-ft-leaveout", "procedural8000-ft-latentout", "procedural8000-ft-fused-full",
 ]
 LABELS = {
     "default": "shipped default (models/default, as it is)",
@@ -55,6 +55,8 @@ LABELS = {
     "procedural-ft-fused-full": "procedural pre-training + fingerprint recipe + spectrum of the whole image (fused)",
     "procedural8000": "longer procedural pre-training (GPU, 8,000 classes, 52 epochs), no zoo training",
     "procedural8000-ft": "longer procedural pre-training + fingerprint recipe on the zoo",
+    "procedural8000-ft-leaveout": "longer procedural pre-training + fingerprint recipe, leave-out",
+    "procedural8000-ft-latentout": "longer procedural pre-training + fingerprint recipe, latent-decoder leave-out (taesd-sd3, taesd-flux2)",
     "procedural8000-ft-fused-full": "longer procedural pre-training + fingerprint recipe + spectrum of the whole image (fused)",
 }
 

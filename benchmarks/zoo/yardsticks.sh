@@ -8,7 +8,7 @@
 # MODEL is any of: default (the shipped models/default, evaluated as it is), <model>-tiles (a trained
 # model's test images embedded whole, --tiles 4), spectrum random thesis thesis-leaveout fingerprint fingerprint-leaveout
 # fingerprint-memory fingerprint-long fingerprint-long-leaveout fingerprint-latentout, procedural procedural-ft
-# procedural-ft-leaveout procedural-ft-latentout (PRETRAINED=model dir), procedural8000 procedural8000-ft, and <any fingerprint model>-fused or
+# procedural-ft-leaveout procedural-ft-latentout (PRETRAINED=model dir), procedural8000 procedural8000-ft procedural8000-ft-leaveout procedural8000-ft-latentout, and <any fingerprint model>-fused or
 # -fused-full (needs that model first)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
 #   for m in fingerprint thesis fingerprint-leaveout thesis-leaveout; do bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo $m & done
@@ -43,6 +43,9 @@ FUSE=${FUSE:-auto}
 # directory by benchmarks/gpu/procedural_weights.py install. `procedural`: used as it is (only the
 # gallery and calibration come from the zoo, so every zoo class is unseen by the encoder);
 # `procedural-ft*`: fine-tuned on the zoo with the fingerprint recipe for EPOCHS epochs.
+# The 4,000-class encoder left the working tree when the 8,000-class one (its continuation) came in,
+# to keep a device call's carry under 64 MiB; git history keeps it:
+#   git checkout 0d75f43 -- models/procedural-pretrain-4000
 PRETRAINED=${PRETRAINED:-models/procedural-pretrain-4000}
 # `procedural8000*`: the same rows from the longer pre-training (models/procedural-pretrain-8000:
 # the 4,000-class encoder continued for 40 epochs on 4,000 new classes, seed 1; its README).
@@ -68,6 +71,10 @@ evaluate() {  # name [model directory, default RUNS/name] [evaluate options...]
 
 for model in $MODELS; do
   case $model in
+    procedural|procedural-ft*)
+      [ -f "$PRETRAINED/config.json" ] || { echo "error: $model starts from $PRETRAINED, which this checkout lacks; restore it with: git checkout 0d75f43 -- models/procedural-pretrain-4000 (or set PRETRAINED=DIR)" >&2; exit 2; } ;;
+  esac
+  case $model in
     default)              mkdir -p "$RUNS/default"; evaluate default "$(dirname "$0")/../../models/default"; continue ;;
     # <model>-tiles: that model with each test image embedded whole, as detect/attribute do
     # (the mean of 4 tiles: a 256-px window at a 128-px input); no training
@@ -87,6 +94,8 @@ for model in $MODELS; do
     procedural-ft-leaveout) train procedural-ft-leaveout --recipe fingerprint --init "$PRETRAINED" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT ;;
     procedural8000)       train procedural8000 --recipe fingerprint --init "$PRETRAINED_8000" --epochs 0 ;;
     procedural8000-ft)    train procedural8000-ft --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 ;;
+    procedural8000-ft-leaveout) train procedural8000-ft-leaveout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT ;;
+    procedural8000-ft-latentout) train procedural8000-ft-latentout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
     procedural-ft-latentout) train procedural-ft-latentout --recipe fingerprint --init "$PRETRAINED" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
     *-fused-full)  # the spectrum over the whole 256-px image, the learned part on its centre 128 px
       base=${model%-fused-full}
