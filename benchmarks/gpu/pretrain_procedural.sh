@@ -43,8 +43,8 @@ PER_TRAIN=${PER_TRAIN:-8}
 PER_VAL=${PER_VAL:-2}
 SEED=${SEED:-0}
 # INIT: where training starts (trainer's --init): unset = random weights; a model directory in the
-# checkout (e.g. models/procedural-pretrain-4000) continues an earlier pre-training on new classes
-# (SEED=1 draws 4,000 networks none of seed 0's), with a fresh cosine schedule.
+# checkout (e.g. models/procedural-pretrain-8000) continues an earlier pre-training on new classes
+# (a SEED not used before draws networks it has not seen; seeds 0 and 1 made the 8000 encoder), with a fresh cosine schedule.
 INIT=${INIT:-}
 EPOCHS=${EPOCHS:-16}
 BATCH=${BATCH:-512}
