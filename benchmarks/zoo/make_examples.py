@@ -2,7 +2,7 @@
 
     python benchmarks/zoo/make_examples.py --zoo /work/zoo
 
-Four test-split images of the zoo (no photo of the test split feeds training), and
+Five test-split images of the zoo (one a `taesd-sdxl` latent-decoder reconstruction) (no photo of the test split feeds training), and
 `sd-parameters.png`: the real example with a Stable Diffusion (A1111) `parameters`
 text chunk added, to show how aidetect reports metadata that disagrees with the model.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 from PIL import Image, PngImagePlugin
 
 OUT = Path(__file__).resolve().parents[2] / "aidetect" / "bundled" / "examples"
-CLASSES = ("real", "realesrgan-x4", "style-transfer", "cdcgan-eyes")
+CLASSES = ("real", "realesrgan-x4", "style-transfer", "cdcgan-eyes", "taesd-sdxl")
 
 
 def main() -> None:
