@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ORDER = [
-    "default", "spectrum", "random", "thesis", "thesis-leaveout", "fingerprint", "fingerprint-leaveout", "fingerprint-memory", "fingerprint-fused",
+    "default", "default-2026-11", "spectrum", "random", "thesis", "thesis-leaveout", "fingerprint", "fingerprint-leaveout", "fingerprint-memory", "fingerprint-fused",
     "fingerprint-fused-full", "fingerprint-leaveout-fused-full", "fingerprint-long", "fingerprint-long-leaveout", "fingerprint-long-fused",
     "fingerprint-long-fused-full", "fingerprint-long-leaveout-fused", "fingerprint-long-leaveout-fused-full",
     "fingerprint-latentout", "fingerprint-latentout-fused-full",
@@ -25,6 +25,7 @@ ORDER = [
 ]
 LABELS = {
     "default": "shipped default (models/default, as it is)",
+    "default-2026-11": "previous default (6b50126b0766229b, trained on the ten-class zoo; its evaluation moved from `default`)",
     "spectrum": "spectrum yardstick (no training)",
     "random": "EfficientNet-B0, random weights (no training)",
     "thesis": "thesis recipe (RGB 128 px, SupCon)",
