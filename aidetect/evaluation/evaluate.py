@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -96,18 +97,22 @@ class EvalContext:
         return result, [label_of[p] for p in result.paths]
 
 
+    @cached_property
+    def _model_gallery(self):
+        """The model directory's gallery and its row of each SHA-256, loaded once per evaluation;
+        None when the folder has none or it belongs to another model."""
+        gallery_path = Path(self.model.folder) / GALLERY_FILE
+        if not gallery_path.is_file():
+            return None
+        try:
+            gallery = Gallery.load(gallery_path, expected_model_fingerprint=self.model.config.fingerprint, mmap=True)
+        except AidetectError:
+            return None
+        return gallery, {gallery.sha256s[i]: i for i in range(len(gallery))}
+
     def _model_gallery_rows(self, digests) -> dict:
         """The model directory's gallery holds this model's clean embeddings of its training
         images: those of ``digests`` it holds (by SHA-256), so they need not be embedded again."""
-        if not hasattr(self, "_model_gallery"):
-            self._model_gallery = None  # loaded once per evaluation, if present and this model's
-            gallery_path = Path(self.model.folder) / GALLERY_FILE
-            if gallery_path.is_file():
-                try:
-                    gallery = Gallery.load(gallery_path, expected_model_fingerprint=self.model.config.fingerprint, mmap=True)
-                    self._model_gallery = gallery, {gallery.sha256s[i]: i for i in range(len(gallery))}
-                except AidetectError:
-                    pass
         if self._model_gallery is None:
             return {}
         gallery, row_of = self._model_gallery
