@@ -2,7 +2,8 @@
 
     python benchmarks/zoo/make_examples.py --zoo /work/zoo
 
-Five test-split images of the zoo (one a `taesd-sdxl` latent-decoder reconstruction) (no photo of the test split feeds training), and
+Five test-split images of the zoo, one of them a `taesd-sdxl` latent-decoder reconstruction (no
+photo of the test split feeds training), and
 `sd-parameters.png`: the real example with a Stable Diffusion (A1111) `parameters`
 text chunk added, to show how aidetect reports metadata that disagrees with the model.
 """
