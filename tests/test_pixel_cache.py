@@ -266,6 +266,43 @@ def test_training_with_the_cache_gives_the_same_model_and_fills_it(synthetic_dat
     assert len(cache.missing(val, form)) < len(val)
 
 
+@pytest.mark.parametrize("workers", [0, 1])
+def test_after_the_first_epoch_training_decodes_nothing(synthetic_data, tmp_path, monkeypatch, workers):
+    """Epoch 1 writes every image it reads through to the cache; from epoch 2 on, the steps, the
+    BatchNorm re-estimation and validation (each over the same batches every epoch, their workers
+    kept for the run) read only the cache. Decodes are logged to a file, so a forked worker's
+    count the same as the main process's."""
+    from aidetect.training import trainer as trainer_module
+    from aidetect.training import train
+
+    log = tmp_path / "decodes.log"
+    real_load = dataset_module.load_image
+
+    def logged_load(path, **kwargs):
+        with open(log, "a") as f:
+            f.write(f"decoded {path}\n")
+        return real_load(path, **kwargs)
+
+    real_validate = trainer_module.Trainer._validate
+
+    def validate_then_mark(self, epoch):
+        loss = real_validate(self, epoch)
+        with open(log, "a") as f:
+            f.write(f"epoch {epoch + 1} done\n")
+        return loss
+
+    monkeypatch.setattr(dataset_module, "load_image", logged_load)
+    monkeypatch.setattr(trainer_module.Trainer, "_validate", validate_then_mark)
+    train(tiny_train_options(synthetic_data, tmp_path / "model", pixel_cache=str(tmp_path / "cache"), epochs=3,
+                             batch_size=16, gallery_per_class=5, max_per_class=20, workers=workers, bn_batches=2))
+    lines = log.read_text().splitlines()
+    first_done = lines.index("epoch 1 done")
+    assert lines.index("epoch 3 done") > first_done
+    assert any(line.startswith("decoded") for line in lines[:first_done])
+    between = [line for line in lines[first_done : lines.index("epoch 3 done")] if line.startswith("decoded")]
+    assert between == []
+
+
 def test_embed_command_with_a_pixel_cache_gives_the_same_embeddings(tiny_model, tmp_path):
     from typer.testing import CliRunner
 

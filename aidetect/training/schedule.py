@@ -36,3 +36,23 @@ class EpochBatches:
         for step, batch in enumerate(self.sampler):
             if step >= self.start:
                 yield [(self.epoch, i) for i in batch[self.rank :: self.world_size]]
+
+
+class ReplayedBatches:
+    """The batch sampler of a pass the trainer repeats after every epoch on the same images
+    (validation, BatchNorm re-estimation): the same batches each time, as ``(epoch, index)``
+    pairs. Its DataLoader keeps its workers for the whole run, and the epoch in each request
+    tells a worker that a new pass began, so it commits what it wrote to the pixel cache in the
+    last one (aidetect.data.dataset): from the second pass on, every image is a cache hit.
+    """
+
+    def __init__(self, batches) -> None:
+        self.batches = [list(batch) for batch in batches]
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        for batch in self.batches:
+            yield [(self.epoch, i) for i in batch]

@@ -47,7 +47,7 @@ from aidetect.settings import resolve_setting
 from aidetect.training.batchnorm import batchnorm_layers, recalibrate_batchnorm
 from aidetect.training.checkpoint import check_same_run, read_checkpoint, write_checkpoint
 from aidetect.training.options import TrainOptions
-from aidetect.training.schedule import EpochBatches, lr_factor
+from aidetect.training.schedule import EpochBatches, ReplayedBatches, lr_factor
 from aidetect.training.ui import StopRequested, epoch_progress, stop_signals, user_facing_errors
 
 
@@ -112,6 +112,19 @@ class Trainer:
         self.sampler = ClassBalancedBatchSampler(self.train_set.labels, o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
         self.epoch_batches = EpochBatches(self.sampler, self.dist.rank, self.dist.world_size)
         self.train_loader = self._loader(self.train_set, self.epoch_batches, persistent=True)
+        # The passes after every epoch, each over the same batches every time (_replayed_loader):
+        # BatchNorm re-estimation on training images preprocessed as at inference, and validation.
+        bn_sampler = ClassBalancedBatchSampler(self.train_set.labels, o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
+        bn_sampler.set_epoch(0)
+        self.bn_batches = [batch for _, batch in zip(range(o.optim.bn_batches), bn_sampler)]
+        self.bn_view = ImageFileDataset(self.train_set.paths, self.train_set.labels, o.preprocess, train=False,
+                                        pixel_cache=self.pixel_cache, as_uint8=True)
+        self.val_batches = []
+        if len(self.val_set):
+            val_sampler = ClassBalancedBatchSampler(self.val_set.labels, o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
+            val_sampler.set_epoch(0)
+            self.val_batches = list(val_sampler)
+        self._replayed: dict[str, tuple[ReplayedBatches, DataLoader]] = {}
 
     def _loader(self, dataset, batch_sampler, persistent: bool = False, generator: torch.Generator | None = None) -> DataLoader:
         workers = self.options.runtime.workers
@@ -309,6 +322,19 @@ class Trainer:
             losses += self._check_losses(pending, epoch, step - 1)
         return (float(np.mean(losses)) if losses else float("nan")), seen
 
+    def _replayed_loader(self, name: str, dataset: ImageFileDataset, batches, epoch: int) -> DataLoader:
+        """A loader over the same ``batches`` of ``dataset`` after every epoch, built on first use
+        and kept, workers and all: starting a worker pool twice per epoch cost more than an
+        epoch's steps on a GPU (docs/performance.md)."""
+        if name not in self._replayed:
+            sampler = ReplayedBatches(batches)
+            # its own generator, never the global RNG: a resumed run draws what an uninterrupted one does
+            self._replayed[name] = (sampler, self._loader(dataset, sampler, persistent=True,
+                                                          generator=torch.Generator().manual_seed(self.options.seed)))
+        sampler, loader = self._replayed[name]
+        sampler.epoch = epoch
+        return loader
+
     def _recalibrate_batchnorm(self, epoch: int) -> None:
         """BatchNorm statistics for the current weights (aidetect.training.batchnorm), from
         ``bn_batches`` class-balanced batches of training images preprocessed as at inference.
@@ -318,32 +344,25 @@ class Trainer:
         (docs/training.md): statistics from the training crops left the fingerprint recipe's
         validation loss near the collapsed value, those from the inference input did not.
 
-        Deterministic (batches seeded by the run's seed and the epoch, the loader by its own
-        generator, never the global RNG), so a resumed run saves the same statistics as an
-        uninterrupted one. Under DDP every rank uses the same whole batches, so every rank holds
-        the same statistics (SyncBatchNorm sees identical inputs everywhere).
+        The same batches every epoch (the class-balanced draw of epoch 0), so with a pixel cache
+        only the first re-estimation decodes. Deterministic (seeded by the run's seed, never the
+        global RNG), so a resumed run saves the same statistics as an uninterrupted one. Under DDP
+        every rank uses the same whole batches, so every rank holds the same statistics
+        (SyncBatchNorm sees identical inputs everywhere).
         """
         o = self.options
         if o.optim.bn_batches <= 0 or not batchnorm_layers(self.encoder):
             return
-        sampler = ClassBalancedBatchSampler(self.train_set.labels, o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
-        sampler.set_epoch(epoch)
-        chosen = [batch for _, batch in zip(range(o.optim.bn_batches), sampler)]
-        inference_view = ImageFileDataset(self.train_set.paths, self.train_set.labels, o.preprocess, train=False,
-                                          pixel_cache=self.pixel_cache, as_uint8=True)
-        loader = self._loader(inference_view, chosen, generator=torch.Generator().manual_seed(o.seed))
+        loader = self._replayed_loader("batchnorm", self.bn_view, self.bn_batches, epoch)
         recalibrate_batchnorm(self.encoder, (self._to_device(b.images) for b in loader if len(b.indices) >= 2))
 
     @torch.no_grad()
-    def _validate(self) -> float:
+    def _validate(self, epoch: int) -> float:
         if len(self.val_set) == 0:
             return float("nan")
         self.encoder.eval()
-        o = self.options
-        sampler = ClassBalancedBatchSampler(self.val_set.labels, o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
-        sampler.set_epoch(0)  # the same validation batches every epoch
         losses = []
-        for batch in self._loader(self.val_set, list(sampler)):
+        for batch in self._replayed_loader("validation", self.val_set, self.val_batches, epoch):
             if len(batch.indices) < 2:
                 continue
             images = to_model_input(batch.images, self.device, channels_last=False)
@@ -371,7 +390,7 @@ class Trainer:
         after_steps = time.perf_counter()
         self._recalibrate_batchnorm(epoch)
         after_bn = time.perf_counter()
-        val_loss = self._validate()
+        val_loss = self._validate(epoch)
         if self.pixel_cache is not None:
             self.pixel_cache.commit_pending()  # what this process decoded (workers commit their own)
         after_val = time.perf_counter()
