@@ -30,6 +30,10 @@ class EmbeddedFiles:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, one-line reason)
 
 
+#: Batches whose embeddings stay on an accelerator before they are copied back together.
+HOST_COPY_EVERY = 32
+
+
 def default_batch_size(device: torch.device) -> int:
     """Images per forward pass when the caller does not say.
 
@@ -81,6 +85,14 @@ def embed_files(
     digests: list[str] = []
     chunks: list[np.ndarray] = []
     errors: list[tuple[str, str]] = []
+    # Outputs still on the device: reading one back waits for its batch, and the GPU then idles
+    # while the next batch is queued, so they come back HOST_COPY_EVERY batches at a time.
+    on_device: list[torch.Tensor] = []
+
+    def bring_back() -> None:
+        if on_device:
+            chunks.append(torch.cat(on_device).float().cpu().numpy())
+            on_device.clear()
 
     with progress_bar(progress, total=len(dataset), unit="images") as advance, torch.inference_mode():
         for batch in loader:
@@ -89,12 +101,14 @@ def embed_files(
             if batch.indices:
                 images = to_model_input(batch.images, device)
                 with autocast(device):
-                    out = encoder(images)
-                chunks.append(out.float().cpu().numpy())
+                    on_device.append(encoder(images))
+                if len(on_device) >= HOST_COPY_EVERY:
+                    bring_back()
                 kept_paths.extend(dataset.paths[i] for i in batch.indices)
                 kept_labels.extend(batch.labels.tolist())
                 digests.extend(batch.sha256)
             advance(len(batch.indices) + len(batch.failures))
+        bring_back()
     if chunks:
         embeddings = np.concatenate(chunks)
     else:

@@ -210,3 +210,26 @@ def test_detect_report_is_self_contained(model_copy, synthetic_data, tmp_path):
     assert records[0]["model_fingerprint"] in html and records[0]["gallery_fingerprint"] in html
     assert "data:image/png;base64," in html and 'src="http' not in html and "src='http" not in html
     assert runner.invoke(app, ["detect", "--model", str(model_copy), "--explain", str(files[0])]).exit_code == 2
+
+
+def test_embeddings_brought_back_in_groups_are_the_same_and_in_order(tiny_model, synthetic_data, tmp_path, monkeypatch):
+    """embed_files keeps outputs on the device for HOST_COPY_EVERY batches; any grouping, and a
+    bad file between batches, gives the same rows in the same order as one batch at a time."""
+    from aidetect import embedding
+    from aidetect.models.model_dir import load_model
+
+    model = load_model(tiny_model)
+    encoder = model.encoder.eval()
+    paths = sorted(str(p) for p in synthetic_data.rglob("*.png"))[:11]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    paths.insert(5, str(broken))
+    results = {}
+    for every in (1, 2, 32):
+        monkeypatch.setattr(embedding, "HOST_COPY_EVERY", every)
+        results[every] = embedding.embed_files(encoder, model.config.preprocess, paths, batch_size=3, progress=None)
+    one = results[1]
+    assert len(one.paths) == 11 and [p for p, _ in one.errors] == [str(broken)]
+    for every in (2, 32):
+        assert results[every].paths == one.paths
+        np.testing.assert_array_equal(results[every].embeddings, one.embeddings)
