@@ -70,7 +70,7 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run saved in --out.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Train a new model into an --out that holds one; nothing is deleted first, its files are replaced as the new run saves.")] = False,
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the encoder (faster on GPUs after a warm-up).")] = False,
-    pixel_cache: Annotated[Optional[Path], typer.Option("--pixel-cache", help="Folder of decoded pixels: every image is decoded once (by --workers processes, before epoch 1) and read from there after; it says its disk size first. See docs/performance.md.")] = None,
+    pixel_cache: Annotated[Optional[Path], typer.Option("--pixel-cache", help="Folder of decoded pixels: every image is decoded once, as epoch 1 first reads it, and read from there after; it says its disk size first. See docs/performance.md.")] = None,
 ) -> None:
     """Train an encoder for a setting and write a self-describing model directory."""
     with user_errors():
