@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from aidetect.losses import ContrastiveLoss, SupConLoss
 
 
-def _hand_supcon(z, labels, t, contrast=None, contrast_labels=None):
+def _hand_supcon(z, labels, t, contrast=None, contrast_labels=None, class_weights=None):
     """Direct transcription of the thesis formula, one anchor at a time. Anchors are the batch;
     ``contrast`` (the batch first, then remembered embeddings) is what each anchor is compared with."""
     contrast = z if contrast is None else contrast
@@ -20,8 +20,8 @@ def _hand_supcon(z, labels, t, contrast=None, contrast_labels=None):
             continue
         denominator = sum(math.exp(float(z[i] @ contrast[a]) / t) for a in others)
         terms = [math.log(math.exp(float(z[i] @ contrast[p]) / t) / denominator) for p in positives]
-        losses.append(-sum(terms) / len(positives))
-    return sum(losses) / len(losses)
+        losses.append((-sum(terms) / len(positives), 1.0 if class_weights is None else class_weights[labels[i]]))
+    return sum(w * loss for loss, w in losses) / sum(w for _, w in losses)
 
 
 def test_default_temperature_is_pinned():
@@ -119,3 +119,15 @@ def test_supcon_with_a_memory_contrasts_the_batch_with_remembered_embeddings():
     # A fixed temperature passed in replaces the module's τ.
     warm = SupConLoss(temperature=0.2, learnable_temperature=False)(z.detach(), labels, temperature=0.5)
     assert warm.item() == pytest.approx(_hand_supcon(z.detach(), labels, 0.5), rel=1e-5)
+
+
+def test_class_weights_make_a_weighted_mean_of_the_anchors():
+    torch.manual_seed(1)
+    z = F.normalize(torch.randn(9, 5), dim=1)
+    labels = torch.tensor([0, 0, 1, 1, 1, 2, 0, 2, 3])  # class 3: no positive, left out whatever its weight
+    loss_fn = SupConLoss(temperature=0.3, learnable_temperature=False)
+    weights = [1.0, 4.0, 1.0, 9.0]
+    weighted = loss_fn(z, labels, class_weights=torch.tensor(weights))
+    assert float(weighted) == pytest.approx(_hand_supcon(z, labels.tolist(), 0.3, class_weights=weights), rel=1e-5)
+    assert float(weighted) != pytest.approx(float(loss_fn(z, labels)), rel=1e-3)
+    assert float(loss_fn(z, labels, class_weights=torch.ones(4))) == pytest.approx(float(loss_fn(z, labels)), rel=1e-6)

@@ -142,3 +142,21 @@ def test_unreadable_training_image_is_skipped_and_counted(tmp_path):
     assert result.skipped_images >= 1
 
 
+
+
+def test_real_weight_changes_the_loss_and_is_recorded(synthetic_data, tmp_path):
+    """--real-weight reaches SupCon (the same run's first losses differ) and the model records it;
+    without a real class among the trained ones it is refused before training."""
+    options = dict(epochs=1, batch_size=16, max_per_class=12, gallery_per_class=4, workers=0)
+    train(tiny_train_options(synthetic_data, tmp_path / "plain", **options))
+    train(tiny_train_options(synthetic_data, tmp_path / "weighted", real_weight=4.0, **options))
+    losses = [json.loads((tmp_path / name / "metrics.jsonl").read_text().splitlines()[0])["train_loss"]
+              for name in ("plain", "weighted")]
+    assert losses[0] != pytest.approx(losses[1], rel=1e-4)
+    config = json.loads((tmp_path / "weighted" / "config.json").read_text())
+    assert config["training"]["options"]["real_weight"] == 4.0
+    result = runner.invoke(app, ["train", "--data", str(synthetic_data), "--out", str(tmp_path / "no-real"), "--arch", "tiny",
+                                 "--image-size", "32", "--epochs", "1", "--workers", "0", "--exclude", "real",
+                                 "--real-weight", "3"])
+    assert result.exit_code == 2 and "--real-weight" in result.output and "no 'real' class" in result.output
+    assert not (tmp_path / "no-real" / "model.safetensors").exists()

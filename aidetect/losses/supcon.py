@@ -58,10 +58,13 @@ class SupConLoss(nn.Module):
         labels: torch.Tensor,
         memory: tuple[torch.Tensor, torch.Tensor] | None = None,
         temperature: float | None = None,
+        class_weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``memory``: (embeddings [M, D], labels [M]) of earlier batches, contrasted with every
         anchor like the batch's own images (no gradient flows into them). ``temperature``
-        replaces the learned τ for this call (a warm-up at a higher, fixed temperature)."""
+        replaces the learned τ for this call (a warm-up at a higher, fixed temperature).
+        ``class_weights`` [C]: each anchor's L_i counts with its class's weight, the batch loss
+        being their weighted mean (None: every anchor alike, the thesis)."""
         if embeddings.ndim != 2 or labels.ndim != 1 or embeddings.shape[0] != labels.shape[0]:
             raise ValueError(f"expected embeddings [N, D] and labels [N], got {tuple(embeddings.shape)} and {tuple(labels.shape)}")
         # Computed in float32 even under autocast: the log-sum-exp of 1/τ-scaled
@@ -88,5 +91,10 @@ class SupConLoss(nn.Module):
         # Zero out non-positives before summing (log_prob is -inf on the diagonal).
         pos_log_prob = torch.where(positives, log_prob, torch.zeros_like(log_prob)).sum(dim=1)
         per_anchor = -pos_log_prob[has_pos] / n_pos[has_pos]
+        if class_weights is None:
+            loss = per_anchor.mean()
+        else:
+            weights = class_weights.to(per_anchor.device, per_anchor.dtype)[labels[has_pos]]
+            loss = (weights * per_anchor).sum() / weights.sum()
         # + 0·log τ keeps τ in the graph when a fixed temperature replaced it (DDP needs every parameter used).
-        return per_anchor.mean() + self.log_temperature * 0.0
+        return loss + self.log_temperature * 0.0

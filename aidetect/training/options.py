@@ -60,12 +60,20 @@ class LossConfig:
     warmup_temperature: float | None = None
     #: Embeddings of recent steps contrasted with each batch (0 = off); see aidetect.losses.memory.
     memory_size: int = 0
+    #: SupCon anchors of the ``real`` class count this many times the others (1 = the thesis): a
+    #: photograph taken for a generator is the costliest error, and real is the one class with no
+    #: fingerprint of its own to cluster by.
+    real_weight: float = 1.0
 
     def check(self) -> None:
         if self.memory_size and self.name != "supcon":
             raise AidetectError(f"--memory works with the supcon loss, not {self.name}")
         if self.warmup_temperature is not None and self.name != "supcon":
             raise AidetectError(f"--warmup-temperature works with the supcon loss, not {self.name}")
+        if self.real_weight != 1.0 and self.name != "supcon":
+            raise AidetectError(f"--real-weight works with the supcon loss, not {self.name}")
+        if not self.real_weight > 0:
+            raise AidetectError(f"--real-weight {self.real_weight}: must be above 0")
 
 
 @dataclass
@@ -142,6 +150,7 @@ FLAT_OPTIONS: dict[str, tuple[str | None, str]] = {
     "channels_last": ("runtime", "channels_last"),
     "compile": ("runtime", "compile"),
     "pixel_cache": ("runtime", "pixel_cache"),
+    "real_weight": ("loss", "real_weight"),
 }
 
 _CONFIGS = {

@@ -38,6 +38,7 @@ from aidetect.data.pixel_cache import PixelCache, announce
 from aidetect.data.sampler import ClassBalancedBatchSampler
 from aidetect.devices import autocast, resolve_device, to_model_input
 from aidetect.errors import AidetectError
+from aidetect.labels import REAL
 from aidetect.losses import build_loss
 from aidetect.models.encoder import FIXED_FEATURE_TRUNKS, Encoder
 from aidetect.models.init_weights import load_initial_weights
@@ -166,6 +167,12 @@ class Trainer:
         self.loss_fn = build_loss(
             loss.name, temperature=loss.temperature, learnable_temperature=loss.learnable_temperature, margin=loss.margin
         ).to(self.device)
+        self.class_weights = None
+        if loss.real_weight != 1.0:
+            if REAL not in self.class_to_idx:
+                raise AidetectError(f"--real-weight {loss.real_weight}: no '{REAL}' class among the trained classes ({', '.join(self.trained)})")
+            self.class_weights = torch.ones(len(self.trained), device=self.device)
+            self.class_weights[self.class_to_idx[REAL]] = loss.real_weight
         self.memory = None
         if loss.memory_size:
             from aidetect.losses.memory import CrossBatchMemory
@@ -187,8 +194,10 @@ class Trainer:
         return lr
 
     def _loss_extras(self, warming_up: bool) -> dict:
-        """The memory (after the warm-up) and the warm-up temperature, for SupCon."""
+        """The memory (after the warm-up), the warm-up temperature and the real class's weight, for SupCon."""
         extras = {}
+        if self.class_weights is not None:
+            extras["class_weights"] = self.class_weights
         if self.memory is not None and not warming_up:
             extras["memory"] = self.memory.contents()
         if warming_up and self.options.loss.warmup_temperature is not None:

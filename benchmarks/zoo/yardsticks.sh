@@ -8,7 +8,7 @@
 # MODEL is any of: default (the shipped models/default, evaluated as it is), <model>-tiles (a trained
 # model's test images embedded whole, --tiles 4), spectrum random thesis thesis-leaveout fingerprint fingerprint-leaveout
 # fingerprint-memory fingerprint-long fingerprint-long-leaveout fingerprint-latentout, procedural procedural-ft
-# procedural-ft-leaveout procedural-ft-latentout (PRETRAINED=model dir), procedural8000 procedural8000-ft procedural8000-ft-more (needs procedural8000-ft) procedural8000-ft-leaveout
+# procedural-ft-leaveout procedural-ft-latentout (PRETRAINED=model dir), procedural8000 procedural8000-ft procedural8000-ft-more (needs procedural8000-ft) procedural8000-ft-real4 procedural8000-ft-leaveout
 # procedural8000-ft-latentout, and <any fingerprint model>-fused or
 # -fused-full (needs that model first)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
@@ -98,6 +98,8 @@ for model in $MODELS; do
     procedural8000-ft-leaveout) train procedural8000-ft-leaveout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT ;;
     # 3 more CPU epochs from the fine-tuned model, the schedule started again: is the fine-tuning compute-bound?
     procedural8000-ft-more) train procedural8000-ft-more --recipe fingerprint --init "$RUNS/procedural8000-ft" --batch-size 80 --epochs $EPOCHS --patience 100 ;;
+    # the same fine-tuning with SupCon's real anchors counting 4 times the others (docs/training.md)
+    procedural8000-ft-real4) train procedural8000-ft-real4 --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --real-weight 4 ;;
     procedural8000-ft-latentout) train procedural8000-ft-latentout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
     procedural-ft-latentout) train procedural-ft-latentout --recipe fingerprint --init "$PRETRAINED" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
     *-fused-full)  # the spectrum over the whole 256-px image, the learned part on its centre 128 px
