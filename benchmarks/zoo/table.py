@@ -21,7 +21,9 @@ ORDER = [
     "fingerprint-tiles", "fingerprint-leaveout-tiles", "fingerprint-latentout-tiles", "default-tiles",
     "procedural", "procedural-ft", "procedural-ft-leaveout", "procedural-ft-latentout",
     "procedural-fused-full", "procedural-ft-fused-full",
-    "procedural8000", "procedural8000-ft", "procedural8000-ft-leaveout", "procedural8000-ft-latentout", "procedural8000-ft-fused-full",
+    "procedural8000", "procedural8000-ft", "procedural8000-ft-tiles", "procedural8000-ft-more", "procedural8000-ft-real4",
+    "procedural8000-ft-leaveout", "procedural8000-ft-latentout", "procedural8000-ft-fused-full",
+    "procedural8000-ft-more-fused-full", "procedural8000-ft-real4-fused-full",
 ]
 LABELS = {
     "default": "shipped default (models/default, as it is)",
@@ -59,6 +61,11 @@ LABELS = {
     "procedural8000-ft-leaveout": "longer procedural pre-training + fingerprint recipe, leave-out",
     "procedural8000-ft-latentout": "longer procedural pre-training + fingerprint recipe, latent-decoder leave-out (taesd-sd3, taesd-flux2)",
     "procedural8000-ft-fused-full": "longer procedural pre-training + fingerprint recipe + spectrum of the whole image (fused)",
+    "procedural8000-ft-tiles": "longer procedural pre-training + fingerprint recipe, test images whole (mean of 4 tiles)",
+    "procedural8000-ft-more": "longer procedural pre-training + fingerprint recipe, 3 more epochs (6 in all)",
+    "procedural8000-ft-real4": "longer procedural pre-training + fingerprint recipe, real anchors weigh 4 (--real-weight 4)",
+    "procedural8000-ft-more-fused-full": "longer procedural pre-training + fingerprint recipe, 6 epochs + spectrum of the whole image (fused)",
+    "procedural8000-ft-real4-fused-full": "longer procedural pre-training + fingerprint recipe, --real-weight 4 + spectrum of the whole image (fused)",
 }
 
 
