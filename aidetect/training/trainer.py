@@ -170,7 +170,8 @@ class Trainer:
         self.class_weights = None
         if loss.real_weight != 1.0:
             if REAL not in self.class_to_idx:
-                raise AidetectError(f"--real-weight {loss.real_weight}: no '{REAL}' class among the trained classes ({', '.join(self.trained)})")
+                raise AidetectError(f"--real-weight {loss.real_weight}: no '{REAL}' class among the trained classes "
+                                    f"({', '.join(self.trained)}); train with a real class or leave --real-weight out")
             self.class_weights = torch.ones(len(self.trained), device=self.device)
             self.class_weights[self.class_to_idx[REAL]] = loss.real_weight
         self.memory = None
