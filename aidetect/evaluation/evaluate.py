@@ -96,7 +96,6 @@ class EvalContext:
         label_of = {s.path: s.label for s in samples}
         return result, [label_of[p] for p in result.paths]
 
-
     @cached_property
     def _model_gallery(self):
         """The model directory's gallery and its row of each SHA-256, loaded once per evaluation;

@@ -16,6 +16,7 @@ converge.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import time
@@ -113,19 +114,28 @@ class Trainer:
         self.sampler = ClassBalancedBatchSampler(self.train_set.labels, o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
         self.epoch_batches = EpochBatches(self.sampler, self.dist.rank, self.dist.world_size)
         self.train_loader = self._loader(self.train_set, self.epoch_batches, persistent=True)
-        # The passes after every epoch, each over the same batches every time (_replayed_loader):
-        # BatchNorm re-estimation on training images preprocessed as at inference, and validation.
-        bn_sampler = ClassBalancedBatchSampler(self.train_set.labels, o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
-        bn_sampler.set_epoch(0)
-        self.bn_batches = [batch for _, batch in zip(range(o.optim.bn_batches), bn_sampler)]
-        self.bn_view = ImageFileDataset(self.train_set.paths, self.train_set.labels, o.preprocess, train=False,
-                                        pixel_cache=self.pixel_cache, as_uint8=True)
-        self.val_batches = []
-        if len(self.val_set):
-            val_sampler = ClassBalancedBatchSampler(self.val_set.labels, o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
-            val_sampler.set_epoch(0)
-            self.val_batches = list(val_sampler)
-        self._replayed: dict[str, tuple[ReplayedBatches, DataLoader]] = {}
+        # The passes after every epoch, each over the same batches every time (ReplayedBatches), their
+        # loaders kept with their workers for the run: starting a worker pool twice per epoch cost
+        # more than an epoch's steps on a GPU (docs/performance.md). A loader starts its workers
+        # when first read, so a run without BatchNorm or validation starts none.
+        # BatchNorm re-estimation reads training images preprocessed as at inference.
+        bn_view = ImageFileDataset(self.train_set.paths, self.train_set.labels, o.preprocess, train=False,
+                                   pixel_cache=self.pixel_cache, as_uint8=True)
+        self.bn_batches = ReplayedBatches(self._first_epoch_batches(self.train_set.labels, o.optim.bn_batches))
+        self.bn_loader = self._replayed_loader(bn_view, self.bn_batches)
+        self.val_batches = ReplayedBatches(self._first_epoch_batches(self.val_set.labels) if len(self.val_set) else [])
+        self.val_loader = self._replayed_loader(self.val_set, self.val_batches)
+
+    def _first_epoch_batches(self, labels, limit: int | None = None) -> list[list[int]]:
+        """The class-balanced draw of epoch 0 over ``labels`` (its first ``limit`` batches)."""
+        o = self.options
+        sampler = ClassBalancedBatchSampler(labels, o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
+        sampler.set_epoch(0)
+        return list(itertools.islice(sampler, limit))
+
+    def _replayed_loader(self, dataset: ImageFileDataset, batches: ReplayedBatches) -> DataLoader:
+        # its own generator, never the global RNG: a resumed run draws what an uninterrupted one does
+        return self._loader(dataset, batches, persistent=True, generator=torch.Generator().manual_seed(self.options.seed))
 
     def _loader(self, dataset, batch_sampler, persistent: bool = False, generator: torch.Generator | None = None) -> DataLoader:
         workers = self.options.runtime.workers
@@ -332,19 +342,6 @@ class Trainer:
             losses += self._check_losses(pending, epoch, step - 1)
         return (float(np.mean(losses)) if losses else float("nan")), seen
 
-    def _replayed_loader(self, name: str, dataset: ImageFileDataset, batches, epoch: int) -> DataLoader:
-        """A loader over the same ``batches`` of ``dataset`` after every epoch, built on first use
-        and kept, workers and all: starting a worker pool twice per epoch cost more than an
-        epoch's steps on a GPU (docs/performance.md)."""
-        if name not in self._replayed:
-            sampler = ReplayedBatches(batches)
-            # its own generator, never the global RNG: a resumed run draws what an uninterrupted one does
-            self._replayed[name] = (sampler, self._loader(dataset, sampler, persistent=True,
-                                                          generator=torch.Generator().manual_seed(self.options.seed)))
-        sampler, loader = self._replayed[name]
-        sampler.epoch = epoch
-        return loader
-
     def _recalibrate_batchnorm(self, epoch: int) -> None:
         """BatchNorm statistics for the current weights (aidetect.training.batchnorm), from
         ``bn_batches`` class-balanced batches of training images preprocessed as at inference.
@@ -363,16 +360,17 @@ class Trainer:
         o = self.options
         if o.optim.bn_batches <= 0 or not batchnorm_layers(self.encoder):
             return
-        loader = self._replayed_loader("batchnorm", self.bn_view, self.bn_batches, epoch)
-        recalibrate_batchnorm(self.encoder, (self._to_device(b.images) for b in loader if len(b.indices) >= 2))
+        self.bn_batches.epoch = epoch
+        recalibrate_batchnorm(self.encoder, (self._to_device(b.images) for b in self.bn_loader if len(b.indices) >= 2))
 
     @torch.no_grad()
     def _validate(self, epoch: int) -> float:
         if len(self.val_set) == 0:
             return float("nan")
         self.encoder.eval()
+        self.val_batches.epoch = epoch
         losses = []
-        for batch in self._replayed_loader("validation", self.val_set, self.val_batches, epoch):
+        for batch in self.val_loader:
             if len(batch.indices) < 2:
                 continue
             images = to_model_input(batch.images, self.device, channels_last=False)
