@@ -6,7 +6,10 @@ Nothing here looks at the test split. What is chosen, and how:
   every class of the data, zero-shot ones included (the thesis's protocol);
 * the vote (``weighted`` or ``majority``): whichever classifies more of the
   validation images correctly (ties go to ``weighted``);
-* P(AI-generated): the AI vote share turned into a probability by isotonic regression
+* the detection score (the AI vote share or the similarity gap, aidetect.gallery.knn):
+  whichever separates the validation's real images from its AI-generated ones with the
+  higher AUC (ties go to the vote share; both AUCs are stored);
+* P(AI-generated): that score turned into a probability by isotonic regression
   on the validation images, real and AI weighted equally (P(AI) at even prior odds; its
   expected calibration error is stored);
 * the detection threshold on that probability: the one that maximises balanced
@@ -127,6 +130,25 @@ def vote_accuracy(predictions, labels: Sequence[str]) -> float:
     return float(np.mean([p.vote_label == t for p, t in zip(predictions, labels)])) if len(labels) else 0.0
 
 
+def choose_detection_score(candidates: dict[str, np.ndarray], is_ai: np.ndarray) -> dict:
+    """Of the detection scores in ``candidates`` (name → validation scores, NaN where a score does
+    not exist), the one whose AUC (AI images against real ones) is highest; ties and incomplete
+    scores go to the vote share. Returns the config fields ``detection_score`` and
+    ``detection_auc_validation``.
+
+    Measured, not assumed, because it differs by encoder: on zoo v2's validation split the gap
+    ranked real windows far better for the learned encoder (AUC 78 against the vote share's 71;
+    a quarter of real windows had no real neighbour among the 11 and a vote share of 1.0),
+    slightly worse for the spectrum feature (77 against 79) (docs/inference.md).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    aucs = {name: round(float(roc_auc_score(is_ai, scores)), 6)
+            for name, scores in candidates.items() if np.isfinite(scores).all()}
+    best = max(aucs, key=lambda name: (aucs[name], name == "ai_vote_share"))
+    return {"detection_score": best, "detection_auc_validation": aucs}
+
+
 def calibrate(classifier_factory, embeddings: np.ndarray, labels: Sequence[str]) -> ClassifierConfig:
     """Choose the vote and the detection threshold on validation embeddings."""
     labels = np.asarray(labels)
@@ -143,17 +165,24 @@ def calibrate(classifier_factory, embeddings: np.ndarray, labels: Sequence[str])
     preds = predictions[vote]
     known = [p.label == UNKNOWN for p in preds]
     result["false_unknown_rate_validation"] = float(np.mean(known)) if known else None
-    scores = np.array([p.score_ai if p.score_ai is not None else np.nan for p in preds])
     is_ai = labels != REAL
-    if len(labels) and np.isfinite(scores).all() and is_ai.any() and (~is_ai).any():
+    candidates = {
+        "ai_vote_share": np.array([np.nan if p.score_ai is None else p.score_ai for p in preds]),
+        "ai_similarity_gap": np.array([np.nan if p.ai_similarity_gap is None else p.ai_similarity_gap for p in preds]),
+    }
+    if len(labels) and np.isfinite(candidates["ai_vote_share"]).all() and is_ai.any() and (~is_ai).any():
+        detection = choose_detection_score(candidates, is_ai)
+        scores = candidates[detection["detection_score"]]
         xs, ys = fit_isotonic(scores, is_ai)
-        rules = ClassifierConfig(probability_method="isotonic", probability_x=xs, probability_y=ys)
+        rules = ClassifierConfig(detection_score=detection["detection_score"], probability_method="isotonic",
+                                 probability_x=xs, probability_y=ys)
         probabilities = np.array([rules.probability(s) for s in scores])
         # The threshold is chosen on the probability, the number analysts read.
         threshold = youden_threshold(probabilities, is_ai)
         verdict = probabilities >= threshold
         balanced = 0.5 * (np.mean(verdict[is_ai]) + np.mean(~verdict[~is_ai]))
         result.update(
+            **detection,
             detect_threshold=threshold, detect_threshold_rule="youden-validation (on p_ai)",
             detect_balanced_accuracy_validation=float(balanced),
             probability_method="isotonic", probability_x=xs, probability_y=ys,

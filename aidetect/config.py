@@ -184,6 +184,10 @@ class ArchitectureConfig:
 DEFAULT_DETECT_THRESHOLD = 0.5
 VOTES = ("majority", "weighted")
 PROBABILITY_METHODS = ("isotonic",)
+#: The numbers a verdict can rest on (aidetect.gallery.knn): the share of the k-NN vote outside
+#: ``real``, and the mean similarity to the k nearest AI-generated gallery images minus that to the
+#: k nearest real ones. Models calibrated before the gap existed use the vote share.
+DETECTION_SCORES = ("ai_vote_share", "ai_similarity_gap")
 
 
 @dataclass
@@ -200,6 +204,10 @@ class ClassifierConfig:
     #: None = the k rule (11; 3 when the smallest class has <= 20 members); a number fixes k.
     k: int | None = None
     k_rule: str = "11; 3 when the smallest class has <= 20 images"
+    #: The score detection rests on (:data:`DETECTION_SCORES`): chosen on the validation split by
+    #: its AUC (``detection_auc_validation``); a model without calibration uses the vote share.
+    detection_score: str = "ai_vote_share"
+    detection_auc_validation: dict[str, float] = field(default_factory=dict)
     #: Threshold at or above which an image counts as AI-generated: on ``p_ai`` when the model has
     #: a calibrated probability (``probability_method``), else on the raw AI vote share.
     detect_threshold: float = DEFAULT_DETECT_THRESHOLD
@@ -212,7 +220,7 @@ class ClassifierConfig:
     false_unknown_rate_validation: float | None = None
     validation_images: int = 0
     validation_accuracy: dict[str, float] = field(default_factory=dict)
-    #: How the AI vote share becomes a probability, fitted on validation images with real and AI
+    #: How the detection score becomes a probability, fitted on validation images with real and AI
     #: weighted equally (so P(AI) at even prior odds): ``isotonic`` (a non-decreasing step curve,
     #: linear between ``probability_x`` → ``probability_y``), or None (an older model: no probability).
     probability_method: str | None = None
@@ -227,14 +235,14 @@ class ClassifierConfig:
 
     @property
     def threshold_on(self) -> str:
-        """What ``detect_threshold`` applies to: ``p_ai`` or ``ai_vote_share``."""
+        """What ``detect_threshold`` applies to: ``p_ai`` or the uncalibrated ``ai_vote_share``."""
         return "p_ai" if self.calibrated else "ai_vote_share"
 
-    def probability(self, ai_vote_share: float) -> float | None:
-        """P(AI-generated) for an AI vote share; None when the model has no calibration."""
+    def probability(self, score: float) -> float | None:
+        """P(AI-generated) for a value of the detection score; None when the model has no calibration."""
         if not self.calibrated:
             return None
-        return _interpolate(float(ai_vote_share), self.probability_x, self.probability_y)
+        return _interpolate(float(score), self.probability_x, self.probability_y)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -249,6 +257,13 @@ class ClassifierConfig:
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not (0.0 <= float(t) <= 1.0):
             raise CorruptFileError(f"{source}: classifier.detect_threshold is {t!r}; give a number between 0 and 1")
         self.detect_threshold = float(t)
+        if self.detection_score not in DETECTION_SCORES:
+            raise CorruptFileError(f"{source}: classifier.detection_score is {self.detection_score!r}, not one of "
+                                   f"{', '.join(DETECTION_SCORES)}; fix it or recalibrate the model (benchmarks/zoo/recalibrate.py)")
+        if self.detection_score != "ai_vote_share" and not self.probability_method:
+            # Only the vote share has a threshold that means something uncalibrated (0.5 of the vote).
+            raise CorruptFileError(f"{source}: classifier.detection_score {self.detection_score!r} needs a calibration "
+                                   "(probability_method); recalibrate the model (benchmarks/zoo/recalibrate.py)")
         if self.probability_method not in (None, *PROBABILITY_METHODS):
             raise CorruptFileError(f"{source}: classifier.probability_method is {self.probability_method!r}; "
                                    f"one of {', '.join(PROBABILITY_METHODS)} or null")

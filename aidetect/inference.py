@@ -23,7 +23,7 @@ from aidetect.embedding import embed_files, embed_tiled
 from aidetect.errors import AidetectError
 from aidetect.gallery import update_gallery
 from aidetect.gallery.thumbnails import thumbnails_for
-from aidetect.gallery.classifier import TASKS, classifier_for, decide, is_ai
+from aidetect.gallery.classifier import TASKS, classifier_for, decide, detection_value, is_ai
 from aidetect.gallery.knn import Prediction
 from aidetect.labels import REAL, UNKNOWN
 from aidetect.models.model_dir import scope_line
@@ -137,7 +137,8 @@ def classify_paths(
     by_path: dict[str, dict] = {}
     for i, (path, digest, prediction) in enumerate(zip(embedded.paths, embedded.sha256, predictions)):
         tile_predictions = classifier.predict(embedded.tile_embeddings[i], top=0) if len(embedded.tile_boxes[i]) > 1 else []
-        tile_ai = [p.score_ai is not None and is_ai(p.score_ai, rules) for p in tile_predictions] or None
+        tile_values = [detection_value(p, rules) for p in tile_predictions]
+        tile_ai = [v is not None and is_ai(v, rules) for v in tile_values] or None
         decision = decide(prediction, classifier, rules, tile_ai)
         record = {
             "path": path,

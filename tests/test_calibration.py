@@ -135,3 +135,45 @@ def test_isotonic_with_one_vote_share_is_a_flat_curve():
     xs, ys = fit_isotonic(np.full(20, 0.7), np.array([True] * 10 + [False] * 10))
     rules = ClassifierConfig(probability_method="isotonic", probability_x=xs, probability_y=ys)
     assert rules.probability(0.0) == rules.probability(1.0) == pytest.approx(0.5)
+
+
+def test_calibration_rests_detection_on_the_score_that_separates_better():
+
+    def at(degrees, n, rng):
+        a = np.radians(degrees + rng.normal(0, 0.3, n))
+        return np.stack([np.cos(a), np.sin(a), rng.normal(0, 0.002, n)], axis=1).astype(np.float32)
+
+    rng = np.random.default_rng(1)
+    gallery = gallery_of(np.concatenate([at(0, 20, rng), at(20, 200, rng)]), ["real"] * 20 + ["gen_a"] * 200)
+    val = np.concatenate([at(12, 15, rng), at(20, 15, rng)])
+    val /= np.linalg.norm(val, axis=1, keepdims=True)
+    rules = calibrate(lambda vote: KNNClassifier(gallery, vote=vote), val, ["real"] * 15 + ["gen_a"] * 15)
+    # every validation image has a vote share of 1.0; the gap separates them
+    assert rules.detection_auc_validation == {"ai_vote_share": 0.5, "ai_similarity_gap": 1.0}
+    assert rules.detection_score == "ai_similarity_gap" and rules.calibrated
+    assert rules.detect_balanced_accuracy_validation == 1.0
+    gaps = [p.ai_similarity_gap for p in KNNClassifier(gallery).predict(val)]
+    assert rules.probability(max(gaps[:15])) < rules.detect_threshold <= rules.probability(min(gaps[15:]))
+
+
+def test_ties_between_detection_scores_keep_the_vote_share():
+    from aidetect.calibration import choose_detection_score
+
+    is_ai = np.array([False, False, True, True])
+    both = choose_detection_score({"ai_vote_share": np.array([0.0, 0.1, 0.9, 1.0]),
+                                   "ai_similarity_gap": np.array([-0.2, -0.1, 0.1, 0.2])}, is_ai)
+    assert both == {"detection_score": "ai_vote_share", "detection_auc_validation": {"ai_vote_share": 1.0, "ai_similarity_gap": 1.0}}
+    missing = choose_detection_score({"ai_vote_share": np.array([0.0, 1.0, 0.9, 1.0]),
+                                      "ai_similarity_gap": np.array([np.nan, -0.1, 0.1, 0.2])}, is_ai)
+    assert missing["detection_score"] == "ai_vote_share" and "ai_similarity_gap" not in missing["detection_auc_validation"]
+
+
+def test_a_detection_score_config_json_cannot_use_is_refused():
+    from aidetect.errors import CorruptFileError
+
+    with pytest.raises(CorruptFileError, match="detection_score is 'bogus'"):
+        ClassifierConfig.from_dict({"detection_score": "bogus"})
+    with pytest.raises(CorruptFileError, match="needs a calibration"):
+        ClassifierConfig.from_dict({"detection_score": "ai_similarity_gap"})
+    # a config.json written before the gap existed: the vote share, as it was calibrated on
+    assert ClassifierConfig.from_dict({"detect_threshold": 0.4}).detection_score == "ai_vote_share"

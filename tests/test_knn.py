@@ -164,3 +164,74 @@ def test_unknown_rule_statistics_are_cached_by_gallery_content(tmp_path, monkeyp
     assert KNNClassifier(g).unknown_thresholds == fresh[0] and calls == []  # read from the cache
     path.write_text("{not json")
     assert knn_module.cached_leave_one_out_statistics(g) == fresh and calls == [1]  # a broken cache is recomputed
+
+
+def _mixed_gallery(seed=0):
+    """A gallery of real and three generators in random order, with exact duplicates across classes (ties)."""
+    rng = np.random.default_rng(seed)
+    embeddings = unit(rng.normal(size=(300, 8)))
+    labels = list(rng.choice(["real", "gen_a", "gen_b", "gen_c"], size=300))
+    embeddings[10] = embeddings[200]  # the same embedding under two labels: a tie the order must settle
+    labels[10], labels[200] = "real", "gen_a"
+    return gallery_of(embeddings, labels), unit(rng.normal(size=(40, 8)))
+
+
+def test_searching_real_and_ai_rows_apart_finds_the_neighbours_of_one_search():
+    gallery, queries = _mixed_gallery()
+    # the two rows holding the duplicate (the gallery orders rows by class)
+    i, j = np.flatnonzero(np.isin(gallery.sha256s, [f"{10:064x}", f"{200:064x}"]))
+    queries = np.concatenate([queries, gallery.embeddings[j : j + 1].astype(np.float32)])  # hits the tie exactly
+    knn = KNNClassifier(gallery, k=11, unknown_thresholds={})
+    sims, idx = gallery.search(queries, 25)
+    for q, p in enumerate(knn.predict(queries, top=25)):
+        assert [n.index for n in p.neighbors] == idx[q].tolist()
+        np.testing.assert_array_equal([n.similarity for n in p.neighbors], sims[q])
+    assert [n.index for n in knn.predict(queries[-1:], top=2)[0].neighbors] == [i, j]  # ties to the lower row
+
+
+def test_search_restricted_to_rows_is_a_search_of_those_rows():
+    gallery, queries = _mixed_gallery(1)
+    rows = np.flatnonzero(gallery.labels() == "gen_b")
+    sims, idx = gallery.search(queries, 7, rows=rows)
+    full = queries @ gallery.embeddings.astype(np.float32).T
+    for q in range(len(queries)):
+        expected = rows[np.argsort(-full[q, rows], kind="stable")[:7]]
+        assert idx[q].tolist() == expected.tolist()
+        np.testing.assert_allclose(sims[q], full[q, expected], atol=1e-6)
+    few = gallery.search(queries, 500, rows=rows[:3])  # fewer rows than k: all of them
+    assert few[1].shape == (len(queries), 3) and set(few[1][0]) == set(rows[:3])
+
+
+def test_similarity_gap_is_the_mean_of_each_sides_k_nearest():
+    gallery, queries = _mixed_gallery(2)
+    knn = KNNClassifier(gallery, k=5, unknown_thresholds={})
+    sims = queries @ gallery.embeddings.astype(np.float32).T
+    real = gallery.labels() == "real"
+    for q, p in enumerate(knn.predict(queries, top=0)):
+        expected = np.sort(sims[q, ~real])[::-1][:5].mean() - np.sort(sims[q, real])[::-1][:5].mean()
+        assert p.ai_similarity_gap == pytest.approx(expected, abs=1e-6)
+
+
+def test_no_gap_without_both_real_and_ai_rows():
+    embeddings, labels = clusters({"gen_a": [1, 0, 0, 0], "gen_b": [0, 1, 0, 0]}, 10, 0.05)
+    p = KNNClassifier(gallery_of(embeddings, labels)).predict(embeddings[:1])[0]
+    assert p.ai_similarity_gap is None and p.score_ai is None
+    embeddings, labels = clusters({"real": [1, 0, 0, 0]}, 10, 0.05)
+    p = KNNClassifier(gallery_of(embeddings, labels)).predict(embeddings[:1])[0]
+    assert p.ai_similarity_gap is None and p.score_ai == 0.0
+
+
+def test_the_gap_ranks_real_images_the_vote_share_ties_at_one():
+    """The case behind the gap (docs/inference.md): a real image whose k nearest neighbours are all
+    AI-generated has a vote share of 1.0, like the AI images, yet lies nearer the real rows than they do."""
+    def at(degrees, n, rng):
+        a = np.radians(degrees + rng.normal(0, 0.3, n))
+        return unit(np.stack([np.cos(a), np.sin(a), rng.normal(0, 0.002, n)], axis=1))
+
+    rng = np.random.default_rng(0)
+    gallery = gallery_of(np.concatenate([at(0, 20, rng), at(20, 200, rng)]), ["real"] * 20 + ["gen_a"] * 200)
+    real_queries, ai_queries = at(12, 10, rng), at(20, 10, rng)
+    knn = KNNClassifier(gallery, k=11, unknown_thresholds={})
+    real_p, ai_p = knn.predict(real_queries), knn.predict(ai_queries)
+    assert all(p.score_ai == 1.0 for p in real_p + ai_p)  # the vote share cannot tell them apart
+    assert max(p.ai_similarity_gap for p in real_p) < min(p.ai_similarity_gap for p in ai_p)

@@ -163,3 +163,18 @@ def test_threads_option_sets_torch_threads(tiny_model, synthetic_data):
         assert runner.invoke(app, ["attribute", "--threads", "0", image]).exit_code == 2  # min 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_model_calibrated_on_the_gap_reads_p_ai_from_the_gap():
+    rules = ClassifierConfig(detection_score="ai_similarity_gap", detect_threshold=0.5, probability_method="isotonic",
+                             probability_x=[-0.1, 0.1], probability_y=[0.0, 1.0])
+    p = prediction(score_ai=1.0)  # every neighbour AI-generated, yet nearer the real rows than the AI ones
+    p.ai_similarity_gap = -0.05
+    d = decide(p, FakeClassifier(), rules)
+    assert d.p_ai == pytest.approx(0.25) and d.ai_vote_share == 1.0 and d.detection_score == "ai_similarity_gap"
+    assert d.verdict == "inconclusive" and "P(AI) 0.250 is below the threshold" in d.reason
+    record = d.to_dict()
+    assert record["ai_similarity_gap"] == -0.05 and record["detection_score"] == "ai_similarity_gap"
+    p.ai_similarity_gap = None  # a gallery of real images only: no AI side to measure against
+    d = decide(p, FakeClassifier(), rules)
+    assert d.verdict == "inconclusive" and "no AI-generated class" in d.reason

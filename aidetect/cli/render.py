@@ -158,7 +158,7 @@ def render_records(records: list[dict], task: str, title: str) -> None:
     out.print(table)
 
 
-CSV_COLUMNS = ["path", "sha256", "verdict", "reason", "label", "p_ai", "ai_vote_share", "threshold", "threshold_on",
+CSV_COLUMNS = ["path", "sha256", "verdict", "reason", "label", "p_ai", "ai_vote_share", "ai_similarity_gap", "detection_score", "threshold", "threshold_on",
                "vote_share", "margin", "tie", "runner_up", "runner_up_share", "tiles", "area_fraction", "container",
                "jpeg_quality", "neighbors", "metadata", "metadata_conflict", "scope", "error", "escaped"]
 

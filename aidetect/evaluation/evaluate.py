@@ -30,7 +30,7 @@ from aidetect.evaluation.metrics import attribution_metrics, detection_metrics
 from aidetect.evaluation.report import write_outputs
 from aidetect.gallery import Gallery
 from aidetect.calibration import expected_calibration_error, reliability_bins
-from aidetect.gallery.classifier import classifier_for, detection_score
+from aidetect.gallery.classifier import classifier_for, detection_score, detection_value
 from aidetect.labels import REAL
 from aidetect.session import open_model
 from aidetect.settings import SETTINGS
@@ -153,10 +153,12 @@ def gallery_from_embeddings(ctx: EvalContext, embedded, labels, per_class: int |
 
 
 def classify(ctx: EvalContext, gallery, embeddings, classifier: str, k=None, vote=None):
-    """Closed-set labels, P(AI-generated) and confidence for each test embedding.
+    """Closed-set labels, detection score and confidence for each test embedding.
 
-    ``knn`` is the product's own classifier (aidetect.gallery.classifier) with the model's rules;
-    the others are the thesis's alternatives (aidetect.evaluation.classifiers).
+    ``knn`` is the product's own classifier (aidetect.gallery.classifier) with the model's rules,
+    its detection score the rules' own (the AI vote share or the similarity gap, before
+    calibration); the others are the thesis's alternatives (aidetect.evaluation.classifiers),
+    scored by 1 − their real-class score.
     """
     rules = ctx.model.config.classifier
     vote = vote or rules.vote
@@ -165,7 +167,8 @@ def classify(ctx: EvalContext, gallery, embeddings, classifier: str, k=None, vot
         predictions = knn.predict(embeddings, top=0)
         predicted = [p.vote_label for p in predictions]
         confidence = np.array([p.confidence for p in predictions])
-        score_ai = np.array([np.nan if p.score_ai is None else p.score_ai for p in predictions])
+        values = [detection_value(p, rules) for p in predictions]
+        score_ai = np.array([np.nan if v is None else v for v in values])
         return predicted, score_ai, confidence, knn.k, vote
     model = build_classifier(classifier, gallery, k=k, vote=vote, seed=ctx.options.seed)
     scores = model.scores(embeddings)

@@ -33,15 +33,22 @@ def classifier_for(gallery, rules: ClassifierConfig, *, k: int | None = None, vo
                          unknown_thresholds=unknown_thresholds)
 
 
-def detection_score(ai_vote_share: float, rules: ClassifierConfig) -> float:
-    """The number the threshold applies to: P(AI) when the model is calibrated, else the vote share."""
-    p = rules.probability(ai_vote_share)
-    return ai_vote_share if p is None else p
+def detection_value(prediction: Prediction, rules: ClassifierConfig) -> float | None:
+    """The raw number detection rests on (``rules.detection_score``): the AI vote share or the
+    similarity gap; None when the gallery lacks real or AI-generated images."""
+    return prediction.ai_similarity_gap if rules.detection_score == "ai_similarity_gap" else prediction.score_ai
 
 
-def is_ai(ai_vote_share: float, rules: ClassifierConfig) -> bool:
+def detection_score(value: float, rules: ClassifierConfig) -> float:
+    """The number the threshold applies to: P(AI) when the model is calibrated, else ``value``
+    (then always the vote share: an uncalibrated model has no other detection score)."""
+    p = rules.probability(value)
+    return value if p is None else p
+
+
+def is_ai(value: float, rules: ClassifierConfig) -> bool:
     """The detection rule alone: the detection score reaches the calibrated threshold."""
-    return detection_score(ai_vote_share, rules) >= rules.detect_threshold
+    return detection_score(value, rules) >= rules.detect_threshold
 
 
 @dataclass
@@ -53,6 +60,9 @@ class Decision:
     reason: str | None  # why inconclusive (or None)
     p_ai: float | None  # calibrated P(AI-generated); None for a model without calibration
     ai_vote_share: float | None  # share of the vote outside "real"; None without a real class
+    # mean similarity to the k nearest AI-generated gallery images − to the k nearest real ones
+    ai_similarity_gap: float | None
+    detection_score: str  # which of the two p_ai (or the threshold) is computed from
     threshold: float
     threshold_on: str  # "p_ai" or "ai_vote_share"
     vote_share: float  # the winning class's share of the vote
@@ -66,7 +76,7 @@ class Decision:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        for key in ("p_ai", "ai_vote_share", "vote_share", "runner_up_share", "margin", "nearest_in_class_similarity"):
+        for key in ("p_ai", "ai_vote_share", "ai_similarity_gap", "vote_share", "runner_up_share", "margin", "nearest_in_class_similarity"):
             if d[key] is not None:
                 d[key] = round(float(d[key]), 6)
         return d
@@ -77,17 +87,19 @@ def decide(prediction: Prediction, classifier: KNNClassifier, rules: ClassifierC
     """The one rule (docs/inference.md). ``prediction`` is the whole image's (its tiles' mean
     embedding); ``tile_ai`` says, per tile, whether that tile alone reaches the threshold."""
     share = prediction.score_ai
-    p_ai = None if share is None else rules.probability(share)
+    value = detection_value(prediction, rules)
+    p_ai = None if value is None else rules.probability(value)
     runner = prediction.runner_up
     runner_share = float(prediction.runner_up_confidence) if runner else 0.0
     margin = float(prediction.confidence) - runner_share
     tie = runner is not None and margin < TIE_TOLERANCE
     label = prediction.label
     reason = None
-    if share is None:
-        verdict, reason = "inconclusive", "the gallery has no real class, so real and AI cannot be told apart"
+    if value is None:
+        missing = "real" if share is None else "AI-generated"
+        verdict, reason = "inconclusive", f"the gallery has no {missing} class, so real and AI cannot be told apart"
     else:
-        score = detection_score(share, rules)
+        score = detection_score(value, rules)
         ai_side = score >= rules.detect_threshold
         score_name = "P(AI)" if p_ai is not None else "the AI vote share"
         if runner is not None and margin < NEAR_TIE and REAL in (prediction.vote_label, runner):
@@ -113,6 +125,7 @@ def decide(prediction: Prediction, classifier: KNNClassifier, rules: ClassifierC
         verdict = "inconclusive" if reason else ("ai" if ai_side else REAL)
     return Decision(
         label=label, verdict=verdict, reason=reason, p_ai=p_ai, ai_vote_share=share,
+        ai_similarity_gap=prediction.ai_similarity_gap, detection_score=rules.detection_score,
         threshold=rules.detect_threshold, threshold_on=rules.threshold_on,
         vote_share=float(prediction.confidence), runner_up=runner, runner_up_share=runner_share,
         margin=margin, tie=tie, nearest_label=prediction.vote_label,

@@ -9,9 +9,14 @@ Rules, in one place:
   (each neighbour votes ``softmax(similarity / T)``, T = 0.07, as dinov2's k-NN
   evaluation). Ties in ``majority`` go to the label with the higher summed
   similarity. Confidence is the winning label's share of the vote.
-* **detection score**: P(AI-generated) = the share of the vote that went to
-  any class other than ``real``; the verdict is ``ai`` when it reaches the
-  threshold calibrated on the validation split (aidetect.calibration).
+* **detection scores**: the AI vote share, the share of the vote that went to
+  any class other than ``real``; and the **similarity gap**, the mean similarity
+  of the image to its k nearest AI-generated gallery images minus the mean to its
+  k nearest real ones. The vote share is 1.0 for every image none of whose k
+  neighbours is real, a quarter of the zoo's real test windows with a learned
+  encoder; the gap still ranks those (docs/inference.md). Which of the two the
+  verdict uses, and its calibration to P(AI), is chosen on the validation split
+  (aidetect.calibration).
 * **unknown**: the image's similarity to the nearest gallery member of the
   winning class is below that class's threshold (see
   :func:`leave_one_out_thresholds`): the image is farther from the class than
@@ -72,6 +77,9 @@ class Prediction:
     score_ai: float | None  # P(AI-generated), None when the gallery has no "real" class
     nearest_in_class: float  # similarity to the nearest member of vote_label
     neighbors: list[Neighbor] = field(default_factory=list)
+    #: mean similarity to the k nearest AI-generated gallery images − to the k nearest real ones;
+    #: None when the gallery lacks either
+    ai_similarity_gap: float | None = None
 
 
 def vote_weights(similarities: np.ndarray, vote: str) -> np.ndarray:
@@ -120,6 +128,11 @@ class KNNClassifier:
         self.codes = np.searchsorted(self.class_names, gallery.labels())
         self.k = choose_k(gallery.classes(), k)
         self.vote = vote
+        # Real and AI rows are searched apart (one pass over each, the same products as one search
+        # over all): the similarity gap needs each side's k nearest, which the k nearest overall
+        # need not hold. None: the gallery lacks one side, and only the overall search runs.
+        real = self.codes == self.class_names.index(REAL) if REAL in self.class_names else None
+        self._sides = None if real is None or real.all() else (np.flatnonzero(real), np.flatnonzero(~real))
         self._given_thresholds = unknown_thresholds
         self._statistics: tuple[dict[str, float], dict[str, float]] | None = None
 
@@ -146,7 +159,11 @@ class KNNClassifier:
         if len(embeddings) == 0:
             return []
         n_search = max(self.k, top or 0)
-        sims, idx = self.gallery.search(embeddings, n_search)
+        gaps = None
+        if self._sides is None:
+            sims, idx = self.gallery.search(embeddings, n_search)
+        else:
+            sims, idx, gaps = self._search_sides(embeddings, n_search)
         knn_sims, knn_idx = sims[:, : self.k], idx[:, : self.k]
         votes = class_votes(knn_sims, self.codes[knn_idx], len(self.class_names), self.vote)
         order = np.argsort(-votes, axis=1)
@@ -182,9 +199,24 @@ class KNNClassifier:
                     score_ai=score_ai,
                     nearest_in_class=near,
                     neighbors=neighbors,
+                    ai_similarity_gap=None if gaps is None else float(gaps[q]),
                 )
             )
         return predictions
+
+    def _search_sides(self, embeddings: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The ``n`` nearest rows overall (as :meth:`Gallery.search` orders them) and the similarity
+        gap [Q], from one search among the real rows and one among the others."""
+        real_rows, ai_rows = self._sides
+        real_sims, real_idx = self.gallery.search(embeddings, n, rows=real_rows)
+        ai_sims, ai_idx = self.gallery.search(embeddings, n, rows=ai_rows)
+        k = self.k
+        gaps = ai_sims[:, :k].mean(axis=1, dtype=np.float64) - real_sims[:, :k].mean(axis=1, dtype=np.float64)
+        sims = np.concatenate([real_sims, ai_sims], axis=1)
+        idx = np.concatenate([real_idx, ai_idx], axis=1)
+        # Descending similarity, ties to the lower row: the order of one search over the whole gallery.
+        order = np.lexsort((idx, -sims), axis=1)[:, : min(n, len(self.gallery))]
+        return np.take_along_axis(sims, order, axis=1), np.take_along_axis(idx, order, axis=1), gaps
 
 
 def leave_one_out_thresholds(

@@ -87,11 +87,18 @@ def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     return np.matmul(a, b, out=out)
 
 
-def knn_search(q: np.ndarray, gallery: np.ndarray, k: int, *, engine: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def knn_search(q: np.ndarray, gallery: np.ndarray, k: int, *, engine: str | None = None,
+               rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """q float32 [Q, D], gallery float16 [N, D] → (sims float32 [Q, k'], idx int64 [Q, k']).
 
     Rows in descending similarity, ties to the lower index. ``engine``: see :func:`search_engine`.
+    ``rows``: search only these rows of ``gallery`` (ascending int64 indices; e.g. one class's),
+    a block at a time, so no copy of the subset is ever held; indices returned are gallery rows.
     """
+    if rows is not None:
+        rows = np.asarray(rows, dtype=np.int64)
+        sims, idx = knn_search(q, _RowSubset(gallery, rows), k, engine=engine)
+        return sims, np.where(idx >= 0, rows[np.maximum(idx, 0)], -1)
     n_q = q.shape[0]
     n = gallery.shape[0]
     kk = min(k, n)
@@ -152,6 +159,17 @@ def knn_search(q: np.ndarray, gallery: np.ndarray, k: int, *, engine: str | None
         if not filled:
             filled = bool(np.all(best_idx[:, kk - 1] >= 0))
     return best_sim, best_idx
+
+
+class _RowSubset:
+    """``gallery[rows]`` as :func:`knn_search` reads it (shape and slices), each slice taken when read."""
+
+    def __init__(self, gallery: np.ndarray, rows: np.ndarray) -> None:
+        self.gallery, self.rows = gallery, rows
+        self.shape = (len(rows), gallery.shape[1])
+
+    def __getitem__(self, part: slice) -> np.ndarray:
+        return self.gallery[self.rows[part]]
 
 
 def _faiss_search(faiss, q: np.ndarray, gallery: np.ndarray, kk: int, best_sim: np.ndarray, best_idx: np.ndarray) -> None:

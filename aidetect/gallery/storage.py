@@ -927,7 +927,8 @@ class Gallery:
 
     # ------------------------------------------------------------------ search
 
-    def search(self, queries: np.ndarray, k: int, *, engine: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, *, engine: str | None = None,
+               rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Exact cosine k-NN.
 
         ``queries`` [Q, D] unit vectors. Returns ``(similarities, indices)``, both
@@ -937,6 +938,7 @@ class Gallery:
         time and each block keeps only candidates that beat the current k-th best.
         ``engine``: "numpy", "faiss" or "auto" (faiss when installed); None reads
         ``AIDETECT_SEARCH_ENGINE`` (see :mod:`aidetect.gallery.search`). Both are exact.
+        ``rows``: search only these rows (ascending indices, e.g. one class's); indices stay gallery rows.
         """
         q = np.asarray(queries)
         if q.ndim == 1:
@@ -952,7 +954,7 @@ class Gallery:
         q = np.ascontiguousarray(q, dtype=np.float32)
         if not np.isfinite(q).all():
             raise AidetectError("Some query embeddings are NaN or infinite; check the images and the model.")
-        return knn_search(q, self._embeddings, k, engine=engine)
+        return knn_search(q, self._embeddings, k, engine=engine, rows=rows)
 
     # ------------------------------------------------------------------ verification
 
