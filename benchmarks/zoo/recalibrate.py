@@ -6,7 +6,9 @@ For a model trained before P(AI) was calibrated (the bundled one): the vote, the
 P(AI) curve, the threshold on P(AI) and the false-unknown rate are chosen again exactly as
 `aidetect train` chooses them (aidetect.calibration.calibrate), on up to 200 validation
 images of each class the model's gallery holds, and written into config.json (atomically).
-The weights and the gallery are not touched, so the fingerprints stay the same.
+The weights and the gallery are not touched, so the fingerprints stay the same. Validation
+embeddings go through evaluate's embedding cache (by model fingerprint and file SHA-256), so a
+second calibration of the same model, or one after `evaluate` saw the same files, embeds nothing.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     from aidetect.config import ModelConfig
     from aidetect.data.discovery import discover
     from aidetect.data.sampling import sample_per_class
-    from aidetect.embedding import embed_files
+    from aidetect.evaluation.cache import EmbeddingCache, default_cache_dir
     from aidetect.fileio import atomic_write_json
     from aidetect.gallery.knn import KNNClassifier
     from aidetect.session import open_session
@@ -46,9 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     validation = sample_per_class([s for s in splits.val if s.label in classes], VALIDATION_PER_CLASS, args.seed, "validation")
     if not validation:
         parser.error(f"{args.data} has no validation images of the gallery's classes ({', '.join(sorted(classes))})")
-    embedded = embed_files(session.model.encoder, session.model.config.preprocess, [s.path for s in validation],
-                           labels=list(range(len(validation))), progress="calibrating")
-    labels = [validation[i].label for i in embedded.labels]
+    cache = EmbeddingCache(default_cache_dir(), session.model.config.fingerprint)
+    embedded, _ = cache.embed(session.model.encoder, session.model.config.preprocess, [s.path for s in validation],
+                              progress="calibrating")
+    label_of = {s.path: s.label for s in validation}
+    labels = [label_of[p] for p in embedded.paths]
     thresholds = KNNClassifier(session.gallery).unknown_thresholds
     rules = calibrate(lambda vote: KNNClassifier(session.gallery, vote=vote, unknown_thresholds=thresholds), embedded.embeddings, labels)
     print(json.dumps(asdict(rules), indent=1))

@@ -8,7 +8,7 @@
 # MODEL is any of: default (the shipped models/default, evaluated as it is), <model>-tiles (a trained
 # model's test images embedded whole, --tiles 4), spectrum random thesis thesis-leaveout fingerprint fingerprint-leaveout
 # fingerprint-memory fingerprint-long fingerprint-long-leaveout fingerprint-latentout, procedural procedural-ft
-# procedural-ft-leaveout procedural-ft-latentout (PRETRAINED=model dir), procedural8000 procedural8000-ft procedural8000-ft-more (needs procedural8000-ft) procedural8000-ft-real4 procedural8000-ft-leaveout
+# procedural-ft-leaveout procedural-ft-latentout (PRETRAINED=model dir), procedural8000 procedural8000-ft procedural8000-ft-more (needs procedural8000-ft) procedural8000-ft-real4 procedural8000-ft-seed2 procedural8000-ft-leaveout
 # procedural8000-ft-latentout, and <any fingerprint model>-fused or
 # -fused-full (needs that model first)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
@@ -72,8 +72,8 @@ evaluate() {  # name [model directory, default RUNS/name] [evaluate options...]
 
 for model in $MODELS; do
   case $model in
-    procedural|procedural-ft*)
-      [ -f "$PRETRAINED/config.json" ] || { echo "error: $model starts from $PRETRAINED, which this checkout lacks; restore it with: git checkout 0d75f43 -- models/procedural-pretrain-4000 (or set PRETRAINED=DIR)" >&2; exit 2; } ;;
+    procedural|procedural-ft*)  # only training needs the pre-trained encoder; a trained run is evaluated without it
+      [ -f "$PRETRAINED/config.json" ] || [ -f "$RUNS/$model/gallery.npz" ] || { echo "error: $model starts from $PRETRAINED, which this checkout lacks; restore it with: git checkout 0d75f43 -- models/procedural-pretrain-4000 (or set PRETRAINED=DIR)" >&2; exit 2; } ;;
   esac
   case $model in
     default)              mkdir -p "$RUNS/default"; evaluate default "$(dirname "$0")/../../models/default"; continue ;;
@@ -98,6 +98,8 @@ for model in $MODELS; do
     procedural8000-ft-leaveout) train procedural8000-ft-leaveout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT ;;
     # 3 more CPU epochs from the fine-tuned model, the schedule started again: is the fine-tuning compute-bound?
     procedural8000-ft-more) train procedural8000-ft-more --recipe fingerprint --init "$RUNS/procedural8000-ft" --batch-size 80 --epochs $EPOCHS --patience 100 ;;
+    # the same fine-tuning with another seed (batches, crops, augmentation): how much one CPU run varies
+    procedural8000-ft-seed2) train procedural8000-ft-seed2 --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --seed 2 ;;
     # the same fine-tuning with SupCon's real anchors counting 4 times the others (docs/training.md)
     procedural8000-ft-real4) train procedural8000-ft-real4 --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --real-weight 4 ;;
     procedural8000-ft-latentout) train procedural8000-ft-latentout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
