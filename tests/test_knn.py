@@ -191,13 +191,15 @@ def test_searching_real_and_ai_rows_apart_finds_the_neighbours_of_one_search():
 
 def test_search_restricted_to_rows_is_a_search_of_those_rows():
     gallery, queries = _mixed_gallery(1)
-    rows = np.flatnonzero(gallery.labels() == "gen_b")
-    sims, idx = gallery.search(queries, 7, rows=rows)
     full = queries @ gallery.embeddings.astype(np.float32).T
-    for q in range(len(queries)):
-        expected = rows[np.argsort(-full[q, rows], kind="stable")[:7]]
-        assert idx[q].tolist() == expected.tolist()
-        np.testing.assert_allclose(sims[q], full[q, expected], atol=1e-6)
+    # one class's rows (consecutive: read as a view) and every third row (gathered)
+    for rows in (np.flatnonzero(gallery.labels() == "gen_b"), np.arange(0, len(gallery), 3)):
+        sims, idx = gallery.search(queries, 7, rows=rows)
+        for q in range(len(queries)):
+            expected = rows[np.argsort(-full[q, rows], kind="stable")[:7]]
+            assert idx[q].tolist() == expected.tolist()
+            np.testing.assert_allclose(sims[q], full[q, expected], atol=1e-6)
+    rows = np.flatnonzero(gallery.labels() == "gen_b")
     few = gallery.search(queries, 500, rows=rows[:3])  # fewer rows than k: all of them
     assert few[1].shape == (len(queries), 3) and set(few[1][0]) == set(rows[:3])
 

@@ -169,7 +169,11 @@ class _RowSubset:
         self.shape = (len(rows), gallery.shape[1])
 
     def __getitem__(self, part: slice) -> np.ndarray:
-        return self.gallery[self.rows[part]]
+        rows = self.rows[part]
+        if len(rows) and rows[-1] - rows[0] == len(rows) - 1:
+            # consecutive rows (a gallery keeps each class's rows together): a view, not a gathered copy
+            return self.gallery[rows[0] : rows[-1] + 1]
+        return self.gallery[rows]
 
 
 def _faiss_search(faiss, q: np.ndarray, gallery: np.ndarray, kk: int, best_sim: np.ndarray, best_idx: np.ndarray) -> None:
