@@ -1,0 +1,79 @@
+"""The two detection scores side by side for trained models, on the zoo's validation and test splits.
+
+    python benchmarks/zoo/detection_scores.py --data /work/zoo MODEL_DIR [MODEL_DIR...]
+
+For each model (gallery: its whole training split, as `evaluate --gallery-per-class 0`), and each
+of clean, JPEG 75 and wild: the detection AUC (mean over generators of real against that
+generator, as `evaluate` reports it) of the AI vote share and of the similarity gap
+(aidetect.gallery.knn); then the gap calibrated to P(AI) on the validation split by isotonic
+regression (what `train` fits) and by a logistic curve, each with its AUC and expected
+calibration error on the test split (real and AI weighted equally). Embeddings come from
+evaluate's cache, so after `evaluate` this embeds only the validation images. Read-only: it
+writes nothing but that cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="+", help="model directories")
+    parser.add_argument("--data", required=True, help="zoo root (folders layout with train/val/test)")
+    args = parser.parse_args(argv)
+
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    from aidetect.calibration import expected_calibration_error, fit_isotonic, prior_weights
+    from aidetect.config import _interpolate
+    from aidetect.data.perturb import CLEAN, parse_perturbation
+    from aidetect.evaluation.evaluate import EvalOptions, _gallery_pool, gallery_from_embeddings, prepare
+    from aidetect.gallery.knn import KNNClassifier
+    from aidetect.labels import REAL
+
+    torch.set_num_threads(1)
+    conditions = [CLEAN, parse_perturbation("jpeg:75"), parse_perturbation("wild")]
+
+    def mean_auc(truth: np.ndarray, score: np.ndarray) -> float:
+        real = truth == REAL
+        return 100 * float(np.mean([roc_auc_score(~real[real | (truth == g)], score[real | (truth == g)])
+                                    for g in sorted(set(truth) - {REAL})]))
+
+    print("| model | split | condition | AUC vote share | AUC gap | AUC P(AI) isotonic | ECE isotonic | AUC P(AI) logistic | ECE logistic |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for model in args.models:
+        ctx = prepare(EvalOptions(data=args.data, out="-", model=model, gallery_per_class=None, device="cpu"))
+        train, train_labels = ctx.embed(_gallery_pool(ctx), label=None)
+        knn = KNNClassifier(gallery_from_embeddings(ctx, train, train_labels, None, 0), vote=ctx.model.config.classifier.vote,
+                            unknown_thresholds={})
+
+        def scores(samples, condition):
+            embedded, truth = ctx.embed(samples, None if condition is CLEAN else condition, label=None)
+            predictions = knn.predict(embedded.embeddings, top=0)
+            return (np.array([p.score_ai for p in predictions]), np.array([p.ai_similarity_gap for p in predictions]),
+                    np.asarray(truth))
+
+        _, val_gap, val_truth = scores(ctx.splits.val, CLEAN)
+        val_ai = val_truth != REAL
+        xs, ys = fit_isotonic(val_gap, val_ai)
+        logistic = LogisticRegression(C=1e6).fit(val_gap[:, None], val_ai, sample_weight=prior_weights(val_ai) * len(val_ai))
+        for split, samples in (("validation", ctx.splits.val), ("test", ctx.splits.test)):
+            for condition in conditions:
+                share, gap, truth = scores(samples, condition)
+                is_ai = truth != REAL
+                isotonic_p = np.array([_interpolate(float(v), xs, ys) for v in gap])
+                logistic_p = logistic.predict_proba(gap[:, None])[:, 1]
+                print(f"| {model} | {split} | {condition.key} | {mean_auc(truth, share):.1f} | {mean_auc(truth, gap):.1f} | "
+                      f"{mean_auc(truth, isotonic_p):.1f} | {expected_calibration_error(isotonic_p, is_ai):.3f} | "
+                      f"{mean_auc(truth, logistic_p):.1f} | {expected_calibration_error(logistic_p, is_ai):.3f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
