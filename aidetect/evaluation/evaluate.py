@@ -218,6 +218,8 @@ def evaluate(options: EvalOptions) -> dict:
         "test_tiles": options.tiles,
         "gallery_classes": gallery.classes(),
         "detect_threshold": threshold,
+        # the score detection rested on (the product's k-NN only; the thesis's alternatives score 1 − P(real))
+        "detection_score": rules.detection_score if options.classifier == "knn" else None,
         "results": results,
         "cache": {"hits": ctx.cache_hits, "misses": ctx.cache_misses},
         "seconds": time.perf_counter() - started,

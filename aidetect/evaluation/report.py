@@ -98,7 +98,8 @@ def markdown_report(metrics: dict) -> str:
         f"- data `{metrics['data']}` ({metrics['layout']} layout)",
         f"- encoder trained on: {', '.join(metrics['trained_classes'])}; zero-shot: {', '.join(metrics['zero_shot_classes']) or 'none'}",
         f"- classifier {metrics['classifier']} (k = {metrics['k']}, vote {metrics['vote']}), gallery per class: "
-        f"{metrics['gallery_per_class'] or 'all'}, detection threshold {metrics['detect_threshold']:.3f}",
+        f"{metrics['gallery_per_class'] or 'all'}, detection threshold {metrics['detect_threshold']:.3f}"
+        + (f" on P(AI) from the {metrics['detection_score'].replace('_', ' ')}" if metrics.get("detection_score") else ""),
         "",
     ]
     for key, result in metrics["results"].items():

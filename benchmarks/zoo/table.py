@@ -3,7 +3,8 @@
     python benchmarks/zoo/table.py RUNS_DIR
 
 Every number is read from RUNS_DIR/<model>/eval-g<0|50>/metrics.json (written by
-`aidetect evaluate`) and the training time from RUNS_DIR/<model>.train.log.
+`aidetect evaluate`) and the training time from RUNS_DIR/<model>.train.log. Runs rescored by
+benchmarks/zoo/rescore.sh also get a table of detection AUC before (eval-g0.before-rescore) and after.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ ORDER = [
     "procedural", "procedural-ft", "procedural-ft-leaveout", "procedural-ft-latentout",
     "procedural-fused-full", "procedural-ft-fused-full",
     "procedural8000", "procedural8000-ft", "procedural8000-ft-tiles", "procedural8000-ft-more", "procedural8000-ft-real4",
-    "procedural8000-ft-leaveout", "procedural8000-ft-latentout", "procedural8000-ft-fused-full",
+    "procedural8000-ft-seed2", "procedural8000-ft-leaveout", "procedural8000-ft-latentout", "procedural8000-ft-fused-full",
     "procedural8000-ft-more-fused-full", "procedural8000-ft-real4-fused-full",
 ]
 LABELS = {
@@ -64,6 +65,7 @@ LABELS = {
     "procedural8000-ft-tiles": "longer procedural pre-training + fingerprint recipe, test images whole (mean of 4 tiles)",
     "procedural8000-ft-more": "longer procedural pre-training + fingerprint recipe, 3 more epochs (6 in all)",
     "procedural8000-ft-real4": "longer procedural pre-training + fingerprint recipe, real anchors weigh 4 (--real-weight 4)",
+    "procedural8000-ft-seed2": "longer procedural pre-training + fingerprint recipe, seed 2 (the same run, other batches and crops)",
     "procedural8000-ft-more-fused-full": "longer procedural pre-training + fingerprint recipe, 6 epochs + spectrum of the whole image (fused)",
     "procedural8000-ft-real4-fused-full": "longer procedural pre-training + fingerprint recipe, --real-weight 4 + spectrum of the whole image (fused)",
 }
@@ -136,6 +138,40 @@ def main() -> None:
         cells = [pct(per[c]["recall"]) + ("*" if per[c]["zero_shot"] else "") if c in per else "–" for c in classes]
         print(f"| {label(m, name)} | " + " | ".join(cells) + " |")
     zero_shot_table(metrics)
+    rescore_table(runs, metrics)
+
+
+def detection_score_of(metrics: dict) -> str:
+    """The score detection rested on: recorded by evaluate since the gap existed, else the model's."""
+    if metrics.get("detection_score"):
+        return metrics["detection_score"]
+    config = json.loads((Path(metrics["model"]) / "config.json").read_text())
+    return config.get("classifier", {}).get("detection_score", "ai_vote_share")
+
+
+def rescore_table(runs: Path, metrics: dict) -> None:
+    """Detection AUC of each rescored run (gallery = all) with the vote share it was first evaluated
+    with, and with the score its calibration chose since (benchmarks/zoo/rescore.sh)."""
+    rows = []
+    for (name, g), m in metrics.items():
+        before = runs / name / f"eval-g{g}.before-rescore" / "metrics.json"
+        if g == 0 and before.exists():
+            rows.append((name, m, json.loads(before.read_text())))
+    if not rows:
+        return
+    print()
+    print("Detection AUC (real against all generators, gallery = all) on the AI vote share, as first evaluated, and on "
+          "the detection score chosen on validation since (`benchmarks/zoo/rescore.sh`):")
+    print()
+    print("| encoder | score chosen | AUC vote share | AUC now | JPEG 75, vote share | JPEG 75, now | wild, vote share | wild, now |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, m, b in rows:
+        cells = []
+        for condition in ("clean", "jpeg:75", "wild:0"):
+            old, new = b["results"].get(condition), m["results"].get(condition)
+            cells += [pct(old["detection"]["overall_auc"]) if old else "–", pct(new["detection"]["overall_auc"]) if new else "–"]
+        chosen = "similarity gap" if detection_score_of(m) == "ai_similarity_gap" else "vote share"
+        print(f"| {label(m, name)} | {chosen} | " + " | ".join(cells) + " |")
 
 
 def zero_shot_table(metrics: dict) -> None:
