@@ -188,6 +188,8 @@ PROBABILITY_METHODS = ("isotonic",)
 #: ``real``, and the mean similarity to the k nearest AI-generated gallery images minus that to the
 #: k nearest real ones. Models calibrated before the gap existed use the vote share.
 DETECTION_SCORES = ("ai_vote_share", "ai_similarity_gap")
+#: How reports name them.
+DETECTION_SCORE_NAMES = {"ai_vote_share": "AI vote share", "ai_similarity_gap": "similarity gap (AI − real)"}
 
 
 @dataclass

@@ -223,6 +223,7 @@ def info(
             return
         from rich.table import Table
 
+        from aidetect.config import DETECTION_SCORE_NAMES
         from aidetect.console import out
 
         table = Table(title=f"aidetect model {config.fingerprint}", show_header=False)
@@ -231,7 +232,9 @@ def info(
         table.add_row("recipe", _describe_recipe(config))
         table.add_row("trained classes", ", ".join(document["trained_classes"]))
         table.add_row("zero-shot classes", ", ".join(document["zero_shot_classes"]) or "none")
-        table.add_row("vote / detect threshold", f"{config.classifier.vote} / {config.classifier.detect_threshold}")
+        rules = config.classifier
+        on = f"P(AI) from the {DETECTION_SCORE_NAMES[rules.detection_score]}" if rules.calibrated else "the AI vote share"
+        table.add_row("vote / detection", f"{rules.vote} / AI when {on} >= {rules.detect_threshold:.3f}")
         classes = document["gallery"]["classes"]
         table.add_row("gallery", f"{document['gallery']['path']} ({sum(classes.values())} embeddings)")
         for name, count in classes.items():

@@ -6,6 +6,7 @@ import csv
 import io
 from pathlib import Path
 
+from aidetect.config import DETECTION_SCORE_NAMES
 from aidetect.console import out
 from aidetect.evaluation import thesis
 from aidetect.fileio import atomic_write_bytes, atomic_write_json
@@ -99,7 +100,7 @@ def markdown_report(metrics: dict) -> str:
         f"- encoder trained on: {', '.join(metrics['trained_classes'])}; zero-shot: {', '.join(metrics['zero_shot_classes']) or 'none'}",
         f"- classifier {metrics['classifier']} (k = {metrics['k']}, vote {metrics['vote']}), gallery per class: "
         f"{metrics['gallery_per_class'] or 'all'}, detection threshold {metrics['detect_threshold']:.3f}"
-        + (f" on P(AI) from the {metrics['detection_score'].replace('_', ' ')}" if metrics.get("detection_score") else ""),
+        + (f" on P(AI) from the {DETECTION_SCORE_NAMES[metrics['detection_score']]}" if metrics.get("detection_score") else ""),
         "",
     ]
     for key, result in metrics["results"].items():
