@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from aidetect.calibration import expected_calibration_error
     from aidetect.data.discovery import discover
     from aidetect.embedding import embed_files
-    from aidetect.gallery.classifier import classifier_for, detection_score
+    from aidetect.gallery.classifier import classifier_for, detection_score, detection_value
     from aidetect.inference import classify_paths
     from aidetect.labels import REAL, UNKNOWN
     from aidetect.session import open_session
@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                                labels=list(range(len(test))), progress=None)
         truth = np.array([test[i].label for i in embedded.labels])
         knn = classifier_for(session.gallery, session.rules, unknown_thresholds={})
-        scores = np.array([detection_score(p.score_ai, session.rules) for p in knn.predict(embedded.embeddings, top=0)])
+        scores = np.array([detection_score(detection_value(p, session.rules), session.rules)
+                           for p in knn.predict(embedded.embeddings, top=0)])
         name = "P(AI)" if session.rules.calibrated else "AI vote share (uncalibrated)"
         print(f"| expected calibration error of {name}, zoo test split ({len(truth)} images, 10 bins) | "
               f"{expected_calibration_error(scores, truth != REAL):.3f} |")
