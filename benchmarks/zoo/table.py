@@ -196,6 +196,28 @@ def zero_shot_table(metrics: dict) -> None:
             cells += [pct(recall_on(own["attribution"], classes)) if own else "–",
                       pct(recall_on(other["attribution"], classes)) if other else "–"]
         print(f"| {label(m, name)} | {'all' if g == 0 else g} | {', '.join(classes)} | " + " | ".join(cells) + " |")
+    print()
+    print("Detection of the zero-shot generators: AUC of real against each, averaged over them, beside the spectrum's:")
+    print()
+    print("| encoder | gallery per class | zero-shot classes | AUC | spectrum AUC | AUC JPEG 75 | spectrum JPEG 75 | AUC wild | spectrum wild |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, g, m in rows:
+        classes = sorted(m["zero_shot_classes"])
+        spectrum = metrics.get(("spectrum", g))
+        cells = []
+        for condition in ("clean", "jpeg:75", "wild:0"):
+            own = m["results"].get(condition)
+            other = spectrum["results"].get(condition) if spectrum else None
+            cells += [pct(auc_on(own["detection"], classes)) if own else "–",
+                      pct(auc_on(other["detection"], classes)) if other else "–"]
+        print(f"| {label(m, name)} | {'all' if g == 0 else g} | {', '.join(classes)} | " + " | ".join(cells) + " |")
+
+
+def auc_on(detection: dict | None, generators: list[str]) -> float | None:
+    """Mean per-generator detection AUC (real against each) over ``generators``."""
+    per = (detection or {}).get("per_generator", {})
+    rows = [per[g]["auc"] for g in generators if g in per]
+    return sum(rows) / len(rows) if rows and len(rows) == len(generators) else None
 
 
 if __name__ == "__main__":
