@@ -175,42 +175,34 @@ def rescore_table(runs: Path, metrics: dict) -> None:
 
 
 def zero_shot_table(metrics: dict) -> None:
-    """Each leave-out row's zero-shot classes beside the spectrum's recall on the same classes, same
-    gallery size: the comparison the encoder issue's goal asks for (the spectrum trains on nothing,
-    so its figure on those classes is its zero-shot figure too)."""
+    """Each leave-out row's zero-shot classes beside the spectrum on the same classes, same gallery
+    size, in attribution (mean recall) and detection (mean AUC): the comparison the encoder issue's
+    goal asks for (the spectrum trains on nothing, so its figure on those classes is its zero-shot
+    figure too)."""
     rows = [(name, g, m) for (name, g), m in metrics.items() if m["zero_shot_classes"]]
     if not rows:
         return
-    print()
-    print("Zero-shot classes (left out of encoder training) against the spectrum on the same classes, mean recall:")
-    print()
-    print("| encoder | gallery per class | zero-shot classes | clean | spectrum clean | JPEG 75 | spectrum JPEG 75 | wild | spectrum wild |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for name, g, m in rows:
-        classes = sorted(m["zero_shot_classes"])
-        spectrum = metrics.get(("spectrum", g))
-        cells = []
-        for condition in ("clean", "jpeg:75", "wild:0"):
-            own = m["results"].get(condition)
-            other = spectrum["results"].get(condition) if spectrum else None
-            cells += [pct(recall_on(own["attribution"], classes)) if own else "–",
-                      pct(recall_on(other["attribution"], classes)) if other else "–"]
-        print(f"| {label(m, name)} | {'all' if g == 0 else g} | {', '.join(classes)} | " + " | ".join(cells) + " |")
-    print()
-    print("Detection of the zero-shot generators: AUC of real against each, averaged over them, beside the spectrum's:")
-    print()
-    print("| encoder | gallery per class | zero-shot classes | AUC | spectrum AUC | AUC JPEG 75 | spectrum JPEG 75 | AUC wild | spectrum wild |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for name, g, m in rows:
-        classes = sorted(m["zero_shot_classes"])
-        spectrum = metrics.get(("spectrum", g))
-        cells = []
-        for condition in ("clean", "jpeg:75", "wild:0"):
-            own = m["results"].get(condition)
-            other = spectrum["results"].get(condition) if spectrum else None
-            cells += [pct(auc_on(own["detection"], classes)) if own else "–",
-                      pct(auc_on(other["detection"], classes)) if other else "–"]
-        print(f"| {label(m, name)} | {'all' if g == 0 else g} | {', '.join(classes)} | " + " | ".join(cells) + " |")
+    header = "| encoder | gallery per class | zero-shot classes | {0} | spectrum {0} | {1} | spectrum {1} | {2} | spectrum {2} |"
+    for title, columns, figure in (
+        ("Zero-shot classes (left out of encoder training) against the spectrum on the same classes, mean recall:",
+         ("clean", "JPEG 75", "wild"), lambda result, classes: recall_on(result["attribution"], classes)),
+        ("Detection of the zero-shot generators: AUC of real against each, averaged over them, beside the spectrum's:",
+         ("AUC", "AUC JPEG 75", "AUC wild"), lambda result, classes: auc_on(result["detection"], classes)),
+    ):
+        print()
+        print(title)
+        print()
+        print(header.format(*columns).replace("spectrum AUC JPEG 75", "spectrum JPEG 75").replace("spectrum AUC wild", "spectrum wild"))
+        print("|---|---|---|---|---|---|---|---|---|")
+        for name, g, m in rows:
+            classes = sorted(m["zero_shot_classes"])
+            spectrum = metrics.get(("spectrum", g))
+            cells = []
+            for condition in ("clean", "jpeg:75", "wild:0"):
+                own = m["results"].get(condition)
+                other = spectrum["results"].get(condition) if spectrum else None
+                cells += [pct(figure(own, classes)) if own else "–", pct(figure(other, classes)) if other else "–"]
+            print(f"| {label(m, name)} | {'all' if g == 0 else g} | {', '.join(classes)} | " + " | ".join(cells) + " |")
 
 
 def auc_on(detection: dict | None, generators: list[str]) -> float | None:
