@@ -172,6 +172,9 @@ def calibrate(classifier_factory, embeddings: np.ndarray, labels: Sequence[str])
     }
     if len(labels) and np.isfinite(candidates["ai_vote_share"]).all() and is_ai.any() and (~is_ai).any():
         detection = choose_detection_score(candidates, is_ai)
+        if detection["detection_score"] == "ai_similarity_gap":
+            # the gap's P(AI) holds for the k it was computed with (aidetect.gallery.knn)
+            detection["detection_k"] = int(getattr(classifier_factory(vote), "gap_k", 0)) or None
         scores = candidates[detection["detection_score"]]
         xs, ys = fit_isotonic(scores, is_ai)
         rules = ClassifierConfig(detection_score=detection["detection_score"], probability_method="isotonic",

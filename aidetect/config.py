@@ -17,7 +17,12 @@ from typing import Any
 from aidetect.errors import CorruptFileError
 from aidetect.fileio import atomic_write_json
 
-CONFIG_SCHEMA_VERSION = 1
+#: The newest config.json schema this release writes and reads. 2: ``classifier.detection_score``
+#: may name the similarity gap (``detection_k`` beside it). A config that needs nothing of 2 is
+#: still written as 1, so releases that read only 1 keep opening it; one that needs 2 is refused
+#: by them (their version check) instead of misread as a vote-share model.
+CONFIG_SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 GALLERY_FILE = "gallery.npz"
@@ -210,6 +215,10 @@ class ClassifierConfig:
     #: its AUC (``detection_auc_validation``); a model without calibration uses the vote share.
     detection_score: str = "ai_vote_share"
     detection_auc_validation: dict[str, float] = field(default_factory=dict)
+    #: The k of each side's k nearest that the similarity gap was calibrated with: the gap is
+    #: always computed with it, whatever ``--k`` or the small-gallery rule make the vote's k
+    #: (a gap over other k is another score, and its P(AI) would not hold). None: the vote's k.
+    detection_k: int | None = None
     #: Threshold at or above which an image counts as AI-generated: on ``p_ai`` when the model has
     #: a calibrated probability (``probability_method``), else on the raw AI vote share.
     detect_threshold: float = DEFAULT_DETECT_THRESHOLD
@@ -262,6 +271,9 @@ class ClassifierConfig:
         if self.detection_score not in DETECTION_SCORES:
             raise CorruptFileError(f"{source}: classifier.detection_score is {self.detection_score!r}, not one of "
                                    f"{', '.join(DETECTION_SCORES)}; fix it or recalibrate the model (benchmarks/zoo/recalibrate.py)")
+        if self.detection_k is not None and (isinstance(self.detection_k, bool) or not isinstance(self.detection_k, int)
+                                             or self.detection_k < 1):
+            raise CorruptFileError(f"{source}: classifier.detection_k is {self.detection_k!r}; give a positive integer or null")
         if self.detection_score != "ai_vote_share" and not self.probability_method:
             # Only the vote share has a threshold that means something uncalibrated (0.5 of the vote).
             raise CorruptFileError(f"{source}: classifier.detection_score {self.detection_score!r} needs a calibration "
@@ -331,16 +343,19 @@ class ModelConfig:
         return list(self.setting.get("zero_shot_classes", []))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["schema_version"] = 2 if self.classifier.detection_score != "ai_vote_share" else 1
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config.json") -> "ModelConfig":
         if not isinstance(data, dict):
             raise CorruptFileError(f"{source} does not hold a JSON object; the model directory is damaged, copy it again")
         version = data.get("schema_version")
-        if version != CONFIG_SCHEMA_VERSION:
+        if version not in READABLE_SCHEMA_VERSIONS:
             raise CorruptFileError(
-                f"{source} has schema version {version!r}, this aidetect reads version {CONFIG_SCHEMA_VERSION}; "
+                f"{source} has schema version {version!r}, this aidetect reads versions "
+                f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))}; "
                 "use the aidetect release that wrote it"
             )
         for part in ("architecture", "preprocess", "augment", "setting", "training", "data"):

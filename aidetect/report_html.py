@@ -32,7 +32,7 @@ NEIGHBOUR_THUMB_SIZE = 128
 # Fields shown in this order; any other scalar field of a record is shown after them.
 # Both tasks print one decision (aidetect.gallery.classifier.decide); they differ in what leads.
 _DECISION_FIELDS = (
-    "p_ai", "ai_vote_share", "ai_similarity_gap", "detection_score", "threshold", "threshold_on", "reason", "vote_share", "margin", "tie",
+    "p_ai", "ai_vote_share", "ai_similarity_gap", "p_ai_from", "threshold", "threshold_on", "reason", "vote_share", "margin", "tie",
     "runner_up", "runner_up_share", "nearest_label", "nearest_in_class_similarity", "unknown_threshold",
 )
 _DETECT_FIELDS = ("verdict", "label") + _DECISION_FIELDS
@@ -43,8 +43,8 @@ _FIELD_NAMES = {
     "verdict": "verdict",
     "p_ai": "P(AI-generated), calibrated",
     "ai_vote_share": "AI vote share (not a probability)",
-    "ai_similarity_gap": "similarity to nearest AI minus to nearest real",
-    "detection_score": "P(AI) computed from",
+    "ai_similarity_gap": "mean similarity to the k nearest AI-generated minus to the k nearest real",
+    "p_ai_from": "P(AI) computed from",
     "threshold": "threshold",
     "threshold_on": "threshold applies to",
     "reason": "why inconclusive",

@@ -177,3 +177,17 @@ def test_a_detection_score_config_json_cannot_use_is_refused():
         ClassifierConfig.from_dict({"detection_score": "ai_similarity_gap"})
     # a config.json written before the gap existed: the vote share, as it was calibrated on
     assert ClassifierConfig.from_dict({"detect_threshold": 0.4}).detection_score == "ai_vote_share"
+
+
+def test_a_config_resting_on_the_gap_is_written_as_schema_2_and_read_back():
+    from aidetect.config import ModelConfig
+    from aidetect.errors import CorruptFileError
+
+    config = ModelConfig(fingerprint="0" * 16, classifier=ClassifierConfig(detection_score="ai_similarity_gap", detection_k=11, probability_method="isotonic",
+                                                     probability_x=[-0.1, 0.1], probability_y=[0.0, 1.0]))
+    data = config.to_dict()
+    assert data["schema_version"] == 2  # a release reading only 1 refuses it rather than misread it
+    assert ModelConfig.from_dict(data).classifier.detection_k == 11
+    assert ModelConfig(fingerprint="0" * 16).to_dict()["schema_version"] == 1  # nothing of 2 needed
+    with pytest.raises(CorruptFileError, match="schema version 3"):
+        ModelConfig.from_dict(dict(data, schema_version=3))

@@ -13,7 +13,7 @@ runner = CliRunner()
 
 # detect and attribute print one decision: the same fields.
 RECORD_FIELDS = {"path", "sha256", "label", "verdict", "reason", "p_ai", "ai_vote_share", "ai_similarity_gap",
-                 "detection_score", "threshold", "threshold_on",
+                 "p_ai_from", "threshold", "threshold_on",
                  "vote_share", "margin", "tie", "runner_up", "neighbors", "analysed", "conditions", "scope",
                  "model_fingerprint", "gallery_fingerprint", "error"}
 ATTRIBUTE_FIELDS = DETECT_FIELDS = RECORD_FIELDS
@@ -56,7 +56,7 @@ def test_attribute_and_detect_json_schema(model_copy, synthetic_data):
     # the gap: nearer the AI-generated references for gen_a's images, nearer the real ones for real's
     assert all(r["ai_similarity_gap"] > 0 for r in detections[:3]) and all(r["ai_similarity_gap"] < 0 for r in detections[3:])
     config = json.loads((model_copy / "config.json").read_text())
-    assert {r["detection_score"] for r in detections} == {config["classifier"]["detection_score"]}
+    assert {r["p_ai_from"] for r in detections} == {config["classifier"]["detection_score"]}
     # one decision: detect and attribute agree on every file
     assert [(r["label"], r["verdict"]) for r in records] == [(r["label"], r["verdict"]) for r in detections]
 

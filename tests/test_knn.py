@@ -185,7 +185,7 @@ def test_searching_real_and_ai_rows_apart_finds_the_neighbours_of_one_search():
     sims, idx = gallery.search(queries, 25)
     for q, p in enumerate(knn.predict(queries, top=25)):
         assert [n.index for n in p.neighbors] == idx[q].tolist()
-        np.testing.assert_array_equal([n.similarity for n in p.neighbors], sims[q])
+        np.testing.assert_allclose([n.similarity for n in p.neighbors], sims[q], atol=1e-6)  # recomputed per pair
     assert [n.index for n in knn.predict(queries[-1:], top=2)[0].neighbors] == [i, j]  # ties to the lower row
 
 
@@ -237,3 +237,13 @@ def test_the_gap_ranks_real_images_the_vote_share_ties_at_one():
     real_p, ai_p = knn.predict(real_queries), knn.predict(ai_queries)
     assert all(p.score_ai == 1.0 for p in real_p + ai_p)  # the vote share cannot tell them apart
     assert max(p.ai_similarity_gap for p in real_p) < min(p.ai_similarity_gap for p in ai_p)
+
+
+def test_the_gap_keeps_its_calibrated_k_whatever_the_votes_k():
+    gallery, queries = _mixed_gallery(3)
+    sims = queries @ gallery.embeddings.astype(np.float32).T
+    real = gallery.labels() == "real"
+    for vote_k in (3, 11, 31):
+        p = KNNClassifier(gallery, k=vote_k, gap_k=5, unknown_thresholds={}).predict(queries[:1], top=0)[0]
+        expected = np.sort(sims[0, ~real])[::-1][:5].mean() - np.sort(sims[0, real])[::-1][:5].mean()
+        assert p.ai_similarity_gap == pytest.approx(expected, abs=1e-6)

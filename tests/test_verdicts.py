@@ -171,10 +171,47 @@ def test_a_model_calibrated_on_the_gap_reads_p_ai_from_the_gap():
     p = prediction(score_ai=1.0)  # every neighbour AI-generated, yet nearer the real rows than the AI ones
     p.ai_similarity_gap = -0.05
     d = decide(p, FakeClassifier(), rules)
-    assert d.p_ai == pytest.approx(0.25) and d.ai_vote_share == 1.0 and d.detection_score == "ai_similarity_gap"
+    assert d.p_ai == pytest.approx(0.25) and d.ai_vote_share == 1.0 and d.p_ai_from == "ai_similarity_gap"
     assert d.verdict == "inconclusive" and "P(AI) 0.250 is below the threshold" in d.reason
     record = d.to_dict()
-    assert record["ai_similarity_gap"] == -0.05 and record["detection_score"] == "ai_similarity_gap"
+    assert record["ai_similarity_gap"] == -0.05 and record["p_ai_from"] == "ai_similarity_gap"
     p.ai_similarity_gap = None  # a gallery of real images only: no AI side to measure against
     d = decide(p, FakeClassifier(), rules)
     assert d.verdict == "inconclusive" and "no AI-generated class" in d.reason
+
+
+def test_tiles_and_evaluate_read_the_gap_when_the_model_rests_on_it(synthetic_data, tmp_path):
+    """A model calibrated on the gap: detect's whole image, each of its tiles and evaluate all take
+    P(AI) from the gap. The curve P = gap + 0.5 sends a vote share of 0 (a real image's) to 0.5, on
+    the threshold, so a path that fed the vote share in would call real tiles AI."""
+    from aidetect.embedding import embed_tiled
+    from aidetect.gallery.classifier import classifier_for
+    from aidetect.session import open_session
+    from aidetect.training import train
+
+    out = tmp_path / "spectrum"
+    train(tiny_train_options(synthetic_data, out, arch="spectrum", preprocess_mode="crop", gallery_per_class=30))
+    config = json.loads((out / "config.json").read_text())
+    config["schema_version"] = 2
+    config["classifier"].update(detection_score="ai_similarity_gap", detection_k=5, detect_threshold=0.5,
+                                probability_method="isotonic", probability_x=[-0.5, 0.5], probability_y=[0.0, 1.0])
+    (out / "config.json").write_text(json.dumps(config))
+    image = tmp_path / "real96.png"
+    Image.fromarray(np.asarray(synthetic_image("real", 7, 96))).save(image)
+    record = json.loads(runner.invoke(app, ["detect", "--model", str(out), "--json", str(image)]).stdout)[0]
+    assert record["p_ai_from"] == "ai_similarity_gap" and record["analysed"]["tiles"] == 9
+    assert record["p_ai"] == pytest.approx(record["ai_similarity_gap"] + 0.5, abs=1e-5)
+    # each tile on its own: AI exactly where its gap (over the calibrated k = 5) is >= 0; a vote
+    # share, never below 0, would have made all 9 look AI
+    session = open_session(out, out / "gallery.npz", device="cpu")
+    tiles = embed_tiled(session.model.encoder, session.model.config.preprocess, [str(image)], max_tiles=16, progress=None)
+    gaps = [p.ai_similarity_gap for p in classifier_for(session.gallery, session.rules).predict(tiles.tile_embeddings[0], top=0)]
+    assert record["analysed"]["tiles_ai"] == sum(g >= 0 for g in gaps) < 9
+    result = runner.invoke(app, ["evaluate", "--data", str(synthetic_data), "--model", str(out), "--out", str(tmp_path / "eval"),
+                                 "--gallery-per-class", "30"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["detection_score"] == "ai_similarity_gap"
+    rows = (tmp_path / "eval" / "predictions.csv").read_text().splitlines()[1:]
+    real_scores = [float(r.split(",")[3]) for r in rows if r.split(",")[1] == "real"]
+    assert real_scores and min(real_scores) < 0  # the gap, not a vote share (never below 0)

@@ -119,7 +119,8 @@ def render_records(records: list[dict], task: str, title: str) -> None:
     calibrated = any(r.get("p_ai") is not None for r in good)
     thresholds = {r["threshold"] for r in good if r.get("threshold") is not None}
     if thresholds:
-        on = "P(AI)" if calibrated else "the AI vote share*"
+        sources = {r.get("p_ai_from") for r in good if r.get("p_ai") is not None}
+        on = ("P(AI)" + (" from the similarity gap" if sources == {"ai_similarity_gap"} else "")) if calibrated else "the AI vote share*"
         title = f"{title} (AI when {on} >= {min(thresholds):.3f}, the model's calibrated threshold)"
     table = Table(title=title)
     longest_label = max((len(escape(r.get("label", ""))) for r in good), default=5)
@@ -158,7 +159,7 @@ def render_records(records: list[dict], task: str, title: str) -> None:
     out.print(table)
 
 
-CSV_COLUMNS = ["path", "sha256", "verdict", "reason", "label", "p_ai", "ai_vote_share", "ai_similarity_gap", "detection_score", "threshold", "threshold_on",
+CSV_COLUMNS = ["path", "sha256", "verdict", "reason", "label", "p_ai", "ai_vote_share", "ai_similarity_gap", "p_ai_from", "threshold", "threshold_on",
                "vote_share", "margin", "tie", "runner_up", "runner_up_share", "tiles", "area_fraction", "container",
                "jpeg_quality", "neighbors", "metadata", "metadata_conflict", "scope", "error", "escaped"]
 

@@ -30,7 +30,7 @@ def classifier_for(gallery, rules: ClassifierConfig, *, k: int | None = None, vo
                    unknown_thresholds: dict[str, float] | None = None) -> KNNClassifier:
     """The k-NN classifier of ``rules`` over ``gallery``; ``k``/``vote`` override the rules (CLI options)."""
     return KNNClassifier(gallery, k=k if k is not None else rules.k, vote=vote or rules.vote,
-                         unknown_thresholds=unknown_thresholds)
+                         unknown_thresholds=unknown_thresholds, gap_k=rules.detection_k)
 
 
 def detection_value(prediction: Prediction, rules: ClassifierConfig) -> float | None:
@@ -62,7 +62,7 @@ class Decision:
     ai_vote_share: float | None  # share of the vote outside "real"; None without a real class
     # mean similarity to the k nearest AI-generated gallery images − to the k nearest real ones
     ai_similarity_gap: float | None
-    detection_score: str  # which of the two p_ai (or the threshold) is computed from
+    p_ai_from: str  # which of the two p_ai (or the threshold) is computed from: the model's detection score
     threshold: float
     threshold_on: str  # "p_ai" or "ai_vote_share"
     vote_share: float  # the winning class's share of the vote
@@ -125,7 +125,7 @@ def decide(prediction: Prediction, classifier: KNNClassifier, rules: ClassifierC
         verdict = "inconclusive" if reason else ("ai" if ai_side else REAL)
     return Decision(
         label=label, verdict=verdict, reason=reason, p_ai=p_ai, ai_vote_share=share,
-        ai_similarity_gap=prediction.ai_similarity_gap, detection_score=rules.detection_score,
+        ai_similarity_gap=prediction.ai_similarity_gap, p_ai_from=rules.detection_score,
         threshold=rules.detect_threshold, threshold_on=rules.threshold_on,
         vote_share=float(prediction.confidence), runner_up=runner, runner_up_share=runner_share,
         margin=margin, tie=tie, nearest_label=prediction.vote_label,

@@ -74,7 +74,7 @@ class Prediction:
     confidence: float  # share of the vote for vote_label
     runner_up: str | None
     runner_up_confidence: float
-    score_ai: float | None  # P(AI-generated), None when the gallery has no "real" class
+    score_ai: float | None  # the AI vote share (share of the vote outside "real"); None without a "real" class
     nearest_in_class: float  # similarity to the nearest member of vote_label
     neighbors: list[Neighbor] = field(default_factory=list)
     #: mean similarity to the k nearest AI-generated gallery images − to the k nearest real ones;
@@ -118,7 +118,8 @@ class KNNClassifier:
             None computes them from the gallery now; an empty dict disables ``unknown``.
     """
 
-    def __init__(self, gallery, k: int | None = None, vote: str = "weighted", unknown_thresholds: dict[str, float] | None = None):
+    def __init__(self, gallery, k: int | None = None, vote: str = "weighted", unknown_thresholds: dict[str, float] | None = None,
+                 gap_k: int | None = None):
         if len(gallery) == 0:
             raise AidetectError("the gallery is empty; enroll reference images first with `aidetect enroll --generator NAME DIR`")
         if vote not in VOTES:
@@ -128,6 +129,8 @@ class KNNClassifier:
         self.codes = np.searchsorted(self.class_names, gallery.labels())
         self.k = choose_k(gallery.classes(), k)
         self.vote = vote
+        #: each side's k nearest for the similarity gap: the k it was calibrated with, else the vote's
+        self.gap_k = int(gap_k) if gap_k else self.k
         # Real and AI rows are searched apart (one pass over each, the same products as one search
         # over all): the similarity gap needs each side's k nearest, which the k nearest overall
         # need not hold. None: the gallery lacks one side, and only the overall search runs.
@@ -208,12 +211,17 @@ class KNNClassifier:
         """The ``n`` nearest rows overall (as :meth:`Gallery.search` orders them) and the similarity
         gap [Q], from one search among the real rows and one among the others."""
         real_rows, ai_rows = self._sides
-        real_sims, real_idx = self.gallery.search(embeddings, n, rows=real_rows)
-        ai_sims, ai_idx = self.gallery.search(embeddings, n, rows=ai_rows)
-        k = self.k
+        per_side = max(n, self.gap_k)
+        real_sims, real_idx = self.gallery.search(embeddings, per_side, rows=real_rows)
+        ai_sims, ai_idx = self.gallery.search(embeddings, per_side, rows=ai_rows)
+        k = self.gap_k
         gaps = ai_sims[:, :k].mean(axis=1, dtype=np.float64) - real_sims[:, :k].mean(axis=1, dtype=np.float64)
-        sims = np.concatenate([real_sims, ai_sims], axis=1)
-        idx = np.concatenate([real_idx, ai_idx], axis=1)
+        idx = np.concatenate([real_idx[:, :n], ai_idx[:, :n]], axis=1)
+        # The candidates' similarities once more, each the same dot product wherever its row sits:
+        # the two searches ran over blocks of different widths, which may round an embedding stored
+        # on both sides differently, and a tie must go to the lower row as in one search.
+        rows = np.asarray(self.gallery.embeddings[idx.ravel()], dtype=np.float32).reshape(*idx.shape, -1)
+        sims = np.einsum("qd,qnd->qn", np.asarray(embeddings, dtype=np.float32), rows)
         # Descending similarity, ties to the lower row: the order of one search over the whole gallery.
         order = np.lexsort((idx, -sims), axis=1)[:, : min(n, len(self.gallery))]
         return np.take_along_axis(sims, order, axis=1), np.take_along_axis(idx, order, axis=1), gaps
