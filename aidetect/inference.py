@@ -83,6 +83,19 @@ def _neighbors(prediction: Prediction, classifier) -> list[dict]:
     return out
 
 
+def _gap_evidence(prediction: Prediction) -> dict | None:
+    """What ``ai_similarity_gap`` is made of: each side's mean over its k nearest, and its nearest
+    image, so the number can be checked against the gallery (the neighbours shown are the k nearest
+    overall, which need not include any real image)."""
+    sides = prediction.gap_sides
+    if sides is None:
+        return None
+    nearest = {}
+    for side, n in (("nearest_ai", sides.nearest_ai), ("nearest_real", sides.nearest_real)):
+        nearest[side] = {"label": n.label, "similarity": round(n.similarity, 6), "path": n.path, "row": n.index}
+    return {"k": sides.k, "ai_mean": round(sides.ai_mean, 6), "real_mean": round(sides.real_mean, 6), **nearest}
+
+
 def _error_record(path: str, reason: str, session: Session) -> dict:
     return {
         "path": path,
@@ -151,6 +164,7 @@ def classify_paths(
             "analysed": _analysed(embedded.tile_boxes[i], embedded.covered[i], tile_predictions, tile_ai, config),
             "conditions": read_conditions(path, config.preprocess.image_size),
             "neighbors": _neighbors(prediction, classifier),
+            "similarity_gap": _gap_evidence(prediction),
         }
         if metadata:
             record.update(_provenance_fields(path, record))

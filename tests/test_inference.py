@@ -13,7 +13,7 @@ runner = CliRunner()
 
 # detect and attribute print one decision: the same fields.
 RECORD_FIELDS = {"path", "sha256", "label", "verdict", "reason", "p_ai", "ai_vote_share", "ai_similarity_gap",
-                 "p_ai_from", "threshold", "threshold_on",
+                 "p_ai_from", "similarity_gap", "threshold", "threshold_on",
                  "vote_share", "margin", "tie", "runner_up", "neighbors", "analysed", "conditions", "scope",
                  "model_fingerprint", "gallery_fingerprint", "error"}
 ATTRIBUTE_FIELDS = DETECT_FIELDS = RECORD_FIELDS
@@ -57,6 +57,11 @@ def test_attribute_and_detect_json_schema(model_copy, synthetic_data):
     assert all(r["ai_similarity_gap"] > 0 for r in detections[:3]) and all(r["ai_similarity_gap"] < 0 for r in detections[3:])
     config = json.loads((model_copy / "config.json").read_text())
     assert {r["p_ai_from"] for r in detections} == {config["classifier"]["detection_score"]}
+    for r in detections:  # what the gap is made of, checkable against the gallery
+        gap = r["similarity_gap"]
+        assert gap["ai_mean"] - gap["real_mean"] == pytest.approx(r["ai_similarity_gap"], abs=2e-6)
+        assert gap["nearest_real"]["label"] == "real" and gap["nearest_ai"]["label"] != "real"
+        assert gap["nearest_real"]["similarity"] >= gap["real_mean"] and gap["nearest_ai"]["similarity"] >= gap["ai_mean"]
     # one decision: detect and attribute agree on every file
     assert [(r["label"], r["verdict"]) for r in records] == [(r["label"], r["verdict"]) for r in detections]
 

@@ -106,6 +106,11 @@ def _evidence_text(record: dict) -> str:
     neighbours = _neighbours_text(record)
     if neighbours:
         lines.append(f"neighbours: {neighbours}")
+    gap = record.get("similarity_gap")
+    if gap and record.get("p_ai_from") == "ai_similarity_gap":
+        # the sides the verdict's number comes from: the neighbours above may hold no real image
+        lines.append(f"gap: AI {gap['ai_mean']:.4f} − real {gap['real_mean']:.4f} (mean of {gap['k']} nearest each; "
+                     f"nearest real {gap['nearest_real']['similarity']:.4f})")
     metadata = _metadata_text(record)
     if metadata:
         lines.append(f"metadata: {metadata}")

@@ -80,6 +80,18 @@ class Prediction:
     #: mean similarity to the k nearest AI-generated gallery images − to the k nearest real ones;
     #: None when the gallery lacks either
     ai_similarity_gap: float | None = None
+    #: what the gap is made of, so it can be checked: each side's mean over its k nearest and
+    #: its nearest row (None with the gap)
+    gap_sides: "GapSides | None" = None
+
+
+@dataclass
+class GapSides:
+    k: int  # each side's k nearest (all of a side's rows when it has fewer)
+    ai_mean: float
+    real_mean: float
+    nearest_ai: Neighbor
+    nearest_real: Neighbor
 
 
 def vote_weights(similarities: np.ndarray, vote: str) -> np.ndarray:
@@ -162,11 +174,11 @@ class KNNClassifier:
         if len(embeddings) == 0:
             return []
         n_search = max(self.k, top or 0)
-        gaps = None
+        sides = None
         if self._sides is None:
             sims, idx = self.gallery.search(embeddings, n_search)
         else:
-            sims, idx, gaps = self._search_sides(embeddings, n_search)
+            sims, idx, sides = self._search_sides(embeddings, n_search)
         knn_sims, knn_idx = sims[:, : self.k], idx[:, : self.k]
         votes = class_votes(knn_sims, self.codes[knn_idx], len(self.class_names), self.vote)
         order = np.argsort(-votes, axis=1)
@@ -202,20 +214,31 @@ class KNNClassifier:
                     score_ai=score_ai,
                     nearest_in_class=near,
                     neighbors=neighbors,
-                    ai_similarity_gap=None if gaps is None else float(gaps[q]),
+                    ai_similarity_gap=None if sides is None else sides[q].ai_mean - sides[q].real_mean,
+                    gap_sides=None if sides is None else sides[q],
                 )
             )
         return predictions
 
-    def _search_sides(self, embeddings: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The ``n`` nearest rows overall (as :meth:`Gallery.search` orders them) and the similarity
-        gap [Q], from one search among the real rows and one among the others."""
+    def _search_sides(self, embeddings: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, list[GapSides]]:
+        """The ``n`` nearest rows overall (as :meth:`Gallery.search` orders them) and what the
+        similarity gap of each query is made of, from one search among the real rows and one among
+        the others."""
         real_rows, ai_rows = self._sides
         per_side = max(n, self.gap_k)
         real_sims, real_idx = self.gallery.search(embeddings, per_side, rows=real_rows)
         ai_sims, ai_idx = self.gallery.search(embeddings, per_side, rows=ai_rows)
         k = self.gap_k
-        gaps = ai_sims[:, :k].mean(axis=1, dtype=np.float64) - real_sims[:, :k].mean(axis=1, dtype=np.float64)
+        ai_means = ai_sims[:, :k].mean(axis=1, dtype=np.float64)
+        real_means = real_sims[:, :k].mean(axis=1, dtype=np.float64)
+        paths = self.gallery.paths
+
+        def first(side_sims, side_idx, q) -> Neighbor:
+            row = int(side_idx[q, 0])
+            return Neighbor(self.class_names[self.codes[row]], float(side_sims[q, 0]), paths[row], row)
+
+        sides = [GapSides(k, float(ai_means[q]), float(real_means[q]),
+                          first(ai_sims, ai_idx, q), first(real_sims, real_idx, q)) for q in range(len(ai_means))]
         idx = np.concatenate([real_idx[:, :n], ai_idx[:, :n]], axis=1)
         # The candidates' similarities once more, each the same dot product wherever its row sits:
         # the two searches ran over blocks of different widths, which may round an embedding stored
@@ -224,7 +247,7 @@ class KNNClassifier:
         sims = np.einsum("qd,qnd->qn", np.asarray(embeddings, dtype=np.float32), rows)
         # Descending similarity, ties to the lower row: the order of one search over the whole gallery.
         order = np.lexsort((idx, -sims), axis=1)[:, : min(n, len(self.gallery))]
-        return np.take_along_axis(sims, order, axis=1), np.take_along_axis(idx, order, axis=1), gaps
+        return np.take_along_axis(sims, order, axis=1), np.take_along_axis(idx, order, axis=1), sides
 
 
 def leave_one_out_thresholds(
