@@ -253,32 +253,48 @@ def _scores_table(record: dict, task: str) -> str:
     return '<table class="scores">' + "".join(rows) + "</table>" if rows else ""
 
 
+def _figure(neighbour: dict, title: str, thumbs: _Thumbs, alt: str | None = None) -> str:
+    """One gallery image as evidence: its thumbnail, ``title``, cosine, spread bar and path."""
+    path = neighbour.get("path") or ""
+    similarity = neighbour.get("similarity")
+    units = neighbour.get("distance_in_class_spreads")
+    # The bar shows closeness in units of the class's own spread (full at 0, empty at 3 or more):
+    # raw cosines all sit near 1 and would fill every bar.
+    try:
+        width = max(0.0, 1.0 - float(units) / 3.0) * 100 if units is not None else 0.0
+    except (TypeError, ValueError):
+        width = 0.0
+    thumb = thumbs.get(path, NEIGHBOUR_THUMB_SIZE, neighbour.get("row"))
+    return (
+        '<figure class="nb">'
+        + _img(thumb, _text(alt or title), NEIGHBOUR_THUMB_SIZE)
+        + f'<figcaption><span class="lab">{_text(title)}</span> · cosine {_text(_number(similarity))}'
+        + (f" · {_text(_number(units))} spreads from its class" if units is not None else "")
+        + (f'<div class="bar"><span style="width:{width:.1f}%"></span></div>' if units is not None else "")
+        + f'<span class="file mono" title="{_text(path)}">{_text(_name_of(path))}</span>'
+        + f'<span class="path mono" title="{_text(path)}">{_text(_folder_of(path))}</span></figcaption></figure>'
+    )
+
+
 def _neighbours(record: dict, thumbs: _Thumbs) -> str:
-    items = []
-    for rank, neighbour in enumerate(record.get("neighbors") or [], start=1):
-        path = neighbour.get("path") or ""
-        label = neighbour.get("label", "")
-        similarity = neighbour.get("similarity")
-        units = neighbour.get("distance_in_class_spreads")
-        # The bar shows closeness in units of the class's own spread (full at 0, empty at 3 or more):
-        # raw cosines all sit near 1 and would fill every bar.
-        try:
-            width = max(0.0, 1.0 - float(units) / 3.0) * 100 if units is not None else 0.0
-        except (TypeError, ValueError):
-            width = 0.0
-        thumb = thumbs.get(path, NEIGHBOUR_THUMB_SIZE, neighbour.get("row"))
-        items.append(
-            '<figure class="nb">'
-            + _img(thumb, _text(f"neighbour {rank}: {label}"), NEIGHBOUR_THUMB_SIZE)
-            + f'<figcaption><span class="lab">{rank}. {_text(label)}</span> · cosine {_text(_number(similarity))}'
-            + (f" · {_text(_number(units))} spreads from its class" if units is not None else "")
-            + f'<div class="bar"><span style="width:{width:.1f}%"></span></div>'
-            + f'<span class="file mono" title="{_text(path)}">{_text(_name_of(path))}</span>'
-            + f'<span class="path mono" title="{_text(path)}">{_text(_folder_of(path))}</span></figcaption></figure>'
-        )
+    items = [_figure(n, f"{rank}. {n.get('label', '')}", thumbs, alt=f"neighbour {rank}: {n.get('label', '')}")
+             for rank, n in enumerate(record.get("neighbors") or [], start=1)]
     if not items:
         return ""
     return f"<h3>{len(items)} nearest gallery images</h3><div class=\"neighbours\">" + "".join(items) + "</div>"
+
+
+def _gap_sides(record: dict, thumbs: _Thumbs) -> str:
+    """For a verdict resting on the similarity gap: the nearest AI-generated and the nearest real
+    gallery image and each side's mean, the two numbers the gap is the difference of."""
+    gap = record.get("similarity_gap")
+    if not gap or record.get("p_ai_from") != "ai_similarity_gap":
+        return ""
+    items = [_figure(gap["nearest_ai"], f"nearest AI-generated: {gap['nearest_ai'].get('label', '')}", thumbs),
+             _figure(gap["nearest_real"], "nearest real", thumbs)]
+    text = (f"P(AI) rests on the similarity gap: mean cosine to the {gap['k']} nearest AI-generated gallery images "
+            f"{_number(gap['ai_mean'])} minus that to the {gap['k']} nearest real ones {_number(gap['real_mean'])}.")
+    return f"<h3>What the gap compares</h3><p>{_text(text)}</p><div class=\"neighbours\">" + "".join(items) + "</div>"
 
 
 def _name_of(path: str) -> str:
@@ -331,6 +347,7 @@ def _card(index: int, record: dict, task: str, thumbs: _Thumbs, model_fp: str, g
     ]
     if not record.get("error"):
         body.append(_neighbours(record, thumbs))
+        body.append(_gap_sides(record, thumbs))
         if explain is not None:
             body.append(_lime(path, explain))
     body.append("</section>")

@@ -198,8 +198,11 @@ def test_tiles_and_evaluate_read_the_gap_when_the_model_rests_on_it(synthetic_da
     (out / "config.json").write_text(json.dumps(config))
     image = tmp_path / "real96.png"
     Image.fromarray(np.asarray(synthetic_image("real", 7, 96))).save(image)
-    record = json.loads(runner.invoke(app, ["detect", "--model", str(out), "--json", str(image)]).stdout)[0]
+    record = json.loads(runner.invoke(app, ["detect", "--model", str(out), "--json", "--report", str(tmp_path / "report"),
+                                            str(image)]).stdout)[0]
     assert record["p_ai_from"] == "ai_similarity_gap" and record["analysed"]["tiles"] == 9
+    html = (tmp_path / "report" / "report.html").read_text()  # the evidence report shows both sides of the gap
+    assert "What the gap compares" in html and "nearest real" in html and f"{record['similarity_gap']['real_mean']:.4f}" in html
     assert record["p_ai"] == pytest.approx(record["ai_similarity_gap"] + 0.5, abs=1e-5)
     # each tile on its own: AI exactly where its gap (over the calibrated k = 5) is >= 0; a vote
     # share, never below 0, would have made all 9 look AI
