@@ -253,7 +253,7 @@ def _scores_table(record: dict, task: str) -> str:
     return '<table class="scores">' + "".join(rows) + "</table>" if rows else ""
 
 
-def _figure(neighbour: dict, title: str, thumbs: _Thumbs, alt: str | None = None) -> str:
+def _figure(neighbour: dict, title: str, thumbs: _Thumbs, alt: str | None = None, css: str = "nb") -> str:
     """One gallery image as evidence: its thumbnail, ``title``, cosine, spread bar and path."""
     path = neighbour.get("path") or ""
     similarity = neighbour.get("similarity")
@@ -266,7 +266,7 @@ def _figure(neighbour: dict, title: str, thumbs: _Thumbs, alt: str | None = None
         width = 0.0
     thumb = thumbs.get(path, NEIGHBOUR_THUMB_SIZE, neighbour.get("row"))
     return (
-        '<figure class="nb">'
+        f'<figure class="{css}">'
         + _img(thumb, _text(alt or title), NEIGHBOUR_THUMB_SIZE)
         + f'<figcaption><span class="lab">{_text(title)}</span> · cosine {_text(_number(similarity))}'
         + (f" · {_text(_number(units))} spreads from its class" if units is not None else "")
@@ -290,8 +290,8 @@ def _gap_sides(record: dict, thumbs: _Thumbs) -> str:
     gap = record.get("similarity_gap")
     if not gap or record.get("p_ai_from") != "ai_similarity_gap":
         return ""
-    items = [_figure(gap["nearest_ai"], f"nearest AI-generated: {gap['nearest_ai'].get('label', '')}", thumbs),
-             _figure(gap["nearest_real"], "nearest real", thumbs)]
+    items = [_figure(gap["nearest_ai"], f"nearest AI-generated: {gap['nearest_ai'].get('label', '')}", thumbs, css="nb side"),
+             _figure(gap["nearest_real"], "nearest real", thumbs, css="nb side")]
     text = (f"P(AI) rests on the similarity gap: mean cosine to the {gap['k']} nearest AI-generated gallery images "
             f"{_number(gap['ai_mean'])} minus that to the {gap['k']} nearest real ones {_number(gap['real_mean'])}.")
     return f"<h3>What the gap compares</h3><p>{_text(text)}</p><div class=\"neighbours\">" + "".join(items) + "</div>"

@@ -68,6 +68,8 @@ def test_the_report_shows_the_bundled_galleries_neighbours_on_any_machine(tmp_pa
     neighbours = re.findall(r'<figure class="nb">(.*?)</figure>', document, re.S)
     assert len(neighbours) == 5
     assert all("data:image/png;base64," in n and "image not available" not in n for n in neighbours)
+    sides = re.findall(r'<figure class="nb side">(.*?)</figure>', document, re.S)  # what the similarity gap compares
+    assert len(sides) == 2 and all("data:image/png;base64," in n for n in sides)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     from browser import chromium_path, looks_blank, screenshot_html, screenshot_stats
 
