@@ -218,3 +218,19 @@ def test_tiles_and_evaluate_read_the_gap_when_the_model_rests_on_it(synthetic_da
     rows = (tmp_path / "eval" / "predictions.csv").read_text().splitlines()[1:]
     real_scores = [float(r.split(",")[3]) for r in rows if r.split(",")[1] == "real"]
     assert real_scores and min(real_scores) < 0  # the gap, not a vote share (never below 0)
+
+
+def test_a_gallery_of_real_images_alone_calls_nothing_real():
+    from aidetect.gallery import Gallery
+    from aidetect.gallery.knn import KNNClassifier
+
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(10, 4)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    gallery = Gallery.create("f" * 16, 4)
+    gallery.add_labelled(rows, ["real"] * 10, [f"/g/{i}.png" for i in range(10)], [f"{i:064x}" for i in range(10)])
+    knn = KNNClassifier(gallery, unknown_thresholds={})
+    p = knn.predict(rows[:1])[0]
+    assert p.score_ai == 0.0 and p.ai_similarity_gap is None
+    d = decide(p, knn, ClassifierConfig())  # the vote share alone would have said "real"
+    assert d.verdict == "inconclusive" and "no AI-generated class" in d.reason
