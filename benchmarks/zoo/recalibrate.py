@@ -2,9 +2,10 @@
 
     python benchmarks/zoo/recalibrate.py MODEL_DIR --data /work/zoo [--dry-run]
 
-For a model trained before P(AI) was calibrated (the bundled one): the vote, the isotonic
-P(AI) curve, the threshold on P(AI) and the false-unknown rate are chosen again exactly as
-`aidetect train` chooses them (aidetect.calibration.calibrate), on up to 200 validation
+For a model trained before P(AI) was calibrated, or before the similarity gap existed (the
+bundled one, both times): the vote, the detection score, the isotonic P(AI) curve, the
+threshold on P(AI) and the false-unknown rate are chosen again exactly as `aidetect train`
+chooses them (aidetect.calibration.calibrate), on up to 200 validation
 images of each class the model's gallery holds, and written into config.json (atomically).
 The weights and the gallery are not touched, so the fingerprints stay the same. Validation
 embeddings go through evaluate's embedding cache (by model fingerprint and file SHA-256), so a
