@@ -15,20 +15,19 @@ ZOO=${1:?zoo root}; RUNS=${2:?runs dir}; shift 2
 HERE=$(dirname "$0")
 PYTHON=${PYTHON:-.venv/bin/python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-for model in "$@"; do
-  case $model in
-    default) dir=$HERE/../../models/default ;;
-    *-tiles) dir=$RUNS/${model%-tiles} ;;
-    *)       dir=$RUNS/$model ;;
+model_dir() {  # the model directory a row's evaluation uses
+  case $1 in
+    default) echo "$HERE/../../models/default" ;;
+    *-tiles) echo "$RUNS/${1%-tiles}" ;;
+    *)       echo "$RUNS/$1" ;;
   esac
+}
+for model in "$@"; do
+  dir=$(model_dir "$model")
   [ -f "$dir/config.json" ] || { echo "error: $dir is not a trained model directory; train it first with yardsticks.sh" >&2; exit 2; }
 done
 for model in "$@"; do
-  case $model in
-    default) dir=$HERE/../../models/default ;;
-    *-tiles) dir=$RUNS/${model%-tiles} ;;
-    *)       dir=$RUNS/$model ;;
-  esac
+  dir=$(model_dir "$model")
   # a -tiles row shares its model's config: calibrate the model once
   if [ "$model" = "${model%-tiles}" ] || ! grep -q '"detection_score"' "$dir/config.json"; then
     "$PYTHON" "$HERE/recalibrate.py" "$dir" --data "$ZOO" > "$RUNS/$model.rescore.log" 2>&1
