@@ -155,8 +155,9 @@ def calibrate(classifier_factory, embeddings: np.ndarray, labels: Sequence[str])
     result: dict = {"validation_images": int(len(labels))}
     accuracy = {}
     predictions = {}
-    for vote in VOTES:
-        preds = classifier_factory(vote).predict(embeddings)
+    classifiers = {vote: classifier_factory(vote) for vote in VOTES}
+    for vote, classifier in classifiers.items():
+        preds = classifier.predict(embeddings)
         predictions[vote] = preds
         accuracy[vote] = vote_accuracy(preds, labels)
     vote = "weighted" if accuracy["weighted"] >= accuracy["majority"] else "majority"
@@ -174,7 +175,7 @@ def calibrate(classifier_factory, embeddings: np.ndarray, labels: Sequence[str])
         detection = choose_detection_score(candidates, is_ai)
         if detection["detection_score"] == "ai_similarity_gap":
             # the gap's P(AI) holds for the k it was computed with (aidetect.gallery.knn)
-            detection["detection_k"] = int(getattr(classifier_factory(vote), "gap_k", 0)) or None
+            detection["detection_k"] = classifiers[vote].gap_k
         scores = candidates[detection["detection_score"]]
         xs, ys = fit_isotonic(scores, is_ai)
         rules = ClassifierConfig(detection_score=detection["detection_score"], probability_method="isotonic",

@@ -24,7 +24,7 @@ from aidetect.errors import AidetectError
 from aidetect.gallery import update_gallery
 from aidetect.gallery.thumbnails import thumbnails_for
 from aidetect.gallery.classifier import TASKS, classifier_for, decide, detection_value, is_ai
-from aidetect.gallery.knn import Prediction
+from aidetect.gallery.knn import Neighbor, Prediction
 from aidetect.labels import REAL, UNKNOWN
 from aidetect.models.model_dir import scope_line
 from aidetect.provenance import read_provenance
@@ -78,9 +78,13 @@ def _neighbors(prediction: Prediction, classifier) -> list[dict]:
     for n in prediction.neighbors:
         spread = spreads.get(n.label)
         units = None if spread is None else round((1.0 - n.similarity) / spread, 3)
-        out.append({"label": n.label, "similarity": round(n.similarity, 6), "distance_in_class_spreads": units,
-                    "path": n.path, "row": n.index})
+        out.append(_neighbour_fields(n, distance_in_class_spreads=units))
     return out
+
+
+def _neighbour_fields(n: Neighbor, **extra) -> dict:
+    """A gallery row as records name it: its class, cosine to the image, ``extra``, path and row."""
+    return {"label": n.label, "similarity": round(n.similarity, 6), **extra, "path": n.path, "row": n.index}
 
 
 def _gap_evidence(prediction: Prediction) -> dict | None:
@@ -90,10 +94,8 @@ def _gap_evidence(prediction: Prediction) -> dict | None:
     sides = prediction.gap_sides
     if sides is None:
         return None
-    nearest = {}
-    for side, n in (("nearest_ai", sides.nearest_ai), ("nearest_real", sides.nearest_real)):
-        nearest[side] = {"label": n.label, "similarity": round(n.similarity, 6), "path": n.path, "row": n.index}
-    return {"k": sides.k, "ai_mean": round(sides.ai_mean, 6), "real_mean": round(sides.real_mean, 6), **nearest}
+    return {"k": sides.k, "ai_mean": round(sides.ai_mean, 6), "real_mean": round(sides.real_mean, 6),
+            "nearest_ai": _neighbour_fields(sides.nearest_ai), "nearest_real": _neighbour_fields(sides.nearest_real)}
 
 
 def _error_record(path: str, reason: str, session: Session) -> dict:
