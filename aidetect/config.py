@@ -129,21 +129,33 @@ class PreprocessConfig:
 @dataclass
 class AugmentConfig:
     """Training-time degradations, so fingerprints survive what images go through on their way to
-    an analyst (CNNDetection's recipe): JPEG re-encoding and blur, each with a probability."""
+    an analyst (CNNDetection's recipe): JPEG re-encoding and blur, each with a probability, and
+    downscaling (platforms and thumbnails resample what they pass on), applied first."""
 
     jpeg_p: float = 0.0
     jpeg_quality: tuple[int, int] = (60, 100)
     blur_p: float = 0.0
     blur_sigma: tuple[float, float] = (0.1, 1.5)
+    resize_p: float = 0.0
+    #: factors drawn uniformly from this range; bicubic, as platforms and PIL thumbnails resample
+    resize_scale: tuple[float, float] = (0.5, 1.0)
+
+    @property
+    def active(self) -> bool:
+        """Whether any degradation can happen (training items then differ from epoch to epoch)."""
+        return self.jpeg_p > 0 or self.blur_p > 0 or self.resize_p > 0
 
     def validate(self, source: str = "config.json") -> None:
         """One-line errors for values training could not use (checked on load)."""
         self.jpeg_p = _check_number(source, "augment.jpeg_p", self.jpeg_p, 0.0, 1.0)
         self.blur_p = _check_number(source, "augment.blur_p", self.blur_p, 0.0, 1.0)
+        self.resize_p = _check_number(source, "augment.resize_p", self.resize_p, 0.0, 1.0)
         self.jpeg_quality = _check_pair(source, "augment.jpeg_quality", self.jpeg_quality,
-                                        lambda name, v: (_check_int(source, f"augment.{name}", v, 1, 100), v)[1])
+                                        lambda name, v: (_check_int(source, name, v, 1, 100), v)[1])
         self.blur_sigma = _check_pair(source, "augment.blur_sigma", self.blur_sigma,
-                                      lambda name, v: _check_number(source, f"augment.{name}", v, 0.0, 100.0))
+                                      lambda name, v: _check_number(source, name, v, 0.0, 100.0))
+        self.resize_scale = _check_pair(source, "augment.resize_scale", self.resize_scale,
+                                        lambda name, v: _check_number(source, name, v, 0.05, 4.0))
 
 
 @dataclass
@@ -367,7 +379,7 @@ class ModelConfig:
             kwargs["preprocess"] = PreprocessConfig(**data.get("preprocess", {}))
             kwargs["classifier"] = ClassifierConfig.from_dict(data.get("classifier"), source)
             augment = dict(data.get("augment", {}))
-            for key in ("jpeg_quality", "blur_sigma"):
+            for key in ("jpeg_quality", "blur_sigma", "resize_scale"):
                 if isinstance(augment.get(key), list):
                     augment[key] = tuple(augment[key])
             kwargs["augment"] = AugmentConfig(**augment)

@@ -31,6 +31,7 @@ RECIPE_OPTIONS: dict[str, tuple[str, str]] = {
     "views": ("preprocess", "views"),
     "jpeg_p": ("augment", "jpeg_p"),
     "blur_p": ("augment", "blur_p"),
+    "resize_p": ("augment", "resize_p"),
 }
 
 

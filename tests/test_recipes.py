@@ -68,6 +68,38 @@ def test_augmentation_is_seeded():
     assert np.array_equal(a, b) and not np.array_equal(a, np.asarray(image))
 
 
+def test_resize_augmentation_downscales_within_its_range_and_is_seeded():
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 80, 3), dtype=np.uint8))
+    config = AugmentConfig(resize_p=1.0, resize_scale=(0.5, 0.75))
+    sizes = set()
+    for seed in range(20):
+        out = augment(image, config, np.random.default_rng(seed))
+        assert 40 <= out.size[0] <= 60 and 32 <= out.size[1] <= 48, out.size
+        assert out.size == augment(image, config, np.random.default_rng(seed)).size
+        sizes.add(out.size)
+    assert len(sizes) > 5  # the factor is drawn, not fixed
+
+
+def test_resize_augmentation_off_draws_nothing():
+    # an older recipe's augmentation must stay the same draw for draw when the option exists but is 0
+    image = Image.fromarray(np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
+    a = augment(image, AugmentConfig(jpeg_p=0.5, blur_p=0.5), rng_a)
+    b = augment(image, AugmentConfig(jpeg_p=0.5, blur_p=0.5, resize_p=0.0), rng_b)
+    assert np.array_equal(np.asarray(a), np.asarray(b)) and rng_a.random() == rng_b.random()
+
+
+def test_resize_augmentation_is_a_train_option(synthetic_data, tmp_path):
+    out = tmp_path / "rs"
+    result = runner.invoke(app, ["train", "--data", str(synthetic_data), "--out", str(out), "--recipe", "fingerprint", "--arch", "tiny",
+                                 "--image-size", "32", "--train-image-size", "16", "--batch-size", "16", "--resize-p", "0.3",
+                                 "--epochs", "1", "--workers", "0", "--gallery-per-class", "10"])
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["augment"]["resize_p"] == 0.3 and config["augment"]["resize_scale"] == [0.5, 1.0]
+    assert config["training"]["options"]["resize_p"] == 0.3
+
+
 def test_encoder_averages_views_before_normalising():
     from aidetect.config import ArchitectureConfig
     from aidetect.models.encoder import Encoder

@@ -80,7 +80,7 @@ class ImageFileDataset(Dataset):
         #: items as uint8 0..255, scaled on the device (aidetect.devices.to_model_input)
         self.as_uint8 = as_uint8
         self._cache_epoch = 0
-        augmented = bool(train and augment is not None and (augment.jpeg_p > 0 or augment.blur_p > 0))
+        augmented = bool(train and augment is not None and augment.active)
         self.cache_form = cache_form(preprocess, train=train, augmented=augmented, perturbed=perturb is not None)
 
     def set_epoch(self, epoch: int) -> None:

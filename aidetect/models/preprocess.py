@@ -46,11 +46,18 @@ def crop_offset(extent: int, size: int, grid: int, rng: np.random.Generator | No
 
 
 def augment(image: Image.Image, config, rng: np.random.Generator) -> Image.Image:
-    """Training-time JPEG re-encoding and Gaussian blur, each with its probability (AugmentConfig)."""
+    """Training-time downscaling, Gaussian blur and JPEG re-encoding, each with its probability
+    (AugmentConfig), in the order images meet them on their way to an analyst: resampled by a
+    platform, then compressed."""
     import io
 
     from PIL import ImageFilter
 
+    # A probability of 0 draws nothing, so adding an option leaves older recipes' draws unchanged.
+    if config.resize_p > 0 and rng.random() < config.resize_p:
+        factor = float(rng.uniform(*config.resize_scale))
+        w, h = image.size
+        image = image.resize((max(1, round(w * factor)), max(1, round(h * factor))), Image.Resampling.BICUBIC)
     if config.blur_p > 0 and rng.random() < config.blur_p:
         image = image.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(*config.blur_sigma))))
     if config.jpeg_p > 0 and rng.random() < config.jpeg_p:

@@ -151,6 +151,7 @@ FLAT_OPTIONS: dict[str, tuple[str | None, str]] = {
     "compile": ("runtime", "compile"),
     "pixel_cache": ("runtime", "pixel_cache"),
     "real_weight": ("loss", "real_weight"),
+    "resize_p": RECIPE_OPTIONS["resize_p"],
 }
 
 _CONFIGS = {
