@@ -11,7 +11,8 @@ Nothing here looks at the test split. What is chosen, and how:
   higher AUC (ties go to the vote share; both AUCs are stored);
 * P(AI-generated): that score turned into a probability by isotonic regression
   on the validation images, real and AI weighted equally (P(AI) at even prior odds; its
-  expected calibration error is stored);
+  expected calibration error is stored), each step counting one more real and one more AI
+  image than it holds, so that no finite validation split reads as certainty;
 * the detection threshold on that probability: the one that maximises balanced
   accuracy (Youden's J) on the validation images; 0.5 on the raw vote share when
   the validation split lacks real or AI images;
@@ -74,8 +75,12 @@ def prior_weights(is_ai: np.ndarray) -> np.ndarray:
     return np.where(y, 0.5 / max(1, n_ai), 0.5 / max(1, n_real))
 
 
-def fit_isotonic(ai_vote_shares: np.ndarray, is_ai: np.ndarray) -> tuple[list[float], list[float]]:
-    """Isotonic calibration: the non-decreasing curve (breakpoints x → y) from the AI vote share to
+#: Pseudo-images added to every step of the P(AI) curve, one real and one AI-generated (see fit_isotonic).
+PSEUDO_IMAGES = 1.0
+
+
+def fit_isotonic(ai_vote_shares: np.ndarray, is_ai: np.ndarray, pseudo_images: float = PSEUDO_IMAGES) -> tuple[list[float], list[float]]:
+    """Isotonic calibration: the non-decreasing curve (breakpoints x → y) from the detection score to
     P(AI) that best fits the validation images, real and AI weighted equally (even prior odds).
 
     Weighted so because the zoo's validation split is 90 % AI images: a curve fitted on it as it is
@@ -83,17 +88,54 @@ def fit_isotonic(ai_vote_shares: np.ndarray, is_ai: np.ndarray) -> tuple[list[fl
     scikit-learn's IsotonicRegression; outside the validation range the curve is flat. Chosen over
     a logistic (Platt) curve because vote shares are mostly 0 or 1 with little in between, a shape
     a logistic fits badly: on the zoo's validation split a balanced Platt curve's ECE was 0.094.
+
+    Each step of the curve then counts ``pseudo_images`` more real and AI images than it holds
+    (add-one smoothing, then isotonic again to keep it non-decreasing): a plain isotonic curve says
+    P(AI) = 1.000 wherever no real validation image scored as high, a certainty that 141 real
+    images cannot support. With the pseudo-counts the top of the curve says how far those images
+    do go (0 real of 141 against 1,000 AI of 1,974 reads about 0.99; against 20 AI, about 0.6),
+    and no step is exactly 0 or 1.
     """
     from sklearn.isotonic import IsotonicRegression  # sklearn loads slowly; only training calibrates
 
     x = np.asarray(ai_vote_shares, dtype=np.float64)
     y = np.asarray(is_ai, dtype=np.float64)
+    w = prior_weights(y.astype(bool))
     model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-    model.fit(x, y, sample_weight=prior_weights(y.astype(bool)))
-    xs, ys = [float(v) for v in model.X_thresholds_], [float(v) for v in model.y_thresholds_]
+    model.fit(x, y, sample_weight=w)
+    xs = np.asarray(model.X_thresholds_, dtype=np.float64)
+    ys = np.asarray(model.y_thresholds_, dtype=np.float64)
+    if pseudo_images > 0 and len(x):
+        ys = _smoothed_steps(x, y.astype(bool), w, model.predict(x), xs, pseudo_images)
+    xs, ys = [float(v) for v in xs], [float(v) for v in ys]
     if len(xs) < 2:  # every validation image had the same vote share (an untrained or collapsed model)
         xs, ys = [xs[0], xs[0]], [ys[0], ys[0]]
     return xs, ys
+
+
+def _smoothed_steps(x: np.ndarray, is_ai: np.ndarray, w: np.ndarray, fitted: np.ndarray, xs: np.ndarray,
+                    pseudo_images: float) -> np.ndarray:
+    """The isotonic curve's values at its breakpoints ``xs`` with every step (a run of validation
+    images the curve gives one value) counting ``pseudo_images`` more images of each kind, each
+    weighing what one validation image of its kind weighs; made non-decreasing again."""
+    from sklearn.isotonic import IsotonicRegression
+
+    order = np.argsort(x, kind="stable")
+    x_sorted, fitted_sorted = x[order], fitted[order]
+    # steps: runs of equal fitted value along the sorted scores (equal scores always share one)
+    step = np.concatenate([[0], np.cumsum(fitted_sorted[1:] != fitted_sorted[:-1])])
+    n_steps = int(step[-1]) + 1
+    ai_weight = np.bincount(step, weights=(w * is_ai)[order], minlength=n_steps)
+    real_weight = np.bincount(step, weights=(w * ~is_ai)[order], minlength=n_steps)
+    pseudo_ai = pseudo_images * 0.5 / max(1, int(is_ai.sum()))
+    pseudo_real = pseudo_images * 0.5 / max(1, int((~is_ai).sum()))
+    smoothed = (ai_weight + pseudo_ai) / (ai_weight + real_weight + pseudo_ai + pseudo_real)
+    # a small pure step can fall below a larger mixed one before it: pool them (isotonic again)
+    smoothed = IsotonicRegression(y_min=0.0, y_max=1.0).fit_transform(
+        np.arange(n_steps, dtype=np.float64), smoothed, sample_weight=ai_weight + real_weight + pseudo_ai + pseudo_real)
+    # each breakpoint is one of the validation scores: its step is that score's
+    position = np.searchsorted(x_sorted, xs, side="left").clip(0, len(x_sorted) - 1)
+    return smoothed[step[position]]
 
 
 def reliability_bins(probabilities: np.ndarray, is_ai: np.ndarray, bins: int = 10) -> list[dict]:

@@ -129,6 +129,33 @@ def test_isotonic_probability_is_monotone_at_even_prior_odds():
         ClassifierConfig(probability_method="isotonic", probability_x=[0.0, 1.0], probability_y=[0.9, 0.1])
 
 
+def test_isotonic_probability_never_claims_certainty_from_a_finite_split():
+    from aidetect.calibration import fit_isotonic
+
+    rng = np.random.default_rng(1)
+    # 141 real and 1,974 AI validation images, as on the zoo; the 1,000 highest-scoring are all AI
+    # and the 20 lowest all real: a plain isotonic curve reads 1.000 and 0.000 there.
+    low = rng.uniform(0.2, 0.6, 974 + 121)
+    scores = np.concatenate([np.full(1000, 0.9), low, np.full(20, 0.05)])
+    is_ai = np.concatenate([np.ones(1000, bool), np.arange(len(low)) < 974, np.zeros(20, bool)])
+    plain_xs, plain_ys = fit_isotonic(scores, is_ai, pseudo_images=0)
+    assert plain_ys[-1] == 1.0 and plain_ys[0] == 0.0
+    xs, ys = fit_isotonic(scores, is_ai)
+    assert ys == sorted(ys) and 0.0 < ys[0] and ys[-1] < 1.0
+    # one pseudo-image each side, weighing what a validation image of its kind weighs:
+    # 1,000 + 1 AI images of 1,974 against 0 + 1 real image of 141
+    ai, real = 1001 / 1974, 1 / 141
+    assert ys[-1] == pytest.approx(ai / (ai + real))
+    real_low, ai_low = 21 / 141, 1 / 1974
+    assert ys[0] == pytest.approx(ai_low / (ai_low + real_low))
+    # a small pure step is shrunk much further than a large one: 20 AI images of 1,974 are weak evidence
+    few = np.concatenate([scores[1000:], np.full(20, 0.95)])
+    few_ai = np.concatenate([is_ai[1000:], np.ones(20, bool)])
+    _, few_ys = fit_isotonic(few, few_ai)
+    n_ai = int(few_ai.sum())
+    assert few_ys[-1] == pytest.approx((21 / n_ai) / (21 / n_ai + 1 / 141)) and few_ys[-1] < 0.8
+
+
 def test_isotonic_with_one_vote_share_is_a_flat_curve():
     from aidetect.calibration import fit_isotonic
 
