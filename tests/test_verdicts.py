@@ -231,6 +231,6 @@ def test_a_gallery_of_real_images_alone_calls_nothing_real():
     gallery.add_labelled(rows, ["real"] * 10, [f"/g/{i}.png" for i in range(10)], [f"{i:064x}" for i in range(10)])
     knn = KNNClassifier(gallery, unknown_thresholds={})
     p = knn.predict(rows[:1])[0]
-    assert p.score_ai == 0.0 and p.ai_similarity_gap is None
+    assert p.score_ai is None and p.ai_similarity_gap is None  # no AI side: neither score exists
     d = decide(p, knn, ClassifierConfig())  # the vote share alone would have said "real"
     assert d.verdict == "inconclusive" and "no AI-generated class" in d.reason

@@ -95,11 +95,10 @@ def decide(prediction: Prediction, classifier: KNNClassifier, rules: ClassifierC
     tie = runner is not None and margin < TIE_TOLERANCE
     label = prediction.label
     reason = None
-    # A gallery of real images alone gives every image a vote share of 0: no evidence of "real"
-    # either, as nothing AI-generated was there to be nearer to (the gap is None then).
-    only_real = set(getattr(classifier, "class_names", ())) == {REAL}
-    if value is None or only_real:
-        missing = "real" if share is None else "AI-generated"
+    # Both scores are None when the gallery lacks a side: without AI-generated images a vote share
+    # of 0 would be no evidence of "real" either, as nothing AI-generated was there to be nearer to.
+    if value is None:
+        missing = "AI-generated" if share is not None or REAL in getattr(classifier, "class_names", ()) else "real"
         verdict, reason = "inconclusive", f"the gallery has no {missing} class, so real and AI cannot be told apart"
     else:
         score = detection_score(value, rules)

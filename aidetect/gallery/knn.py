@@ -74,7 +74,7 @@ class Prediction:
     confidence: float  # share of the vote for vote_label
     runner_up: str | None
     runner_up_confidence: float
-    score_ai: float | None  # the AI vote share (share of the vote outside "real"); None without a "real" class
+    score_ai: float | None  # the AI vote share (share of the vote outside "real"); None without a "real" class or without any other
     nearest_in_class: float  # similarity to the nearest member of vote_label
     neighbors: list[Neighbor] = field(default_factory=list)
     #: mean similarity to the k nearest AI-generated gallery images − to the k nearest real ones;
@@ -187,6 +187,7 @@ class KNNClassifier:
         winner_rows = self.codes[knn_idx] == order[:, :1]
         nearest = np.where(winner_rows, knn_sims, -np.inf).max(axis=1)
         real_code = self.class_names.index(REAL) if REAL in self.class_names else None
+        only_real = self.class_names == [REAL]
         paths = self.gallery.paths
         predictions = []
         for q in range(len(embeddings)):
@@ -198,7 +199,8 @@ class KNNClassifier:
             near = float(nearest[q])
             threshold = self.unknown_thresholds.get(vote_label)
             label = UNKNOWN if threshold is not None and near < threshold else vote_label
-            score_ai = None if real_code is None else float(1.0 - votes[q, real_code] / total)
+            # no real class, or nothing but it: no vote share measures AI against real (as the gap)
+            score_ai = None if real_code is None or only_real else float(1.0 - votes[q, real_code] / total)
             shown = top if top is not None else self.k
             neighbors = [
                 Neighbor(self.class_names[self.codes[i]], float(s), paths[i], int(i))
