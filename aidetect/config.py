@@ -357,6 +357,11 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["schema_version"] = 2 if self.classifier.detection_score != "ai_vote_share" else 1
+        if not self.augment.resize_p:
+            # training-only fields added later, written when used: a model trained without them
+            # stays readable by the releases before them (which refuse fields they do not know)
+            for key in ("resize_p", "resize_scale"):
+                data["augment"].pop(key)
         return data
 
     @classmethod

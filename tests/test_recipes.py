@@ -98,6 +98,9 @@ def test_resize_augmentation_is_a_train_option(synthetic_data, tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert config["augment"]["resize_p"] == 0.3 and config["augment"]["resize_scale"] == [0.5, 1.0]
     assert config["training"]["options"]["resize_p"] == 0.3
+    from aidetect.config import ModelConfig
+
+    assert ModelConfig.load(out).augment == AugmentConfig(jpeg_p=0.5, blur_p=0.1, resize_p=0.3)
 
 
 def test_encoder_averages_views_before_normalising():
@@ -122,6 +125,8 @@ def test_fingerprint_recipe_end_to_end(synthetic_data, tmp_path):
     assert config["recipe"] == "fingerprint" and config["architecture"]["front_end"] == "npr"
     assert config["architecture"]["stem_stride"] == 1 and config["augment"]["jpeg_p"] == 0.5
     assert config["preprocess"] == {**config["preprocess"], "mode": "crop", "grid": 2, "train_image_size": 16, "views": 5}
+    # fields added later are written only when used: releases before them still read this model
+    assert "resize_p" not in config["augment"] and "resize_scale" not in config["augment"]
     records = json.loads(runner.invoke(app, ["attribute", "--model", str(out), "--json", str(synthetic_data / "test" / "gen_a")]).stdout)
     assert len(records) == 20 and all(r["error"] is None for r in records)
 
