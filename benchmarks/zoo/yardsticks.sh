@@ -9,7 +9,7 @@
 # model's test images embedded whole, --tiles 4), spectrum random thesis thesis-leaveout fingerprint fingerprint-leaveout
 # fingerprint-memory fingerprint-long fingerprint-long-leaveout fingerprint-latentout, procedural procedural-ft
 # procedural-ft-leaveout procedural-ft-latentout (PRETRAINED=model dir), procedural8000 procedural8000-ft procedural8000-ft-more (needs procedural8000-ft) procedural8000-ft-real4 procedural8000-ft-seed2 procedural8000-ft-leaveout
-# procedural8000-ft-resize procedural8000-ft-resize-leaveout
+# procedural8000-ft-resize procedural8000-ft-resize-leaveout procedural8000-ft-more-resize (needs procedural8000-ft)
 # procedural8000-ft-latentout, and <any fingerprint model>-fused or
 # -fused-full (needs that model first)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
@@ -106,6 +106,9 @@ for model in $MODELS; do
     # the same fine-tuning with 30 % of training images downscaled first (--resize-p 0.3, factor 0.5-1.0):
     # do traces learned at native resolution survive the resampling platforms apply (the `wild` columns)?
     procedural8000-ft-resize) train procedural8000-ft-resize --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --resize-p 0.3 ;;
+    # the fine-tuned model as --init, 3 more epochs with --resize-p 0.3: downscaling learned after the
+    # native traces, beside procedural8000-ft-more (the same 3 epochs without it)
+    procedural8000-ft-more-resize) train procedural8000-ft-more-resize --recipe fingerprint --init "$RUNS/procedural8000-ft" --batch-size 80 --epochs $EPOCHS --patience 100 --resize-p 0.3 ;;
     procedural8000-ft-resize-leaveout) train procedural8000-ft-resize-leaveout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --resize-p 0.3 $LEAVE_OUT ;;
     procedural8000-ft-latentout) train procedural8000-ft-latentout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
     procedural-ft-latentout) train procedural-ft-latentout --recipe fingerprint --init "$PRETRAINED" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
