@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from aidetect.errors import CorruptFileError
+from aidetect.errors import AidetectError, CorruptFileError
 from aidetect.fileio import atomic_write_json
 
 #: The newest config.json schema this release writes and reads. 2: ``classifier.detection_score``
@@ -129,8 +129,9 @@ class PreprocessConfig:
 @dataclass
 class AugmentConfig:
     """Training-time degradations, so fingerprints survive what images go through on their way to
-    an analyst (CNNDetection's recipe): JPEG re-encoding and blur, each with a probability, and
-    downscaling (platforms and thumbnails resample what they pass on), applied first."""
+    an analyst (CNNDetection's recipe): JPEG re-encoding and blur, each with a probability,
+    downscaling (platforms and thumbnails resample what they pass on), applied first, and lossy
+    WebP instead of JPEG (what several platforms now serve)."""
 
     jpeg_p: float = 0.0
     jpeg_quality: tuple[int, int] = (60, 100)
@@ -139,23 +140,43 @@ class AugmentConfig:
     resize_p: float = 0.0
     #: factors drawn uniformly from this range; bicubic, as platforms and PIL thumbnails resample
     resize_scale: tuple[float, float] = (0.5, 1.0)
+    #: one draw chooses the format: JPEG with ``jpeg_p``, else WebP with ``webp_p``, else neither
+    #: (as the ``wild`` test conditions do), so ``jpeg_p + webp_p`` is at most 1
+    webp_p: float = 0.0
+    webp_quality: tuple[int, int] = (60, 95)
+
+    def check_format_shares(self, jpeg_given: bool = True) -> None:
+        """Before training: JPEG and WebP share one draw, so their probabilities add up to 1 at most
+        (named as the command-line options; ``jpeg_given`` says whether --jpeg-p came from the user
+        or from the recipe)."""
+        if self.jpeg_p + self.webp_p > 1.0 + 1e-9:
+            origin = "yours" if jpeg_given else "the recipe's"
+            raise AidetectError(
+                f"--webp-p {self.webp_p:g} with --jpeg-p {self.jpeg_p:g} ({origin}) adds up to more than 1: one draw "
+                f"chooses JPEG, WebP or neither; give --webp-p {max(0.0, 1 - self.jpeg_p):g} or less, or a lower --jpeg-p")
 
     @property
     def active(self) -> bool:
         """Whether any degradation can happen (training items then differ from epoch to epoch)."""
-        return self.jpeg_p > 0 or self.blur_p > 0 or self.resize_p > 0
+        return self.jpeg_p > 0 or self.blur_p > 0 or self.resize_p > 0 or self.webp_p > 0
 
     def validate(self, source: str = "config.json") -> None:
         """One-line errors for values training could not use (checked on load)."""
         self.jpeg_p = _check_number(source, "augment.jpeg_p", self.jpeg_p, 0.0, 1.0)
         self.blur_p = _check_number(source, "augment.blur_p", self.blur_p, 0.0, 1.0)
         self.resize_p = _check_number(source, "augment.resize_p", self.resize_p, 0.0, 1.0)
+        self.webp_p = _check_number(source, "augment.webp_p", self.webp_p, 0.0, 1.0)
+        if self.jpeg_p + self.webp_p > 1.0 + 1e-9:
+            raise _bad(source, "augment.webp_p", self.webp_p,
+                       f"give at most 1 - jpeg_p = {1.0 - self.jpeg_p:g} (one draw chooses JPEG, WebP or neither)")
         self.jpeg_quality = _check_pair(source, "augment.jpeg_quality", self.jpeg_quality,
                                         lambda name, v: (_check_int(source, name, v, 1, 100), v)[1])
         self.blur_sigma = _check_pair(source, "augment.blur_sigma", self.blur_sigma,
                                       lambda name, v: _check_number(source, name, v, 0.0, 100.0))
         self.resize_scale = _check_pair(source, "augment.resize_scale", self.resize_scale,
                                         lambda name, v: _check_number(source, name, v, 0.05, 4.0))
+        self.webp_quality = _check_pair(source, "augment.webp_quality", self.webp_quality,
+                                        lambda name, v: (_check_int(source, name, v, 1, 100), v)[1])
 
 
 @dataclass
@@ -357,11 +378,13 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["schema_version"] = 2 if self.classifier.detection_score != "ai_vote_share" else 1
-        if not self.augment.resize_p:
-            # training-only fields added later, written when used: a model trained without them
-            # stays readable by the releases before them (which refuse fields they do not know)
-            for key in ("resize_p", "resize_scale"):
-                data["augment"].pop(key)
+        # training-only fields added later, written when used: a model trained without them
+        # stays readable by the releases before them (which refuse fields they do not know)
+        for used, keys in ((self.augment.resize_p, ("resize_p", "resize_scale")),
+                           (self.augment.webp_p, ("webp_p", "webp_quality"))):
+            if not used:
+                for key in keys:
+                    data["augment"].pop(key)
         return data
 
     @classmethod
@@ -384,7 +407,7 @@ class ModelConfig:
             kwargs["preprocess"] = PreprocessConfig(**data.get("preprocess", {}))
             kwargs["classifier"] = ClassifierConfig.from_dict(data.get("classifier"), source)
             augment = dict(data.get("augment", {}))
-            for key in ("jpeg_quality", "blur_sigma", "resize_scale"):
+            for key in ("jpeg_quality", "blur_sigma", "resize_scale", "webp_quality"):
                 if isinstance(augment.get(key), list):
                     augment[key] = tuple(augment[key])
             kwargs["augment"] = AugmentConfig(**augment)

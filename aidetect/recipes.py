@@ -32,6 +32,7 @@ RECIPE_OPTIONS: dict[str, tuple[str, str]] = {
     "jpeg_p": ("augment", "jpeg_p"),
     "blur_p": ("augment", "blur_p"),
     "resize_p": ("augment", "resize_p"),
+    "webp_p": ("augment", "webp_p"),
 }
 
 

@@ -54,9 +54,10 @@ def no_decoding(monkeypatch) -> None:
 @pytest.mark.parametrize(
     "preprocess, train, augment",
     [(RESIZE, False, None), (RESIZE, True, None), (CROP, False, None), (CROP, True, AugmentConfig(jpeg_p=0.5, blur_p=0.5)),
-     (RESIZE, True, AugmentConfig(jpeg_p=0.5)), (CROP, True, AugmentConfig(resize_p=1.0))],
+     (RESIZE, True, AugmentConfig(jpeg_p=0.5)), (CROP, True, AugmentConfig(resize_p=1.0)),
+     (RESIZE, True, AugmentConfig(resize_p=1.0)), (RESIZE, True, AugmentConfig(webp_p=1.0))],
     ids=["resize-inference", "resize-train", "crop-inference", "crop-train-augmented", "resize-train-augmented",
-         "crop-train-downscaled"],
+         "crop-train-downscaled", "resize-train-downscaled", "resize-train-webp"],
 )
 def test_cached_items_equal_decoded_items(tmp_path, monkeypatch, preprocess, train, augment):
     paths = write_images(tmp_path / "images")

@@ -1,3 +1,4 @@
+import io
 import json
 
 import numpy as np
@@ -8,7 +9,7 @@ from typer.testing import CliRunner
 
 from aidetect.cli.main import app
 from aidetect.config import ArchitectureConfig, AugmentConfig, PreprocessConfig
-from aidetect.errors import AidetectError
+from aidetect.errors import AidetectError, CorruptFileError
 from aidetect.models.preprocess import augment, to_array, to_input
 from aidetect.recipes import apply_recipe
 
@@ -80,13 +81,29 @@ def test_resize_augmentation_downscales_within_its_range_and_is_seeded():
     assert len(sizes) > 5  # the factor is drawn, not fixed
 
 
-def test_resize_augmentation_off_draws_nothing():
-    # an older recipe's augmentation must stay the same draw for draw when the option exists but is 0
+def _augment_before_the_new_options(image, jpeg_p, blur_p, rng):
+    """augment() as it was before --resize-p and --webp-p (aa12064): a blur draw, then a JPEG draw."""
+    from PIL import ImageFilter
+
+    if blur_p > 0 and rng.random() < blur_p:
+        image = image.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.1, 1.5))))
+    if jpeg_p > 0 and rng.random() < jpeg_p:
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=int(rng.integers(60, 101)))
+        image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    return image
+
+
+@pytest.mark.parametrize("jpeg_p, blur_p", [(0.5, 0.5), (0.5, 0.1), (1.0, 0.0), (0.0, 1.0)])
+def test_new_options_at_zero_leave_older_recipes_draw_for_draw(jpeg_p, blur_p):
+    # a model trained before --resize-p and --webp-p existed must get the same augmented images,
+    # and leave its generator in the same state, when trained again with both at 0
     image = Image.fromarray(np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8))
-    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
-    a = augment(image, AugmentConfig(jpeg_p=0.5, blur_p=0.5), rng_a)
-    b = augment(image, AugmentConfig(jpeg_p=0.5, blur_p=0.5, resize_p=0.0), rng_b)
-    assert np.array_equal(np.asarray(a), np.asarray(b)) and rng_a.random() == rng_b.random()
+    for seed in range(12):
+        rng_old, rng_new = np.random.default_rng(seed), np.random.default_rng(seed)
+        old = _augment_before_the_new_options(image, jpeg_p, blur_p, rng_old)
+        new = augment(image, AugmentConfig(jpeg_p=jpeg_p, blur_p=blur_p), rng_new)
+        assert np.array_equal(np.asarray(old), np.asarray(new)) and rng_old.random() == rng_new.random()
 
 
 def test_resize_augmentation_is_a_train_option(synthetic_data, tmp_path):
@@ -101,6 +118,57 @@ def test_resize_augmentation_is_a_train_option(synthetic_data, tmp_path):
     from aidetect.config import ModelConfig
 
     assert ModelConfig.load(out).augment == AugmentConfig(jpeg_p=0.5, blur_p=0.1, resize_p=0.3)
+
+
+def test_webp_augmentation_shares_the_format_draw_with_jpeg():
+    # one draw picks JPEG (p 0.5), else WebP (p 0.3), else neither: over many seeds all three occur,
+    # in about those shares, and each image reads back as what its format's encoder makes of it
+    image = Image.fromarray(np.random.default_rng(2).integers(0, 255, (48, 48, 3), dtype=np.uint8))
+    config = AugmentConfig(jpeg_p=0.5, webp_p=0.3, webp_quality=(70, 70), jpeg_quality=(70, 70))
+    encoded = {}
+    for fmt in ("JPEG", "WEBP"):
+        buffer = io.BytesIO()
+        image.save(buffer, format=fmt, quality=70)
+        encoded[fmt] = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+    assert not np.array_equal(encoded["JPEG"], encoded["WEBP"])
+    counts = {"JPEG": 0, "WEBP": 0, "none": 0}
+    for seed in range(300):
+        out = np.asarray(augment(image, config, np.random.default_rng(seed)))
+        kind = next((k for k, v in encoded.items() if np.array_equal(out, v)), "none")
+        assert kind != "none" or np.array_equal(out, np.asarray(image))
+        counts[kind] += 1
+    assert 120 <= counts["JPEG"] <= 180 and 60 <= counts["WEBP"] <= 120 and 35 <= counts["none"] <= 85, counts
+
+
+def test_webp_and_jpeg_probabilities_share_one_draw(synthetic_data, tmp_path):
+    with pytest.raises(CorruptFileError, match=r"augment\.webp_p.*at most 1 - jpeg_p = 0\.3"):
+        AugmentConfig(jpeg_p=0.7, webp_p=0.5).validate()
+    result = runner.invoke(app, ["train", "--data", str(synthetic_data), "--out", str(tmp_path / "bad"), "--recipe", "fingerprint",
+                                 "--arch", "tiny", "--jpeg-p", "0.7", "--webp-p", "0.5", "--epochs", "1", "--workers", "0"])
+    assert result.exit_code == 2, result.output
+    assert "--webp-p 0.3 or less" in result.output and "(yours)" in result.output
+    assert not (tmp_path / "bad").exists()
+    # the library refuses it as the run starts, not when the finished model fails to load
+    from aidetect.training import TrainOptions
+    from aidetect.training.trainer import Trainer
+
+    with pytest.raises(AidetectError, match=r"--webp-p 0\.5 with --jpeg-p 0\.7"):
+        Trainer(TrainOptions(data=str(synthetic_data), out=str(tmp_path / "lib"), arch="tiny", jpeg_p=0.7, webp_p=0.5))
+    assert not (tmp_path / "lib").exists()
+
+
+def test_webp_augmentation_is_a_train_option(synthetic_data, tmp_path):
+    out = tmp_path / "wp"
+    result = runner.invoke(app, ["train", "--data", str(synthetic_data), "--out", str(out), "--recipe", "fingerprint", "--arch", "tiny",
+                                 "--image-size", "32", "--train-image-size", "16", "--batch-size", "16", "--webp-p", "0.2",
+                                 "--epochs", "1", "--workers", "0", "--gallery-per-class", "10"])
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["augment"]["webp_p"] == 0.2 and config["augment"]["webp_quality"] == [60, 95]
+    assert "resize_p" not in config["augment"] and config["training"]["options"]["webp_p"] == 0.2
+    from aidetect.config import ModelConfig
+
+    assert ModelConfig.load(out).augment == AugmentConfig(jpeg_p=0.5, blur_p=0.1, webp_p=0.2)
 
 
 def test_encoder_averages_views_before_normalising():
@@ -126,7 +194,7 @@ def test_fingerprint_recipe_end_to_end(synthetic_data, tmp_path):
     assert config["architecture"]["stem_stride"] == 1 and config["augment"]["jpeg_p"] == 0.5
     assert config["preprocess"] == {**config["preprocess"], "mode": "crop", "grid": 2, "train_image_size": 16, "views": 5}
     # fields added later are written only when used: releases before them still read this model
-    assert "resize_p" not in config["augment"] and "resize_scale" not in config["augment"]
+    assert not {"resize_p", "resize_scale", "webp_p", "webp_quality"} & set(config["augment"])
     records = json.loads(runner.invoke(app, ["attribute", "--model", str(out), "--json", str(synthetic_data / "test" / "gen_a")]).stdout)
     assert len(records) == 20 and all(r["error"] is None for r in records)
 

@@ -45,7 +45,8 @@ def train(
     views: Annotated[Optional[int], typer.Option("--views", min=1, max=5, help="Crops averaged at inference: 1 centre, 5 centre and corners.")] = None,
     jpeg_p: Annotated[Optional[float], typer.Option("--jpeg-p", min=0.0, max=1.0, help="Probability of JPEG re-encoding (quality 60-100) in training.")] = None,
     blur_p: Annotated[Optional[float], typer.Option("--blur-p", min=0.0, max=1.0, help="Probability of Gaussian blur in training.")] = None,
-    resize_p: Annotated[Optional[float], typer.Option("--resize-p", min=0.0, max=1.0, help="Probability of downscaling a training image (bicubic, factor 0.5-1.0) before blur and JPEG.")] = None,
+    resize_p: Annotated[Optional[float], typer.Option("--resize-p", min=0.0, max=1.0, help="Probability of downscaling a training image (bicubic, factor 0.5-1.0) before blur and JPEG/WebP.")] = None,
+    webp_p: Annotated[Optional[float], typer.Option("--webp-p", min=0.0, max=1.0, help="Probability of lossy WebP re-encoding (quality 60-95) in training, drawn with JPEG's: --jpeg-p + --webp-p <= 1.")] = None,
     preprocess: Annotated[Optional[str], typer.Option("--preprocess", help="resize (the thesis) or crop (native pixels, see docs); default resize, crop for --arch spectrum.")] = None,
     grid: Annotated[Optional[int], typer.Option("--grid", min=1, help="Align crop offsets to this many pixels.")] = None,
     loss: Annotated[str, typer.Option("--loss", help="supcon (the thesis) or contrastive (Euclidean, with --margin).")] = "supcon",
@@ -78,8 +79,16 @@ def train(
     with user_errors():
         apply_threads(threads)
         from aidetect.console import err
+        from aidetect.config import AugmentConfig
         from aidetect.recipes import apply_recipe
 
+        spectrum_weight, choose_spectrum_weight = _spectrum_weight(fuse_spectrum)
+        recipe_options = apply_recipe(recipe, dict(
+            arch=arch, front_end=front_end, stem_stride=stem_stride, image_size=image_size, preprocess_mode=preprocess,
+            grid=grid, train_image_size=train_image_size, views=views, jpeg_p=jpeg_p, blur_p=blur_p, resize_p=resize_p, webp_p=webp_p,
+        ))
+        AugmentConfig(jpeg_p=recipe_options.get("jpeg_p") or 0.0,
+                      webp_p=recipe_options.get("webp_p") or 0.0).check_format_shares(jpeg_given=jpeg_p is not None)
         # Checked before torch is imported and before anything is written: the data root, the
         # setting against the classes the data's folders name, the model directory.
         choice, out, found_layout = _plan(data, setting, out, _split_classes(include), _split_classes(exclude), layout, resume, force)
@@ -89,11 +98,6 @@ def train(
         from aidetect.training import TrainOptions
         from aidetect.training import train as run_training
 
-        spectrum_weight, choose_spectrum_weight = _spectrum_weight(fuse_spectrum)
-        recipe_options = apply_recipe(recipe, dict(
-            arch=arch, front_end=front_end, stem_stride=stem_stride, image_size=image_size, preprocess_mode=preprocess,
-            grid=grid, train_image_size=train_image_size, views=views, jpeg_p=jpeg_p, blur_p=blur_p, resize_p=resize_p,
-        ))
         options = TrainOptions(
             data=str(choice.root),
             out=str(out),

@@ -46,11 +46,9 @@ def crop_offset(extent: int, size: int, grid: int, rng: np.random.Generator | No
 
 
 def augment(image: Image.Image, config, rng: np.random.Generator) -> Image.Image:
-    """Training-time downscaling, Gaussian blur and JPEG re-encoding, each with its probability
+    """Training-time downscaling, Gaussian blur and JPEG or WebP re-encoding, each with its probability
     (AugmentConfig), in the order images meet them on their way to an analyst: resampled by a
     platform, then compressed."""
-    import io
-
     from PIL import ImageFilter
 
     # A probability of 0 draws nothing, so adding an option leaves older recipes' draws unchanged.
@@ -60,12 +58,25 @@ def augment(image: Image.Image, config, rng: np.random.Generator) -> Image.Image
         image = image.resize((max(1, round(w * factor)), max(1, round(h * factor))), Image.Resampling.BICUBIC)
     if config.blur_p > 0 and rng.random() < config.blur_p:
         image = image.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(*config.blur_sigma))))
-    if config.jpeg_p > 0 and rng.random() < config.jpeg_p:
-        buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1)))
-        buffer.seek(0)
-        image = Image.open(buffer).convert("RGB")
+    # One draw picks the format (JPEG, else WebP, else neither), as the `wild` test chains do;
+    # with webp_p = 0 it is the one JPEG draw older recipes made.
+    if config.jpeg_p > 0 or config.webp_p > 0:
+        draw = rng.random()
+        if draw < config.jpeg_p:
+            image = _reencoded(image, "JPEG", int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1)))
+        elif draw < config.jpeg_p + config.webp_p:
+            image = _reencoded(image, "WEBP", int(rng.integers(config.webp_quality[0], config.webp_quality[1] + 1)))
     return image
+
+
+def _reencoded(image: Image.Image, format: str, quality: int) -> Image.Image:
+    """The image as it reads back after lossy saving in ``format`` at ``quality``."""
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format=format, quality=quality)
+    buffer.seek(0)
+    return Image.open(buffer).convert("RGB")
 
 
 def _scaled(array: np.ndarray, as_uint8: bool) -> np.ndarray:

@@ -152,6 +152,7 @@ FLAT_OPTIONS: dict[str, tuple[str | None, str]] = {
     "pixel_cache": ("runtime", "pixel_cache"),
     "real_weight": ("loss", "real_weight"),
     "resize_p": RECIPE_OPTIONS["resize_p"],
+    "webp_p": RECIPE_OPTIONS["webp_p"],
 }
 
 _CONFIGS = {

@@ -76,6 +76,9 @@ class Trainer:
 
     def __init__(self, options: TrainOptions, on_step: Callable[[int, int, float], None] | None = None):
         options.loss.check()
+        # the CLI checked this before writing anything; a library caller learns it here, not when
+        # the finished model fails to load
+        options.augment.check_format_shares()
         self.options = options
         self.on_step = on_step
         self.out = Path(options.out)
