@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from aidetect.data.images import load_image
 from aidetect.data.perturb import WildConditions
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "zoo" / "wild_breakdown.py"
@@ -34,8 +35,12 @@ def test_accuracy_per_group_matches_the_chains_evaluate_drew(tmp_path, capsys):
     rows, chains = [], []
     for i in range(24):
         path = tmp_path / f"img{i}.png"
-        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
-        chains.append([k for k, _ in WildConditions(0).chain(Image.open(path).convert("RGB")).steps])
+        # an EXIF orientation: the pixels evaluate perturbs (and seeds the chain with) are load_image's,
+        # turned upright, not the file's raw pixels
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(path, exif=exif)
+        chains.append([k for k, _ in WildConditions(0).chain(load_image(path)).steps])
         right = i % 3 != 0
         rows.append({"path": str(path), "true_class": "gen", "predicted_class": "gen" if right else "real",
                      "score_ai": "0.5", "confidence": "1.0", "perturbation": "wild:0"})
@@ -63,3 +68,13 @@ def test_a_run_without_wild_predictions_is_a_usage_error(tmp_path):
     with pytest.raises(SystemExit) as exc:
         _load().main([str(tmp_path), "m"])
     assert exc.value.code == 2
+
+
+def test_a_missing_test_image_is_a_usage_error_naming_it(tmp_path, capsys):
+    run = tmp_path / "m" / "eval-g0"
+    run.mkdir(parents=True)
+    (run / "predictions.csv").write_text("path,true_class,predicted_class,score_ai,confidence,perturbation\n"
+                                         f"{tmp_path / 'gone.png'},gen,gen,0.5,1.0,wild:0\n")
+    with pytest.raises(SystemExit) as exc:
+        _load().main([str(tmp_path), "m"])
+    assert exc.value.code == 2 and "gone.png" in capsys.readouterr().err

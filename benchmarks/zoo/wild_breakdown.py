@@ -7,8 +7,9 @@ downscale, JPEG or WebP, a second JPEG, each with its probability) and reports o
 all of them. This script draws the same chains again (they are seeded by each image's pixels and
 the seed in the perturbation's key, so they are the ones `evaluate` applied) and splits each run's
 `wild` predictions (RUNS_DIR/MODEL/eval-gN/predictions.csv) by them: kept at native resolution or
-downscaled, and the lossy format last applied (WebP, JPEG, or none). It reads the test images
-themselves to draw the chains; nothing is embedded.
+downscaled, and the lossy format: WebP when the chain saved it as WebP (a second JPEG may follow,
+as in about a third of those chains), else JPEG, else none. It reads the test images themselves,
+as `evaluate` does (aidetect.data.images.load_image), to draw the chains; nothing is embedded.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from PIL import Image
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from aidetect.data.images import load_image  # noqa: E402
 from aidetect.data.perturb import WildConditions  # noqa: E402
+from aidetect.errors import ImageReadError  # noqa: E402
 
 GROUPS = ("all", "native resolution", "downscaled", "JPEG", "WebP", "no lossy format")
 
@@ -66,8 +67,13 @@ def main(argv: list[str] | None = None) -> int:
             if key not in chains:
                 _, _, seed = row["perturbation"].partition(":")
                 wild = WildConditions(int(seed) if seed else 0)
-                with Image.open(row["path"]) as image:
-                    chains[key] = groups_of(wild.chain(image.convert("RGB")).steps)
+                try:
+                    # the pixels evaluate perturbed (EXIF orientation, alpha and bit depth handled),
+                    # so the seed drawn from them is the one evaluate drew
+                    image = load_image(row["path"])
+                except ImageReadError as error:
+                    parser.error(f"{error} (the test image {model}'s predictions name; was the zoo moved or rebuilt elsewhere?)")
+                chains[key] = groups_of(wild.chain(image).steps)
             for group in chains[key]:
                 seen[group] += 1
                 right[group] += row["true_class"] == row["predicted_class"]
