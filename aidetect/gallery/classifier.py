@@ -59,7 +59,7 @@ class Decision:
     verdict: str  # "ai", "real" or "inconclusive"
     reason: str | None  # why inconclusive (or None)
     p_ai: float | None  # calibrated P(AI-generated); None for a model without calibration
-    ai_vote_share: float | None  # share of the vote outside "real"; None without a real class
+    ai_vote_share: float | None  # share of the vote outside "real"; None without a real class or with nothing else
     # mean similarity to the k nearest AI-generated gallery images − to the k nearest real ones
     ai_similarity_gap: float | None
     p_ai_from: str  # which of the two p_ai (or the threshold) is computed from: the model's detection score
