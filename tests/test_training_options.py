@@ -71,3 +71,9 @@ def test_a_checkpoint_resumes_only_the_same_run():
     check_same_run(state, options.flat())
     with pytest.raises(AidetectError, match="batch_size=32"):
         check_same_run(state, TrainOptions(data="ROOT", out="out", batch_size=64).flat())
+    # an augmentation changed half way would go unnoticed in the metrics: refused too
+    with pytest.raises(AidetectError, match="webp_p=0.0, not 0.2"):
+        check_same_run(state, TrainOptions(data="ROOT", out="out", batch_size=32, webp_p=0.2).flat())
+    # a checkpoint from before an option existed is not compared on it
+    older = {"options_json": json.dumps({k: v for k, v in options.flat().items() if k != "webp_p"})}
+    check_same_run(older, TrainOptions(data="ROOT", out="out", batch_size=32, webp_p=0.2).flat())

@@ -12,7 +12,14 @@ from aidetect.errors import AidetectError
 from aidetect.fileio import atomic_write_bytes
 
 #: Options that must match for a run to continue exactly (--epochs may change, to train longer).
-MUST_MATCH = ("data", "setting", "arch", "batch_size", "image_size", "seed", "loss", "lr")
+#: Options that change what a run learns: a resumed run must be given the ones it started with.
+#: (--epochs, --patience, the device and the workers may change; a key an older checkpoint did not
+#: record is not compared.)
+MUST_MATCH = (
+    "data", "setting", "include", "exclude", "arch", "front_end", "stem_stride", "embedding_dim", "batch_size",
+    "m_per_class", "image_size", "preprocess_mode", "grid", "train_image_size", "jpeg_p", "blur_p", "resize_p",
+    "webp_p", "seed", "loss", "temperature", "memory_size", "real_weight", "lr", "weight_decay",
+)
 
 
 def write_checkpoint(path: Path, state: dict) -> None:
