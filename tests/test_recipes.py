@@ -106,20 +106,6 @@ def test_new_options_at_zero_leave_older_recipes_draw_for_draw(jpeg_p, blur_p):
         assert np.array_equal(np.asarray(old), np.asarray(new)) and rng_old.random() == rng_new.random()
 
 
-def test_resize_augmentation_is_a_train_option(synthetic_data, tmp_path):
-    out = tmp_path / "rs"
-    result = runner.invoke(app, ["train", "--data", str(synthetic_data), "--out", str(out), "--recipe", "fingerprint", "--arch", "tiny",
-                                 "--image-size", "32", "--train-image-size", "16", "--batch-size", "16", "--resize-p", "0.3",
-                                 "--epochs", "1", "--workers", "0", "--gallery-per-class", "10"])
-    assert result.exit_code == 0, result.output
-    config = json.loads((out / "config.json").read_text())
-    assert config["augment"]["resize_p"] == 0.3 and config["augment"]["resize_scale"] == [0.5, 1.0]
-    assert config["training"]["options"]["resize_p"] == 0.3
-    from aidetect.config import ModelConfig
-
-    assert ModelConfig.load(out).augment == AugmentConfig(jpeg_p=0.5, blur_p=0.1, resize_p=0.3)
-
-
 def test_webp_augmentation_shares_the_format_draw_with_jpeg():
     # one draw picks JPEG (p 0.5), else WebP (p 0.3), else neither: over many seeds all three occur,
     # in about those shares, and each image reads back as what its format's encoder makes of it
@@ -157,18 +143,25 @@ def test_webp_and_jpeg_probabilities_share_one_draw(synthetic_data, tmp_path):
     assert not (tmp_path / "lib").exists()
 
 
-def test_webp_augmentation_is_a_train_option(synthetic_data, tmp_path):
-    out = tmp_path / "wp"
+@pytest.mark.parametrize("option, value, recorded", [
+    ("resize_p", 0.3, {"resize_scale": [0.5, 1.0]}),
+    ("webp_p", 0.2, {"webp_quality": [60, 95]}),
+])
+def test_later_augmentations_are_train_options(synthetic_data, tmp_path, option, value, recorded):
+    out = tmp_path / option
     result = runner.invoke(app, ["train", "--data", str(synthetic_data), "--out", str(out), "--recipe", "fingerprint", "--arch", "tiny",
-                                 "--image-size", "32", "--train-image-size", "16", "--batch-size", "16", "--webp-p", "0.2",
+                                 "--image-size", "32", "--train-image-size", "16", "--batch-size", "16",
+                                 "--" + option.replace("_", "-"), str(value),
                                  "--epochs", "1", "--workers", "0", "--gallery-per-class", "10"])
     assert result.exit_code == 0, result.output
     config = json.loads((out / "config.json").read_text())
-    assert config["augment"]["webp_p"] == 0.2 and config["augment"]["webp_quality"] == [60, 95]
-    assert "resize_p" not in config["augment"] and config["training"]["options"]["webp_p"] == 0.2
+    # written with its range, the other later option not at all (releases before it still read the model)
+    later = {"resize_p", "resize_scale", "webp_p", "webp_quality"}
+    assert {k: v for k, v in config["augment"].items() if k in later} == {option: value, **recorded}
+    assert config["training"]["options"][option] == value
     from aidetect.config import ModelConfig
 
-    assert ModelConfig.load(out).augment == AugmentConfig(jpeg_p=0.5, blur_p=0.1, webp_p=0.2)
+    assert ModelConfig.load(out).augment == AugmentConfig(jpeg_p=0.5, blur_p=0.1, **{option: value})
 
 
 def test_encoder_averages_views_before_normalising():
