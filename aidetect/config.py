@@ -145,11 +145,16 @@ class AugmentConfig:
     webp_p: float = 0.0
     webp_quality: tuple[int, int] = (60, 95)
 
+    @property
+    def format_shares_exceed_one(self) -> bool:
+        """Whether JPEG and WebP, which share one draw, ask for more than the whole of it."""
+        return self.jpeg_p + self.webp_p > 1.0 + 1e-9
+
     def check_format_shares(self, jpeg_given: bool = True) -> None:
         """Before training: JPEG and WebP share one draw, so their probabilities add up to 1 at most
         (named as the command-line options; ``jpeg_given`` says whether --jpeg-p came from the user
         or from the recipe)."""
-        if self.jpeg_p + self.webp_p > 1.0 + 1e-9:
+        if self.format_shares_exceed_one:
             origin = "yours" if jpeg_given else "the recipe's"
             raise AidetectError(
                 f"--webp-p {self.webp_p:g} with --jpeg-p {self.jpeg_p:g} ({origin}) adds up to more than 1: one draw "
@@ -166,7 +171,7 @@ class AugmentConfig:
         self.blur_p = _check_number(source, "augment.blur_p", self.blur_p, 0.0, 1.0)
         self.resize_p = _check_number(source, "augment.resize_p", self.resize_p, 0.0, 1.0)
         self.webp_p = _check_number(source, "augment.webp_p", self.webp_p, 0.0, 1.0)
-        if self.jpeg_p + self.webp_p > 1.0 + 1e-9:
+        if self.format_shares_exceed_one:
             raise _bad(source, "augment.webp_p", self.webp_p,
                        f"give at most 1 - jpeg_p = {1.0 - self.jpeg_p:g} (one draw chooses JPEG, WebP or neither)")
         self.jpeg_quality = _check_pair(source, "augment.jpeg_quality", self.jpeg_quality,

@@ -11,7 +11,6 @@ import torch
 from aidetect.errors import AidetectError
 from aidetect.fileio import atomic_write_bytes
 
-#: Options that must match for a run to continue exactly (--epochs may change, to train longer).
 #: Options that change what a run learns: a resumed run must be given the ones it started with.
 #: (--epochs, --patience, the device and the workers may change; a key an older checkpoint did not
 #: record is not compared.)
