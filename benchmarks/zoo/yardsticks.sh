@@ -10,7 +10,7 @@
 # fingerprint-memory fingerprint-long fingerprint-long-leaveout fingerprint-latentout, procedural procedural-ft
 # procedural-ft-leaveout procedural-ft-latentout (PRETRAINED=model dir), procedural8000 procedural8000-ft procedural8000-ft-more (needs procedural8000-ft) procedural8000-ft-real4 procedural8000-ft-seed2 procedural8000-ft-leaveout
 # procedural8000-ft-resize procedural8000-ft-resize-leaveout procedural8000-ft-more-resize (needs procedural8000-ft)
-# procedural8000-ft-webp procedural8000-ft-webp-leaveout
+# procedural8000-ft-webp procedural8000-ft-webp-leaveout procedural8000-ft-crop128
 # procedural8000-ft-latentout, and <any fingerprint model>-fused or
 # -fused-full (needs that model first)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
@@ -114,6 +114,9 @@ for model in $MODELS; do
     # drawn (JPEG 0.5, WebP 0.2, neither 0.3): the wild chains save a fifth of the images as WebP
     procedural8000-ft-webp) train procedural8000-ft-webp --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --webp-p 0.2 ;;
     procedural8000-ft-webp-leaveout) train procedural8000-ft-webp-leaveout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --webp-p 0.2 $LEAVE_OUT ;;
+    # the same compute as the 3-epoch fine-tuning (one epoch of 128-px crops, 4x the pixels of a 64-px one),
+    # spent on the crops evaluation sees: is the 64-px training context what holds the encoder back?
+    procedural8000-ft-crop128) train procedural8000-ft-crop128 --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs 1 --patience 100 --train-image-size 128 ;;
     procedural8000-ft-resize-leaveout) train procedural8000-ft-resize-leaveout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --resize-p 0.3 $LEAVE_OUT ;;
     procedural8000-ft-latentout) train procedural8000-ft-latentout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
     procedural-ft-latentout) train procedural-ft-latentout --recipe fingerprint --init "$PRETRAINED" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;

@@ -1,0 +1,183 @@
+"""Where in the encoder the attribution is: k-NN accuracy from every stage's pooled features.
+
+    python benchmarks/zoo/feature_probe.py MODEL_DIR ZOO_ROOT [--gallery-per-class 100]
+        [--conditions clean jpeg:75] [--k 11] [--seed 0] [--json OUT.json]
+
+A trained encoder is read at several depths in one forward pass per image: the output of
+each stage of its trunk, pooled over space by mean and by standard deviation, the trunk's
+final pooled features (what the projection head reads) and the head's output (the product's
+embedding). Stages are the trunk's layers in order: for EfficientNet-B0, stage 0 is the stem,
+1-7 the MBConv stages, 8 the final 1x1 convolution (whose mean is the head's input). Each is used as the embedding of the same k-NN attribution (the product's
+weighted vote, cosine similarity), with a gallery drawn from the zoo's train split
+(GALLERY_PER_CLASS images per class, seeded) and every test image as a query. Pooled features
+are standardised with the gallery's per-feature mean and spread, then L2-normalised (the
+head's output is used as it is); "stages 3-8" joins stages 3 to 8 of an EfficientNet-B0
+(each normalised, so each weighs the same). Zero-shot classes are the model's
+(config.json: classes its encoder did not train on); accuracy is split by them.
+
+What it answers: whether the projection head, or the trunk's last stages, throw away
+generator traces the earlier stages hold (if a shallower read attributes better, the head or
+the depth is the wall; if every read plateaus at the same accuracy, the information is not in
+the encoder's view of the image at all). The product's embedding stays the head's output;
+this is a measurement, not an option of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from aidetect.data.images import IMAGE_EXTENSIONS  # noqa: E402
+from aidetect.data.perturb import parse_perturbation  # noqa: E402
+from aidetect.embedding import embed_files  # noqa: E402
+from aidetect.gallery.knn import class_votes  # noqa: E402
+from aidetect.gallery.search import knn_search  # noqa: E402
+from aidetect.models.model_dir import load_model  # noqa: E402
+
+
+class StageReader(nn.Module):
+    """The encoder's forward pass, returning [head output | per stage: mean-pooled, std-pooled]."""
+
+    def __init__(self, encoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+        trunk = encoder.trunk
+        # EfficientNet's trunk is Sequential(features, pool, flatten): its stages are features' children;
+        # a plain CNN trunk (the tests' `tiny`) has its layers as children.
+        self.layers = trunk[0] if isinstance(trunk[0], nn.Sequential) else trunk
+        self._pooled: list[torch.Tensor] = []
+        for layer in self.layers.children():
+            layer.register_forward_hook(self._keep)
+
+    def _keep(self, module, inputs, output) -> None:
+        if output.ndim == 4 and output.shape[2] * output.shape[3] > 1:  # not a global pool's 1x1 output
+            x = output.float()
+            self._pooled += [x.mean((2, 3)), x.std((2, 3))]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        self._pooled = []
+        features = self.encoder.features(self.encoder._learned_window(images))
+        head = torch.nn.functional.normalize(self.encoder.head(features).float(), dim=1)
+        return torch.cat([head, features.float()] + self._pooled, dim=1)
+
+    def blocks(self, images: torch.Tensor) -> dict[str, slice]:
+        """Named column ranges of forward's output, from one probe batch."""
+        self._pooled = []
+        with torch.inference_mode():
+            features = self.encoder.features(self.encoder._learned_window(images))
+        at, out = 0, {}
+        out["head output"] = slice(0, self.encoder.arch.embedding_dim)
+        at = out["head output"].stop
+        out["trunk (head's input)"] = slice(at, at + features.shape[1])
+        at += features.shape[1]
+        for stage, i in enumerate(range(0, len(self._pooled), 2)):  # stage 0: EfficientNet's stem
+            width = self._pooled[i].shape[1]
+            out[f"stage {stage} mean"] = slice(at, at + width)
+            out[f"stage {stage} std"] = slice(at + width, at + 2 * width)
+            at += 2 * width
+        return out
+
+
+def split_files(root: Path, split: str, classes: list[str], per_class: int, seed: int) -> tuple[list[str], np.ndarray]:
+    rng = random.Random(seed)
+    paths, labels = [], []
+    for code, name in enumerate(classes):
+        folder = root / split / name
+        files = sorted(str(p) for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS) if folder.is_dir() else []
+        if per_class and len(files) > per_class:
+            files = rng.sample(files, per_class)
+        paths += files
+        labels += [code] * len(files)
+    return paths, np.asarray(labels, dtype=np.int64)
+
+
+def prepare(x: np.ndarray, parts: list[slice], mean: np.ndarray, spread: np.ndarray, raw: set[int]) -> np.ndarray:
+    """Each part standardised (unless raw) and unit-normalised, joined, unit-normalised again."""
+    pieces = []
+    for part in parts:
+        z = x[:, part] if part.start in raw else (x[:, part] - mean[part]) / spread[part]
+        pieces.append(z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12))
+    joined = np.concatenate(pieces, axis=1)
+    return (joined / np.maximum(np.linalg.norm(joined, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def knn_accuracy(gallery: np.ndarray, gallery_labels: np.ndarray, queries: np.ndarray, query_labels: np.ndarray,
+                 n_classes: int, k: int) -> np.ndarray:
+    """Per query: whether the weighted k-NN vote names its class."""
+    sims, idx = knn_search(queries, gallery.astype(np.float16), k)
+    votes = class_votes(sims, gallery_labels[idx], n_classes, "weighted")
+    return votes.argmax(axis=1) == query_labels
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path, help="a model directory made by `aidetect train`")
+    parser.add_argument("zoo", type=Path, help="data root with train/ and test/ class folders (the zoo)")
+    parser.add_argument("--gallery-per-class", type=int, default=100, help="gallery images per class from train/ (0: all)")
+    parser.add_argument("--conditions", nargs="+", default=["clean", "jpeg:75"], help="test conditions (evaluate's specs)")
+    parser.add_argument("--k", type=int, default=11)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="also write the accuracies here")
+    args = parser.parse_args(argv)
+    for split in ("train", "test"):
+        if not (args.zoo / split).is_dir():
+            parser.error(f"{args.zoo / split} is missing: ZOO_ROOT needs train/ and test/ class folders")
+    conditions = {c: (None if c == "clean" else parse_perturbation(c)) for c in args.conditions}
+
+    torch.set_num_threads(1)  # one core per process on this shared machine (docs/performance.md)
+    model = load_model(args.model)
+    classes = list(model.config.classes)
+    zero_shot = np.asarray([c in set(model.config.zero_shot_classes) for c in classes])
+    reader = StageReader(model.encoder).eval()
+    size = model.config.preprocess.image_size
+    blocks = reader.blocks(torch.zeros(1, 3, size, size))
+    reads = {name: [part] for name, part in blocks.items()}
+    stages = [name for name in blocks if name.startswith("stage ")]
+    if len(stages) == 18:  # EfficientNet-B0: stem (stage 0), seven MBConv stages, the final conv (stage 8)
+        reads["stages 3-8 (mean + std)"] = [blocks[n] for n in stages[6:18]]
+
+    gallery_paths, gallery_labels = split_files(args.zoo, "train", classes, args.gallery_per_class, args.seed)
+    test_paths, test_labels = split_files(args.zoo, "test", classes, 0, args.seed)
+
+    def embed(paths, perturb):
+        with torch.inference_mode():
+            done = embed_files(reader, model.config.preprocess, paths, hash_files=False, progress=None, perturb=perturb)
+        if done.errors:
+            raise SystemExit(f"error: {done.errors[0][0]}: {done.errors[0][1]}")
+        return done.embeddings
+
+    gallery = embed(gallery_paths, None)
+    mean, spread = gallery.mean(axis=0), gallery.std(axis=0) + 1e-6
+    raw = {blocks["head output"].start}
+    results: dict[str, dict] = {}
+    print(f"| read (gallery {args.gallery_per_class or 'all'} per class, k {args.k}) | condition | accuracy | seen | zero-shot |")
+    print("|---|---|---|---|---|")
+    for condition, perturb in conditions.items():
+        queries = embed(test_paths, perturb)
+        for name, parts in reads.items():
+            right = knn_accuracy(prepare(gallery, parts, mean, spread, raw), gallery_labels,
+                                 prepare(queries, parts, mean, spread, raw), test_labels, len(classes), args.k)
+            unseen = zero_shot[test_labels]
+            cell = {"accuracy": 100 * right.mean(),
+                    "seen": 100 * right[~unseen].mean() if (~unseen).any() else None,
+                    "zero_shot": 100 * right[unseen].mean() if unseen.any() else None}
+            results.setdefault(name, {})[condition] = cell
+            print(f"| {name} | {condition} | " + " | ".join("–" if v is None else f"{v:.1f}" for v in cell.values()) + " |",
+                  flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"model": str(args.model), "gallery_per_class": args.gallery_per_class,
+                                         "k": args.k, "results": results}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
