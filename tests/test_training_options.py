@@ -74,6 +74,12 @@ def test_a_checkpoint_resumes_only_the_same_run():
     # an augmentation changed half way would go unnoticed in the metrics: refused too
     with pytest.raises(AidetectError, match="webp_p=0.0, not 0.2"):
         check_same_run(state, TrainOptions(data="ROOT", out="out", batch_size=32, webp_p=0.2).flat())
+    # any option that shapes what is learned, however rarely used, is compared; where and how long it runs is not
+    for changed in ({"views": 2}, {"warmup_epochs": 2.0}, {"margin": 0.5}, {"projection_hidden": 0}, {"max_per_class": 9}):
+        with pytest.raises(AidetectError, match=f"{next(iter(changed))}="):
+            check_same_run(state, TrainOptions(data="ROOT", out="out", batch_size=32, **changed).flat())
+    check_same_run(state, TrainOptions(data="ROOT", out="elsewhere", batch_size=32, epochs=50, patience=1, workers=3,
+                                       device="cuda", gallery_per_class=5).flat())
     # a checkpoint from before an option existed is not compared on it
     older = {"options_json": json.dumps({k: v for k, v in options.flat().items() if k != "webp_p"})}
     check_same_run(older, TrainOptions(data="ROOT", out="out", batch_size=32, webp_p=0.2).flat())

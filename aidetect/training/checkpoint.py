@@ -10,15 +10,17 @@ import torch
 
 from aidetect.errors import AidetectError
 from aidetect.fileio import atomic_write_bytes
+from aidetect.training.options import FLAT_OPTIONS
 
-#: Options that change what a run learns: a resumed run must be given the ones it started with.
-#: (--epochs, --patience, the device and the workers may change; a key an older checkpoint did not
-#: record is not compared.)
-MUST_MATCH = (
-    "data", "setting", "include", "exclude", "arch", "front_end", "stem_stride", "embedding_dim", "batch_size",
-    "m_per_class", "image_size", "preprocess_mode", "grid", "train_image_size", "jpeg_p", "blur_p", "resize_p",
-    "webp_p", "seed", "loss", "temperature", "memory_size", "real_weight", "lr", "weight_decay",
-)
+#: Options a resumed run may change: where and how fast it runs, how long, and what happens after
+#: training. Every other option (training.options.FLAT_OPTIONS) changes what the run learns, so a
+#: resumed run must be given the one it started with: an option added later is compared unless it
+#: is named here. A key an older checkpoint did not record is not compared.
+FREE_ON_RESUME = frozenset({
+    "out", "init", "recipe", "epochs", "patience", "device", "workers", "resume", "channels_last", "compile",
+    "pixel_cache", "gallery_per_class", "choose_spectrum_weight",
+})
+MUST_MATCH = tuple(key for key in FLAT_OPTIONS if key not in FREE_ON_RESUME)
 
 
 def write_checkpoint(path: Path, state: dict) -> None:
