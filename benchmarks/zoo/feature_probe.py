@@ -13,7 +13,8 @@ weighted vote, cosine similarity), with a gallery drawn from the zoo's train spl
 are standardised with the gallery's per-feature mean and spread, then L2-normalised (the
 head's output is used as it is); "stages 3-8" joins stages 3 to 8 of an EfficientNet-B0
 (each normalised, so each weighs the same). Zero-shot classes are the model's
-(config.json: classes its encoder did not train on); accuracy is split by them.
+(config.json: classes its encoder did not train on; for a model trained on other data, every
+zoo class); accuracy is split by them.
 
 What it answers: whether the projection head, or the trunk's last stages, throw away
 generator traces the earlier stages hold (if a shallower read attributes better, the head or
@@ -135,8 +136,11 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)  # one core per process on this shared machine (docs/performance.md)
     model = load_model(args.model)
-    classes = list(model.config.classes)
-    zero_shot = np.asarray([c in set(model.config.zero_shot_classes) for c in classes])
+    classes = sorted(p.name for p in (args.zoo / "train").iterdir() if p.is_dir())
+    # a class the encoder did not train on is zero-shot: the model's own zero-shot classes, and every
+    # class of the zoo when the model was trained elsewhere (the procedural pre-training)
+    trained = set(model.config.trained_classes or model.config.classes) - set(model.config.zero_shot_classes)
+    zero_shot = np.asarray([c not in trained for c in classes])
     reader = StageReader(model.encoder).eval()
     size = model.config.preprocess.image_size
     blocks = reader.blocks(torch.zeros(1, 3, size, size))
