@@ -71,3 +71,16 @@ def test_a_root_without_splits_is_a_usage_error(tiny_model, tmp_path):
     with pytest.raises(SystemExit) as exc:
         _load().main([str(tiny_model), str(tmp_path)])
     assert exc.value.code == 2
+
+
+def test_zero_shot_classes_can_be_named_for_a_model_trained_on_all(tiny_model, synthetic_data, tmp_path):
+    probe = _load()
+    out = tmp_path / "probe.json"
+    assert probe.main([str(tiny_model), str(synthetic_data), "--gallery-per-class", "10", "--conditions", "clean",
+                       "--zero-shot", "gen_a", "--json", str(out)]) == 0
+    cell = json.loads(out.read_text())["results"]["head output"]["clean"]
+    # 4 classes with 20 test images each: the overall accuracy is the mean of 1 zero-shot and 3 seen classes
+    assert cell["accuracy"] == pytest.approx((cell["zero_shot"] + 3 * cell["seen"]) / 4, abs=1e-6)
+    with pytest.raises(SystemExit) as exc:
+        probe.main([str(tiny_model), str(synthetic_data), "--zero-shot", "no-such-class"])
+    assert exc.value.code == 2

@@ -54,7 +54,9 @@ class StageReader(nn.Module):
         trunk = encoder.trunk
         # EfficientNet's trunk is Sequential(features, pool, flatten): its stages are features' children;
         # a plain CNN trunk (the tests' `tiny`) has its layers as children.
-        self.layers = trunk[0] if isinstance(trunk[0], nn.Sequential) else trunk
+        # A fixed-feature trunk (the spectrum) has no stages: only its output is read.
+        first = next(iter(trunk.children()), None)
+        self.layers = first if isinstance(first, nn.Sequential) else trunk
         self._pooled: list[torch.Tensor] = []
         for layer in self.layers.children():
             layer.register_forward_hook(self._keep)
@@ -127,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conditions", nargs="+", default=["clean", "jpeg:75"], help="test conditions (evaluate's specs)")
     parser.add_argument("--k", type=int, default=11)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--zero-shot", nargs="+", default=None, metavar="CLASS",
+                        help="split accuracy by these classes instead of the model's own zero-shot classes "
+                             "(to read a model trained on every class, e.g. the spectrum, on a leave-out's split)")
     parser.add_argument("--json", type=Path, help="also write the accuracies here")
     args = parser.parse_args(argv)
     for split in ("train", "test"):
@@ -140,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     # a class the encoder did not train on is zero-shot: the model's own zero-shot classes, and every
     # class of the zoo when the model was trained elsewhere (the procedural pre-training)
     trained = set(model.config.trained_classes or model.config.classes) - set(model.config.zero_shot_classes)
-    zero_shot = np.asarray([c not in trained for c in classes])
+    zero_shot = np.asarray([c in args.zero_shot if args.zero_shot is not None else c not in trained for c in classes])
+    if args.zero_shot is not None and not set(args.zero_shot) <= set(classes):
+        parser.error(f"--zero-shot: {sorted(set(args.zero_shot) - set(classes))} are not classes of {args.zoo / 'train'}")
     reader = StageReader(model.encoder).eval()
     size = model.config.preprocess.image_size
     blocks = reader.blocks(torch.zeros(1, 3, size, size))

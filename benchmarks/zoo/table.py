@@ -24,7 +24,7 @@ ORDER = [
     "procedural-fused-full", "procedural-ft-fused-full",
     "procedural8000", "procedural8000-ft", "procedural8000-ft-tiles", "procedural8000-ft-more", "procedural8000-ft-more-resize", "procedural8000-ft-real4",
     "procedural8000-ft-seed2", "procedural8000-ft-resize", "procedural8000-ft-webp", "procedural8000-ft-leaveout", "procedural8000-ft-resize-leaveout",
-    "procedural8000-ft-webp-leaveout",
+    "procedural8000-ft-webp-leaveout", "procedural8000-ft-crop128",
     "procedural8000-ft-latentout", "procedural8000-ft-fused-full",
     "procedural8000-ft-more-fused-full", "procedural8000-ft-real4-fused-full",
 ]
@@ -73,6 +73,7 @@ LABELS = {
     "procedural8000-ft-resize-leaveout": "longer procedural pre-training + fingerprint recipe, --resize-p 0.3, leave-out",
     "procedural8000-ft-webp": "longer procedural pre-training + fingerprint recipe, 20 % of training images saved as WebP (--webp-p 0.2)",
     "procedural8000-ft-webp-leaveout": "longer procedural pre-training + fingerprint recipe, --webp-p 0.2, leave-out",
+    "procedural8000-ft-crop128": "longer procedural pre-training + fingerprint recipe, one epoch of 128-px crops (--train-image-size 128)",
     "procedural8000-ft-more-fused-full": "longer procedural pre-training + fingerprint recipe, 6 epochs + spectrum of the whole image (fused)",
     "procedural8000-ft-real4-fused-full": "longer procedural pre-training + fingerprint recipe, --real-weight 4 + spectrum of the whole image (fused)",
 }
