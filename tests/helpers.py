@@ -70,3 +70,21 @@ def make_genimage_tree(
                     counters[label] = index + 1
                     write(directory / pattern.format(i=i), label, index)
     return root
+
+
+def load_script(relative_path: str, name: str):
+    """A script of the repository (e.g. ``benchmarks/zoo/export.py``) imported as module ``name``.
+
+    Loaded by path (benchmarks/ is not a package) and kept in sys.modules, so a second call gives
+    the same module and pickling its classes (multiprocessing) finds them.
+    """
+    import importlib.util
+    import sys
+
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / relative_path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -1,7 +1,6 @@
 import pytest
 """benchmarks/zoo/export.py and ship_default.py: the maintainers' path from a trained model to the bundled one."""
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -9,14 +8,13 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from helpers import load_script
+
 ZOO = Path(__file__).resolve().parents[1] / "benchmarks" / "zoo"
 
 
 def _export_module():
-    spec = importlib.util.spec_from_file_location("zoo_export", ZOO / "export.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/zoo/export.py", "zoo_export")
 
 
 def test_export_half_precision_model_with_re_embedded_gallery(tiny_model, tmp_path):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,15 +10,11 @@ import torch
 
 from aidetect.embedding import embed_files
 from aidetect.models.model_dir import load_model
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "zoo" / "feature_probe.py"
+from helpers import load_script
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("feature_probe_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/zoo/feature_probe.py", "feature_probe_under_test")
 
 
 def test_the_head_read_is_the_products_embedding(tiny_model, synthetic_data):

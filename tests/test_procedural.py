@@ -6,11 +6,9 @@ Tiny synthetic photo folders in tmp_path (no dependence on shared/data), 3 class
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import shutil
 import struct
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,19 +16,12 @@ import pytest
 from PIL import Image
 
 from aidetect.data.discovery import detect_layout, discover
+from helpers import load_script
 
-REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "benchmarks" / "zoo" / "procedural.py"
 
 
 def _load():
-    if "procedural_under_test" in sys.modules:
-        return sys.modules["procedural_under_test"]
-    spec = importlib.util.spec_from_file_location("procedural_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/zoo/procedural.py", "procedural_under_test")
 
 
 P = _load()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,15 +10,11 @@ from PIL import Image
 
 from aidetect.data.images import load_image
 from aidetect.data.perturb import WildConditions
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "zoo" / "wild_breakdown.py"
+from helpers import load_script
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("wild_breakdown_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/zoo/wild_breakdown.py", "wild_breakdown_under_test")
 
 
 def test_groups_follow_the_chain():
