@@ -57,6 +57,13 @@ def test_accuracies_match_a_direct_knn(tiny_model, synthetic_data, tmp_path, cap
         votes = np.bincount(g_labels[top[q]], weights=w, minlength=len(classes))
         right += votes.argmax() == t_labels[q]
     assert head["accuracy"] == pytest.approx(100 * right / len(t), abs=1e-6)
+    # detection: the similarity gap, mean of the 5 nearest AI rows minus mean of the 5 nearest real rows
+    real = classes.index("real")
+    top_ai = np.sort(sims[:, g_labels != real], axis=1)[:, -5:].mean(axis=1)
+    top_real = np.sort(sims[:, g_labels == real], axis=1)[:, -5:].mean(axis=1)
+    from sklearn.metrics import roc_auc_score
+
+    assert head["auc"] == pytest.approx(100 * roc_auc_score(t_labels != real, top_ai - top_real), abs=1e-3)
     assert head["zero_shot"] is None  # the tiny model trained on every class
     assert "| stage 0 mean | clean |" in capsys.readouterr().out
 

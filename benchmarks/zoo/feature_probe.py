@@ -14,7 +14,9 @@ are standardised with the gallery's per-feature mean and spread, then L2-normali
 head's output is used as it is); "stages 3-8" joins stages 3 to 8 of an EfficientNet-B0
 (each normalised, so each weighs the same). Zero-shot classes are the model's
 (config.json: classes its encoder did not train on; for a model trained on other data, every
-zoo class); accuracy is split by them.
+zoo class); accuracy is split by them. Detection AUC (real against every generator, and against
+the zero-shot ones) is on the product's similarity gap for every read (docs/inference.md), whichever
+score a model's calibration chose.
 
 What it answers: whether the projection head, or the trunk's last stages, throw away
 generator traces the earlier stages hold (if a shallower read attributes better, the head or
@@ -35,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from sklearn.metrics import roc_auc_score  # noqa: E402
 from torch import nn  # noqa: E402
 
 from aidetect.data.images import IMAGE_EXTENSIONS  # noqa: E402
@@ -43,6 +46,7 @@ from aidetect.embedding import embed_files  # noqa: E402
 from aidetect.gallery.knn import class_votes  # noqa: E402
 from aidetect.gallery.search import knn_search  # noqa: E402
 from aidetect.models.model_dir import load_model  # noqa: E402
+from aidetect.settings import REAL  # noqa: E402
 
 
 class StageReader(nn.Module):
@@ -121,6 +125,14 @@ def knn_accuracy(gallery: np.ndarray, gallery_labels: np.ndarray, queries: np.nd
     return votes.argmax(axis=1) == query_labels
 
 
+def similarity_gap(gallery: np.ndarray, is_real: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """The product's detection score (docs/inference.md): mean similarity to the k nearest AI-generated
+    gallery rows minus that to the k nearest real ones; higher = more likely AI."""
+    ai, _ = knn_search(queries, gallery[~is_real].astype(np.float16), k)
+    real, _ = knn_search(queries, gallery[is_real].astype(np.float16), k)
+    return ai.mean(axis=1) - real.mean(axis=1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path, help="a model directory made by `aidetect train`")
@@ -170,8 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     mean, spread = gallery.mean(axis=0), gallery.std(axis=0) + 1e-6
     raw = {blocks["head output"].start}
     results: dict[str, dict] = {}
-    print(f"| read (gallery {args.gallery_per_class or 'all'} per class, k {args.k}) | condition | accuracy | seen | zero-shot |")
-    print("|---|---|---|---|---|")
+    real_code = classes.index(REAL) if REAL in classes else None  # detection AUC needs a real class
+    print(f"| read (gallery {args.gallery_per_class or 'all'} per class, k {args.k}) | condition | accuracy | seen | zero-shot"
+          " | AUC (gap) | zero-shot AUC |")
+    print("|---|---|---|---|---|---|---|")
     for condition, perturb in conditions.items():
         queries = embed(test_paths, perturb)
         for name, parts in reads.items():
@@ -180,7 +194,16 @@ def main(argv: list[str] | None = None) -> int:
             unseen = zero_shot[test_labels]
             cell = {"accuracy": 100 * right.mean(),
                     "seen": 100 * right[~unseen].mean() if (~unseen).any() else None,
-                    "zero_shot": 100 * right[unseen].mean() if unseen.any() else None}
+                    "zero_shot": 100 * right[unseen].mean() if unseen.any() else None,
+                    "auc": None, "zero_shot_auc": None}
+            if real_code is not None:
+                gap = similarity_gap(prepare(gallery, parts, mean, spread, raw), gallery_labels == real_code,
+                                     prepare(queries, parts, mean, spread, raw), args.k)
+                is_ai = test_labels != real_code
+                cell["auc"] = 100 * roc_auc_score(is_ai, gap)
+                if unseen.any():  # real against the zero-shot generators only
+                    mine = unseen | ~is_ai
+                    cell["zero_shot_auc"] = 100 * roc_auc_score(is_ai[mine], gap[mine])
             results.setdefault(name, {})[condition] = cell
             print(f"| {name} | {condition} | " + " | ".join("–" if v is None else f"{v:.1f}" for v in cell.values()) + " |",
                   flush=True)
