@@ -19,7 +19,6 @@ from aidetect.data.discovery import detect_layout, discover
 from helpers import load_script
 
 
-
 def _load():
     return load_script("benchmarks/zoo/procedural.py", "procedural_under_test")
 

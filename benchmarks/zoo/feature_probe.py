@@ -77,20 +77,17 @@ class StageReader(nn.Module):
         return torch.cat([head, features.float()] + self._pooled, dim=1)
 
     def blocks(self, images: torch.Tensor) -> dict[str, slice]:
-        """Named column ranges of forward's output, from one probe batch."""
-        self._pooled = []
+        """Named column ranges of forward's output, read off forward run on one probe batch."""
         with torch.inference_mode():
-            features = self.encoder.features(self.encoder._learned_window(images))
-        at, out = 0, {}
-        out["head output"] = slice(0, self.encoder.arch.embedding_dim)
-        at = out["head output"].stop
-        out["trunk (head's input)"] = slice(at, at + features.shape[1])
-        at += features.shape[1]
+            total = self(images).shape[1]
+        widths = [("head output", self.encoder.arch.embedding_dim), ("trunk (head's input)", self.encoder.trunk_dim)]
         for stage, i in enumerate(range(0, len(self._pooled), 2)):  # stage 0: EfficientNet's stem
-            width = self._pooled[i].shape[1]
-            out[f"stage {stage} mean"] = slice(at, at + width)
-            out[f"stage {stage} std"] = slice(at + width, at + 2 * width)
-            at += 2 * width
+            widths += [(f"stage {stage} mean", self._pooled[i].shape[1]), (f"stage {stage} std", self._pooled[i + 1].shape[1])]
+        out, at = {}, 0
+        for name, width in widths:
+            out[name] = slice(at, at + width)
+            at += width
+        assert at == total, f"column layout {at} != forward's {total}"
         return out
 
 
@@ -181,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     gallery = embed(gallery_paths, None)
     mean, spread = gallery.mean(axis=0), gallery.std(axis=0) + 1e-6
     raw = {blocks["head output"].start}
+    # each read of the gallery is the same under every condition: prepared once
+    gallery_reads = {name: prepare(gallery, parts, mean, spread, raw) for name, parts in reads.items()}
     results: dict[str, dict] = {}
     real_code = classes.index(REAL) if REAL in classes else None  # detection AUC needs a real class
     print(f"| read (gallery {args.gallery_per_class or 'all'} per class, k {args.k}) | condition | accuracy | seen | zero-shot"
@@ -189,16 +188,15 @@ def main(argv: list[str] | None = None) -> int:
     for condition, perturb in conditions.items():
         queries = embed(test_paths, perturb)
         for name, parts in reads.items():
-            right = knn_accuracy(prepare(gallery, parts, mean, spread, raw), gallery_labels,
-                                 prepare(queries, parts, mean, spread, raw), test_labels, len(classes), args.k)
+            g, q = gallery_reads[name], prepare(queries, parts, mean, spread, raw)
+            right = knn_accuracy(g, gallery_labels, q, test_labels, len(classes), args.k)
             unseen = zero_shot[test_labels]
             cell = {"accuracy": 100 * right.mean(),
                     "seen": 100 * right[~unseen].mean() if (~unseen).any() else None,
                     "zero_shot": 100 * right[unseen].mean() if unseen.any() else None,
                     "auc": None, "zero_shot_auc": None}
             if real_code is not None:
-                gap = similarity_gap(prepare(gallery, parts, mean, spread, raw), gallery_labels == real_code,
-                                     prepare(queries, parts, mean, spread, raw), args.k)
+                gap = similarity_gap(g, gallery_labels == real_code, q, args.k)
                 is_ai = test_labels != real_code
                 cell["auc"] = 100 * roc_auc_score(is_ai, gap)
                 if unseen.any():  # real against the zero-shot generators only
