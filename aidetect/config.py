@@ -205,6 +205,10 @@ class ArchitectureConfig:
     #: whole input). The spectrum is sharper over a whole 256-px image, while the learned part,
     #: trained on small crops, needs no more than a 128-px window, at a quarter of the cost.
     learned_crop: int | None = None
+    #: Where the product's embedding is read: ``head`` (the projection head's output, what training
+    #: shapes) or ``stages`` (the trunk's stages pooled and projected with training-split statistics;
+    #: aidetect.models.readout). Either way the head is what the loss trains.
+    readout: str = "head"
 
     @property
     def output_dim(self) -> int:
@@ -221,6 +225,7 @@ class ArchitectureConfig:
         _check_int(source, "architecture.projection_hidden", self.projection_hidden, 0, 65536)
         self.spectrum_weight = _check_number(source, "architecture.spectrum_weight", self.spectrum_weight, 0.0, 1.0, high_open=True)
         _check_int(source, "architecture.learned_crop", self.learned_crop, 1, MAX_IMAGE_SIDE, optional=True)
+        _check_text(source, "architecture.readout", self.readout)
 
 
 #: Detection threshold on the AI score when none was calibrated (no validation split).

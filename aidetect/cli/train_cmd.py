@@ -55,6 +55,7 @@ def train(
     memory: Annotated[int, typer.Option("--memory", min=0, help="Cross-batch memory: embeddings of recent steps used as extra negatives/positives (0 = off).")] = 0,
     real_weight: Annotated[float, typer.Option("--real-weight", min=0.01, help="SupCon anchors of the 'real' class count this many times the others (1 = the thesis); see docs/training.md.")] = 1.0,
     learned_crop: Annotated[Optional[int], typer.Option("--learned-crop", min=8, help="With --fuse-spectrum: centre window the learned part sees, while the spectrum sees the whole --image-size input.")] = None,
+    readout: Annotated[str, typer.Option("--readout", help="Where the embedding is read: head (the projection head's output) or stages (the trunk's stages 3-8 pooled, projected and whitened with training-split statistics; better on generators the encoder did not train on, see docs/training.md).")] = "head",
     fixed_temperature: Annotated[bool, typer.Option("--fixed-temperature", help="Do not learn the temperature.")] = False,
     margin: Annotated[float, typer.Option("--margin", help="Margin of the contrastive loss.")] = 1.0,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2, help="Images per step (186 in the thesis).")] = 186,
@@ -110,6 +111,7 @@ def train(
             spectrum_weight=spectrum_weight,
             choose_spectrum_weight=choose_spectrum_weight,
             learned_crop=learned_crop,
+            readout=readout,
             **recipe_options,
             loss=loss,
             temperature=temperature,
@@ -212,6 +214,7 @@ def info(
                 "stem_stride": config.architecture.stem_stride,
                 "spectrum_weight": config.architecture.spectrum_weight,
                 "learned_crop": config.architecture.learned_crop,
+                "readout": config.architecture.readout,
             },
             "embedding_dim": config.architecture.output_dim,
             "image_size": config.preprocess.image_size,
@@ -256,6 +259,8 @@ def _describe_recipe(config) -> str:
     """One line: the recipe's name and the options that change what the encoder sees."""
     arch = config.architecture
     parts = [f"{config.recipe}: {arch.front_end} input, stem stride {arch.stem_stride}"]
+    if arch.readout == "stages":
+        parts.append("embedding read from the trunk's stages")
     if arch.spectrum_weight > 0:
         window = f" (learned part on the centre {arch.learned_crop} px)" if arch.learned_crop else ""
         parts.append(f"fused with the spectrum, weight {arch.spectrum_weight}{window}")

@@ -73,14 +73,15 @@ class ImageFileDataset(Dataset):
         self.hash_files = hash_files
         #: optional PIL → PIL callable applied before preprocessing (evaluation's --perturb)
         self.perturb = perturb
-        #: training-time degradations (AugmentConfig), applied with the item's own seeded generator
+        #: training-time degradations (AugmentConfig), applied with the item's own seeded generator;
+        #: with ``train=False`` too (the stage readout's statistics are fitted on what the field sees)
         self.augment = augment
         #: decoded pixels read instead of decoding the file where present (aidetect.data.pixel_cache)
         self.pixel_cache = pixel_cache
         #: items as uint8 0..255, scaled on the device (aidetect.devices.to_model_input)
         self.as_uint8 = as_uint8
         self._cache_epoch = 0
-        augmented = bool(train and augment is not None and augment.active)
+        augmented = bool(augment is not None and augment.active)
         self.cache_form = cache_form(preprocess, train=train, augmented=augmented, perturbed=perturb is not None)
 
     def set_epoch(self, epoch: int) -> None:
@@ -97,7 +98,7 @@ class ImageFileDataset(Dataset):
         if self.pixel_cache is not None and epoch != self._cache_epoch:
             self._cache_epoch = epoch
             self.pixel_cache.next_epoch()
-        rng = np.random.default_rng([self.seed, epoch, index]) if self.train else None
+        rng = np.random.default_rng([self.seed, epoch, index]) if self.train or self.augment is not None else None
         digest = ""
         try:
             image, digest = self._cached(path)

@@ -17,6 +17,7 @@ from aidetect.errors import AidetectError
 from aidetect.models.efficientnet import FEATURES, efficientnet_b0_features
 from aidetect.models.fusion import fuse
 from aidetect.models.preprocess import crop_offset
+from aidetect.models.readout import READOUT_STAGES, READOUTS, StageReadout, pool_stage, run_stages, stage_layers
 from aidetect.models.spectrum import SpectrumFeatures
 
 TrunkFactory = Callable[[ArchitectureConfig], tuple[nn.Module, int]]
@@ -114,6 +115,11 @@ class Encoder(nn.Module):
     downstream (gallery, k-NN, losses) assumes cosine similarity = dot product.
     With ``arch.spectrum_weight`` > 0 the output is the fused layout of
     aidetect.models.fusion, [N, D + 128], still of unit norm.
+
+    Two embeddings: :meth:`trained_embedding` is the projection head's output, what the training
+    loss shapes; ``forward`` is the product's embedding (galleries, queries), the same unless
+    ``arch.readout`` is ``stages``, when it is read from the trunk's stages by a
+    :class:`~aidetect.models.readout.StageReadout` fitted after training.
     """
 
     def __init__(self, arch: ArchitectureConfig) -> None:
@@ -142,6 +148,20 @@ class Encoder(nn.Module):
             # Fixed features (statistics fitted on the training split, no parameters): the
             # learned part can add what the spectrum misses and keep what it survives.
             self.spectrum = SpectrumFeatures(SPECTRUM_BINS)
+        if arch.readout not in READOUTS:
+            raise AidetectError(f"unknown readout {arch.readout!r}; choose one of {', '.join(READOUTS)}")
+        self.readout = None
+        if arch.readout == "stages":
+            if arch.name not in READOUT_STAGES:
+                raise AidetectError(f"architecture {arch.name!r} has no stage readout; use readout 'head'")
+            self.readout_stages = READOUT_STAGES[arch.name]
+            probe = torch.zeros(1, 3, 64, 64)
+            with torch.no_grad():
+                was = self.trunk.training
+                self.trunk.eval()  # a probe batch of one must not touch BatchNorm statistics
+                channels = [o.shape[1] for o in run_stages(stage_layers(self.trunk), self.front_end(probe), self.readout_stages)]
+                self.trunk.train(was)
+            self.readout = StageReadout(channels, arch.embedding_dim)
 
     def _learned_window(self, images: torch.Tensor) -> torch.Tensor:
         """The centre window ``arch.learned_crop`` of each image (aligned to a 4-px grid, so an
@@ -157,15 +177,46 @@ class Encoder(nn.Module):
         """Trunk features [N, trunk_dim] before the projection head."""
         return self.trunk(self.front_end(images))
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """[N, 3, S, S], or [N, V, 3, S, S] for V views of each image (their projections are averaged)."""
+    def pooled_stages(self, images: torch.Tensor) -> torch.Tensor:
+        """[N, F] pooled outputs of the readout stages (aidetect.models.readout), before standardisation."""
+        outputs = run_stages(stage_layers(self.trunk), self.front_end(self._learned_window(images)), self.readout_stages)
+        return torch.cat([pool_stage(o) for o in outputs], dim=1)
+
+    def _head_output(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(self._learned_window(images)))
+
+    def _readout_output(self, images: torch.Tensor) -> torch.Tensor:
+        return self.readout(self.pooled_stages(images))
+
+    def _embed(self, images: torch.Tensor, learned_part: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         views = images.shape[1] if images.ndim == 5 else 1
         flat = images.flatten(0, 1) if images.ndim == 5 else images
 
         def per_image(values: torch.Tensor) -> torch.Tensor:
             return values.float().view(-1, views, values.shape[-1]).mean(dim=1)
 
-        learned = per_image(self.head(self.features(self._learned_window(flat))))
+        learned = per_image(learned_part(flat))
         if self.spectrum is None:
             return F.normalize(learned, dim=1)
         return fuse(learned, per_image(self.spectrum(flat)), self.arch.spectrum_weight)
+
+    def trained_embedding(self, images: torch.Tensor) -> torch.Tensor:
+        """What the training loss sees: the projection head's output (fused with the spectrum when set)."""
+        return self._embed(images, self._head_output)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """The product's embedding of [N, 3, S, S], or [N, V, 3, S, S] for V views of each image
+        (their projections are averaged)."""
+        return self._embed(images, self._readout_output if self.readout is not None else self._head_output)
+
+
+class TrainingView(nn.Module):
+    """The encoder as the training step calls it (through DDP or torch.compile, which call
+    ``forward``): its :meth:`Encoder.trained_embedding`."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.encoder.trained_embedding(images)

@@ -60,8 +60,8 @@ def load_initial_weights(encoder: Encoder, init: str) -> str:
 
 
 def _load_aidetect_model(encoder: Encoder, folder: Path) -> str:
-    """Trunk and projection head from an aidetect model directory; the spectrum part, if any, is
-    left to be fitted on this run's training split."""
+    """Trunk and projection head from an aidetect model directory; the spectrum part and the stage
+    readout, if any, are left to be fitted on this run's training split."""
     source = load_model(folder)
     mine, theirs = encoder.arch, source.config.architecture
     same = ("name", "front_end", "stem_stride", "embedding_dim", "projection_hidden")
@@ -70,8 +70,9 @@ def _load_aidetect_model(encoder: Encoder, folder: Path) -> str:
         raise AidetectError(
             f"--init {folder}: its {', '.join(differing)} differ from this run's; train with the options in its config.json"
         )
-    state = {k: v for k, v in source.encoder.state_dict().items() if not k.startswith("spectrum.")}
+    fitted_per_run = ("spectrum.", "readout.")
+    state = {k: v for k, v in source.encoder.state_dict().items() if not k.startswith(fitted_per_run)}
     missing, _ = encoder.load_state_dict(state, strict=False)
-    if [k for k in missing if not k.startswith("spectrum.")]:
+    if [k for k in missing if not k.startswith(fitted_per_run)]:
         raise AidetectError(f"--init {folder}: its weights do not fit this encoder ({len(missing)} tensors missing)")
     return f"aidetect model {source.config.fingerprint} ({folder})"

@@ -153,6 +153,7 @@ FLAT_OPTIONS: dict[str, tuple[str | None, str]] = {
     "real_weight": ("loss", "real_weight"),
     "resize_p": RECIPE_OPTIONS["resize_p"],
     "webp_p": RECIPE_OPTIONS["webp_p"],
+    "readout": ("architecture", "readout"),
 }
 
 _CONFIGS = {

@@ -37,11 +37,12 @@ from aidetect.data.dataset import ImageFileDataset, collate
 from aidetect.data.discovery import DataSplits, discover
 from aidetect.data.pixel_cache import PixelCache, announce
 from aidetect.data.sampler import ClassBalancedBatchSampler
+from aidetect.data.sampling import rows_per_class
 from aidetect.devices import autocast, resolve_device, to_model_input
 from aidetect.errors import AidetectError
 from aidetect.labels import REAL
 from aidetect.losses import build_loss
-from aidetect.models.encoder import FIXED_FEATURE_TRUNKS, Encoder
+from aidetect.models.encoder import FIXED_FEATURE_TRUNKS, Encoder, TrainingView
 from aidetect.models.init_weights import load_initial_weights
 from aidetect.models.model_dir import load_model, save_model
 from aidetect.progress import progress_bar
@@ -168,7 +169,7 @@ class Trainer:
             self.encoder.to(memory_format=torch.channels_last)
         # The module the training step calls: DDP-wrapped and/or compiled; self.encoder stays
         # the plain module whose state_dict is saved.
-        self.model = self.encoder
+        self.model = TrainingView(self.encoder)
         if self.dist.enabled and any(p.requires_grad for p in self.encoder.parameters()):
             from torch.nn.parallel import DistributedDataParallel
 
@@ -364,7 +365,7 @@ class Trainer:
         if o.optim.bn_batches <= 0 or not batchnorm_layers(self.encoder):
             return
         self.bn_batches.epoch = epoch
-        recalibrate_batchnorm(self.encoder, (self._to_device(b.images) for b in self.bn_loader if len(b.indices) >= 2))
+        recalibrate_batchnorm(TrainingView(self.encoder), (self._to_device(b.images) for b in self.bn_loader if len(b.indices) >= 2))
 
     @torch.no_grad()
     def _validate(self, epoch: int) -> float:
@@ -378,7 +379,7 @@ class Trainer:
                 continue
             images = to_model_input(batch.images, self.device, channels_last=False)
             with autocast(self.device):
-                embeddings = self.encoder(images)
+                embeddings = self.encoder.trained_embedding(images)
             losses.append(float(self.loss_fn(embeddings, batch.labels.to(self.device))))
         return float(np.mean(losses)) if losses else float("nan")
 
@@ -518,6 +519,10 @@ class Trainer:
     def _finish(self, history: list[dict]) -> ModelConfig:
         """Reload the best weights, build the initial gallery and calibrate the thresholds."""
         model = load_model(self.out, self.device)
+        if model.encoder.readout is not None:
+            seen = self._fit_readout(model.encoder)
+            model.config.training["readout_fit_images"] = seen
+            save_model(self.out, model.encoder, model.config)  # a new fingerprint: the gallery below records it
         config = model.config
         config.training["epochs_run"] = sum(1 for h in history if h.get("epoch", 0) > 0)
         config.training["history"] = history
@@ -547,27 +552,51 @@ class Trainer:
         return TrainResult(self.out, config, epochs_run, best_val_loss, self.skipped, history)
 
     # ------------------------------------------- runs without training
-    def _fit_spectrum(self, spectrum: nn.Module) -> int:
-        """Standardisation statistics of a spectrum feature over the training split, each image
-        preprocessed as at inference (the gallery and every query see it that way)."""
-        # The training set's own preprocessing crops at random and augments; fit on what inference sees.
-        images = ImageFileDataset(self.train_set.paths, self.train_set.labels, self.options.preprocess, train=False,
+    def _inference_batches(self, task: str, limit: int | None = None, augmented: bool = False):
+        """(images, labels) batches of the training split on the device, each image preprocessed as
+        at inference (the gallery and every query see it that way; the training set's own
+        preprocessing crops at random). With ``augmented``, each image first goes through the
+        recipe's augmentation (JPEG, blur, ...), seeded per image. With ``limit``, a class-balanced
+        draw of at most that many images (seeded)."""
+        paths, labels = self.train_set.paths, self.train_set.labels
+        if limit is not None and len(paths) > limit:
+            per_class = max(1, limit // len(set(labels)))
+            keep = rows_per_class(labels, per_class, self.options.seed, "readout statistics")
+            paths, labels = [paths[i] for i in keep], [labels[i] for i in keep]
+        augment = self.options.augment if augmented else None
+        images = ImageFileDataset(paths, labels, self.options.preprocess, train=False, augment=augment, seed=self.options.seed,
                                   pixel_cache=self.pixel_cache)
         loader = self._loader(images, list(_chunks(range(len(images)), 64)))
+        with progress_bar(task, total=len(images), unit="images") as advance:
+            for batch in loader:
+                self.skipped += len(batch.failures)
+                advance(len(batch.indices) + len(batch.failures))
+                if batch.indices:
+                    views = batch.images.flatten(0, 1) if batch.images.ndim == 5 else batch.images
+                    yield to_model_input(views, self.device, channels_last=False), batch.labels
 
-        def batches():
-            with progress_bar("standardisation statistics", total=len(images), unit="images") as advance:
-                for batch in loader:
-                    self.skipped += len(batch.failures)
-                    advance(len(batch.indices) + len(batch.failures))
-                    if batch.indices:
-                        views = batch.images.flatten(0, 1) if batch.images.ndim == 5 else batch.images
-                        yield views.to(self.device)
-
-        seen = spectrum.fit(batches())
+    def _fit_spectrum(self, spectrum: nn.Module) -> int:
+        """Standardisation statistics of a spectrum feature over the training split."""
+        seen = spectrum.fit(images for images, _ in self._inference_batches("standardisation statistics"))
         if seen == 0:
             raise AidetectError(f"no training image under {self.options.data.root} could be read")
         return seen
+
+    def _fit_readout(self, encoder: Encoder) -> int:
+        """The stage readout's statistics (aidetect.models.readout) over the training split, for
+        the weights the run ends with. The images go through the recipe's augmentation first, as
+        they do in training: the whitening then learns that re-compression is spread within a
+        class, not a difference between classes (on the zoo's leave-out run, against clean images:
+        JPEG 75 accuracy 52.5 against 50.3, wild 38.1 against 36.5, clean 69.7 against 69.4)."""
+        encoder.eval()
+
+        def pooled():
+            with torch.inference_mode(), autocast(self.device):
+                for images, labels in self._inference_batches("stage readout statistics", READOUT_FIT_IMAGES, augmented=True):
+                    yield encoder.pooled_stages(images), labels
+
+        with torch.inference_mode(False):
+            return encoder.readout.fit(pooled())
 
     def _fit_fixed_features(self) -> TrainResult:
         """Fixed-feature encoders (spectrum) learn nothing: only their standardisation statistics."""
@@ -609,6 +638,11 @@ class Trainer:
             return self._untrained()
         history = self.fit()
         return self._conclude(history, len(history), self.best_val_loss)
+
+
+#: Training images the stage readout's statistics are fitted on, at most (a class-balanced draw):
+#: its covariance has 4,048² entries, which 20,000 images estimate well; GenImage has 1.3 M.
+READOUT_FIT_IMAGES = 20_000
 
 
 def _chunks(items, size):

@@ -11,8 +11,8 @@
 # procedural-ft-leaveout procedural-ft-latentout (PRETRAINED=model dir), procedural8000 procedural8000-ft procedural8000-ft-more (needs procedural8000-ft) procedural8000-ft-real4 procedural8000-ft-seed2 procedural8000-ft-leaveout
 # procedural8000-ft-resize procedural8000-ft-resize-leaveout procedural8000-ft-more-resize (needs procedural8000-ft)
 # procedural8000-ft-webp procedural8000-ft-webp-leaveout procedural8000-ft-crop128
-# procedural8000-ft-latentout, and <any fingerprint model>-fused or
-# -fused-full (needs that model first)
+# procedural8000-ft-latentout, and <any fingerprint model>-fused, -fused-full or -stages (needs that
+# model first)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
 #   for m in fingerprint thesis fingerprint-leaveout thesis-leaveout; do bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo $m & done
 # Then: python benchmarks/zoo/table.py RUNS_DIR > table.md
@@ -120,6 +120,11 @@ for model in $MODELS; do
     procedural8000-ft-resize-leaveout) train procedural8000-ft-resize-leaveout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --resize-p 0.3 $LEAVE_OUT ;;
     procedural8000-ft-latentout) train procedural8000-ft-latentout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
     procedural-ft-latentout) train procedural-ft-latentout --recipe fingerprint --init "$PRETRAINED" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
+    *-stages)      # that model's trunk and head, its embedding read from the trunk's stages (--readout stages:
+                   # statistics fitted on the training split, no further training; docs/training.md)
+      base=${model%-stages}
+      extra=""; case $base in *leaveout) extra=$LEAVE_OUT ;; *latentout) extra=$LEAVE_OUT_LATENT ;; esac
+      train "$model" --recipe fingerprint --init "$RUNS/$base" --readout stages --epochs 0 $extra ;;
     *-fused-full)  # the spectrum over the whole 256-px image, the learned part on its centre 128 px
       base=${model%-fused-full}
       extra=""; case $base in *leaveout) extra=$LEAVE_OUT ;; *latentout) extra=$LEAVE_OUT_LATENT ;; esac

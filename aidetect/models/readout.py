@@ -1,0 +1,145 @@
+"""The stage readout: an embedding read from the trunk's middle and late stages, not the head.
+
+Why (docs/zoo-benchmark.md, "Where in the encoder the attribution is"): a projection head
+trained with SupCon on a dozen generators keeps what separates those generators and drops the
+rest; on generators the encoder never saw, the pooled outputs of the trunk's stages attribute
+17 points better than the head's output. The readout turns those stages into a compact embedding
+with statistics of the training split only, so no test generator shapes it:
+
+1. each readout stage's output [N, C, H, W] is pooled over space by mean and by standard
+   deviation: 2·C numbers (4,048 for EfficientNet-B0's stages 3-8), the "pooled features";
+2. each pooled feature is standardised with its training-split mean and spread, and each block
+   (one stage's means, or its spreads) is scaled by 1/√C, so every block weighs the same whatever
+   its width;
+3. the result is projected onto its first D principal axes (D = ``embedding_dim``), which keeps
+   the k-NN's accuracy within a point of the whole 4,048 and makes a gallery row as small as the
+   head's;
+4. within-class whitening (WCCN, as in speaker verification, where a new speaker is enrolled from
+   a few recordings exactly as a new generator is here): the D axes are rescaled so that the
+   spread of images *within* a training class (image content, compression) is the same in every
+   direction; what is left to separate images is what differs between sources. The within-class
+   covariance is shrunk towards its mean eigenvalue (``WCCN_SHRINKAGE``) so directions a dozen
+   classes hardly sample are not blown up.
+
+Steps 2-4 are one affine map, ``(pooled − mean) @ projection``, stored as two buffers in the
+weights file; the Encoder L2-normalises the result like every embedding. :meth:`StageReadout.fit`
+computes them in one pass over the training split (sums and per-class sums of the pooled
+features, in float64).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+from torch import nn
+
+from aidetect.errors import AidetectError
+
+#: Which of a trunk's layers the readout pools, by architecture name: indices into
+#: :func:`stage_layers`. EfficientNet-B0: stages 3-5 and 6-7 (MBConv, 40-320 channels) and 8 (the
+#: final 1x1 convolution, whose mean is what the head reads). Stages 0-2 attribute 20-30 points
+#: worse (docs/zoo-benchmark.md). The tests' `tiny` trunk: the output of each of its three blocks.
+READOUT_STAGES: dict[str, tuple[int, ...]] = {"efficientnet_b0": (3, 4, 5, 6, 7, 8), "tiny": (2, 5, 8)}
+#: Shrinkage of the within-class covariance towards (its mean eigenvalue) × identity.
+WCCN_SHRINKAGE = 0.1
+READOUTS = ("head", "stages")
+
+
+def stage_layers(trunk: nn.Module) -> nn.Sequential:
+    """The layers whose outputs are stages: EfficientNet's ``features`` (the trunk is
+    Sequential(features, pool, flatten)), or a plain CNN trunk's own layers."""
+    first = next(iter(trunk.children()), None)
+    return first if isinstance(first, nn.Sequential) else trunk
+
+
+def run_stages(layers: nn.Sequential, images: torch.Tensor, keep: Iterable[int]) -> list[torch.Tensor]:
+    """The outputs of ``layers[i]`` for each i in ``keep``, running the layers only as far as needed."""
+    keep = sorted(set(keep))
+    outputs, x = [], images
+    for index, layer in enumerate(layers):
+        if index > keep[-1]:
+            break
+        x = layer(x)
+        if index in keep:
+            outputs.append(x)
+    return outputs
+
+
+def pool_stage(output: torch.Tensor) -> torch.Tensor:
+    """[N, C, H, W] → [N, 2C]: the per-channel mean, then the per-channel standard deviation, over space."""
+    x = output.float()  # bf16 under autocast: pool in float32
+    return torch.cat([x.mean((2, 3)), x.std((2, 3), correction=0)], dim=1)
+
+
+def block_widths(channels: Iterable[int]) -> list[int]:
+    """Widths of the pooled blocks (each stage's means, then its spreads) in pooled-feature order."""
+    return [c for channels_of_stage in channels for c in (channels_of_stage, channels_of_stage)]
+
+
+class StageReadout(nn.Module):
+    """Pooled stage features [N, F] → readout [N, D] (not normalised; the Encoder does that)."""
+
+    def __init__(self, stage_channels: list[int], dim: int) -> None:
+        super().__init__()
+        self.widths = block_widths(stage_channels)
+        features = sum(self.widths)
+        if dim > features:
+            raise AidetectError(f"a stage readout of {dim} values needs at least as many pooled features; it has {features}")
+        self.dim = dim
+        self.register_buffer("mean", torch.zeros(features))
+        self.register_buffer("projection", torch.zeros(features, dim))
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+
+    @property
+    def features(self) -> int:
+        return self.mean.numel()
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        if not bool(self.fitted):
+            raise AidetectError("the stage readout has no statistics yet; `aidetect train` fits them on the training split")
+        return (pooled.float() - self.mean) @ self.projection
+
+    @torch.no_grad()
+    def fit(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], shrinkage: float = WCCN_SHRINKAGE) -> int:
+        """Fit mean and projection from ``(pooled [N, F], labels [N])`` batches of the training split;
+        returns the number of images seen. Needs at least two classes."""
+        f = self.features
+        total, sum_ = 0, torch.zeros(f, dtype=torch.float64)
+        second = torch.zeros(f, f, dtype=torch.float64)
+        class_sums: dict[int, torch.Tensor] = {}
+        class_counts: dict[int, int] = {}
+        for pooled, labels in batches:
+            x = pooled.double().cpu()
+            total += len(x)
+            sum_ += x.sum(0)
+            second += x.T @ x
+            for label in labels.unique().tolist():
+                rows = x[labels.cpu() == label]
+                class_sums[label] = class_sums.get(label, torch.zeros(f, dtype=torch.float64)) + rows.sum(0)
+                class_counts[label] = class_counts.get(label, 0) + len(rows)
+        if len(class_counts) < 2 or total <= self.dim:
+            raise AidetectError(
+                f"the stage readout needs images of at least two classes and more than {self.dim} images to fit; "
+                f"it got {total} of {len(class_counts)} class(es)"
+            )
+        mean = sum_ / total
+        covariance = second / total - torch.outer(mean, mean)
+        # Steps 2 and 3 of the module docstring: standardise and weigh each block, then PCA.
+        spread = covariance.diagonal().clamp_min(1e-12).sqrt()
+        block = torch.cat([torch.full((w,), w ** -0.5, dtype=torch.float64) for w in self.widths])
+        scale = block / spread
+        standardised = covariance * scale[:, None] * scale[None, :]
+        values, vectors = torch.linalg.eigh(standardised)
+        axes = vectors[:, values.argsort(descending=True)[: self.dim]]
+        # Step 4: the within-class covariance, Σ_c (S_c − n_c μ_c μ_cᵀ) / N with Σ_c S_c = the second moment.
+        between = sum(torch.outer(s, s) / class_counts[c] for c, s in class_sums.items())
+        within = (second - between) / total
+        within = axes.T @ (within * scale[:, None] * scale[None, :]) @ axes
+        within = within + shrinkage * within.diagonal().mean() * torch.eye(self.dim, dtype=torch.float64)
+        w_values, w_vectors = torch.linalg.eigh(within)
+        whitening = w_vectors / w_values.clamp_min(1e-12).sqrt()[None, :]
+        self.mean.copy_(mean.float())
+        self.projection.copy_((scale[:, None] * axes @ whitening).float())
+        self.fitted.fill_(True)
+        return total

@@ -1,0 +1,100 @@
+"""The stage readout (aidetect.models.readout): an embedding read from the trunk's stages with
+training-split statistics, and `aidetect train --readout stages`."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from aidetect.cli.main import app
+from aidetect.config import ArchitectureConfig
+from aidetect.errors import AidetectError
+from aidetect.gallery import Gallery
+from aidetect.models.encoder import Encoder
+from aidetect.models.model_dir import load_model
+from aidetect.models.readout import StageReadout
+
+runner = CliRunner()
+
+
+def _classes(n_per_class=200, features=16, classes=4, seed=0):
+    """Pooled features of ``classes`` classes whose within-class spread is far from isotropic."""
+    rng = np.random.default_rng(seed)
+    mixing = rng.normal(size=(features, features)) * rng.uniform(0.1, 10, size=features)
+    centres = rng.normal(scale=3, size=(classes, features))
+    x = np.concatenate([centres[c] + rng.normal(size=(n_per_class, features)) @ mixing for c in range(classes)])
+    y = np.repeat(np.arange(classes), n_per_class)
+    return torch.tensor(x, dtype=torch.float32), torch.tensor(y)
+
+
+def _fit(x, y, dim=6, shrinkage=0.0):
+    readout = StageReadout([3, 5], dim)  # blocks of 3, 3, 5, 5 pooled features
+    seen = readout.fit([(x[:300], y[:300]), (x[300:], y[300:])], shrinkage=shrinkage)
+    assert seen == len(x)
+    return readout
+
+
+def test_without_shrinkage_the_spread_within_each_training_class_is_the_same_in_every_direction():
+    x, y = _classes()
+    z = _fit(x, y).forward(x).double()
+    within = sum(torch.cov((z[y == c] - z[y == c].mean(0)).T, correction=0) * (y == c).sum() for c in range(4)) / len(z)
+    assert torch.allclose(within, torch.eye(6, dtype=torch.float64), atol=1e-3)
+    assert torch.allclose(z.mean(0), torch.zeros(6, dtype=torch.float64), atol=1e-3)  # centred on the training mean
+
+
+def test_the_readout_does_not_depend_on_the_units_of_a_pooled_feature():
+    # Standardised first: a stage whose activations are 1000x larger must not dominate.
+    x, y = _classes()
+    scale = torch.tensor(np.random.default_rng(1).uniform(1e-3, 1e3, size=16), dtype=torch.float32)
+    a = torch.nn.functional.normalize(_fit(x, y, shrinkage=0.1).forward(x).double(), dim=1)
+    b = torch.nn.functional.normalize(_fit(x * scale, y, shrinkage=0.1).forward(x * scale).double(), dim=1)
+    assert torch.allclose(a @ a.T, b @ b.T, atol=1e-3)  # the same cosine similarities (axes may differ in sign)
+
+
+def test_fitting_needs_two_classes_and_more_images_than_dimensions():
+    x, y = _classes(n_per_class=5)
+    with pytest.raises(AidetectError, match="at least two classes"):
+        StageReadout([3, 5], 6).fit([(x, torch.zeros(len(x), dtype=torch.long))])
+    with pytest.raises(AidetectError, match="more than 6 images"):
+        StageReadout([3, 5], 6).fit([(x[:4], y[:4])])
+
+
+def test_an_encoder_with_an_unfitted_readout_refuses_to_embed_and_its_head_is_unchanged():
+    torch.manual_seed(0)
+    stages = Encoder(ArchitectureConfig(name="tiny", readout="stages")).eval()
+    head = Encoder(ArchitectureConfig(name="tiny")).eval()
+    head.load_state_dict({k: v for k, v in stages.state_dict().items() if not k.startswith("readout.")})
+    x = torch.rand(3, 3, 32, 32)
+    with pytest.raises(AidetectError, match="no statistics yet"):
+        stages(x)
+    with torch.no_grad():
+        assert torch.equal(stages.trained_embedding(x), head(x))  # what the loss trains is the head either way
+    assert stages.readout.features == 2 * (16 + 32 + 64)  # mean and spread of the tiny trunk's three blocks
+
+
+def test_unknown_readout_is_refused():
+    with pytest.raises(AidetectError, match="unknown readout 'neck'"):
+        Encoder(ArchitectureConfig(name="tiny", readout="neck"))
+
+
+def test_training_with_the_stage_readout_fits_it_on_the_training_split(tiny_model, synthetic_data, tmp_path):
+    out = tmp_path / "stages"
+    result = runner.invoke(app, ["train", "--data", str(synthetic_data), "--out", str(out), "--arch", "tiny", "--image-size", "32",
+                                 "--batch-size", "16", "--workers", "0", "--gallery-per-class", "10", "--device", "cpu",
+                                 "--init", str(tiny_model), "--epochs", "0", "--readout", "stages"])
+    assert result.exit_code == 0, result.output
+    model, source = load_model(out), load_model(tiny_model)
+    assert model.config.architecture.readout == "stages"
+    assert model.config.training["readout_fit_images"] == 4 * 60  # every training image of the 4 classes
+    for key, value in source.encoder.state_dict().items():  # trunk and head kept as trained
+        assert torch.equal(model.encoder.state_dict()[key], value), key
+    assert bool(model.encoder.readout.fitted) and model.encoder.readout.projection.abs().sum() > 0
+    gallery = Gallery.load(out / "gallery.npz", expected_model_fingerprint=model.config.fingerprint)
+    assert gallery.embedding_dim == 128 and len(gallery) == 40
+    records = json.loads(runner.invoke(app, ["attribute", "--model", str(out), "--json", str(synthetic_data / "test" / "gen_a")]).stdout)
+    assert len(records) == 20 and all(r["error"] is None for r in records)
+    assert np.mean([r["label"] == "gen_a" for r in records]) > 0.5
+    info = json.loads(runner.invoke(app, ["info", "--model", str(out), "--json"]).stdout)
+    assert info["recipe"]["readout"] == "stages" and info["embedding_dim"] == 128
