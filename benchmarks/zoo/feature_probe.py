@@ -21,8 +21,9 @@ score a model's calibration chose.
 What it answers: whether the projection head, or the trunk's last stages, throw away
 generator traces the earlier stages hold (if a shallower read attributes better, the head or
 the depth is the wall; if every read plateaus at the same accuracy, the information is not in
-the encoder's view of the image at all). The product's embedding stays the head's output;
-this is a measurement, not an option of it.
+the encoder's view of the image at all). What it found became a product option: `aidetect train
+--readout stages` (aidetect.models.readout) reads stages 3-8 with training-split statistics
+(here they are the gallery's, and the stages are not projected or whitened).
 """
 
 from __future__ import annotations
@@ -46,29 +47,27 @@ from aidetect.embedding import embed_files  # noqa: E402
 from aidetect.gallery.knn import class_votes  # noqa: E402
 from aidetect.gallery.search import knn_search  # noqa: E402
 from aidetect.models.model_dir import load_model  # noqa: E402
+from aidetect.models.readout import pool_stage, stage_layers  # noqa: E402
 from aidetect.settings import REAL  # noqa: E402
 
 
 class StageReader(nn.Module):
-    """The encoder's forward pass, returning [head output | per stage: mean-pooled, std-pooled]."""
+    """The encoder's forward pass, returning [head output | trunk | per stage: mean-pooled, std-pooled]
+    (every stage, pooled as the product's stage readout pools its own: aidetect.models.readout)."""
 
     def __init__(self, encoder) -> None:
         super().__init__()
         self.encoder = encoder
-        trunk = encoder.trunk
-        # EfficientNet's trunk is Sequential(features, pool, flatten): its stages are features' children;
-        # a plain CNN trunk (the tests' `tiny`) has its layers as children.
         # A fixed-feature trunk (the spectrum) has no stages: only its output is read.
-        first = next(iter(trunk.children()), None)
-        self.layers = first if isinstance(first, nn.Sequential) else trunk
+        self.layers = stage_layers(encoder.trunk)
         self._pooled: list[torch.Tensor] = []
         for layer in self.layers.children():
             layer.register_forward_hook(self._keep)
 
     def _keep(self, module, inputs, output) -> None:
         if output.ndim == 4 and output.shape[2] * output.shape[3] > 1:  # not a global pool's 1x1 output
-            x = output.float()
-            self._pooled += [x.mean((2, 3)), x.std((2, 3))]
+            means, spreads = pool_stage(output).chunk(2, dim=1)
+            self._pooled += [means, spreads]
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         self._pooled = []
