@@ -98,3 +98,22 @@ def test_training_with_the_stage_readout_fits_it_on_the_training_split(tiny_mode
     assert np.mean([r["label"] == "gen_a" for r in records]) > 0.5
     info = json.loads(runner.invoke(app, ["info", "--model", str(out), "--json"]).stdout)
     assert info["recipe"]["readout"] == "stages" and info["embedding_dim"] == 128
+
+
+def test_a_half_precision_model_keeps_its_readout_statistics_in_float32(tmp_path):
+    from aidetect.config import ModelConfig
+    from aidetect.models.model_dir import save_model
+    from aidetect.models.weights import read_safetensors
+
+    torch.manual_seed(0)
+    encoder = Encoder(ArchitectureConfig(name="tiny", readout="stages", embedding_dim=8)).eval()
+    x, y = torch.rand(40, 3, 32, 32), torch.arange(40) % 4
+    with torch.no_grad():
+        encoder.readout.fit([(encoder.pooled_stages(x), y)])
+    save_model(tmp_path, encoder, ModelConfig(architecture=encoder.arch), half=True)
+    state = read_safetensors(tmp_path / "model.safetensors")
+    assert state["readout.mean"].dtype == state["readout.projection"].dtype == torch.float32
+    assert state["head.0.weight"].dtype == torch.float16
+    reloaded = load_model(tmp_path).encoder
+    with torch.no_grad():
+        assert torch.allclose(reloaded.readout(encoder.pooled_stages(x)), encoder.readout(encoder.pooled_stages(x)))

@@ -38,13 +38,20 @@ def fingerprint_of(weight_bytes: bytes) -> str:
     return sha256_bytes(weight_bytes)[:16]
 
 
+#: Tensors kept in float32 when a model is saved in float16: the stage readout's mean is subtracted
+#: from pooled features before a projection that can scale a feature's deviation by 100 or more,
+#: so float16's rounding of a mean (one part in 2,000) would move every embedding by the same
+#: visible offset. They are small (4,048 + 4,048 × 128 numbers).
+FULL_PRECISION = ("readout.",)
+
+
 def save_model(folder: str | Path, encoder: Encoder, config: ModelConfig, *, half: bool = False) -> str:
     """Write weights then config (each atomically); returns the fingerprint."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = encoder.state_dict()
     if half:
-        state = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
+        state = {k: (v.half() if v.is_floating_point() and not k.startswith(FULL_PRECISION) else v) for k, v in state.items()}
     data = tensors_to_bytes(state)
     config.fingerprint = fingerprint_of(data)
     atomic_write_bytes(folder / WEIGHTS_FILE, data)

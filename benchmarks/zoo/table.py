@@ -27,6 +27,8 @@ ORDER = [
     "procedural8000-ft-webp-leaveout", "procedural8000-ft-crop128",
     "procedural8000-ft-latentout", "procedural8000-ft-fused-full",
     "procedural8000-ft-more-fused-full", "procedural8000-ft-real4-fused-full",
+    "procedural8000-ft-stages", "procedural8000-ft-leaveout-stages", "procedural8000-ft-latentout-stages",
+    "procedural8000-ft-stages-fused-full",
 ]
 LABELS = {
     "default": "shipped default (models/default, as it is)",
@@ -76,6 +78,10 @@ LABELS = {
     "procedural8000-ft-crop128": "longer procedural pre-training + fingerprint recipe, one epoch of 128-px crops (--train-image-size 128)",
     "procedural8000-ft-more-fused-full": "longer procedural pre-training + fingerprint recipe, 6 epochs + spectrum of the whole image (fused)",
     "procedural8000-ft-real4-fused-full": "longer procedural pre-training + fingerprint recipe, --real-weight 4 + spectrum of the whole image (fused)",
+    "procedural8000-ft-stages": "longer procedural pre-training + fingerprint recipe, embedding read from the trunk's stages (--readout stages)",
+    "procedural8000-ft-leaveout-stages": "longer procedural pre-training + fingerprint recipe, leave-out, read from the stages",
+    "procedural8000-ft-latentout-stages": "longer procedural pre-training + fingerprint recipe, latent-decoder leave-out, read from the stages",
+    "procedural8000-ft-stages-fused-full": "longer procedural pre-training + fingerprint recipe, read from the stages + spectrum of the whole image (fused)",
 }
 
 

@@ -127,11 +127,13 @@ for model in $MODELS; do
       train "$model" --recipe fingerprint --init "$RUNS/$base" --readout stages --epochs 0 $extra ;;
     *-fused-full)  # the spectrum over the whole 256-px image, the learned part on its centre 128 px
       base=${model%-fused-full}
-      extra=""; case $base in *leaveout) extra=$LEAVE_OUT ;; *latentout) extra=$LEAVE_OUT_LATENT ;; esac
+      extra=""; case $base in *leaveout*) extra=$LEAVE_OUT ;; *latentout*) extra=$LEAVE_OUT_LATENT ;; esac
+      case $base in *-stages) extra="$extra --readout stages" ;; esac  # the readout is fitted again on the fused run's input
       train "$model" --recipe fingerprint --init "$RUNS/$base" --fuse-spectrum "$FUSE" --image-size 256 --learned-crop 128 --epochs 0 $extra ;;
     *-fused)       # both parts on the centre 128 px
       base=${model%-fused}
-      extra=""; case $base in *leaveout) extra=$LEAVE_OUT ;; *latentout) extra=$LEAVE_OUT_LATENT ;; esac
+      extra=""; case $base in *leaveout*) extra=$LEAVE_OUT ;; *latentout*) extra=$LEAVE_OUT_LATENT ;; esac
+      case $base in *-stages) extra="$extra --readout stages" ;; esac
       train "$model" --recipe fingerprint --init "$RUNS/$base" --fuse-spectrum "$FUSE" --epochs 0 $extra ;;
     *) echo "unknown model $model" >&2; exit 2 ;;
   esac
