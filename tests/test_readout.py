@@ -117,3 +117,19 @@ def test_a_half_precision_model_keeps_its_readout_statistics_in_float32(tmp_path
     reloaded = load_model(tmp_path).encoder
     with torch.no_grad():
         assert torch.allclose(reloaded.readout(encoder.pooled_stages(x)), encoder.readout(encoder.pooled_stages(x)))
+
+
+def test_inference_preprocessing_with_the_recipes_augmentation_is_seeded_per_image(synthetic_data):
+    # What the readout's statistics are fitted on: inference's centre crop, after the recipe's JPEG.
+    from aidetect.config import AugmentConfig, PreprocessConfig
+    from aidetect.data.dataset import ImageFileDataset
+
+    paths = sorted(str(p) for p in (synthetic_data / "train" / "gen_a").iterdir())[:3]
+    preprocess = PreprocessConfig(image_size=16, mode="crop")
+    plain = ImageFileDataset(paths, None, preprocess)
+    jpeg = [ImageFileDataset(paths, None, preprocess, augment=AugmentConfig(jpeg_p=1.0), seed=s) for s in (0, 0, 1)]
+    for i in range(3):
+        a, b, c = (d[i][1] for d in jpeg)
+        assert a.shape == plain[i][1].shape == (3, 16, 16)
+        assert np.array_equal(a, b) and not np.array_equal(a, plain[i][1])  # seeded, and re-encoded
+    assert any(not np.array_equal(jpeg[0][i][1], jpeg[2][i][1]) for i in range(3))  # another seed, other qualities

@@ -591,12 +591,12 @@ class Trainer:
         encoder.eval()
 
         def pooled():
-            with torch.inference_mode(), autocast(self.device):
-                for images, labels in self._inference_batches("stage readout statistics", READOUT_FIT_IMAGES, augmented=True):
-                    yield encoder.pooled_stages(images), labels
+            for images, labels in self._inference_batches("stage readout statistics", READOUT_FIT_IMAGES, augmented=True):
+                with torch.no_grad(), autocast(self.device):
+                    features = encoder.pooled_stages(images)
+                yield features, labels
 
-        with torch.inference_mode(False):
-            return encoder.readout.fit(pooled())
+        return encoder.readout.fit(pooled())
 
     def _fit_fixed_features(self) -> TrainResult:
         """Fixed-feature encoders (spectrum) learn nothing: only their standardisation statistics."""
