@@ -39,6 +39,7 @@ from aidetect.data.pixel_cache import PixelCache, announce
 from aidetect.data.sampler import ClassBalancedBatchSampler
 from aidetect.data.sampling import rows_per_class
 from aidetect.devices import autocast, resolve_device, to_model_input
+from aidetect.embedding import default_batch_size
 from aidetect.errors import AidetectError
 from aidetect.labels import REAL
 from aidetect.losses import build_loss
@@ -566,7 +567,8 @@ class Trainer:
         augment = self.options.augment if augmented else None
         images = ImageFileDataset(paths, labels, self.options.preprocess, train=False, augment=augment, seed=self.options.seed,
                                   pixel_cache=self.pixel_cache)
-        loader = self._loader(images, list(_chunks(range(len(images)), 64)))
+        # embed_files' batch size: on a CPU small batches run EfficientNet 1.5-2x faster per image
+        loader = self._loader(images, list(_chunks(range(len(images)), default_batch_size(self.device))))
         with progress_bar(task, total=len(images), unit="images") as advance:
             for batch in loader:
                 self.skipped += len(batch.failures)
