@@ -88,3 +88,27 @@ def load_script(relative_path: str, name: str):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def train_tiny_cli(args: list[str]):
+    """``aidetect train`` with the tiny encoder on 32-px images, small batches, CPU (the CLI's result)."""
+    from typer.testing import CliRunner
+
+    from aidetect.cli.main import app
+
+    return CliRunner().invoke(app, ["train", "--arch", "tiny", "--image-size", "32", "--batch-size", "16", "--workers", "0",
+                                    "--gallery-per-class", "10", "--device", "cpu", *args])
+
+
+def assert_attributes_folder(model: Path, folder: Path, label: str, count: int) -> None:
+    """``aidetect attribute --json`` on ``folder``: ``count`` records, none failed, most named ``label``."""
+    import json
+
+    import numpy as np
+    from typer.testing import CliRunner
+
+    from aidetect.cli.main import app
+
+    records = json.loads(CliRunner().invoke(app, ["attribute", "--model", str(model), "--json", str(folder)]).stdout)
+    assert len(records) == count and all(r["error"] is None for r in records)
+    assert np.mean([r["label"] == label for r in records]) > 0.5

@@ -13,6 +13,7 @@ from aidetect.errors import AidetectError
 from aidetect.gallery import Gallery
 from aidetect.models.encoder import Encoder
 from aidetect.models.model_dir import load_model
+from helpers import assert_attributes_folder, train_tiny_cli
 
 runner = CliRunner()
 
@@ -36,15 +37,9 @@ def test_spectrum_weight_must_lie_between_zero_and_one():
         Encoder(ArchitectureConfig(name="tiny", spectrum_weight=1.0))
 
 
-def _train(args):
-    result = runner.invoke(app, ["train", "--arch", "tiny", "--image-size", "32", "--batch-size", "16", "--workers", "0",
-                                 "--gallery-per-class", "10", "--device", "cpu", *args])
-    return result
-
-
 def test_fusing_a_trained_model_keeps_its_weights_and_fits_the_spectrum(tiny_model, synthetic_data, tmp_path):
     out = tmp_path / "fused"
-    result = _train(["--data", str(synthetic_data), "--out", str(out), "--init", str(tiny_model), "--fuse-spectrum", "0.5", "--epochs", "0"])
+    result = train_tiny_cli(["--data", str(synthetic_data), "--out", str(out), "--init", str(tiny_model), "--fuse-spectrum", "0.5", "--epochs", "0"])
     assert result.exit_code == 0, result.output
     fused, source = load_model(out), load_model(tiny_model)
     assert fused.config.architecture.spectrum_weight == 0.5
@@ -55,9 +50,7 @@ def test_fusing_a_trained_model_keeps_its_weights_and_fits_the_spectrum(tiny_mod
     assert not torch.allclose(fused.encoder.spectrum.mean, torch.zeros(128))
     gallery = Gallery.load(out / "gallery.npz", expected_model_fingerprint=fused.config.fingerprint)
     assert gallery.embedding_dim == 256 and len(gallery) == 40
-    records = json.loads(runner.invoke(app, ["attribute", "--model", str(out), "--json", str(synthetic_data / "test" / "gen_a")]).stdout)
-    assert len(records) == 20 and all(r["error"] is None for r in records)
-    assert np.mean([r["label"] == "gen_a" for r in records]) > 0.5
+    assert_attributes_folder(out, synthetic_data / "test" / "gen_a", "gen_a", 20)
     info = json.loads(runner.invoke(app, ["info", "--model", str(out), "--json"]).stdout)
     assert info["recipe"]["spectrum_weight"] == 0.5 and info["embedding_dim"] == 256
     enrolled = runner.invoke(app, ["enroll", "--model", str(out), "--generator", "newgen", str(synthetic_data / "test" / "gen_b")])
@@ -68,13 +61,13 @@ def test_fusing_a_trained_model_keeps_its_weights_and_fits_the_spectrum(tiny_mod
 @pytest.mark.slow
 def test_a_fused_model_trains(synthetic_data, tmp_path):
     out = tmp_path / "fused-trained"
-    result = _train(["--data", str(synthetic_data), "--out", str(out), "--fuse-spectrum", "0.5", "--epochs", "1"])
+    result = train_tiny_cli(["--data", str(synthetic_data), "--out", str(out), "--fuse-spectrum", "0.5", "--epochs", "1"])
     assert result.exit_code == 0, result.output
     assert load_model(out).config.training["epochs_run"] == 1
 
 
 def test_init_from_a_model_with_another_architecture_says_what_differs(tiny_model, synthetic_data, tmp_path):
-    result = _train(["--data", str(synthetic_data), "--out", str(tmp_path / "x"), "--init", str(tiny_model), "--stem-stride", "1", "--epochs", "0"])
+    result = train_tiny_cli(["--data", str(synthetic_data), "--out", str(tmp_path / "x"), "--init", str(tiny_model), "--stem-stride", "1", "--epochs", "0"])
     assert result.exit_code != 0
     assert "stem_stride differ" in result.output and not (tmp_path / "x" / "config.json").exists()
 
@@ -110,7 +103,7 @@ def test_auto_spectrum_weight_is_chosen_on_validation_and_the_gallery_matches_it
     from aidetect.embedding import embed_files
 
     out = tmp_path / "auto"
-    result = _train(["--data", str(synthetic_data), "--out", str(out), "--init", str(tiny_model), "--fuse-spectrum", "auto", "--epochs", "0"])
+    result = train_tiny_cli(["--data", str(synthetic_data), "--out", str(out), "--init", str(tiny_model), "--fuse-spectrum", "auto", "--epochs", "0"])
     assert result.exit_code == 0, result.output
     model = load_model(out)
     choice = model.config.training["spectrum_weight_choice"]
@@ -124,5 +117,5 @@ def test_auto_spectrum_weight_is_chosen_on_validation_and_the_gallery_matches_it
 
 
 def test_fuse_spectrum_rejects_a_weight_out_of_range(synthetic_data, tmp_path):
-    result = _train(["--data", str(synthetic_data), "--out", str(tmp_path / "x"), "--fuse-spectrum", "1.5", "--epochs", "0"])
+    result = train_tiny_cli(["--data", str(synthetic_data), "--out", str(tmp_path / "x"), "--fuse-spectrum", "1.5", "--epochs", "0"])
     assert result.exit_code != 0 and "--fuse-spectrum 1.5" in result.output
