@@ -110,12 +110,12 @@ class StageReadout(nn.Module):
         class_sums: dict[int, torch.Tensor] = {}
         class_counts: dict[int, int] = {}
         for pooled, labels in batches:
-            x = pooled.double().cpu()
+            x, labels = pooled.double().cpu(), labels.cpu()
             total += len(x)
             sum_ += x.sum(0)
             second += x.T @ x
             for label in labels.unique().tolist():
-                rows = x[labels.cpu() == label]
+                rows = x[labels == label]
                 class_sums[label] = class_sums.get(label, torch.zeros(f, dtype=torch.float64)) + rows.sum(0)
                 class_counts[label] = class_counts.get(label, 0) + len(rows)
         if len(class_counts) < 2 or total <= self.dim:
@@ -129,13 +129,16 @@ class StageReadout(nn.Module):
         spread = covariance.diagonal().clamp_min(1e-12).sqrt()
         block = torch.cat([torch.full((w,), w ** -0.5, dtype=torch.float64) for w in self.widths])
         scale = block / spread
-        standardised = covariance * scale[:, None] * scale[None, :]
-        values, vectors = torch.linalg.eigh(standardised)
+
+        def standardised(matrix: torch.Tensor) -> torch.Tensor:  # a covariance of x, as one of x · scale
+            return matrix * scale[:, None] * scale[None, :]
+
+        values, vectors = torch.linalg.eigh(standardised(covariance))
         axes = vectors[:, values.argsort(descending=True)[: self.dim]]
         # Step 4: the within-class covariance, Σ_c (S_c − n_c μ_c μ_cᵀ) / N with Σ_c S_c = the second moment.
         between = sum(torch.outer(s, s) / class_counts[c] for c, s in class_sums.items())
         within = (second - between) / total
-        within = axes.T @ (within * scale[:, None] * scale[None, :]) @ axes
+        within = axes.T @ standardised(within) @ axes
         within = within + shrinkage * within.diagonal().mean() * torch.eye(self.dim, dtype=torch.float64)
         w_values, w_vectors = torch.linalg.eigh(within)
         whitening = w_vectors / w_values.clamp_min(1e-12).sqrt()[None, :]
