@@ -140,19 +140,35 @@ def main() -> None:
             f"| {pct(mean_recall(jpeg['attribution'], True)) if leave_out and jpeg else '–'} |"
         )
     print()
-    classes = sorted({c for m in metrics.values() for c in m["results"]["clean"]["attribution"]["per_class"]})
-    print("Attribution accuracy (recall) per class, clean test images, gallery = all (zero-shot classes marked *):")
+    per_class_table(
+        metrics, "Attribution accuracy (recall) per class, clean test images, gallery = all (zero-shot classes marked *):",
+        lambda result: {c: (row["recall"], row["zero_shot"]) for c, row in result["attribution"]["per_class"].items()})
+    per_class_table(
+        metrics, "Detection AUC per generator (real against that generator alone), clean test images, gallery = all "
+        "(zero-shot generators marked *):",
+        lambda result: {g: (row["auc"], g in result_zero_shot(result)) for g, row in result["detection"]["per_generator"].items()})
+    zero_shot_table(metrics)
+    rescore_table(runs, metrics)
+
+
+def result_zero_shot(result: dict) -> set[str]:
+    """The classes a condition's attribution marks zero-shot (left out of encoder training)."""
+    return {c for c, row in result["attribution"]["per_class"].items() if row["zero_shot"]}
+
+
+def per_class_table(metrics: dict, title: str, figures) -> None:
+    """One row per run (gallery = all), one column per class: ``figures(clean result)`` gives
+    class → (value, zero-shot)."""
+    rows = [(name, m, figures(m["results"]["clean"])) for (name, g), m in metrics.items() if g == 0]
+    classes = sorted({c for _, _, per in rows for c in per})
+    print()
+    print(title)
     print()
     print("| encoder | " + " | ".join(classes) + " |")
     print("|---|" + "---|" * len(classes))
-    for (name, g), m in metrics.items():
-        if g != 0:
-            continue
-        per = m["results"]["clean"]["attribution"]["per_class"]
-        cells = [pct(per[c]["recall"]) + ("*" if per[c]["zero_shot"] else "") if c in per else "–" for c in classes]
+    for name, m, per in rows:
+        cells = [pct(per[c][0]) + ("*" if per[c][1] else "") if c in per else "–" for c in classes]
         print(f"| {label(m, name)} | " + " | ".join(cells) + " |")
-    zero_shot_table(metrics)
-    rescore_table(runs, metrics)
 
 
 def detection_score_of(metrics: dict) -> str:
