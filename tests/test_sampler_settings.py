@@ -2,7 +2,7 @@ from collections import Counter
 
 import pytest
 
-from aidetect.data.sampler import ClassBalancedBatchSampler
+from aidetect.data.sampler import AlignedBatchSampler, ClassBalancedBatchSampler, source_groups
 from aidetect.errors import AidetectError
 from aidetect.settings import GENIMAGE_CLASSES, SETTINGS, resolve_setting
 
@@ -79,3 +79,41 @@ def test_setting_errors_are_one_sentence():
         resolve_setting("es1", ["real", "adm"])
     with pytest.raises(AidetectError, match="at least two"):
         resolve_setting(None, ["a", "b"], include=["a"])
+
+
+def test_source_groups_match_file_names_across_class_folders():
+    groups = source_groups(["d/real/a_w0.png", "d/gen/a_w0.png", "d/real/b.jpg", "d/gen/b.png", "d/gen/c.png"])
+    assert groups[0] == groups[1] and groups[2] == groups[3]
+    assert len(set(groups.tolist())) == 3
+
+
+def test_aligned_batches_take_the_same_sources_across_classes():
+    # 3 classes of 20 sources each (the same names), plus a class of 12 unrelated images
+    labels = [c for c in range(3) for _ in range(20)] + [3] * 12
+    groups = [g for _ in range(3) for g in range(20)] + list(range(100, 112))
+    sampler = AlignedBatchSampler(labels, groups, batch_size=16, m=4, seed=0)
+    assert sampler.aligned_share() == 60 / 72
+    batches = list(sampler)
+    assert len(batches) == len(ClassBalancedBatchSampler(labels, 16, 4))
+    for batch in batches:
+        assert Counter(labels[i] for i in batch) == {0: 4, 1: 4, 2: 4, 3: 4}
+        by_class = {c: {groups[i] for i in batch if labels[i] == c} for c in range(3)}
+        assert by_class[0] == by_class[1] == by_class[2] and len(by_class[0]) == 4
+    sampler.set_epoch(1)
+    assert list(sampler) != batches
+
+
+def test_aligned_batches_fill_from_the_class_where_a_source_is_missing():
+    labels = [0] * 10 + [1] * 4
+    groups = list(range(10)) + [0, 1, 2, 3]
+    for batch in AlignedBatchSampler(labels, groups, batch_size=6, m=3, seed=1):
+        counts = Counter(labels[i] for i in batch)
+        assert counts == {0: 3, 1: 3}
+        assert len(set(batch)) == 6  # no image twice while its class has enough
+
+
+def test_aligned_sampler_without_shared_sources_is_the_class_balanced_one():
+    labels = [i % 3 for i in range(30)]
+    aligned = AlignedBatchSampler(labels, list(range(30)), batch_size=9, seed=4)
+    assert aligned.aligned_share() == 0.0
+    assert list(aligned) == list(ClassBalancedBatchSampler(labels, 9, seed=4))

@@ -45,7 +45,10 @@ class ImageFileDataset(Dataset):
 
     ``train=True`` draws random crops (crop mode) from a generator seeded by
     (seed, epoch, index), so the data a step sees does not depend on worker
-    count or scheduling, and a resumed run reproduces it.
+    count or scheduling, and a resumed run reproduces it. ``rng_keys`` replaces the index in
+    that seed: items with one key (one source image in several classes, as aligned batches take
+    them, aidetect.data.sampler.AlignedBatchSampler) get the same crop and the same augmentation,
+    so they differ only by what their generators did.
     """
 
     def __init__(
@@ -62,8 +65,12 @@ class ImageFileDataset(Dataset):
         augment=None,
         pixel_cache: PixelCache | None = None,
         as_uint8: bool = False,
+        rng_keys: Sequence[int] | None = None,
     ) -> None:
         self.paths = list(paths)
+        self.rng_keys = None if rng_keys is None else [int(k) for k in rng_keys]
+        if self.rng_keys is not None and len(self.rng_keys) != len(self.paths):
+            raise ValueError(f"{len(self.rng_keys)} rng keys for {len(self.paths)} paths")
         self.labels = list(labels) if labels is not None else [-1] * len(self.paths)
         self.preprocess = preprocess
         self.train = train
@@ -98,7 +105,8 @@ class ImageFileDataset(Dataset):
         if self.pixel_cache is not None and epoch != self._cache_epoch:
             self._cache_epoch = epoch
             self.pixel_cache.next_epoch()
-        rng = np.random.default_rng([self.seed, epoch, index]) if self.train or self.augment is not None else None
+        key = index if self.rng_keys is None else self.rng_keys[index]
+        rng = np.random.default_rng([self.seed, epoch, key]) if self.train or self.augment is not None else None
         digest = ""
         try:
             image, digest = self._cached(path)

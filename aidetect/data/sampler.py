@@ -5,6 +5,11 @@ images over 9 classes almost always has one, but a batch over many classes or
 a small batch may not. This sampler guarantees it (pytorch-metric-learning's
 MPerClassSampler does the same). The order is a pure function of
 (seed, epoch), so a resumed run sees exactly the batches it would have seen.
+
+:class:`AlignedBatchSampler` adds content alignment: where a data set holds the same source
+image in several classes (a real photo and its reconstructions by generators, as in zoo v2
+or a set built like Rajan et al.'s aligned data, ICLR 2025), a batch takes the same sources
+across its classes, so the contrast between real and generated cannot rest on content.
 """
 
 from __future__ import annotations
@@ -70,5 +75,80 @@ class ClassBalancedBatchSampler:
                     part = pool[cursors[c] : cursors[c] + need]
                     cursors[c] += len(part)
                     taken.extend(int(i) for i in part)
+                batch.extend(taken)
+            yield batch
+
+
+def source_groups(paths: Sequence[str]) -> np.ndarray:
+    """One group id per path: files with the same name (without its extension) in different class
+    folders are one source, as in zoo v2 (``real/x_w0.png``, ``taesd-sd1/x_w0.png``)."""
+    from pathlib import PurePath
+
+    ids: dict[str, int] = {}
+    return np.array([ids.setdefault(PurePath(p).stem, len(ids)) for p in paths], dtype=np.int64)
+
+
+class AlignedBatchSampler(ClassBalancedBatchSampler):
+    """Class-balanced batches whose classes share sources: each batch draws ``m`` source groups and
+    takes, in each of its classes, that class's image of each group; a class lacking a group fills
+    the place from its own shuffled pool, as :class:`ClassBalancedBatchSampler` does. Groups are
+    drawn without replacement from a shuffled list, reshuffled when used up.
+
+    Args:
+        groups: source group of each dataset item (:func:`source_groups`).
+        Others as :class:`ClassBalancedBatchSampler`.
+    """
+
+    def __init__(self, labels: Sequence[int], groups: Sequence[int], batch_size: int, m: int | None = None, seed: int = 0) -> None:
+        super().__init__(labels, batch_size, m, seed)
+        self.groups = np.asarray(groups, dtype=np.int64)
+        if len(self.groups) != len(self.labels):
+            raise ValueError(f"{len(self.groups)} groups for {len(self.labels)} labels")
+        self.members: dict[tuple[int, int], list[int]] = {}
+        for i, (label, group) in enumerate(zip(self.labels.tolist(), self.groups.tolist())):
+            self.members.setdefault((label, group), []).append(i)
+        # Groups present in at least two classes: the only ones that align anything.
+        per_group = np.bincount(np.unique(np.stack([self.groups, self.labels]), axis=1)[0])
+        self.shared_groups = np.flatnonzero(per_group >= 2)
+
+    def aligned_share(self) -> float:
+        """Share of the items whose source is in at least two classes (0: nothing to align)."""
+        return float(np.isin(self.groups, self.shared_groups).mean()) if len(self.groups) else 0.0
+
+    def __iter__(self) -> Iterator[list[int]]:
+        if not len(self.shared_groups):
+            yield from super().__iter__()
+            return
+        rng = np.random.default_rng([self.seed, self.epoch, 1])
+        pools = {c: rng.permutation(idx) for c, idx in self.by_class.items()}
+        cursors = {c: 0 for c in pools}
+        group_pool, group_cursor = rng.permutation(self.shared_groups), 0
+        class_ids = np.array(sorted(pools))
+        for _ in range(len(self)):
+            chosen = class_ids if self.classes_per_batch == len(class_ids) else rng.choice(
+                class_ids, self.classes_per_batch, replace=False
+            )
+            if group_cursor + self.m > len(group_pool):
+                group_pool, group_cursor = rng.permutation(self.shared_groups), 0
+            drawn = group_pool[group_cursor : group_cursor + self.m]
+            group_cursor += self.m
+            batch: list[int] = []
+            for c in chosen:
+                c = int(c)
+                taken: list[int] = []
+                for g in drawn.tolist():
+                    items = self.members.get((c, g))
+                    if items:
+                        taken.append(int(items[rng.integers(len(items))]))
+                while len(taken) < self.m:  # the class lacks some of the groups: fill from its own pool
+                    pool = pools[c]
+                    if cursors[c] >= len(pool):
+                        pools[c] = pool = rng.permutation(self.by_class[c])
+                        cursors[c] = 0
+                    candidate = int(pool[cursors[c]])
+                    cursors[c] += 1
+                    # an image twice in one batch only when its class has fewer than m images
+                    if candidate not in taken or len(self.by_class[c]) < self.m:
+                        taken.append(candidate)
                 batch.extend(taken)
             yield batch

@@ -84,6 +84,9 @@ class OptimConfig:
     #: Rounded down to a multiple of the classes per batch (aidetect.data.sampler).
     batch_size: int = 186
     m_per_class: int | None = None
+    #: Batches that take the same source images across classes, each with the same crop and
+    #: augmentation (aidetect.data.sampler.AlignedBatchSampler; sources matched by file name).
+    aligned: bool = False
     lr: float = 1e-3
     weight_decay: float = 0.05
     warmup_epochs: float = 1.0
@@ -154,6 +157,7 @@ FLAT_OPTIONS: dict[str, tuple[str | None, str]] = {
     "resize_p": RECIPE_OPTIONS["resize_p"],
     "webp_p": RECIPE_OPTIONS["webp_p"],
     "readout": ("architecture", "readout"),
+    "aligned": ("optim", "aligned"),
 }
 
 _CONFIGS = {

@@ -36,7 +36,7 @@ from aidetect.console import err, warn
 from aidetect.data.dataset import ImageFileDataset, collate
 from aidetect.data.discovery import DataSplits, discover
 from aidetect.data.pixel_cache import PixelCache, announce
-from aidetect.data.sampler import ClassBalancedBatchSampler
+from aidetect.data.sampler import AlignedBatchSampler, ClassBalancedBatchSampler, source_groups
 from aidetect.data.sampling import rows_per_class
 from aidetect.devices import autocast, resolve_device, to_model_input
 from aidetect.embedding import default_batch_size
@@ -103,9 +103,11 @@ class Trainer:
         if not train:
             raise AidetectError(f"no training images for {', '.join(self.trained)} under {d.root}; check --data and --layout")
         self.pixel_cache = PixelCache(o.runtime.pixel_cache) if o.runtime.pixel_cache else None
+        train_labels = [self.class_to_idx[s.label] for s in train]
+        groups = source_groups([s.path for s in train]) if o.optim.aligned else None
         self.train_set = ImageFileDataset(
-            [s.path for s in train], [self.class_to_idx[s.label] for s in train], o.preprocess, train=True, seed=o.seed,
-            augment=o.augment, pixel_cache=self.pixel_cache, as_uint8=True,
+            [s.path for s in train], train_labels, o.preprocess, train=True, seed=o.seed,
+            augment=o.augment, pixel_cache=self.pixel_cache, as_uint8=True, rng_keys=groups,
         )
         self.val_set = ImageFileDataset(
             [s.path for s in val], [self.class_to_idx[s.label] for s in val], o.preprocess, train=False, seed=o.seed,
@@ -116,7 +118,16 @@ class Trainer:
             # no separate pass, so the first epoch costs what it did without a cache.
             announce(self.pixel_cache, self.train_set.paths, self.train_set.cache_form, "training images")
             announce(self.pixel_cache, self.val_set.paths, self.val_set.cache_form, "validation images")
-        self.sampler = ClassBalancedBatchSampler(self.train_set.labels, o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
+        if groups is not None:
+            self.sampler = AlignedBatchSampler(train_labels, groups, o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
+            if self.dist.is_main:
+                share = self.sampler.aligned_share()
+                if share:
+                    err.print(f"aligned batches: {share:.0%} of the training images share their source (file name) with another class")
+                else:
+                    warn("--aligned: no file name is in two class folders, so batches are the usual class-balanced ones")
+        else:
+            self.sampler = ClassBalancedBatchSampler(train_labels, o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
         self.epoch_batches = EpochBatches(self.sampler, self.dist.rank, self.dist.world_size)
         self.train_loader = self._loader(self.train_set, self.epoch_batches, persistent=True)
         # The passes after every epoch, each over the same batches every time (ReplayedBatches), their
