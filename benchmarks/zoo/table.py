@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 ORDER = [
-    "default", "default-2026-11", "spectrum", "random", "thesis", "thesis-leaveout", "fingerprint", "fingerprint-leaveout", "fingerprint-memory", "fingerprint-fused",
+    "default", "default-2026-12", "default-2026-11", "spectrum", "random", "thesis", "thesis-leaveout", "fingerprint", "fingerprint-leaveout", "fingerprint-memory", "fingerprint-fused",
     "fingerprint-fused-full", "fingerprint-leaveout-fused-full", "fingerprint-long", "fingerprint-long-leaveout", "fingerprint-long-fused",
     "fingerprint-long-fused-full", "fingerprint-long-leaveout-fused", "fingerprint-long-leaveout-fused-full",
     "fingerprint-latentout", "fingerprint-latentout-fused-full",
@@ -28,10 +28,13 @@ ORDER = [
     "procedural8000-ft-latentout", "procedural8000-ft-fused-full",
     "procedural8000-ft-more-fused-full", "procedural8000-ft-real4-fused-full",
     "procedural8000-ft-stages", "procedural8000-ft-leaveout-stages", "procedural8000-ft-latentout-stages",
+    "procedural8000-ft-aligned", "procedural8000-ft-aligned-stages", "procedural8000-ft-aligned-latentout",
+    "procedural8000-ft-aligned-latentout-stages",
     "procedural8000-ft-stages-fused-full",
 ]
 LABELS = {
     "default": "shipped default (models/default, as it is)",
+    "default-2026-12": "previous default (e9fb51681ad1dfda, the learned head fused with the spectrum at weight 0.3; its evaluation moved from `default`)",
     "default-2026-11": "previous default (6b50126b0766229b, trained on the ten-class zoo; its evaluation moved from `default`)",
     "spectrum": "spectrum yardstick (no training)",
     "random": "EfficientNet-B0, random weights (no training)",
@@ -78,6 +81,10 @@ LABELS = {
     "procedural8000-ft-crop128": "longer procedural pre-training + fingerprint recipe, one epoch of 128-px crops (--train-image-size 128)",
     "procedural8000-ft-more-fused-full": "longer procedural pre-training + fingerprint recipe, 6 epochs + spectrum of the whole image (fused)",
     "procedural8000-ft-real4-fused-full": "longer procedural pre-training + fingerprint recipe, --real-weight 4 + spectrum of the whole image (fused)",
+    "procedural8000-ft-aligned": "longer procedural pre-training + fingerprint recipe, aligned batches (--aligned)",
+    "procedural8000-ft-aligned-stages": "longer procedural pre-training + fingerprint recipe, aligned batches, read from the stages",
+    "procedural8000-ft-aligned-latentout": "longer procedural pre-training + fingerprint recipe, aligned batches, latent-decoder leave-out (taesd-sd3, taesd-flux2)",
+    "procedural8000-ft-aligned-latentout-stages": "longer procedural pre-training + fingerprint recipe, aligned batches, latent-decoder leave-out, read from the stages",
     "procedural8000-ft-stages": "longer procedural pre-training + fingerprint recipe, embedding read from the trunk's stages (--readout stages)",
     "procedural8000-ft-leaveout-stages": "longer procedural pre-training + fingerprint recipe, leave-out, read from the stages",
     "procedural8000-ft-latentout-stages": "longer procedural pre-training + fingerprint recipe, latent-decoder leave-out, read from the stages",

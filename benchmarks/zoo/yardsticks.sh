@@ -10,7 +10,8 @@
 # fingerprint-memory fingerprint-long fingerprint-long-leaveout fingerprint-latentout, procedural procedural-ft
 # procedural-ft-leaveout procedural-ft-latentout (PRETRAINED=model dir), procedural8000 procedural8000-ft procedural8000-ft-more (needs procedural8000-ft) procedural8000-ft-real4 procedural8000-ft-seed2 procedural8000-ft-leaveout
 # procedural8000-ft-resize procedural8000-ft-resize-leaveout procedural8000-ft-more-resize (needs procedural8000-ft)
-# procedural8000-ft-webp procedural8000-ft-webp-leaveout procedural8000-ft-crop128
+# procedural8000-ft-webp procedural8000-ft-webp-leaveout procedural8000-ft-crop128 procedural8000-ft-aligned
+# procedural8000-ft-aligned-latentout
 # procedural8000-ft-latentout, and <any fingerprint model>-fused, -fused-full or -stages (needs that
 # model first)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
@@ -119,6 +120,10 @@ for model in $MODELS; do
     procedural8000-ft-crop128) train procedural8000-ft-crop128 --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs 1 --patience 100 --train-image-size 128 ;;
     procedural8000-ft-resize-leaveout) train procedural8000-ft-resize-leaveout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --resize-p 0.3 $LEAVE_OUT ;;
     procedural8000-ft-latentout) train procedural8000-ft-latentout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
+    # the same fine-tunings with aligned batches (--aligned: a real window and its generators' versions of it
+    # in one batch, one crop and augmentation per window; docs/training.md)
+    procedural8000-ft-aligned) train procedural8000-ft-aligned --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --aligned ;;
+    procedural8000-ft-aligned-latentout) train procedural8000-ft-aligned-latentout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --aligned $LEAVE_OUT_LATENT ;;
     procedural-ft-latentout) train procedural-ft-latentout --recipe fingerprint --init "$PRETRAINED" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
     *-stages)      # that model's trunk and head, its embedding read from the trunk's stages (--readout stages:
                    # statistics fitted on the training split, no further training; docs/training.md)
