@@ -80,6 +80,7 @@ for model in $MODELS; do
   esac
   case $model in
     default)              mkdir -p "$RUNS/default"; evaluate default "$(dirname "$0")/../../models/default"; continue ;;
+    default-tiles)        mkdir -p "$RUNS/$model"; evaluate "$model" "$(dirname "$0")/../../models/default" --tiles 4; continue ;;
     # <model>-tiles: that model with each test image embedded whole, as detect/attribute do
     # (the mean of 4 tiles: a 256-px window at a 128-px input); no training
     *-tiles)              base=${model%-tiles}; mkdir -p "$RUNS/$model"; evaluate "$model" "$RUNS/$base" --tiles 4; continue ;;
