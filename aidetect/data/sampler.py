@@ -14,6 +14,7 @@ across its classes, so the contrast between real and generated cannot rest on co
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -55,35 +56,44 @@ class ClassBalancedBatchSampler:
 
     def __iter__(self) -> Iterator[list[int]]:
         rng = np.random.default_rng([self.seed, self.epoch])
-        pools = {c: rng.permutation(idx) for c, idx in self.by_class.items()}
-        cursors = {c: 0 for c in pools}
-        class_ids = np.array(sorted(pools))
+        pools = ClassPools(self.by_class, rng)
         for _ in range(len(self)):
-            chosen = class_ids if self.classes_per_batch == len(class_ids) else rng.choice(
-                class_ids, self.classes_per_batch, replace=False
-            )
             batch: list[int] = []
-            for c in chosen:
-                c = int(c)
-                taken: list[int] = []
-                while len(taken) < self.m:
-                    pool = pools[c]
-                    if cursors[c] >= len(pool):
-                        pools[c] = pool = rng.permutation(self.by_class[c])
-                        cursors[c] = 0
-                    need = self.m - len(taken)
-                    part = pool[cursors[c] : cursors[c] + need]
-                    cursors[c] += len(part)
-                    taken.extend(int(i) for i in part)
-                batch.extend(taken)
+            for c in self._choose_classes(rng):
+                batch.extend(pools.draw(c) for _ in range(self.m))
             yield batch
 
+    def _choose_classes(self, rng: np.random.Generator) -> list[int]:
+        """The classes of one batch: all of them, or ``classes_per_batch`` drawn without replacement."""
+        class_ids = np.array(sorted(self.by_class))
+        chosen = class_ids if self.classes_per_batch == len(class_ids) else rng.choice(
+            class_ids, self.classes_per_batch, replace=False
+        )
+        return [int(c) for c in chosen]
+
+
+class ClassPools:
+    """Each class's items in a shuffled order, drawn one at a time; a class's order is reshuffled
+    when used up (small classes repeat sooner). Both samplers draw from it, so a class fills its
+    places in a batch the same way in each."""
+
+    def __init__(self, by_class: dict[int, np.ndarray], rng: np.random.Generator) -> None:
+        self.by_class = by_class
+        self.rng = rng
+        self.pools = {c: rng.permutation(idx) for c, idx in by_class.items()}
+        self.cursors = {c: 0 for c in self.pools}
+
+    def draw(self, c: int) -> int:
+        if self.cursors[c] >= len(self.pools[c]):
+            self.pools[c] = self.rng.permutation(self.by_class[c])
+            self.cursors[c] = 0
+        item = int(self.pools[c][self.cursors[c]])
+        self.cursors[c] += 1
+        return item
 
 def source_groups(paths: Sequence[str]) -> np.ndarray:
     """One group id per path: files with the same name (without its extension) in different class
     folders are one source, as in zoo v2 (``real/x_w0.png``, ``taesd-sd1/x_w0.png``)."""
-    from pathlib import PurePath
-
     ids: dict[str, int] = {}
     return np.array([ids.setdefault(PurePath(p).stem, len(ids)) for p in paths], dtype=np.int64)
 
@@ -120,33 +130,23 @@ class AlignedBatchSampler(ClassBalancedBatchSampler):
             yield from super().__iter__()
             return
         rng = np.random.default_rng([self.seed, self.epoch, 1])
-        pools = {c: rng.permutation(idx) for c, idx in self.by_class.items()}
-        cursors = {c: 0 for c in pools}
+        pools = ClassPools(self.by_class, rng)
         group_pool, group_cursor = rng.permutation(self.shared_groups), 0
-        class_ids = np.array(sorted(pools))
         for _ in range(len(self)):
-            chosen = class_ids if self.classes_per_batch == len(class_ids) else rng.choice(
-                class_ids, self.classes_per_batch, replace=False
-            )
+            chosen = self._choose_classes(rng)
             if group_cursor + self.m > len(group_pool):
                 group_pool, group_cursor = rng.permutation(self.shared_groups), 0
             drawn = group_pool[group_cursor : group_cursor + self.m]
             group_cursor += self.m
             batch: list[int] = []
             for c in chosen:
-                c = int(c)
                 taken: list[int] = []
                 for g in drawn.tolist():
                     items = self.members.get((c, g))
                     if items:
                         taken.append(int(items[rng.integers(len(items))]))
                 while len(taken) < self.m:  # the class lacks some of the groups: fill from its own pool
-                    pool = pools[c]
-                    if cursors[c] >= len(pool):
-                        pools[c] = pool = rng.permutation(self.by_class[c])
-                        cursors[c] = 0
-                    candidate = int(pool[cursors[c]])
-                    cursors[c] += 1
+                    candidate = pools.draw(c)
                     # an image twice in one batch only when its class has fewer than m images
                     if candidate not in taken or len(self.by_class[c]) < self.m:
                         taken.append(candidate)

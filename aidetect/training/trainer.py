@@ -103,10 +103,11 @@ class Trainer:
         if not train:
             raise AidetectError(f"no training images for {', '.join(self.trained)} under {d.root}; check --data and --layout")
         self.pixel_cache = PixelCache(o.runtime.pixel_cache) if o.runtime.pixel_cache else None
+        train_paths = [s.path for s in train]
         train_labels = [self.class_to_idx[s.label] for s in train]
-        groups = source_groups([s.path for s in train]) if o.optim.aligned else None
+        groups = source_groups(train_paths) if o.optim.aligned else None
         self.train_set = ImageFileDataset(
-            [s.path for s in train], train_labels, o.preprocess, train=True, seed=o.seed,
+            train_paths, train_labels, o.preprocess, train=True, seed=o.seed,
             augment=o.augment, pixel_cache=self.pixel_cache, as_uint8=True, rng_keys=groups,
         )
         self.val_set = ImageFileDataset(
