@@ -87,8 +87,11 @@ def _check_pair(source: str, name: str, value: Any, check) -> tuple:
 #: 2-core machine while another job used both cores (143 ms per sample); 500 took minutes there.
 EXPLAIN_SAMPLES = 200
 EXPLAIN_SEGMENTS = 50
-#: Tiles that analyse a whole image at most (``detect``/``attribute`` ``--tiles``; aidetect.models.preprocess).
-DEFAULT_MAX_TILES = 16
+#: The area ``detect``/``attribute`` analyse at most, in pixels: 16 tiles of 256 px, about a megapixel
+#: (aidetect.models.preprocess.default_max_tiles). Budgeted in pixels, not tiles, so a model with a
+#: smaller input reads the same area at about the same cost (64 tiles of 128 px, not 16 tiles that
+#: would leave most of a photograph unread); ``--tiles N`` caps the tiles instead.
+TILE_PIXEL_BUDGET = 16 * 256 * 256
 
 
 @dataclass

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from aidetect.config import DEFAULT_MAX_TILES, PreprocessConfig
+from aidetect.config import PreprocessConfig
 from aidetect.data.dataset import ImageFileDataset, collate
 from aidetect.data.images import load_image
 from aidetect.devices import autocast, to_model_input
@@ -134,7 +134,7 @@ def embed_tiled(
     preprocess: PreprocessConfig,
     paths: Sequence[str],
     *,
-    max_tiles: int = DEFAULT_MAX_TILES,
+    max_tiles: int | None = None,
     batch_size: int | None = None,
     device: torch.device | str = "cpu",
     max_pixels: int | None = None,
@@ -144,7 +144,8 @@ def embed_tiled(
     """Embed each image as tiles covering it (aidetect.models.preprocess.to_tiles), one file at a time.
 
     The whole image's embedding is the mean of its tiles' embeddings, L2-normalised again; the
-    tiles' own embeddings come back too, for per-tile votes. For the few files a ``detect`` or
+    tiles' own embeddings come back too, for per-tile votes. ``max_tiles`` None: as many tiles as
+    the analysed-area budget allows for the model's input (config.TILE_PIXEL_BUDGET). For the few files a ``detect`` or
     ``attribute`` call names; bulk embedding (galleries, evaluation) uses :func:`embed_files`.
     """
     device = torch.device(device)

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 
-from aidetect.config import DEFAULT_MAX_TILES
 from aidetect.data.conditions import read_conditions
 from aidetect.data.images import SkippedInputs, display_path, iter_image_paths
 from aidetect.data.sampling import sample_rows
@@ -116,7 +115,7 @@ def classify_paths(
     k: int | None = None,
     vote: str | None = None,
     top: int | None = None,
-    max_tiles: int = DEFAULT_MAX_TILES,
+    max_tiles: int | None = None,
     batch_size: int | None = None,
     workers: int = 0,
     progress: str | None = "embedding",
@@ -127,8 +126,8 @@ def classify_paths(
     ``detect`` and ``attribute`` get the same record, from one decision
     (aidetect.gallery.classifier.decide); ``task`` only chooses what the CLI shows first.
     Each image is analysed as tiles covering it at native resolution (at most ``max_tiles``;
-    1 = the centre window only). With ``metadata``, each record also carries the file's
-    ``provenance`` (aidetect.provenance): shown beside the model's verdict, never changing it.
+    1 = the centre window only; None = as many as config.TILE_PIXEL_BUDGET allows). With
+    ``metadata``, each record also carries the file's ``provenance`` (aidetect.provenance): shown beside the model's verdict, never changing it.
     ``workers`` is accepted for the CLI's sake; tiled embedding reads one file at a time.
     """
     if task not in TASKS:

@@ -12,7 +12,8 @@ from aidetect.config import ClassifierConfig
 from aidetect.data.conditions import read_conditions
 from aidetect.gallery.classifier import decide
 from aidetect.gallery.knn import Prediction
-from aidetect.models.preprocess import covered_fraction, tile_boxes
+from aidetect.config import PreprocessConfig
+from aidetect.models.preprocess import covered_fraction, default_max_tiles, tile_boxes, to_tiles
 from conftest import tiny_train_options
 from synthetic import synthetic_image
 
@@ -76,6 +77,17 @@ def test_tiles_cover_the_image_and_the_cap_is_stated():
     assert len(big) <= 16 and 0.0 < covered_fraction(3000, 4000, big) < 0.2
     assert all(b[2] - b[0] == 256 and b[3] - b[1] == 256 for b in big)
     assert {b[0] for b in big} >= {0, 3000 - 256} and {b[1] for b in big} >= {0, 4000 - 256}  # edge to edge
+
+
+def test_tile_budget_is_an_area_so_a_smaller_input_reads_as_much_of_the_image():
+    assert default_max_tiles(256) == 16 and default_max_tiles(128) == 64 and default_max_tiles(4096) == 1
+    photo = Image.new("RGB", (1024, 768))  # 0.79 megapixels: within the budget at either input size
+    for size in (128, 256):
+        tiles, boxes, covered = to_tiles(photo, PreprocessConfig(mode="crop", image_size=size))
+        assert covered == 1.0 and len(boxes) == tiles.shape[0] == (1024 // size) * (768 // size)
+    # an explicit cap still wins: 16 tiles of 128 px read only part of it
+    _, boxes, covered = to_tiles(photo, PreprocessConfig(mode="crop", image_size=128), max_tiles=16)
+    assert len(boxes) <= 16 and covered < 0.5
 
 
 @pytest.mark.parametrize("quality", [30, 50, 75, 90, 95, 100])

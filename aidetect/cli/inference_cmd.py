@@ -25,7 +25,7 @@ from aidetect.cli.common import (
     report_input_errors,
     user_errors,
 )
-from aidetect.config import DEFAULT_MAX_TILES, EXPLAIN_SAMPLES
+from aidetect.config import EXPLAIN_SAMPLES
 
 CsvOption = Annotated[Optional[Path], typer.Option("--csv", help="Also write the results as CSV to this file.")]
 KOption = Annotated[Optional[int], typer.Option("--k", min=1, help="Neighbours in the vote (default: 11, or 3 for galleries of <= 20 per class).")]
@@ -181,7 +181,7 @@ def _k_rule_change(result, fixed_k: int | None) -> dict | None:
 
 NoMetadataOption = Annotated[bool, typer.Option("--no-metadata", help="Do not read the files' provenance metadata (C2PA, XMP, EXIF, PNG text).")]
 TopOption = Annotated[Optional[int], typer.Option("--top", min=1, help="Neighbours to show as evidence (default k).")]
-TilesOption = Annotated[int, typer.Option("--tiles", min=1, help="At most this many tiles cover each image at native resolution (1 = the centre window only).")]
+TilesOption = Annotated[Optional[int], typer.Option("--tiles", min=1, help="At most this many tiles cover each image at native resolution (1 = the centre window only; default: a megapixel's worth, 16 tiles of 256 px or 64 of 128 px).")]
 ReportOption = Annotated[Optional[Path], typer.Option("--report", help="Also write a self-contained HTML evidence report into this folder.")]
 ExplainOption = Annotated[bool, typer.Option("--explain", help="Add a LIME map of each image to the --report (about 30 s an image on a CPU: see docs/explain.md).")]
 SamplesOption = Annotated[int, typer.Option("--samples", min=2, help="LIME samples per image with --explain (more: a steadier map, slower).")]
@@ -204,7 +204,7 @@ def _classify_command(task: str):
         k: KOption = None,
         vote: VoteOption = None,
         top: TopOption = None,
-        tiles: TilesOption = DEFAULT_MAX_TILES,
+        tiles: TilesOption = None,
         batch_size: BatchOption = None,
         workers: WorkersOption = 0,
         as_json: JsonOption = False,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from aidetect.config import DEFAULT_MAX_TILES, PreprocessConfig
+from aidetect.config import TILE_PIXEL_BUDGET, PreprocessConfig
 
 _INTERPOLATION = {
     "nearest": Image.Resampling.NEAREST,
@@ -129,6 +129,11 @@ def to_array(image: Image.Image, config: PreprocessConfig, rng: np.random.Genera
 
 
 
+def default_max_tiles(size: int) -> int:
+    """Tiles of ``size`` px that fit the analysed-area budget (config.TILE_PIXEL_BUDGET): 16 at 256, 64 at 128."""
+    return max(1, TILE_PIXEL_BUDGET // max(1, size * size))
+
+
 def _tile_starts(extent: int, size: int, count: int, grid: int) -> list[int]:
     """``count`` offsets spread evenly from 0 to ``extent - size``, aligned down to ``grid``."""
     room = max(0, extent - size)
@@ -138,15 +143,17 @@ def _tile_starts(extent: int, size: int, count: int, grid: int) -> list[int]:
     return sorted({s - s % max(1, grid) for s in starts})
 
 
-def tile_boxes(height: int, width: int, size: int, grid: int = 1, max_tiles: int = DEFAULT_MAX_TILES) -> list[tuple[int, int, int, int]]:
+def tile_boxes(height: int, width: int, size: int, grid: int = 1, max_tiles: int | None = None) -> list[tuple[int, int, int, int]]:
     """(top, left, bottom, right) of the S×S tiles that analyse an image at native resolution.
 
     Enough tiles per side to cover the image (a lattice spread evenly from edge to edge, so
     neighbouring tiles overlap a little); when that needs more than ``max_tiles``, the lattice
     keeps the image's aspect with at most ``max_tiles`` tiles, spread evenly from edge to edge,
     and the gaps between them are not analysed. Boxes are clipped to the image (a smaller image
-    is one tile, reflection-padded to S).
+    is one tile, reflection-padded to S). ``max_tiles`` None: :func:`default_max_tiles`.
     """
+    if max_tiles is None:
+        max_tiles = default_max_tiles(size)
     rows = max(1, -(-height // size))
     cols = max(1, -(-width // size))
     while rows * cols > max(1, max_tiles):
@@ -177,13 +184,16 @@ def covered_fraction(height: int, width: int, boxes: list[tuple[int, int, int, i
     return float(rows * cols) / float(max(1, height * width))
 
 
-def to_tiles(image: Image.Image, config: PreprocessConfig, max_tiles: int = DEFAULT_MAX_TILES):
+def to_tiles(image: Image.Image, config: PreprocessConfig, max_tiles: int | None = None):
     """The whole image as encoder inputs: ([T, 3, S, S] float32 in [0, 1], boxes, covered fraction).
 
     ``resize`` mode already sees the whole image (resampled): one tile. ``crop`` mode: the
-    tiles of :func:`tile_boxes` at native resolution (``views`` does not apply: tiles cover more).
+    tiles of :func:`tile_boxes` at native resolution (``views`` does not apply: tiles cover more),
+    at most ``max_tiles`` of them (None: as many as the pixel budget allows, :func:`default_max_tiles`).
     """
     width, height = image.size
+    if max_tiles is None:
+        max_tiles = default_max_tiles(config.image_size)
     if config.mode != "crop" or max_tiles <= 1:
         array = to_array(image, config)
         if config.mode == "crop":
