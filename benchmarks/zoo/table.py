@@ -28,7 +28,8 @@ ORDER = [
     "procedural8000-ft-latentout", "procedural8000-ft-fused-full",
     "procedural8000-ft-more-fused-full", "procedural8000-ft-real4-fused-full",
     "procedural8000-ft-stages", "procedural8000-ft-leaveout-stages", "procedural8000-ft-latentout-stages",
-    "procedural8000-ft-aligned", "procedural8000-ft-aligned-stages", "procedural8000-ft-aligned-latentout",
+    "procedural8000-ft-aligned", "procedural8000-ft-aligned-stages", "procedural8000-ft-aligned-leaveout",
+    "procedural8000-ft-aligned-leaveout-stages", "procedural8000-ft-aligned-latentout",
     "procedural8000-ft-aligned-latentout-stages",
     "procedural8000-ft-stages-fused-full",
 ]
@@ -83,6 +84,8 @@ LABELS = {
     "procedural8000-ft-real4-fused-full": "longer procedural pre-training + fingerprint recipe, --real-weight 4 + spectrum of the whole image (fused)",
     "procedural8000-ft-aligned": "longer procedural pre-training + fingerprint recipe, aligned batches (--aligned)",
     "procedural8000-ft-aligned-stages": "longer procedural pre-training + fingerprint recipe, aligned batches, read from the stages",
+    "procedural8000-ft-aligned-leaveout": "longer procedural pre-training + fingerprint recipe, aligned batches, leave-out (realesrgan-x4, cyclegan-vintage)",
+    "procedural8000-ft-aligned-leaveout-stages": "longer procedural pre-training + fingerprint recipe, aligned batches, leave-out, read from the stages",
     "procedural8000-ft-aligned-latentout": "longer procedural pre-training + fingerprint recipe, aligned batches, latent-decoder leave-out (taesd-sd3, taesd-flux2)",
     "procedural8000-ft-aligned-latentout-stages": "longer procedural pre-training + fingerprint recipe, aligned batches, latent-decoder leave-out, read from the stages",
     "procedural8000-ft-stages": "longer procedural pre-training + fingerprint recipe, embedding read from the trunk's stages (--readout stages)",

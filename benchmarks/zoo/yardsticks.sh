@@ -11,7 +11,7 @@
 # procedural-ft-leaveout procedural-ft-latentout (PRETRAINED=model dir), procedural8000 procedural8000-ft procedural8000-ft-more (needs procedural8000-ft) procedural8000-ft-real4 procedural8000-ft-seed2 procedural8000-ft-leaveout
 # procedural8000-ft-resize procedural8000-ft-resize-leaveout procedural8000-ft-more-resize (needs procedural8000-ft)
 # procedural8000-ft-webp procedural8000-ft-webp-leaveout procedural8000-ft-crop128 procedural8000-ft-aligned
-# procedural8000-ft-aligned-latentout
+# procedural8000-ft-aligned-leaveout procedural8000-ft-aligned-latentout
 # procedural8000-ft-latentout, and <any fingerprint model>-fused, -fused-full or -stages (needs that
 # model first)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
@@ -124,6 +124,7 @@ for model in $MODELS; do
     # the same fine-tunings with aligned batches (--aligned: a real window and its generators' versions of it
     # in one batch, one crop and augmentation per window; docs/training.md)
     procedural8000-ft-aligned) train procedural8000-ft-aligned --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --aligned ;;
+    procedural8000-ft-aligned-leaveout) train procedural8000-ft-aligned-leaveout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --aligned $LEAVE_OUT ;;
     procedural8000-ft-aligned-latentout) train procedural8000-ft-aligned-latentout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --aligned $LEAVE_OUT_LATENT ;;
     procedural-ft-latentout) train procedural-ft-latentout --recipe fingerprint --init "$PRETRAINED" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
     *-stages)      # that model's trunk and head, its embedding read from the trunk's stages (--readout stages:
