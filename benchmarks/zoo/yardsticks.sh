@@ -11,7 +11,7 @@
 # procedural-ft-leaveout procedural-ft-latentout (PRETRAINED=model dir), procedural8000 procedural8000-ft procedural8000-ft-more (needs procedural8000-ft) procedural8000-ft-real4 procedural8000-ft-seed2 procedural8000-ft-leaveout
 # procedural8000-ft-resize procedural8000-ft-resize-leaveout procedural8000-ft-more-resize (needs procedural8000-ft)
 # procedural8000-ft-webp procedural8000-ft-webp-leaveout procedural8000-ft-crop128 procedural8000-ft-aligned
-# procedural8000-ft-aligned-leaveout procedural8000-ft-aligned-latentout
+# procedural8000-ft-aligned-leaveout procedural8000-ft-aligned-latentout procedural8000-ft-decfam-latentout (needs DECODER_FAMILY)
 # procedural8000-ft-latentout, and <any fingerprint model>-fused, -fused-full or -stages (needs that
 # model first)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
@@ -54,13 +54,17 @@ PRETRAINED=${PRETRAINED:-models/procedural-pretrain-4000}
 # `procedural8000*`: the same rows from the longer pre-training (models/procedural-pretrain-8000:
 # the 4,000-class encoder continued for 40 epochs on 4,000 new classes, seed 1; its README).
 PRETRAINED_8000=${PRETRAINED_8000:-models/procedural-pretrain-8000}
+# `*-decfam*`: trained on the zoo and a family of perturbed latent decoders together (evaluated on
+# the zoo alone), built first with:
+#   python benchmarks/zoo/decoder_family.py --zoo ZOO --out ZOO-decoders --variants 4 --per-class 120 20 --link-zoo
+DECODER_FAMILY=${DECODER_FAMILY:-$ZOO-decoders}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$RUNS"
 
 train() {  # name, options...
   local name=$1; shift
   if [ ! -f "$RUNS/$name/gallery.npz" ]; then
-    /usr/bin/time -f "$name: trained in %e s" "$AIDETECT" train --data "$ZOO" --out "$RUNS/$name" --workers 0 --device cpu "$@" \
+    /usr/bin/time -f "$name: trained in %e s" "$AIDETECT" train --data "${TRAIN_DATA:-$ZOO}" --out "$RUNS/$name" --workers 0 --device cpu "$@" \
       2> >(grep -v "━" > "$RUNS/$name.train.log")
   fi
 }
@@ -126,6 +130,10 @@ for model in $MODELS; do
     procedural8000-ft-aligned) train procedural8000-ft-aligned --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --aligned ;;
     procedural8000-ft-aligned-leaveout) train procedural8000-ft-aligned-leaveout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --aligned $LEAVE_OUT ;;
     procedural8000-ft-aligned-latentout) train procedural8000-ft-aligned-latentout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --aligned $LEAVE_OUT_LATENT ;;
+    # the latent-decoder leave-out with 12 perturbed copies of the three seen decoders as further classes
+    procedural8000-ft-decfam-latentout)
+      [ -f "$DECODER_FAMILY/decoder-family.json" ] || { echo "error: no decoder family in $DECODER_FAMILY; build it (see DECODER_FAMILY above) or set DECODER_FAMILY=DIR" >&2; exit 2; }
+      TRAIN_DATA=$DECODER_FAMILY train procedural8000-ft-decfam-latentout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
     procedural-ft-latentout) train procedural-ft-latentout --recipe fingerprint --init "$PRETRAINED" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
     *-stages)      # that model's trunk and head, its embedding read from the trunk's stages (--readout stages:
                    # statistics fitted on the training split, no further training; docs/training.md)
