@@ -34,13 +34,20 @@ def _tiny_zoo(root: Path) -> None:
             image.save(root / split / "bicubic" / f"photo{i}_w0.png")
 
 
-def test_variants_are_distinct_decoders_and_the_build_resumes(tmp_path, capsys):
+@pytest.fixture
+def one_thread():
     import torch
 
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_variants_are_distinct_decoders_and_the_build_resumes(tmp_path, capsys, one_thread):
     import decoder_family
     import zoo_taesd
 
-    torch.set_num_threads(1)
     zoo, out = tmp_path / "zoo", tmp_path / "family"
     _tiny_zoo(zoo)
     args = ["--zoo", str(zoo), "--out", str(out), "--decoders", "taesd-sd1", "--variants", "2",
@@ -76,3 +83,19 @@ def test_variants_are_distinct_decoders_and_the_build_resumes(tmp_path, capsys):
 
     with pytest.raises(SystemExit, match="other arguments"):
         decoder_family.main([a if a != "2" else "3" for a in args])
+
+    # --check: what yardsticks.sh asks before it trains on a family
+    assert decoder_family.check(out, zoo, ["taesd-sd3", "taesd-flux2"]) is None
+    assert "leaves out" in decoder_family.check(out, zoo, ["taesd-sd1"])
+    other = tmp_path / "other-zoo"
+    _tiny_zoo(other)
+    (other / "val" / "real" / "photo9_w0.png").write_bytes((zoo / "val" / "real" / "photo0_w0.png").read_bytes())
+    assert "not from this zoo" in decoder_family.check(out, other, [])
+    assert decoder_family.main(["--check", "--zoo", str(zoo), "--out", str(out), "--left-out", "taesd-sd1"]) == 2
+    unlinked = tmp_path / "unlinked"
+    assert decoder_family.main(args[:3] + [str(unlinked)] + args[4:-1]) == 0
+    assert "not linked" in decoder_family.check(unlinked, zoo, [])
+    params = json.loads((unlinked / "decoder-family.json").read_text())
+    params["complete"] = False  # as a build stopped half-way leaves it
+    (unlinked / "decoder-family.json").write_text(json.dumps(params))
+    assert "not complete" in decoder_family.check(unlinked, zoo, [])

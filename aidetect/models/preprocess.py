@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from aidetect.config import TILE_PIXEL_BUDGET, PreprocessConfig
+from aidetect.config import MAX_DEFAULT_TILES, TILE_PIXEL_BUDGET, PreprocessConfig
 
 _INTERPOLATION = {
     "nearest": Image.Resampling.NEAREST,
@@ -130,8 +130,9 @@ def to_array(image: Image.Image, config: PreprocessConfig, rng: np.random.Genera
 
 
 def default_max_tiles(size: int) -> int:
-    """Tiles of ``size`` px that fit the analysed-area budget (config.TILE_PIXEL_BUDGET): 16 at 256, 64 at 128."""
-    return max(1, TILE_PIXEL_BUDGET // max(1, size * size))
+    """Tiles of ``size`` px that fit config.TILE_PIXEL_BUDGET (16 at 256, 64 at 128), at most
+    config.MAX_DEFAULT_TILES; a model whose input alone exceeds the budget reads one tile."""
+    return min(MAX_DEFAULT_TILES, max(1, TILE_PIXEL_BUDGET // max(1, size * size)))
 
 
 def _tile_starts(extent: int, size: int, count: int, grid: int) -> list[int]:

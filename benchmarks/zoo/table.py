@@ -87,7 +87,7 @@ LABELS = {
     "procedural8000-ft-aligned-leaveout": "longer procedural pre-training + fingerprint recipe, aligned batches, leave-out (realesrgan-x4, cyclegan-vintage)",
     "procedural8000-ft-aligned-leaveout-stages": "longer procedural pre-training + fingerprint recipe, aligned batches, leave-out, read from the stages",
     "procedural8000-ft-aligned-latentout": "longer procedural pre-training + fingerprint recipe, aligned batches, latent-decoder leave-out (taesd-sd3, taesd-flux2)",
-    "procedural8000-ft-decfam-latentout": "longer procedural pre-training + fingerprint recipe, latent-decoder leave-out, 12 perturbed copies of the seen decoders as further training classes",
+    "procedural8000-ft-decfam-latentout": "longer procedural pre-training + fingerprint recipe, latent-decoder leave-out, perturbed copies of the seen decoders as further training classes (decoder_family.py)",
     "procedural8000-ft-decfam-latentout-stages": "longer procedural pre-training + fingerprint recipe, latent-decoder leave-out, perturbed decoder family, read from the stages",
     "procedural8000-ft-aligned-latentout-stages": "longer procedural pre-training + fingerprint recipe, aligned batches, latent-decoder leave-out, read from the stages",
     "procedural8000-ft-stages": "longer procedural pre-training + fingerprint recipe, embedding read from the trunk's stages (--readout stages)",

@@ -21,6 +21,7 @@ set -euo pipefail
 ZOO=${1:?zoo root}; RUNS=${2:?runs dir}; shift 2
 MODELS=${*:-spectrum random thesis thesis-leaveout fingerprint fingerprint-leaveout}
 AIDETECT=${AIDETECT:-.venv/bin/aidetect}
+PYTHON=${PYTHON:-.venv/bin/python}  # for the benchmark scripts a row runs (the same environment as AIDETECT)
 # Leave-out setting: one super-resolution network and one image-to-image GAN, different families.
 LEAVE_OUT="--exclude realesrgan-x4 --exclude cyclegan-vintage"
 # Latent-decoder leave-out (`*-latentout`, needs the zoo's five taesd-* classes, docs/zoo-data.md): the
@@ -55,16 +56,17 @@ PRETRAINED=${PRETRAINED:-models/procedural-pretrain-4000}
 # the 4,000-class encoder continued for 40 epochs on 4,000 new classes, seed 1; its README).
 PRETRAINED_8000=${PRETRAINED_8000:-models/procedural-pretrain-8000}
 # `*-decfam*`: trained on the zoo and a family of perturbed latent decoders together (evaluated on
-# the zoo alone), built first with:
-#   python benchmarks/zoo/decoder_family.py --zoo ZOO --out ZOO-decoders --variants 4 --per-class 120 20 --link-zoo
-DECODER_FAMILY=${DECODER_FAMILY:-$ZOO-decoders}
+# the zoo alone; a `-stages` readout of it is fitted on the zoo alone, like every other row's), built
+# first with:
+#   python benchmarks/zoo/decoder_family.py --zoo ZOO --out ZOO-decoders --link-zoo
+DECODER_FAMILY=${DECODER_FAMILY:-${ZOO%/}-decoders}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$RUNS"
 
 train() {  # name, options...
   local name=$1; shift
   if [ ! -f "$RUNS/$name/gallery.npz" ]; then
-    /usr/bin/time -f "$name: trained in %e s" "$AIDETECT" train --data "${TRAIN_DATA:-$ZOO}" --out "$RUNS/$name" --workers 0 --device cpu "$@" \
+    /usr/bin/time -f "$name: trained in %e s" "$AIDETECT" train --data "$train_data" --out "$RUNS/$name" --workers 0 --device cpu "$@" \
       2> >(grep -v "━" > "$RUNS/$name.train.log")
   fi
 }
@@ -78,6 +80,7 @@ evaluate() {  # name [model directory, default RUNS/name] [evaluate options...]
 }
 
 for model in $MODELS; do
+  train_data=$ZOO  # what `train` trains on; a row may name another (the decoder family)
   case $model in
     procedural|procedural-ft*)  # only training needs the pre-trained encoder; a trained run is evaluated without it
       [ -f "$PRETRAINED/config.json" ] || [ -f "$RUNS/$model/gallery.npz" ] || { echo "error: $model starts from $PRETRAINED, which this checkout lacks; restore it with: git checkout 0d75f43 -- models/procedural-pretrain-4000 (or set PRETRAINED=DIR)" >&2; exit 2; } ;;
@@ -130,10 +133,12 @@ for model in $MODELS; do
     procedural8000-ft-aligned) train procedural8000-ft-aligned --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --aligned ;;
     procedural8000-ft-aligned-leaveout) train procedural8000-ft-aligned-leaveout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --aligned $LEAVE_OUT ;;
     procedural8000-ft-aligned-latentout) train procedural8000-ft-aligned-latentout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --aligned $LEAVE_OUT_LATENT ;;
-    # the latent-decoder leave-out with 12 perturbed copies of the three seen decoders as further classes
+    # the latent-decoder leave-out with perturbed copies of the three seen decoders as further classes
     procedural8000-ft-decfam-latentout)
-      [ -f "$DECODER_FAMILY/decoder-family.json" ] || { echo "error: no decoder family in $DECODER_FAMILY; build it (see DECODER_FAMILY above) or set DECODER_FAMILY=DIR" >&2; exit 2; }
-      TRAIN_DATA=$DECODER_FAMILY train procedural8000-ft-decfam-latentout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
+      [ -f "$RUNS/$model/gallery.npz" ] || "$PYTHON" "$(dirname "$0")/decoder_family.py" --check \
+        --zoo "$ZOO" --out "$DECODER_FAMILY" --left-out taesd-sd3 taesd-flux2 || exit 2
+      train_data=$DECODER_FAMILY
+      train procedural8000-ft-decfam-latentout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
     procedural-ft-latentout) train procedural-ft-latentout --recipe fingerprint --init "$PRETRAINED" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
     *-stages)      # that model's trunk and head, its embedding read from the trunk's stages (--readout stages:
                    # statistics fitted on the training split, no further training; docs/training.md)
