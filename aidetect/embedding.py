@@ -144,9 +144,10 @@ def embed_tiled(
     """Embed each image as tiles covering it (aidetect.models.preprocess.to_tiles), one file at a time.
 
     The whole image's embedding is the mean of its tiles' embeddings, L2-normalised again; the
-    tiles' own embeddings come back too, for per-tile votes. ``max_tiles`` None: as many tiles as
-    the analysed-area budget allows for the model's input (config.TILE_PIXEL_BUDGET). For the few files a ``detect`` or
-    ``attribute`` call names; bulk embedding (galleries, evaluation) uses :func:`embed_files`.
+    tiles' own embeddings come back too, for per-tile votes. ``max_tiles`` None: as many as
+    config.TILE_PIXEL_BUDGET allows for the model's input (preprocess.default_max_tiles). For the
+    few files a ``detect`` or ``attribute`` call names; bulk embedding (galleries, evaluation)
+    uses :func:`embed_files`.
     """
     device = torch.device(device)
     batch_size = batch_size or default_batch_size(device)
