@@ -18,7 +18,11 @@ duplicates a zoo class. On six zoo windows (loaded machine) sigma 0.05 kept the
 reconstruction's PSNR against the real window within 0.5 dB of the unperturbed decoder's
 (22.4 / 25.0 dB for SD1 / FLUX.1), at a PSNR of 31 dB against the unperturbed decoder's output;
 sigma 0.1: 26 dB, 0.5-1.7 dB further from the window. Different seeds of one architecture leave
-different fingerprints (Yu et al., ICCV 2019), so each variant is a class.
+different fingerprints (Yu et al., ICCV 2019), so each variant is a class. Seen side by side, a
+perturbed decoder also casts the window's colours slightly (warmer, brighter): a class could be
+told by its cast, which says nothing about decoders; the fingerprint recipe's input, the
+neighbouring-pixel residual, sees pixel differences rather than colour levels, which is why the
+family is meant for that recipe.
 
 **What a file is.** ``OUT/{train,val}/dec-<decoder>-v<k>/<window>.png``: a real window of the
 zoo's *own* split of the same name (``ZOO/train/real`` for train, ``ZOO/val/real`` for val:
