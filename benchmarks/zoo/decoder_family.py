@@ -51,7 +51,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -62,6 +61,8 @@ sys.path.insert(0, str(HERE))
 import numpy as np  # noqa: E402
 import zoo_generators as zg  # noqa: E402
 import zoo_taesd  # noqa: E402
+
+from aidetect.fileio import atomic_write_json  # noqa: E402
 
 SPLITS = ("train", "val")
 PARAMS_FILE = "decoder-family.json"
@@ -157,12 +158,6 @@ def link_zoo(zoo: Path, out: Path) -> None:
                 link.symlink_to(folder.resolve(), target_is_directory=True)
 
 
-def write_params(path: Path, record: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.check:
@@ -191,7 +186,7 @@ def main(argv=None) -> int:
                                                      "sigma": args.sigma[variant % len(args.sigma)],
                                                      "weight_seed": class_seed(args.seed, decoder, variant)}
     record = {"params": params, "windows": digest, "classes": classes, "complete": False}
-    write_params(params_path, record)  # first, so a second build with other arguments is refused
+    atomic_write_json(params_path, record)  # first, so a second build with other arguments is refused
 
     start, done, skipped = time.time(), 0, 0
     total = len(classes) * sum(min(n, len(sources[split])) for split, n in zip(SPLITS, args.per_class))
@@ -218,7 +213,7 @@ def main(argv=None) -> int:
     if args.link_zoo:
         link_zoo(args.zoo, args.out)
     record["complete"] = True  # every file is there (check also wants the zoo linked)
-    write_params(params_path, record)
+    atomic_write_json(params_path, record)
     print(f"wrote {done} files ({skipped} already there) in {(time.time() - start) / 60:.1f} min to {args.out}")
     return 0
 
