@@ -127,7 +127,8 @@ def classify_paths(
     (aidetect.gallery.classifier.decide); ``task`` only chooses what the CLI shows first.
     Each image is analysed as tiles covering it at native resolution (at most ``max_tiles``;
     1 = the centre window only; None = as many as config.TILE_PIXEL_BUDGET allows). With
-    ``metadata``, each record also carries the file's ``provenance`` (aidetect.provenance): shown beside the model's verdict, never changing it.
+    ``metadata``, each record also carries the file's ``provenance`` (aidetect.provenance):
+    shown beside the model's verdict, never changing it.
     ``workers`` is accepted for the CLI's sake; tiled embedding reads one file at a time.
     """
     if task not in TASKS:

@@ -91,6 +91,7 @@ class ClassPools:
         self.cursors[c] += 1
         return item
 
+
 def source_groups(paths: Sequence[str]) -> np.ndarray:
     """One group id per path: files with the same name (without its extension) in different class
     folders are one source, as in zoo v2 (``real/x_w0.png``, ``taesd-sd1/x_w0.png``)."""
