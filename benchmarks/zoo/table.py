@@ -31,6 +31,7 @@ ORDER = [
     "procedural8000-ft-aligned", "procedural8000-ft-aligned-stages", "procedural8000-ft-aligned-leaveout",
     "procedural8000-ft-aligned-leaveout-stages", "procedural8000-ft-aligned-latentout",
     "procedural8000-ft-aligned-latentout-stages", "procedural8000-ft-decfam-latentout", "procedural8000-ft-decfam-latentout-stages",
+    "procedural8000-ft-latentout-seed2", "procedural8000-ft-latentout-seed2-stages",
     "procedural8000-ft-stages-fused-full",
 ]
 LABELS = {
@@ -90,6 +91,8 @@ LABELS = {
     "procedural8000-ft-aligned-latentout-stages": "longer procedural pre-training + fingerprint recipe, aligned batches, latent-decoder leave-out, read from the stages",
     "procedural8000-ft-decfam-latentout": "longer procedural pre-training + fingerprint recipe, latent-decoder leave-out, perturbed copies of the seen decoders as further training classes (decoder_family.py)",
     "procedural8000-ft-decfam-latentout-stages": "longer procedural pre-training + fingerprint recipe, latent-decoder leave-out, perturbed decoder family, read from the stages",
+    "procedural8000-ft-latentout-seed2": "longer procedural pre-training + fingerprint recipe, latent-decoder leave-out, seed 2 (the same run, other batches and crops)",
+    "procedural8000-ft-latentout-seed2-stages": "longer procedural pre-training + fingerprint recipe, latent-decoder leave-out, seed 2, read from the stages",
     "procedural8000-ft-stages": "longer procedural pre-training + fingerprint recipe, embedding read from the trunk's stages (--readout stages)",
     "procedural8000-ft-leaveout-stages": "longer procedural pre-training + fingerprint recipe, leave-out, read from the stages",
     "procedural8000-ft-latentout-stages": "longer procedural pre-training + fingerprint recipe, latent-decoder leave-out, read from the stages",

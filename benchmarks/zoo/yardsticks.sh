@@ -11,7 +11,7 @@
 # procedural-ft-leaveout procedural-ft-latentout (PRETRAINED=model dir), procedural8000 procedural8000-ft procedural8000-ft-more (needs procedural8000-ft) procedural8000-ft-real4 procedural8000-ft-seed2 procedural8000-ft-leaveout
 # procedural8000-ft-resize procedural8000-ft-resize-leaveout procedural8000-ft-more-resize (needs procedural8000-ft)
 # procedural8000-ft-webp procedural8000-ft-webp-leaveout procedural8000-ft-crop128 procedural8000-ft-aligned
-# procedural8000-ft-aligned-leaveout procedural8000-ft-aligned-latentout procedural8000-ft-decfam-latentout (needs DECODER_FAMILY)
+# procedural8000-ft-aligned-leaveout procedural8000-ft-aligned-latentout procedural8000-ft-decfam-latentout (needs DECODER_FAMILY) procedural8000-ft-latentout-seed2
 # procedural8000-ft-latentout, and <any fingerprint model>-fused, -fused-full or -stages (needs that
 # model first)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
@@ -128,6 +128,9 @@ for model in $MODELS; do
     procedural8000-ft-crop128) train procedural8000-ft-crop128 --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs 1 --patience 100 --train-image-size 128 ;;
     procedural8000-ft-resize-leaveout) train procedural8000-ft-resize-leaveout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --resize-p 0.3 $LEAVE_OUT ;;
     procedural8000-ft-latentout) train procedural8000-ft-latentout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
+    # the latent-decoder leave-out again with another seed: one run's spread in exactly the comparison
+    # the decoder family is read against (zero-shot detection of taesd-sd3/flux2)
+    procedural8000-ft-latentout-seed2) train procedural8000-ft-latentout-seed2 --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --seed 2 $LEAVE_OUT_LATENT ;;
     # the same fine-tunings with aligned batches (--aligned: a real window and its generators' versions of it
     # in one batch, one crop and augmentation per window; docs/training.md)
     procedural8000-ft-aligned) train procedural8000-ft-aligned --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --aligned ;;
@@ -143,7 +146,7 @@ for model in $MODELS; do
     *-stages)      # that model's trunk and head, its embedding read from the trunk's stages (--readout stages:
                    # statistics fitted on the training split, no further training; docs/training.md)
       base=${model%-stages}
-      extra=""; case $base in *leaveout) extra=$LEAVE_OUT ;; *latentout) extra=$LEAVE_OUT_LATENT ;; esac
+      extra=""; case $base in *leaveout*) extra=$LEAVE_OUT ;; *latentout*) extra=$LEAVE_OUT_LATENT ;; esac
       train "$model" --recipe fingerprint --init "$RUNS/$base" --readout stages --epochs 0 $extra ;;
     *-fused-full)  # the spectrum over the whole 256-px image, the learned part on its centre 128 px
       base=${model%-fused-full}
