@@ -91,6 +91,17 @@ for model in $MODELS; do
     # <model>-tiles: that model with each test image embedded whole, as detect/attribute do
     # (the mean of 4 tiles: a 256-px window at a 128-px input); no training
     *-tiles)              base=${model%-tiles}; mkdir -p "$RUNS/$model"; evaluate "$model" "$RUNS/$base" --tiles 4; continue ;;
+    # <model>-draws: that model's 50-per-class evaluation again with two other draws of the 50
+    # (--seed 1 and 2; the test conditions, wild's chain included, stay the same), beside eval-g50:
+    # how much of a difference between two runs is the draw's (benchmarks/zoo/gallery_draws.py)
+    *-draws)
+      base=${model%-draws}
+      model_dir=$RUNS/$base; [ "$base" = default ] && model_dir="$(dirname "$0")/../../models/default"
+      for draw in 1 2; do
+        [ -f "$RUNS/$base/eval-g50-draw$draw/metrics.json" ] || "$AIDETECT" evaluate --data "$ZOO" --model "$model_dir" \
+          --gallery-per-class 50 --seed $draw --out "$RUNS/$base/eval-g50-draw$draw" --workers 0 > /dev/null 2>> "$RUNS/$base.eval.log"
+      done
+      continue ;;
     spectrum)             train spectrum --arch spectrum --preprocess crop --image-size 256 ;;
     random)               train random --recipe thesis --image-size 128 --epochs 0 ;;
     thesis)               train thesis --recipe thesis --image-size 128 --batch-size 80 --epochs $EPOCHS --patience 100 ;;
