@@ -83,18 +83,37 @@ def test_a_decoders_own_outputs_come_back_closer_than_photographs(tmp_path, caps
 
 def test_a_missing_weights_folder_is_refused_in_one_line(tmp_path, capsys):
     probe = _load()
-    (tmp_path / "test" / "real").mkdir(parents=True)
+    for c in ("real", "taesd-sd1", "taesd-sdxl", "taesd-sd3", "taesd-flux1", "taesd-flux2"):
+        (tmp_path / "test" / c).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (64, 64), (i, 0, 0)).save(tmp_path / "test" / c / f"w{i}.png")
     assert probe.main([str(tmp_path), "--taesd-dir", str(tmp_path / "none")]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error: ") and "SHA256SUMS" in error and error.count("\n") == 1
 
 
-@needs_weights
 def test_a_zoo_without_latent_decoder_classes_is_refused(tmp_path, capsys):
     probe = _load()
     (tmp_path / "test" / "real").mkdir(parents=True)
     for i in range(2):
         Image.new("RGB", (64, 64), (i, 0, 0)).save(tmp_path / "test" / "real" / f"w{i}.png")
-    assert probe.main([str(tmp_path), "--taesd-dir", str(TAESD_DIR)]) == 2
+    # the zoo is checked before the weights are read, so this holds with or without them
+    assert probe.main([str(tmp_path), "--taesd-dir", str(tmp_path / "no-weights")]) == 2
     error = capsys.readouterr().err
     assert error.startswith(f"error: {tmp_path}/test lacks images of taesd-sd1, ") and error.count("\n") == 1
+
+
+def test_a_bad_condition_and_a_corrupt_image_are_one_line_errors(tmp_path, capsys):
+    probe = _load()
+    for c in ("real", "taesd-sd1", "taesd-sdxl", "taesd-sd3", "taesd-flux1", "taesd-flux2"):
+        (tmp_path / "test" / c).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (64, 64), (i, 0, 0)).save(tmp_path / "test" / c / f"w{i}.png")
+    assert probe.main([str(tmp_path), "--condition", "jpeg:500"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and "out of range" in error and error.count("\n") == 1
+    (tmp_path / "test" / "real" / "w0.png").write_bytes(b"not a png")
+    with pytest.raises(probe.AidetectError, match="w0.png: not a readable image"):
+        probe.load_image(tmp_path / "test" / "real" / "w0.png", lambda im: im)
+    with pytest.raises(probe.AidetectError, match="too small for the probe"):
+        probe.load_image(tmp_path / "test" / "taesd-sd1" / "w0.png", probe.parse_perturbation("resize:0.25"))

@@ -32,6 +32,22 @@ def row(values: list[float]) -> str:
     return " / ".join(f"{v:.1f}" for v in values)
 
 
+def read_draw(path: Path, runs: Path, name: str) -> tuple[dict, str | None]:
+    """(metrics, None) or (None, a one-line error that says what writes the file)."""
+    row = name if path.parent.name == DRAWS[0] else f"{name}-draws"
+    if not path.is_file():
+        return None, f"{path} not found; run: bash benchmarks/zoo/yardsticks.sh ZOO {runs} {row}"
+    try:
+        metrics = json.loads(path.read_text())
+        figures(metrics)
+    except (ValueError, KeyError, TypeError) as error:
+        return None, f"{path} is not a complete evaluation ({type(error).__name__}: {error}); write it again: " \
+                     f"move it aside and run bash benchmarks/zoo/yardsticks.sh ZOO {runs} {row}"
+    if metrics.get("gallery_per_class") != 50:
+        return None, f"{path} is a gallery of {metrics.get('gallery_per_class')} per class, not 50"
+    return metrics, None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) < 2:
@@ -43,19 +59,22 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         found = {}
         for draw in DRAWS:
-            path = runs / name / draw / "metrics.json"
-            if not path.is_file():
-                print(f"error: {path} not found; run: bash benchmarks/zoo/yardsticks.sh ZOO {runs} {name}-draws",
-                      file=sys.stderr)
+            metrics, error = read_draw(runs / name / draw / "metrics.json", runs, name)
+            if error:
+                print(f"error: {error}", file=sys.stderr)
                 return 2
-            metrics = json.loads(path.read_text())
-            if metrics.get("gallery_per_class") != 50:
-                print(f"error: {path} is a gallery of {metrics.get('gallery_per_class')} per class, not 50", file=sys.stderr)
-                return 2
-            found[draw] = figures(metrics)
-        for index, (accuracy, auc) in enumerate(found.values()):
+            found[draw] = metrics
+        # the three draws must be evaluations of one model (a retrained run leaves stale draws behind)
+        fingerprints = {m.get("model_fingerprint") for m in found.values()}
+        if len(fingerprints) > 1:
+            print(f"error: {runs / name}: its three 50-per-class evaluations are of different models; move the stale "
+                  f"eval-g50* folders aside and run bash benchmarks/zoo/yardsticks.sh ZOO {runs} {name} {name}-draws",
+                  file=sys.stderr)
+            return 2
+        numbers = [figures(m) for m in found.values()]
+        for index, (accuracy, auc) in enumerate(numbers):
             print(f"| {name} | {index} | {row(accuracy)} | {row(auc)} |")
-        columns = list(zip(*(accuracy + auc for accuracy, auc in found.values())))
+        columns = list(zip(*(accuracy + auc for accuracy, auc in numbers)))
         means = [sum(c) / len(c) for c in columns]
         ranges = [max(c) - min(c) for c in columns]
         print(f"| {name} | mean | {row(means[:3])} | {row(means[3:])} |")

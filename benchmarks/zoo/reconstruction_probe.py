@@ -84,12 +84,16 @@ def load_image(path: Path, perturb):
     import torch
     from PIL import Image
 
-    with Image.open(path) as opened:
-        image = perturb(opened.convert("RGB"))
+    try:
+        with Image.open(path) as opened:
+            image = perturb(opened.convert("RGB"))
+    except OSError as error:
+        raise AidetectError(f"{path}: not a readable image ({error}); rebuild that class of the zoo") from None
     pixels = np.asarray(image)
     height, width = (pixels.shape[0] // 8) * 8, (pixels.shape[1] // 8) * 8
     if min(height, width) <= 2 * BORDER:
-        raise AidetectError(f"{path}: too small for the probe ({pixels.shape[1]}x{pixels.shape[0]})")
+        raise AidetectError(f"{path}: {pixels.shape[1]}x{pixels.shape[0]} is too small for the probe (it needs sides "
+                            f"over {2 * BORDER} px after --condition); use a zoo of 256-px windows or a milder condition")
     pixels = np.array(pixels[:height, :width])  # a writable copy for torch
     return torch.from_numpy(pixels).permute(2, 0, 1)[None].float() / 255.0
 
@@ -99,10 +103,9 @@ def main(argv=None) -> int:
     import zoo_taesd
 
     args = parse_args(argv)
-    perturb = parse_perturbation(args.condition)
     try:
-        autoencoders = {name: zoo_taesd.TinyAutoencoder(args.taesd_dir, name) for name in zoo_taesd.PAIRS}
-    except (OSError, zoo_taesd.WeightsError) as error:
+        perturb = parse_perturbation(args.condition)
+    except AidetectError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     classes = [REAL, *zoo_taesd.PAIRS]
@@ -112,11 +115,21 @@ def main(argv=None) -> int:
         print(f"error: {args.zoo}/test lacks images of {', '.join(short)}; build the zoo with its taesd-* classes first "
               "(docs/zoo-data.md)", file=sys.stderr)
         return 2
+    try:
+        autoencoders = {name: zoo_taesd.TinyAutoencoder(args.taesd_dir, name) for name in zoo_taesd.PAIRS}
+    except (OSError, zoo_taesd.WeightsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     torch.set_num_threads(1)
     errors = {c: {a: [] for a in autoencoders} for c in classes}
     for c in classes:
         for path in files[c]:
-            image = load_image(path, perturb)
+            try:
+                image = load_image(path, perturb)
+            except (OSError, AidetectError) as error:
+                # every class must score the same windows, so a bad file stops the probe
+                print(f"error: {error}", file=sys.stderr)
+                return 2
             for name, autoencoder in autoencoders.items():
                 errors[c][name].append(interior_error(image, autoencoder.reconstruct_float(image)))
     table = detection_aucs(errors)

@@ -83,6 +83,7 @@ evaluate() {  # name [model directory, default RUNS/name] [evaluate options...]
 for model in $MODELS; do
   train_data=$ZOO  # what `train` trains on; a row may name another (the decoder family)
   case $model in
+    *-draws|*-tiles) ;;  # evaluate a trained run only: no pre-trained encoder needed
     procedural|procedural-ft*)  # only training needs the pre-trained encoder; a trained run is evaluated without it
       [ -f "$PRETRAINED/config.json" ] || [ -f "$RUNS/$model/gallery.npz" ] || { echo "error: $model starts from $PRETRAINED, which this checkout lacks; restore it with: git checkout 0d75f43 -- models/procedural-pretrain-4000 (or set PRETRAINED=DIR)" >&2; exit 2; } ;;
   esac
