@@ -81,12 +81,17 @@ def test_a_decoders_own_outputs_come_back_closer_than_photographs(tmp_path, caps
     assert "| taesd-sd1 | **" in printed and "(clean, 4 images per class)" in printed
 
 
+def _plain_zoo(root, classes=("real", "taesd-sd1", "taesd-sdxl", "taesd-sd3", "taesd-flux1", "taesd-flux2")):
+    """Two flat 64-px test images per class: enough for the probe's checks, not for its numbers."""
+    for c in classes:
+        (root / "test" / c).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (64, 64), (i, 0, 0)).save(root / "test" / c / f"w{i}.png")
+
+
 def test_a_missing_weights_folder_is_refused_in_one_line(tmp_path, capsys):
     probe = _load()
-    for c in ("real", "taesd-sd1", "taesd-sdxl", "taesd-sd3", "taesd-flux1", "taesd-flux2"):
-        (tmp_path / "test" / c).mkdir(parents=True)
-        for i in range(2):
-            Image.new("RGB", (64, 64), (i, 0, 0)).save(tmp_path / "test" / c / f"w{i}.png")
+    _plain_zoo(tmp_path)
     assert probe.main([str(tmp_path), "--taesd-dir", str(tmp_path / "none")]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error: ") and "SHA256SUMS" in error and error.count("\n") == 1
@@ -94,9 +99,7 @@ def test_a_missing_weights_folder_is_refused_in_one_line(tmp_path, capsys):
 
 def test_a_zoo_without_latent_decoder_classes_is_refused(tmp_path, capsys):
     probe = _load()
-    (tmp_path / "test" / "real").mkdir(parents=True)
-    for i in range(2):
-        Image.new("RGB", (64, 64), (i, 0, 0)).save(tmp_path / "test" / "real" / f"w{i}.png")
+    _plain_zoo(tmp_path, classes=("real",))
     # the zoo is checked before the weights are read, so this holds with or without them
     assert probe.main([str(tmp_path), "--taesd-dir", str(tmp_path / "no-weights")]) == 2
     error = capsys.readouterr().err
@@ -105,10 +108,7 @@ def test_a_zoo_without_latent_decoder_classes_is_refused(tmp_path, capsys):
 
 def test_a_bad_condition_and_a_corrupt_image_are_one_line_errors(tmp_path, capsys):
     probe = _load()
-    for c in ("real", "taesd-sd1", "taesd-sdxl", "taesd-sd3", "taesd-flux1", "taesd-flux2"):
-        (tmp_path / "test" / c).mkdir(parents=True)
-        for i in range(2):
-            Image.new("RGB", (64, 64), (i, 0, 0)).save(tmp_path / "test" / c / f"w{i}.png")
+    _plain_zoo(tmp_path)
     assert probe.main([str(tmp_path), "--condition", "jpeg:500"]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error: ") and "out of range" in error and error.count("\n") == 1
