@@ -32,20 +32,20 @@ def row(values: list[float]) -> str:
     return " / ".join(f"{v:.1f}" for v in values)
 
 
-def read_draw(path: Path, runs: Path, name: str) -> tuple[dict, str | None]:
-    """(metrics, None) or (None, a one-line error that says what writes the file)."""
-    row = name if path.parent.name == DRAWS[0] else f"{name}-draws"
+def read_draw(path: Path, runs: Path, name: str) -> tuple[tuple | None, str | None]:
+    """((model fingerprint, accuracy, AUC), None), or (None, a one-line error that says what writes the file)."""
+    writer = name if path.parent.name == DRAWS[0] else f"{name}-draws"  # the yardsticks row that writes it
     if not path.is_file():
-        return None, f"{path} not found; run: bash benchmarks/zoo/yardsticks.sh ZOO {runs} {row}"
+        return None, f"{path} not found; run: bash benchmarks/zoo/yardsticks.sh ZOO {runs} {writer}"
     try:
         metrics = json.loads(path.read_text())
-        figures(metrics)
+        accuracy, auc = figures(metrics)
     except (ValueError, KeyError, TypeError) as error:
         return None, f"{path} is not a complete evaluation ({type(error).__name__}: {error}); write it again: " \
-                     f"move it aside and run bash benchmarks/zoo/yardsticks.sh ZOO {runs} {row}"
+                     f"move it aside and run bash benchmarks/zoo/yardsticks.sh ZOO {runs} {writer}"
     if metrics.get("gallery_per_class") != 50:
         return None, f"{path} is a gallery of {metrics.get('gallery_per_class')} per class, not 50"
-    return metrics, None
+    return (metrics.get("model_fingerprint"), accuracy, auc), None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,30 +57,27 @@ def main(argv: list[str] | None = None) -> int:
     print("| model | draw | accuracy clean / JPEG 75 / wild | AUC clean / JPEG 75 / wild |")
     print("|---|---|---|---|")
     for name in names:
-        found = {}
+        draws = []
         for draw in DRAWS:
-            metrics, error = read_draw(runs / name / draw / "metrics.json", runs, name)
+            found, error = read_draw(runs / name / draw / "metrics.json", runs, name)
             if error:
                 print(f"error: {error}", file=sys.stderr)
                 return 2
-            found[draw] = metrics
+            draws.append(found)
         # the three draws must be evaluations of one model (a retrained run leaves stale draws behind)
-        fingerprints = {m.get("model_fingerprint") for m in found.values()}
-        if len(fingerprints) > 1:
+        if len({fingerprint for fingerprint, _, _ in draws}) > 1:
             print(f"error: {runs / name}: its three 50-per-class evaluations are of different models; move the stale "
                   f"eval-g50* folders aside and run bash benchmarks/zoo/yardsticks.sh ZOO {runs} {name} {name}-draws",
                   file=sys.stderr)
             return 2
-        numbers = [figures(m) for m in found.values()]
-        for index, (accuracy, auc) in enumerate(numbers):
+        for index, (_, accuracy, auc) in enumerate(draws):
             print(f"| {name} | {index} | {row(accuracy)} | {row(auc)} |")
-        columns = list(zip(*(accuracy + auc for accuracy, auc in numbers)))
+        columns = list(zip(*(accuracy + auc for _, accuracy, auc in draws)))
         means = [sum(c) / len(c) for c in columns]
         ranges = [max(c) - min(c) for c in columns]
         print(f"| {name} | mean | {row(means[:3])} | {row(means[3:])} |")
         print(f"| {name} | range | {row(ranges[:3])} | {row(ranges[3:])} |")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

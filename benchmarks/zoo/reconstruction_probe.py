@@ -38,6 +38,7 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from aidetect.data.perturb import parse_perturbation  # noqa: E402
 from aidetect.errors import AidetectError  # noqa: E402
+from aidetect.fileio import atomic_write_json  # noqa: E402
 from aidetect.settings import REAL  # noqa: E402
 
 BORDER = 8  # pixels left out on every side of the error (edges reconstruct worse for every image)
@@ -126,7 +127,7 @@ def main(argv=None) -> int:
         for path in files[c]:
             try:
                 image = load_image(path, perturb)
-            except (OSError, AidetectError) as error:
+            except AidetectError as error:  # load_image turns an unreadable file into one
                 # every class must score the same windows, so a bad file stops the probe
                 print(f"error: {error}", file=sys.stderr)
                 return 2
@@ -142,8 +143,6 @@ def main(argv=None) -> int:
         cells = [(f"**{table[name][g]:.3f}**" if g == name else f"{table[name][g]:.3f}") for g in generators]
         print(f"| {name} | " + " | ".join(cells) + " |")
     if args.json:
-        from aidetect.fileio import atomic_write_json
-
         atomic_write_json(args.json, {"condition": perturb.key, "files": {c: [p.name for p in f] for c, f in files.items()},
                                       "errors": errors, "auc": table})
     return 0
