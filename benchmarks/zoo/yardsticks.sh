@@ -61,22 +61,33 @@ PRETRAINED_8000=${PRETRAINED_8000:-models/procedural-pretrain-8000}
 # first with:
 #   python benchmarks/zoo/decoder_family.py --zoo ZOO --out ZOO-decoders --link-zoo
 DECODER_FAMILY=${DECODER_FAMILY:-${ZOO%/}-decoders}
+# the bundled model the `default*` rows evaluate as it is (models/default links to aidetect/bundled/default)
+DEFAULT_MODEL="$(dirname "$0")/../../models/default"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$RUNS"
 
 train() {  # name, options...
   local name=$1; shift
   if [ ! -f "$RUNS/$name/gallery.npz" ]; then
+    # a run cut off after an epoch goes on from its checkpoint, its log appended to, not started over
+    local resume=()
+    [ -f "$RUNS/$name/checkpoint.pt" ] && resume=(--resume)
     /usr/bin/time -f "$name: trained in %e s" "$AIDETECT" train --data "$train_data" --out "$RUNS/$name" --workers 0 --device cpu "$@" \
-      2> >(grep -v "━" > "$RUNS/$name.train.log")
+      "${resume[@]}" 2> >(grep -v "━" >> "$RUNS/$name.train.log")
   fi
+}
+
+evaluate_once() {  # name, model directory, output folder under RUNS/name, evaluate options...
+  # skipped when that folder already holds its metrics.json, so an interrupted row picks up where it stopped
+  local name=$1 model=$2 folder=$3; shift 3
+  [ -f "$RUNS/$name/$folder/metrics.json" ] || "$AIDETECT" evaluate --data "$ZOO" --model "$model" \
+    --out "$RUNS/$name/$folder" --workers 0 "$@" > /dev/null 2>> "$RUNS/$name.eval.log"
 }
 
 evaluate() {  # name [model directory, default RUNS/name] [evaluate options...]
   local name=$1 model=${2:-$RUNS/$1}; shift; shift || true
   for g in 0 50; do
-    [ -f "$RUNS/$name/eval-g$g/metrics.json" ] || "$AIDETECT" evaluate --data "$ZOO" --model "$model" \
-      --gallery-per-class $g --out "$RUNS/$name/eval-g$g" --workers 0 "$@" > /dev/null 2>> "$RUNS/$name.eval.log"
+    evaluate_once "$name" "$model" "eval-g$g" --gallery-per-class $g "$@"
   done
 }
 
@@ -88,8 +99,8 @@ for model in $MODELS; do
       [ -f "$PRETRAINED/config.json" ] || [ -f "$RUNS/$model/gallery.npz" ] || { echo "error: $model starts from $PRETRAINED, which this checkout lacks; restore it with: git checkout 0d75f43 -- models/procedural-pretrain-4000 (or set PRETRAINED=DIR)" >&2; exit 2; } ;;
   esac
   case $model in
-    default)              mkdir -p "$RUNS/default"; evaluate default "$(dirname "$0")/../../models/default"; continue ;;
-    default-tiles)        mkdir -p "$RUNS/$model"; evaluate "$model" "$(dirname "$0")/../../models/default" --tiles 4; continue ;;
+    default)              mkdir -p "$RUNS/default"; evaluate default "$DEFAULT_MODEL"; continue ;;
+    default-tiles)        mkdir -p "$RUNS/$model"; evaluate "$model" "$DEFAULT_MODEL" --tiles 4; continue ;;
     # <model>-tiles: that model with each test image embedded whole, as detect/attribute do
     # (the mean of 4 tiles: a 256-px window at a 128-px input); no training
     *-tiles)              base=${model%-tiles}; mkdir -p "$RUNS/$model"; evaluate "$model" "$RUNS/$base" --tiles 4; continue ;;
@@ -98,10 +109,9 @@ for model in $MODELS; do
     # how much of a difference between two runs is the draw's (benchmarks/zoo/gallery_draws.py)
     *-draws)
       base=${model%-draws}
-      model_dir=$RUNS/$base; [ "$base" = default ] && model_dir="$(dirname "$0")/../../models/default"
+      model_dir=$RUNS/$base; [ "$base" = default ] && model_dir=$DEFAULT_MODEL
       for draw in 1 2; do
-        [ -f "$RUNS/$base/eval-g50-draw$draw/metrics.json" ] || "$AIDETECT" evaluate --data "$ZOO" --model "$model_dir" \
-          --gallery-per-class 50 --seed $draw --out "$RUNS/$base/eval-g50-draw$draw" --workers 0 > /dev/null 2>> "$RUNS/$base.eval.log"
+        evaluate_once "$base" "$model_dir" "eval-g50-draw$draw" --gallery-per-class 50 --seed $draw
       done
       continue ;;
     spectrum)             train spectrum --arch spectrum --preprocess crop --image-size 256 ;;
