@@ -191,14 +191,20 @@ class AugmentConfig:
                                         lambda name, v: (_check_int(source, name, v, 1, 100), v)[1])
 
 
+#: The crop alignment (pixels) a front-end needs so its cells stay in phase with a generator's
+#: up-sampling grid; training and inference crops are aligned to a multiple of it.
+FRONT_END_GRID: dict[str, int] = {"npr-latent": 8}
+
+
 @dataclass
 class ArchitectureConfig:
     """The encoder: a registered trunk, an optional input front-end, a projection head."""
 
     name: str = "efficientnet_b0"
     embedding_dim: int = 128
-    #: ``rgb`` (the thesis), ``npr`` (neighbouring-pixel residual, Tan et al. 2024) or ``srm``
-    #: (high-pass residual, the spatial rich model's 5×5 KV filter).
+    #: ``rgb`` (the thesis), ``npr`` (neighbouring-pixel residual, Tan et al. 2024), ``npr-latent``
+    #: (npr and the residual over 8×8 cells, a latent decoder's) or ``srm`` (high-pass residual,
+    #: the spatial rich model's 5×5 KV filter).
     front_end: str = "rgb"
     #: 2 as in EfficientNet; 1 keeps full resolution in the first block (finer traces).
     stem_stride: int = 2

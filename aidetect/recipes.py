@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aidetect.config import ArchitectureConfig, AugmentConfig, PreprocessConfig
+from aidetect.config import FRONT_END_GRID, ArchitectureConfig, AugmentConfig, PreprocessConfig
 from aidetect.errors import AidetectError
 
 #: The options a recipe names, under their command-line names (``--arch`` … ``--blur-p``), and
@@ -69,6 +69,14 @@ def apply_recipe(name: str, given: dict) -> dict:
     for key, value in RECIPES[name].options().items():
         if merged.get(key) is None:
             merged[key] = value
+    # A front-end that works on cells (npr-latent's 8×8) needs crops in phase with them: the grid is
+    # raised to its cell unless the user gave one, and a grid out of phase is refused.
+    needed = FRONT_END_GRID.get(merged.get("front_end") or "", 1)
+    if needed > 1 and (merged.get("grid") or 1) % needed:
+        if given.get("grid") is not None:
+            raise AidetectError(f"--front-end {merged['front_end']} works on {needed}×{needed} cells: give --grid {needed} "
+                                f"(or a multiple), not {given['grid']}")
+        merged["grid"] = needed
     # spectrum is a fixed feature: native pixels, no augmentation to fit statistics on.
     if merged.get("arch") == "spectrum" and given.get("preprocess_mode") is None:
         merged["preprocess_mode"] = "crop"

@@ -12,6 +12,7 @@ from aidetect.config import ArchitectureConfig, AugmentConfig, PreprocessConfig
 from aidetect.errors import AidetectError, CorruptFileError
 from aidetect.models.preprocess import augment, to_array, to_input
 from aidetect.recipes import apply_recipe
+from helpers import train_tiny_cli
 
 runner = CliRunner()
 
@@ -205,3 +206,54 @@ def test_srm_front_end_removes_content_and_keeps_pixel_noise():
         assert encoder.front_end(ramp)[..., 2:-2, 2:-2].abs().max() < 1e-5  # the filter annihilates linear ramps
         assert encoder.front_end(noise).abs().mean() > 0.1
         assert encoder(noise).shape == (1, 128)
+
+
+def test_latent_npr_front_end_keeps_npr_and_adds_the_8px_cell_residual():
+    from aidetect.models.encoder import LatentNPRFrontEnd, NPRFrontEnd
+
+    front_end = LatentNPRFrontEnd()
+    x = torch.rand(2, 3, 32, 32)
+    out = front_end(x)
+    assert out.shape == (2, 6, 32, 32)
+    assert torch.equal(out[:, :3], NPRFrontEnd()(x))  # an npr model's input, unchanged
+    # constant 2×2 blocks varying inside 8×8 cells: nothing for NPR, everything for the cell residual
+    blocks = torch.rand(1, 3, 16, 16).repeat_interleave(2, -1).repeat_interleave(2, -2)
+    out = front_end(blocks)
+    assert out[:, :3].abs().max() < 1e-6 and out[:, 3:].abs().max() > 0.1
+    # constant 8×8 cells (content below the cell's period): nothing at all
+    cells = torch.rand(1, 3, 4, 4).repeat_interleave(8, -1).repeat_interleave(8, -2)
+    assert front_end(cells).abs().max() < 1e-6
+
+
+def test_latent_npr_raises_the_crop_grid_to_its_cell_and_refuses_one_out_of_phase(synthetic_data, tmp_path):
+    assert apply_recipe("fingerprint", {"front_end": "npr-latent", "grid": None})["grid"] == 8
+    assert apply_recipe("fingerprint", {"front_end": "npr-latent", "grid": 16})["grid"] == 16
+    assert apply_recipe("fingerprint", {"front_end": None, "grid": None})["grid"] == 2  # the recipe's, as before
+    result = train_tiny_cli(["--data", str(synthetic_data), "--out", str(tmp_path / "m"), "--recipe", "fingerprint",
+                             "--front-end", "npr-latent", "--grid", "4", "--epochs", "0"])
+    assert result.exit_code == 2
+    assert "--front-end npr-latent works on 8×8 cells: give --grid 8" in result.output
+    assert not (tmp_path / "m").exists()
+
+
+def test_an_npr_model_starts_an_npr_latent_one_computing_the_same_embeddings(synthetic_data, tmp_path):
+    from aidetect.models.model_dir import load_model
+
+    npr, latent = tmp_path / "npr", tmp_path / "latent"
+    common = ["--data", str(synthetic_data), "--recipe", "fingerprint", "--image-size", "32", "--train-image-size", "16"]
+    result = train_tiny_cli([*common, "--out", str(npr), "--epochs", "1"])
+    assert result.exit_code == 0, result.output
+    result = train_tiny_cli([*common, "--out", str(latent), "--init", str(npr), "--front-end", "npr-latent", "--epochs", "0"])
+    assert result.exit_code == 0, result.output
+    source, widened = load_model(npr), load_model(latent)
+    assert widened.config.architecture.front_end == "npr-latent" and widened.config.preprocess.grid == 8
+    stem = "trunk.0.weight"
+    assert widened.encoder.state_dict()[stem].shape[1] == 6
+    assert torch.equal(widened.encoder.state_dict()[stem][:, :3], source.encoder.state_dict()[stem])
+    assert widened.encoder.state_dict()[stem][:, 3:].abs().max() == 0  # the new channels start at zero
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(widened.encoder(x), source.encoder(x), atol=1e-5)
+    # the other way round is not a widening: refused before anything is written
+    result = train_tiny_cli([*common, "--out", str(tmp_path / "back"), "--init", str(latent), "--epochs", "0"])
+    assert result.exit_code == 2 and "front_end differ" in result.output

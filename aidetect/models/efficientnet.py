@@ -90,10 +90,11 @@ class MBConv(nn.Module):
         return x + self.stochastic_depth(out) if self.use_res_connect else out
 
 
-def efficientnet_b0_features(stem_stride: int = 2) -> nn.Sequential:
-    """torchvision's ``efficientnet_b0().features``: [N, 3, H, W] → [N, 1280, H/32, W/32]."""
+def efficientnet_b0_features(stem_stride: int = 2, in_channels: int = 3) -> nn.Sequential:
+    """torchvision's ``efficientnet_b0().features``: [N, C, H, W] → [N, 1280, H/32, W/32] (C = 3 but
+    for a front-end that gives more channels)."""
     total = sum(stage[-1] for stage in B0_STAGES)
-    layers: list[nn.Module] = [ConvNormActivation(3, 32, 3, stem_stride)]
+    layers: list[nn.Module] = [ConvNormActivation(in_channels, 32, 3, stem_stride)]
     block_id = 0
     for expand, kernel, stride, cin, cout, blocks in B0_STAGES:
         stage = []

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aidetect.config import SPECTRUM_BINS, ArchitectureConfig
+from aidetect.config import FRONT_END_GRID, SPECTRUM_BINS, ArchitectureConfig
 from aidetect.errors import AidetectError
 from aidetect.models.efficientnet import FEATURES, efficientnet_b0_features
 from aidetect.models.fusion import fuse
@@ -40,7 +40,8 @@ def list_architectures() -> list[str]:
 def _efficientnet_b0(arch: ArchitectureConfig) -> tuple[nn.Module, int]:
     # Our own build of torchvision's network (aidetect.models.efficientnet): same names and
     # initialisation, without torchvision's 1.7 s import. Random weights; see init_weights.
-    trunk = nn.Sequential(efficientnet_b0_features(arch.stem_stride), nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
+    trunk = nn.Sequential(efficientnet_b0_features(arch.stem_stride, front_end_channels(arch.front_end)),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
     return trunk, FEATURES
 
 
@@ -49,7 +50,7 @@ def _tiny(arch: ArchitectureConfig) -> tuple[nn.Module, int]:
     """A 3-layer CNN for tests and quick experiments; not for real use."""
     s = arch.stem_stride
     trunk = nn.Sequential(
-        nn.Conv2d(3, 16, 3, stride=s, padding=1, bias=False),
+        nn.Conv2d(front_end_channels(arch.front_end), 16, 3, stride=s, padding=1, bias=False),
         nn.BatchNorm2d(16),
         nn.SiLU(),
         nn.Conv2d(16, 32, 3, stride=2, padding=1, bias=False),
@@ -74,6 +75,12 @@ def _spectrum(arch: ArchitectureConfig) -> tuple[nn.Module, int]:
 FIXED_FEATURE_TRUNKS = frozenset({"spectrum"})
 
 
+def _block_residual(x: torch.Tensor, block: int) -> torch.Tensor:
+    """x minus the mean of its ``block`` × ``block`` cell, cells aligned to the image's origin."""
+    pooled = F.avg_pool2d(x, block)
+    return x - F.interpolate(pooled, scale_factor=float(block), mode="nearest")
+
+
 class NPRFrontEnd(nn.Module):
     """Neighbouring-pixel residual (Tan et al., CVPR 2024): x − nearest-up(avg-pool₂(x)), ×4.
 
@@ -82,15 +89,42 @@ class NPRFrontEnd(nn.Module):
     be even (every preprocessing size aidetect offers is).
     """
 
+    out_channels = 3
+    grid = 2  # the fingerprint recipe aligns its crops to it
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = F.avg_pool2d(x, 2)
-        return (x - F.interpolate(pooled, scale_factor=2.0, mode="nearest")) * 4.0
+        return _block_residual(x, 2) * 4.0
+
+
+class LatentNPRFrontEnd(nn.Module):
+    """NPR's three channels, then the same residual over 8×8 cells: 6 channels.
+
+    A latent-diffusion image leaves its decoder as 8×8 pixel cells, each grown from one latent
+    vector by three ×2 up-samplings with convolutions between; the 2×2 residual keeps only the
+    last of them and attenuates the cell's own period (1/8 and 1/4 cycles per pixel). On the zoo's
+    test split the power at multiples of 1/8 cycles/px alone, no training, separates real from the
+    five `taesd-*` classes at AUC 64–80 (docs/zoo-benchmark.md, "The latent grid"). The 8×8
+    residual keeps those frequencies and removes the content below them. Input sides must be
+    multiples of 8 and crops aligned to 8 (``--grid 8``) so cells stay in phase with the decoder's.
+    The first three channels are exactly :class:`NPRFrontEnd`'s, so a model trained with ``npr``
+    can start this one (init_weights widens its stem with zero weights: the same function at
+    step 0)."""
+
+    out_channels = 6
+    grid = FRONT_END_GRID["npr-latent"]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # ×1 for the 8×8 residual: it holds more of the image than the 2×2 one and is larger already.
+        return torch.cat([_block_residual(x, 2) * 4.0, _block_residual(x, 8)], dim=1)
 
 
 class SRMFrontEnd(nn.Module):
     """High-pass residual with the 5×5 "KV" filter of the spatial rich model (Fridrich &
     Kodovský 2012), per colour channel: removes image content and keeps the pixel-level noise
     that generators and cameras leave, without assuming a 2×2 up-sampling grid as NPR does."""
+
+    out_channels = 3
+    grid = 1
 
     def __init__(self) -> None:
         super().__init__()
@@ -105,7 +139,25 @@ class SRMFrontEnd(nn.Module):
         return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), self.kernel.to(x.dtype), groups=3) * 4.0
 
 
-FRONT_ENDS: dict[str, Callable[[], nn.Module]] = {"rgb": nn.Identity, "npr": NPRFrontEnd, "srm": SRMFrontEnd}
+class RGBFrontEnd(nn.Identity):
+    """The pixels as they are (the thesis)."""
+
+    out_channels = 3
+    grid = 1
+
+
+FRONT_ENDS: dict[str, Callable[[], nn.Module]] = {
+    "rgb": RGBFrontEnd, "npr": NPRFrontEnd, "npr-latent": LatentNPRFrontEnd, "srm": SRMFrontEnd,
+}
+
+#: front-end pairs (from, to) where a model trained with the first can start one with the second:
+#: the second's first channels are the first's output, its further input channels start at zero.
+WIDENING_FRONT_ENDS = frozenset({("npr", "npr-latent")})
+
+
+def front_end_channels(name: str) -> int:
+    """Channels the trunk's first layer reads after front-end ``name``."""
+    return FRONT_ENDS[name].out_channels if name in FRONT_ENDS else 3
 
 
 class Encoder(nn.Module):
@@ -164,13 +216,14 @@ class Encoder(nn.Module):
             self.readout = StageReadout(channels, arch.embedding_dim)
 
     def _learned_window(self, images: torch.Tensor) -> torch.Tensor:
-        """The centre window ``arch.learned_crop`` of each image (aligned to a 4-px grid, so an
-        up-sampling grid stays in phase), or the images as they are."""
+        """The centre window ``arch.learned_crop`` of each image (aligned to a 4-px grid, or the
+        front-end's when coarser, so an up-sampling grid stays in phase), or the images as they are."""
         size = self.arch.learned_crop
         h, w = images.shape[-2:]
         if size is None or (h <= size and w <= size):
             return images
-        top, left = crop_offset(h, min(size, h), 4, None), crop_offset(w, min(size, w), 4, None)
+        grid = max(4, self.front_end.grid)
+        top, left = crop_offset(h, min(size, h), grid, None), crop_offset(w, min(size, w), grid, None)
         return images[..., top : top + min(size, h), left : left + min(size, w)]
 
     def features(self, images: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from aidetect.errors import AidetectError
-from aidetect.models.encoder import Encoder
+from aidetect.models.encoder import WIDENING_FRONT_ENDS, Encoder
 from aidetect.models.model_dir import load_model
 from aidetect.models.weights import read_state_dict
 
@@ -64,15 +64,34 @@ def _load_aidetect_model(encoder: Encoder, folder: Path) -> str:
     readout, if any, are left to be fitted on this run's training split."""
     source = load_model(folder)
     mine, theirs = encoder.arch, source.config.architecture
+    widened = (theirs.front_end, mine.front_end) in WIDENING_FRONT_ENDS
     same = ("name", "front_end", "stem_stride", "embedding_dim", "projection_hidden")
-    differing = [k for k in same if getattr(mine, k) != getattr(theirs, k)]
+    differing = [k for k in same if getattr(mine, k) != getattr(theirs, k) and not (k == "front_end" and widened)]
     if differing:
         raise AidetectError(
             f"--init {folder}: its {', '.join(differing)} differ from this run's; train with the options in its config.json"
         )
     fitted_per_run = ("spectrum.", "readout.")
     state = {k: v for k, v in source.encoder.state_dict().items() if not k.startswith(fitted_per_run)}
+    if widened:
+        state = _widened_input(state, encoder.state_dict())
     missing, _ = encoder.load_state_dict(state, strict=False)
     if [k for k in missing if not k.startswith(fitted_per_run)]:
         raise AidetectError(f"--init {folder}: its weights do not fit this encoder ({len(missing)} tensors missing)")
-    return f"aidetect model {source.config.fingerprint} ({folder})"
+    widening = f", its {theirs.front_end} input widened to {mine.front_end}" if widened else ""
+    return f"aidetect model {source.config.fingerprint} ({folder}{widening})"
+
+
+def _widened_input(theirs: dict, mine: dict) -> dict:
+    """``theirs`` with the first layer's weights padded by zeros to read ``mine``'s further input
+    channels: the front-end's first channels are the old front-end's output, so the network computes
+    the same function at step 0 and training decides what the new channels are worth."""
+    widened = dict(theirs)
+    for key, weight in theirs.items():
+        target = mine.get(key)
+        if (target is not None and weight.ndim == 4 and target.ndim == 4 and weight.shape[0] == target.shape[0]
+                and weight.shape[2:] == target.shape[2:] and weight.shape[1] < target.shape[1]):
+            padded = weight.new_zeros(target.shape)
+            padded[:, : weight.shape[1]] = weight
+            widened[key] = padded
+    return widened
