@@ -100,15 +100,17 @@ class LatentNPRFrontEnd(nn.Module):
     """NPR's three channels, then the same residual over 8×8 cells: 6 channels.
 
     A latent-diffusion image leaves its decoder as 8×8 pixel cells, each grown from one latent
-    vector by three ×2 up-samplings with convolutions between; the 2×2 residual keeps only the
-    last of them and attenuates the cell's own period (1/8 and 1/4 cycles per pixel). On the zoo's
-    test split the power at multiples of 1/8 cycles/px alone, no training, separates real from the
-    five `taesd-*` classes at AUC 64–80 (docs/zoo-benchmark.md, "The latent grid"). The 8×8
-    residual keeps those frequencies and removes the content below them. Input sides must be
-    multiples of 8 and crops aligned to 8 (``--grid 8``) so cells stay in phase with the decoder's.
-    The first three channels are exactly :class:`NPRFrontEnd`'s, so a model trained with ``npr``
-    can start this one (init_weights widens its stem with zero weights: the same function at
-    step 0)."""
+    vector by three ×2 up-samplings with convolutions between, so its output repeats with the cell
+    at k/8 cycles per pixel. On the zoo's test split one number, the power at such a frequency over
+    its surroundings, separates real from the five `taesd-*` classes with no training
+    (benchmarks/zoo/latent_grid.py, docs/zoo-benchmark.md "Where the latent decoders are"): at 1/2,
+    the 2×2 grid NPR reads, AUC 67–81; for the two FLUX decoders at 1/4 (a 4-px period), 75–77,
+    and still 74–76 at JPEG 75. The 2×2 residual passes a 4-px period at half its amplitude and
+    an 8-px one barely; the 8×8 residual keeps both and removes the content below them. Input sides
+    must be multiples of 8 and crops aligned to 8 (``--grid 8``, set unless given) so the cells stay
+    in phase with the decoder's. The first three channels are exactly :class:`NPRFrontEnd`'s, so a
+    model trained with ``npr`` can start this one (init_weights widens its stem with zero weights:
+    the same function at step 0)."""
 
     out_channels = 6
     grid = FRONT_END_GRID["npr-latent"]
