@@ -105,8 +105,9 @@ class LatentNPRFrontEnd(nn.Module):
     its surroundings, separates real from the five `taesd-*` classes with no training
     (benchmarks/zoo/latent_grid.py, docs/zoo-benchmark.md "Where the latent decoders are"): at 1/2,
     the 2×2 grid NPR reads, AUC 67–81; for the two FLUX decoders at 1/4 (a 4-px period), 75–77,
-    and still 74–76 at JPEG 75. The 2×2 residual passes a 4-px period at half its amplitude and
-    an 8-px one barely; the 8×8 residual keeps both and removes the content below them. Input sides
+    and still 74–76 at JPEG 75. The 2×2 residual passes a 4-px period at half to all of its
+    amplitude (by phase) and an 8-px one at about a seventh; the 8×8 residual keeps both and
+    removes the content below them. Input sides
     must be multiples of 8 and crops aligned to 8 (``--grid 8``, set unless given) so the cells stay
     in phase with the decoder's. The first three channels are exactly :class:`NPRFrontEnd`'s, so a
     model trained with ``npr`` can start this one (init_weights widens its stem with zero weights:
