@@ -31,7 +31,9 @@ ORDER = [
     "procedural8000-ft-aligned", "procedural8000-ft-aligned-stages", "procedural8000-ft-aligned-leaveout",
     "procedural8000-ft-aligned-leaveout-stages", "procedural8000-ft-aligned-latentout",
     "procedural8000-ft-aligned-latentout-stages", "procedural8000-ft-decfam-latentout", "procedural8000-ft-decfam-latentout-stages",
-    "procedural8000-ft-latentout-seed2", "procedural8000-ft-latentout-seed2-stages",
+    "procedural8000-ft-latentout-seed2", "procedural8000-ft-latentout-seed2-stages", "procedural8000-ft-seed2-stages",
+    "procedural8000-ft-latentnpr", "procedural8000-ft-latentnpr-stages", "procedural8000-ft-latentnpr-latentout",
+    "procedural8000-ft-latentnpr-latentout-stages",
     "procedural8000-ft-stages-fused-full",
 ]
 LABELS = {
@@ -93,6 +95,11 @@ LABELS = {
     "procedural8000-ft-decfam-latentout-stages": "longer procedural pre-training + fingerprint recipe, latent-decoder leave-out, perturbed decoder family, read from the stages",
     "procedural8000-ft-latentout-seed2": "longer procedural pre-training + fingerprint recipe, latent-decoder leave-out, seed 2 (the same run, other batches and crops)",
     "procedural8000-ft-latentout-seed2-stages": "longer procedural pre-training + fingerprint recipe, latent-decoder leave-out, seed 2, read from the stages",
+    "procedural8000-ft-seed2-stages": "longer procedural pre-training + fingerprint recipe, seed 2, read from the stages (the shipped default's recipe, another seed)",
+    "procedural8000-ft-latentnpr": "longer procedural pre-training + fingerprint recipe, NPR and the 8×8-cell residual as input (--front-end npr-latent, crops on the 8-px grid)",
+    "procedural8000-ft-latentnpr-stages": "longer procedural pre-training + fingerprint recipe, npr-latent input, read from the stages",
+    "procedural8000-ft-latentnpr-latentout": "longer procedural pre-training + fingerprint recipe, npr-latent input, latent-decoder leave-out (taesd-sd3, taesd-flux2)",
+    "procedural8000-ft-latentnpr-latentout-stages": "longer procedural pre-training + fingerprint recipe, npr-latent input, latent-decoder leave-out, read from the stages",
     "procedural8000-ft-stages": "longer procedural pre-training + fingerprint recipe, embedding read from the trunk's stages (--readout stages)",
     "procedural8000-ft-leaveout-stages": "longer procedural pre-training + fingerprint recipe, leave-out, read from the stages",
     "procedural8000-ft-latentout-stages": "longer procedural pre-training + fingerprint recipe, latent-decoder leave-out, read from the stages",
