@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from aidetect.data.perturb import parse_perturbation
 from helpers import load_script
 
 REPO = Path(__file__).resolve().parents[1]
@@ -116,4 +117,4 @@ def test_a_bad_condition_and_a_corrupt_image_are_one_line_errors(tmp_path, capsy
     with pytest.raises(probe.AidetectError, match="w0.png: not a readable image"):
         probe.load_image(tmp_path / "test" / "real" / "w0.png", lambda im: im)
     with pytest.raises(probe.AidetectError, match="too small for the probe"):
-        probe.load_image(tmp_path / "test" / "taesd-sd1" / "w0.png", probe.parse_perturbation("resize:0.25"))
+        probe.load_image(tmp_path / "test" / "taesd-sd1" / "w0.png", parse_perturbation("resize:0.25"))

@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-from aidetect.data.perturb import parse_perturbation  # noqa: E402
 from aidetect.errors import AidetectError  # noqa: E402
 from aidetect.fileio import atomic_write_json  # noqa: E402
 from aidetect.settings import REAL  # noqa: E402
+from probe_inputs import parse_probe_args, probe_inputs, probe_parser  # noqa: E402
 
 DECODERS = ("taesd-sd1", "taesd-sdxl", "taesd-sd3", "taesd-flux1", "taesd-flux2")
 CELL = 8
@@ -49,15 +49,7 @@ PEAK_NEIGHBOUR = 2  # bins either side of a peak that stand for its surroundings
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("zoo", type=Path, help="a zoo build (benchmarks/zoo/build.py) with real and taesd-* test classes")
-    parser.add_argument("--per-class", type=int, default=141, help="test images per class (the first in name order)")
-    parser.add_argument("--condition", default="clean", help="clean, jpeg:75, wild, ... (aidetect --perturb syntax)")
-    parser.add_argument("--json", type=Path, help="also write the per-image features and the AUC table here")
-    args = parser.parse_args(argv)
-    if args.per_class < 2:
-        parser.error("--per-class must be at least 2")
-    return args
+    return parse_probe_args(probe_parser(__doc__, per_class=141), argv)
 
 
 def feature_names() -> list[str]:
@@ -139,17 +131,11 @@ def auc_table(values: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    classes = [REAL, *DECODERS]
     try:
-        perturb = parse_perturbation(args.condition)
+        perturb, files = probe_inputs(args, classes)
     except AidetectError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    classes = [REAL, *DECODERS]
-    files = {c: sorted((args.zoo / "test" / c).glob("*.png"))[: args.per_class] for c in classes}
-    short = [c for c, found in files.items() if len(found) < 2]
-    if short:
-        print(f"error: {args.zoo}/test lacks images of {', '.join(short)}; build the zoo with its taesd-* classes first "
-              "(docs/zoo-data.md)", file=sys.stderr)
         return 2
     values = {}
     for c in classes:

@@ -36,26 +36,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from aidetect.data.perturb import parse_perturbation  # noqa: E402
 from aidetect.errors import AidetectError  # noqa: E402
 from aidetect.fileio import atomic_write_json  # noqa: E402
 from aidetect.settings import REAL  # noqa: E402
+from probe_inputs import parse_probe_args, probe_inputs, probe_parser  # noqa: E402
 
 BORDER = 8  # pixels left out on every side of the error (edges reconstruct worse for every image)
 DEFAULT_TAESD = Path(__file__).resolve().parents[3] / "shared" / "data" / "taesd"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("zoo", type=Path, help="a zoo build (benchmarks/zoo/build.py) with real and taesd-* test classes")
+    parser = probe_parser(__doc__, per_class=40)
     parser.add_argument("--taesd-dir", type=Path, default=DEFAULT_TAESD, help="the folder of the TAESD weights and SHA256SUMS")
-    parser.add_argument("--per-class", type=int, default=40, help="test images per class (the first in name order)")
-    parser.add_argument("--condition", default="clean", help="clean, jpeg:75, wild, ... (aidetect --perturb syntax)")
-    parser.add_argument("--json", type=Path, help="also write the errors and the AUC table here")
-    args = parser.parse_args(argv)
-    if args.per_class < 2:
-        parser.error("--per-class must be at least 2")
-    return args
+    return parse_probe_args(parser, argv)
 
 
 def interior_error(image, reconstruction) -> float:
@@ -104,17 +97,11 @@ def main(argv=None) -> int:
     import zoo_taesd
 
     args = parse_args(argv)
+    classes = [REAL, *zoo_taesd.PAIRS]
     try:
-        perturb = parse_perturbation(args.condition)
+        perturb, files = probe_inputs(args, classes)
     except AidetectError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    classes = [REAL, *zoo_taesd.PAIRS]
-    files = {c: sorted((args.zoo / "test" / c).glob("*.png"))[: args.per_class] for c in classes}
-    short = [c for c, found in files.items() if len(found) < 2]
-    if short:
-        print(f"error: {args.zoo}/test lacks images of {', '.join(short)}; build the zoo with its taesd-* classes first "
-              "(docs/zoo-data.md)", file=sys.stderr)
         return 2
     try:
         autoencoders = {name: zoo_taesd.TinyAutoencoder(args.taesd_dir, name) for name in zoo_taesd.PAIRS}
