@@ -13,7 +13,7 @@
 # procedural8000-ft-resize procedural8000-ft-resize-leaveout procedural8000-ft-more-resize (needs procedural8000-ft)
 # procedural8000-ft-webp procedural8000-ft-webp-leaveout procedural8000-ft-crop128 procedural8000-ft-aligned
 # procedural8000-ft-aligned-leaveout procedural8000-ft-aligned-latentout procedural8000-ft-decfam-latentout (needs DECODER_FAMILY) procedural8000-ft-latentout-seed2
-# procedural8000-ft-latentout, and <any fingerprint model>-fused, -fused-full or -stages (needs that
+# procedural8000-ft-latentout procedural8000-ft-latentnpr procedural8000-ft-latentnpr-latentout, and <any fingerprint model>-fused, -fused-full or -stages (needs that
 # model first)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
 #   for m in fingerprint thesis fingerprint-leaveout thesis-leaveout; do bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo $m & done
@@ -160,6 +160,11 @@ for model in $MODELS; do
     procedural8000-ft-aligned-leaveout) train procedural8000-ft-aligned-leaveout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --aligned $LEAVE_OUT ;;
     procedural8000-ft-aligned-latentout) train procedural8000-ft-aligned-latentout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --aligned $LEAVE_OUT_LATENT ;;
     # the latent-decoder leave-out with perturbed copies of the three seen decoders as further classes
+    # the fine-tuning with NPR and the residual over 8×8 cells as input (--front-end npr-latent, crops on
+    # the 8-px grid; the pre-trained npr stem widened with zero weights): the latent decoders' cell period,
+    # which NPR's 2×2 residual attenuates (benchmarks/zoo/latent_grid.py)
+    procedural8000-ft-latentnpr) train procedural8000-ft-latentnpr --recipe fingerprint --front-end npr-latent --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 ;;
+    procedural8000-ft-latentnpr-latentout) train procedural8000-ft-latentnpr-latentout --recipe fingerprint --front-end npr-latent --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
     procedural8000-ft-decfam-latentout)
       [ -f "$RUNS/$model/gallery.npz" ] || "$PYTHON" "$(dirname "$0")/decoder_family.py" --check \
         --zoo "$ZOO" --out "$DECODER_FAMILY" --left-out taesd-sd3 taesd-flux2 || exit 2
@@ -170,15 +175,18 @@ for model in $MODELS; do
                    # statistics fitted on the training split, no further training; docs/training.md)
       base=${model%-stages}
       extra=""; case $base in *leaveout*) extra=$LEAVE_OUT ;; *latentout*) extra=$LEAVE_OUT_LATENT ;; esac
+      case $base in *latentnpr*) extra="$extra --front-end npr-latent" ;; esac
       train "$model" --recipe fingerprint --init "$RUNS/$base" --readout stages --epochs 0 $extra ;;
     *-fused-full)  # the spectrum over the whole 256-px image, the learned part on its centre 128 px
       base=${model%-fused-full}
       extra=""; case $base in *leaveout*) extra=$LEAVE_OUT ;; *latentout*) extra=$LEAVE_OUT_LATENT ;; esac
+      case $base in *latentnpr*) extra="$extra --front-end npr-latent" ;; esac
       case $base in *-stages) extra="$extra --readout stages" ;; esac  # the readout is fitted again on the fused run's input
       train "$model" --recipe fingerprint --init "$RUNS/$base" --fuse-spectrum "$FUSE" --image-size 256 --learned-crop 128 --epochs 0 $extra ;;
     *-fused)       # both parts on the centre 128 px
       base=${model%-fused}
       extra=""; case $base in *leaveout*) extra=$LEAVE_OUT ;; *latentout*) extra=$LEAVE_OUT_LATENT ;; esac
+      case $base in *latentnpr*) extra="$extra --front-end npr-latent" ;; esac
       case $base in *-stages) extra="$extra --readout stages" ;; esac
       train "$model" --recipe fingerprint --init "$RUNS/$base" --fuse-spectrum "$FUSE" --epochs 0 $extra ;;
     *) echo "unknown model $model" >&2; exit 2 ;;
