@@ -7,12 +7,15 @@ import torch
 
 from aidetect.config import ArchitectureConfig
 from aidetect.losses.supcon import SupConLoss
-from aidetect.models.encoder import FIXED_FEATURE_TRUNKS, FRONT_ENDS, Encoder, list_architectures
+from aidetect.errors import AidetectError
+from aidetect.models.encoder import FIXED_FEATURE_TRUNKS, FRONT_ENDS, Encoder, front_end_channels, list_architectures
 
 
 CASES = [
     pytest.param(trunk, front, marks=[pytest.mark.slow] if trunk == "efficientnet_b0" else [])
     for trunk, front in itertools.product(list_architectures(), sorted(FRONT_ENDS))
+    # a fixed feature reads the 3 colour channels: a wider front-end is refused (test below)
+    if not (trunk in FIXED_FEATURE_TRUNKS and front_end_channels(front) != 3)
 ]
 
 
@@ -39,6 +42,11 @@ def test_one_step_of_every_trunk_and_front_end(trunk, front_end):
     encoder.eval()
     with torch.no_grad():
         assert torch.isfinite(encoder(images)).all()
+
+
+def test_a_fixed_feature_refuses_a_front_end_wider_than_3_channels():
+    with pytest.raises(AidetectError, match="'spectrum' reads 3 colour channels, and front-end 'npr-latent' gives 6"):
+        Encoder(ArchitectureConfig(name="spectrum", front_end="npr-latent"))
 
 
 @pytest.mark.parametrize("stem_stride", [2, 1])

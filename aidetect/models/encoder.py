@@ -183,6 +183,9 @@ class Encoder(nn.Module):
             raise AidetectError(f"unknown architecture {arch.name!r}; choose one of {', '.join(list_architectures())}")
         if arch.front_end not in FRONT_ENDS:
             raise AidetectError(f"unknown front-end {arch.front_end!r}; choose one of {', '.join(FRONT_ENDS)}")
+        if arch.name in FIXED_FEATURE_TRUNKS and front_end_channels(arch.front_end) != 3:
+            raise AidetectError(f"architecture {arch.name!r} reads 3 colour channels, and front-end {arch.front_end!r} "
+                                f"gives {front_end_channels(arch.front_end)}; use --front-end rgb, npr or srm with it")
         self.arch = arch
         self.front_end = FRONT_ENDS[arch.front_end]()
         self.trunk, self.trunk_dim = _TRUNKS[arch.name](arch)
