@@ -58,4 +58,12 @@ def test_a_missing_evaluation_or_condition_is_refused_in_one_line(tmp_path, caps
     folder = _predictions(tmp_path / "eval", [r for r in _shortcut_rows() if r[3] == "clean"])
     assert probe.main([str(folder)]) == 2
     error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "no rows of real jpeg:95" in error and "its conditions: clean" in error
+    assert error.count("\n") == 1 and "no rows of gen jpeg:95, other jpeg:95, real jpeg:95" in error and "its conditions: clean" in error
+
+
+def test_a_generator_without_rows_under_the_condition_is_refused_in_one_line(tmp_path, capsys):
+    probe = _load()
+    rows = [r for r in _shortcut_rows() if not (r[0] == "gen" and r[3] == "jpeg:95")]
+    assert probe.main([str(_predictions(tmp_path / "eval", rows))]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "no rows of gen jpeg:95" in error

@@ -89,3 +89,20 @@ def test_an_image_too_small_after_the_condition_is_refused_in_one_line(tmp_path,
     assert probe.main([str(tmp_path)]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "too small for the probe" in error
+
+
+def test_the_half_cycle_peak_reads_a_neighbour_on_each_side():
+    """-1/2 sits at the spectrum's first bin: its outer neighbour wraps round (the DFT is periodic), so
+    a spectrum flat but for a raised bin two to the right of the peak counts it once, on that side."""
+    probe = _load()
+    side = 64
+    power = np.zeros((side, side))
+    power[side // 2, 2] = 4.0  # two bins inside from -1/2 on the horizontal axis
+    original = probe.log_power
+    probe.log_power = lambda grey: power
+    try:
+        values = probe.features(np.zeros((side, side)))
+    finally:
+        probe.log_power = original
+    # -1/2's neighbours: bins 62 (wrapped) and 2 on each axis, 4 in all; only one holds 4.0
+    assert values[probe.feature_names().index("cell peak 4/8")] == pytest.approx(0.0 - 4.0 / 4)

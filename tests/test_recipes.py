@@ -257,3 +257,40 @@ def test_an_npr_model_starts_an_npr_latent_one_computing_the_same_embeddings(syn
     # the other way round is not a widening: refused before anything is written
     result = train_tiny_cli([*common, "--out", str(tmp_path / "back"), "--init", str(latent), "--epochs", "0"])
     assert result.exit_code == 2 and "front_end differ" in result.output
+
+
+def test_latent_npr_takes_sides_that_are_not_multiples_of_8():
+    from aidetect.models.encoder import LatentNPRFrontEnd
+
+    x = torch.rand(1, 3, 36, 44)
+    out = LatentNPRFrontEnd()(x)
+    assert out.shape == (1, 6, 36, 44) and torch.isfinite(out).all()
+    # whole cells are as on a crop of them: padding touches only the last, partial cells
+    assert torch.allclose(out[..., :32, :40], LatentNPRFrontEnd()(x[..., :32, :40]), atol=1e-6)
+
+
+def test_a_torchvision_weights_file_starts_an_npr_latent_encoder(tmp_path):
+    from safetensors.torch import save_file
+
+    from aidetect.models.efficientnet import efficientnet_b0_features
+    from aidetect.models.encoder import Encoder
+    from aidetect.models.init_weights import load_initial_weights
+
+    rgb = efficientnet_b0_features(1)
+    path = tmp_path / "b0.safetensors"
+    save_file({f"features.{k}": v.contiguous() for k, v in rgb.state_dict().items()}, str(path))
+    encoder = Encoder(ArchitectureConfig(name="efficientnet_b0", front_end="npr-latent", stem_stride=1))
+    load_initial_weights(encoder, str(path))
+    stem = encoder.trunk.state_dict()["0.0.0.weight"]
+    assert torch.equal(stem[:, :3], rgb.state_dict()["0.0.weight"]) and stem[:, 3:].abs().max() == 0
+
+
+def test_the_library_refuses_an_npr_latent_run_off_the_cell_grid(synthetic_data, tmp_path):
+    from aidetect.training import Trainer
+
+    from conftest import tiny_train_options
+
+    options = tiny_train_options(synthetic_data, tmp_path / "m", front_end="npr-latent", grid=4)
+    with pytest.raises(AidetectError, match="front-end npr-latent works on 8×8 cells: set the preprocessing grid to 8"):
+        Trainer(options)
+    assert not (tmp_path / "m").exists()

@@ -76,9 +76,13 @@ FIXED_FEATURE_TRUNKS = frozenset({"spectrum"})
 
 
 def _block_residual(x: torch.Tensor, block: int) -> torch.Tensor:
-    """x minus the mean of its ``block`` × ``block`` cell, cells aligned to the image's origin."""
-    pooled = F.avg_pool2d(x, block)
-    return x - F.interpolate(pooled, scale_factor=float(block), mode="nearest")
+    """x minus the mean of its ``block`` × ``block`` cell, cells aligned to the image's origin. Sides
+    that are not multiples of the block are padded (replicated edge) for the last cells, then cut back."""
+    h, w = x.shape[-2:]
+    pad_h, pad_w = -h % block, -w % block
+    padded = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else x
+    pooled = F.avg_pool2d(padded, block)
+    return (padded - F.interpolate(pooled, scale_factor=float(block), mode="nearest"))[..., :h, :w]
 
 
 class NPRFrontEnd(nn.Module):

@@ -53,6 +53,8 @@ def load_initial_weights(encoder: Encoder, init: str) -> str:
     trunk_state = {("0." + k[len("features."):]): v for k, v in state.items() if k.startswith("features.")}
     if not trunk_state:
         raise AidetectError(f"{path} holds no EfficientNet-B0 'features.*' weights; give a torchvision efficientnet_b0 state dict")
+    # a front-end wider than RGB (npr-latent) reads the file's 3-channel stem on its first channels
+    trunk_state = _widened_input(trunk_state, encoder.trunk.state_dict())
     missing, unexpected = encoder.trunk.load_state_dict(trunk_state, strict=False)
     if unexpected or [k for k in missing if not k.endswith("num_batches_tracked")]:
         raise AidetectError(f"{path} does not fit EfficientNet-B0 ({len(missing)} missing, {len(unexpected)} unexpected tensors)")

@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader
 
 from aidetect import distributed
 from aidetect.calibration import build_initial_gallery
-from aidetect.config import CHECKPOINT_FILE, GALLERY_FILE, METRICS_FILE, ModelConfig
+from aidetect.config import CHECKPOINT_FILE, FRONT_END_GRID, GALLERY_FILE, METRICS_FILE, ModelConfig
 from aidetect.console import err, warn
 from aidetect.data.dataset import ImageFileDataset, collate
 from aidetect.data.discovery import DataSplits, discover
@@ -69,6 +69,15 @@ class TrainResult:
 LOSS_READ_EVERY = 25
 
 
+def _check_front_end_grid(options: TrainOptions) -> None:
+    """A front-end that works on cells (npr-latent) needs crops in phase with them; the CLI raises the
+    grid itself (aidetect.recipes), a library caller is told here, before anything is written."""
+    needed = FRONT_END_GRID.get(options.architecture.front_end, 1)
+    if options.preprocess.grid % needed:
+        raise AidetectError(f"front-end {options.architecture.front_end} works on {needed}×{needed} cells: set the "
+                            f"preprocessing grid to {needed} (or a multiple), not {options.preprocess.grid}")
+
+
 class Trainer:
     """One training run. ``run()`` returns a :class:`TrainResult`.
 
@@ -81,6 +90,7 @@ class Trainer:
         # the CLI checked this before writing anything; a library caller learns it here, not when
         # the finished model fails to load
         options.augment.check_format_shares()
+        _check_front_end_grid(options)
         self.options = options
         self.on_step = on_step
         self.out = Path(options.out)

@@ -91,10 +91,13 @@ def main(argv=None) -> int:
         return 2
     rows = read_rows(predictions)
     conditions = sorted({c for _, c in rows})
-    missing = [f"{c} {condition}" for c in (REAL,) for condition in (CLEAN, args.condition) if (c, condition) not in rows]
-    if missing or len({c for c, _ in rows}) < 2:
+    # every class, real included, needs rows under both, or its AUC and share have nothing to stand on
+    classes = sorted({c for c, _ in rows} | {REAL})
+    missing = [f"{c} {condition}" for c in classes for condition in (CLEAN, args.condition) if not rows.get((c, condition))]
+    if missing or len(classes) < 2:
         print(f"error: {predictions} has no rows of {', '.join(missing) or 'a generator'} (its conditions: "
-              f"{', '.join(conditions)}); evaluate with --perturb {args.condition} on data with a real class", file=sys.stderr)
+              f"{', '.join(conditions)}); evaluate with --perturb {args.condition} on data with a real class",
+              file=sys.stderr)
         return 2
     table = shortcut_table(rows, args.condition)
     c = args.condition

@@ -86,11 +86,11 @@ def features(grey: np.ndarray) -> list[float]:
             for axis_row, axis_col in ((centre, centre + offset), (centre + offset, centre)):
                 peaks.append(power[axis_row, axis_col])
                 for d in (-PEAK_NEIGHBOUR, PEAK_NEIGHBOUR):
-                    # neighbours along the same axis, clipped to the spectrum
+                    # neighbours along the same axis; the spectrum is periodic, so -1/2's outer one wraps
                     if axis_row == centre:
-                        around.append(power[axis_row, int(np.clip(axis_col + d, 0, side - 1))])
+                        around.append(power[axis_row, (axis_col + d) % side])
                     else:
-                        around.append(power[int(np.clip(axis_row + d, 0, side - 1)), axis_col])
+                        around.append(power[(axis_row + d) % side, axis_col])
         values.append(float(np.mean(peaks) - np.mean(around)))
     return values
 

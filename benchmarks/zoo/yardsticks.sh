@@ -71,9 +71,9 @@ train() {  # name, options...
   if [ ! -f "$RUNS/$name/gallery.npz" ]; then
     # a run cut off after an epoch goes on from its checkpoint, its log appended to, not started over
     local resume=()
-    [ -f "$RUNS/$name/checkpoint.pt" ] && resume=(--resume)
+    if [ -f "$RUNS/$name/checkpoint.pt" ]; then resume=(--resume); else : > "$RUNS/$name.train.log"; fi
     /usr/bin/time -f "$name: trained in %e s" "$AIDETECT" train --data "$train_data" --out "$RUNS/$name" --workers 0 --device cpu "$@" \
-      "${resume[@]}" 2> >(grep -v "━" >> "$RUNS/$name.train.log")
+      ${resume[@]+"${resume[@]}"} 2> >(grep -v "━" >> "$RUNS/$name.train.log")
   fi
 }
 
@@ -159,12 +159,12 @@ for model in $MODELS; do
     procedural8000-ft-aligned) train procedural8000-ft-aligned --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --aligned ;;
     procedural8000-ft-aligned-leaveout) train procedural8000-ft-aligned-leaveout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --aligned $LEAVE_OUT ;;
     procedural8000-ft-aligned-latentout) train procedural8000-ft-aligned-latentout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 --aligned $LEAVE_OUT_LATENT ;;
-    # the latent-decoder leave-out with perturbed copies of the three seen decoders as further classes
     # the fine-tuning with NPR and the residual over 8×8 cells as input (--front-end npr-latent, crops on
     # the 8-px grid; the pre-trained npr stem widened with zero weights): the latent decoders' cell period,
     # which NPR's 2×2 residual attenuates (benchmarks/zoo/latent_grid.py)
     procedural8000-ft-latentnpr) train procedural8000-ft-latentnpr --recipe fingerprint --front-end npr-latent --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 ;;
     procedural8000-ft-latentnpr-latentout) train procedural8000-ft-latentnpr-latentout --recipe fingerprint --front-end npr-latent --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
+    # the latent-decoder leave-out with perturbed copies of the three seen decoders as further classes
     procedural8000-ft-decfam-latentout)
       [ -f "$RUNS/$model/gallery.npz" ] || "$PYTHON" "$(dirname "$0")/decoder_family.py" --check \
         --zoo "$ZOO" --out "$DECODER_FAMILY" --left-out taesd-sd3 taesd-flux2 || exit 2
