@@ -38,7 +38,7 @@ def train(
     init: Annotated[str, typer.Option("--init", help="random, imagenet (from the local torch cache only), a weights file, or an aidetect model directory.")] = "random",
     embedding_dim: Annotated[int, typer.Option("--embedding-dim", min=2)] = 128,
     fuse_spectrum: Annotated[str, typer.Option("--fuse-spectrum", help="Append the spectrum feature to the learned embedding with this share of the similarity (0 = off), or 'auto' to choose it on the validation split.")] = "0",
-    front_end: Annotated[Optional[str], typer.Option("--front-end", help="rgb (the thesis), npr (neighbouring-pixel residual), npr-latent (npr and the residual over 8×8 cells, a latent decoder's; use --grid 8) or srm (5×5 high-pass residual).")] = None,
+    front_end: Annotated[Optional[str], typer.Option("--front-end", help="rgb (the thesis), npr (neighbouring-pixel residual), npr-latent (npr plus the residual over 8×8 pixel cells, the size a latent-diffusion decoder works in; crops are then aligned to 8 unless --grid says otherwise) or srm (5×5 high-pass residual).")] = None,
     stem_stride: Annotated[Optional[int], typer.Option("--stem-stride", min=1, max=2, help="2 as EfficientNet; 1 keeps fine traces.")] = None,
     image_size: Annotated[Optional[int], typer.Option("--image-size", min=8, help="Input side in pixels at inference (256 in the thesis).")] = None,
     train_image_size: Annotated[Optional[int], typer.Option("--train-image-size", min=8, help="Crop side during training (crop mode); default --image-size.")] = None,
