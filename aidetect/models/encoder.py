@@ -89,12 +89,11 @@ class NPRFrontEnd(nn.Module):
     """Neighbouring-pixel residual (Tan et al., CVPR 2024): x − nearest-up(avg-pool₂(x)), ×4.
 
     Up-sampling layers make each 2×2 block of pixels depend on each other; the
-    residual removes image content and keeps that dependency. Input sides must
-    be even (every preprocessing size aidetect offers is).
+    residual removes image content and keeps that dependency. An odd side has its last
+    cells padded (every preprocessing size aidetect offers is even).
     """
 
     out_channels = 3
-    grid = 2  # the fingerprint recipe aligns its crops to it
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _block_residual(x, 2) * 4.0
@@ -111,14 +110,13 @@ class LatentNPRFrontEnd(nn.Module):
     the 2×2 grid NPR reads, AUC 67–81; for the two FLUX decoders at 1/4 (a 4-px period), 75–77,
     and still 74–76 at JPEG 75. The 2×2 residual passes a 4-px period at half to all of its
     amplitude (by phase) and an 8-px one at about a seventh; the 8×8 residual keeps both and
-    removes the content below them. Input sides
-    must be multiples of 8 and crops aligned to 8 (``--grid 8``, set unless given) so the cells stay
-    in phase with the decoder's. The first three channels are exactly :class:`NPRFrontEnd`'s, so a
+    removes the content below them. Crops are aligned to 8 (``--grid 8``, set unless given;
+    FRONT_END_GRID) so the cells stay in phase with the decoder's; a side that is not a multiple of
+    8 has its last cells padded. The first three channels are exactly :class:`NPRFrontEnd`'s, so a
     model trained with ``npr`` can start this one (init_weights widens its stem with zero weights:
     the same function at step 0)."""
 
     out_channels = 6
-    grid = FRONT_END_GRID["npr-latent"]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # ×1 for the 8×8 residual: it holds more of the image than the 2×2 one and is larger already.
@@ -131,7 +129,6 @@ class SRMFrontEnd(nn.Module):
     that generators and cameras leave, without assuming a 2×2 up-sampling grid as NPR does."""
 
     out_channels = 3
-    grid = 1
 
     def __init__(self) -> None:
         super().__init__()
@@ -150,7 +147,6 @@ class RGBFrontEnd(nn.Identity):
     """The pixels as they are (the thesis)."""
 
     out_channels = 3
-    grid = 1
 
 
 FRONT_ENDS: dict[str, Callable[[], nn.Module]] = {
@@ -232,7 +228,7 @@ class Encoder(nn.Module):
         h, w = images.shape[-2:]
         if size is None or (h <= size and w <= size):
             return images
-        grid = max(4, self.front_end.grid)
+        grid = max(4, FRONT_END_GRID.get(self.arch.front_end, 1))
         top, left = crop_offset(h, min(size, h), grid, None), crop_offset(w, min(size, w), grid, None)
         return images[..., top : top + min(size, h), left : left + min(size, w)]
 

@@ -91,6 +91,13 @@ evaluate() {  # name [model directory, default RUNS/name] [evaluate options...]
   done
 }
 
+inherited_options() {  # base run name -> the options a readout or fusion of it must repeat
+  # its leave-out (the classes it never trained on stay out of the readout's statistics) and its
+  # front-end (--init refuses a model whose input differs from its own)
+  case $1 in *leaveout*) printf '%s' "$LEAVE_OUT" ;; *latentout*) printf '%s' "$LEAVE_OUT_LATENT" ;; esac
+  case $1 in *latentnpr*) printf ' %s' "--front-end npr-latent" ;; esac
+}
+
 for model in $MODELS; do
   train_data=$ZOO  # what `train` trains on; a row may name another (the decoder family)
   case $model in
@@ -174,19 +181,16 @@ for model in $MODELS; do
     *-stages)      # that model's trunk and head, its embedding read from the trunk's stages (--readout stages:
                    # statistics fitted on the training split, no further training; docs/training.md)
       base=${model%-stages}
-      extra=""; case $base in *leaveout*) extra=$LEAVE_OUT ;; *latentout*) extra=$LEAVE_OUT_LATENT ;; esac
-      case $base in *latentnpr*) extra="$extra --front-end npr-latent" ;; esac
+      extra=$(inherited_options "$base")
       train "$model" --recipe fingerprint --init "$RUNS/$base" --readout stages --epochs 0 $extra ;;
     *-fused-full)  # the spectrum over the whole 256-px image, the learned part on its centre 128 px
       base=${model%-fused-full}
-      extra=""; case $base in *leaveout*) extra=$LEAVE_OUT ;; *latentout*) extra=$LEAVE_OUT_LATENT ;; esac
-      case $base in *latentnpr*) extra="$extra --front-end npr-latent" ;; esac
+      extra=$(inherited_options "$base")
       case $base in *-stages) extra="$extra --readout stages" ;; esac  # the readout is fitted again on the fused run's input
       train "$model" --recipe fingerprint --init "$RUNS/$base" --fuse-spectrum "$FUSE" --image-size 256 --learned-crop 128 --epochs 0 $extra ;;
     *-fused)       # both parts on the centre 128 px
       base=${model%-fused}
-      extra=""; case $base in *leaveout*) extra=$LEAVE_OUT ;; *latentout*) extra=$LEAVE_OUT_LATENT ;; esac
-      case $base in *latentnpr*) extra="$extra --front-end npr-latent" ;; esac
+      extra=$(inherited_options "$base")
       case $base in *-stages) extra="$extra --readout stages" ;; esac
       train "$model" --recipe fingerprint --init "$RUNS/$base" --fuse-spectrum "$FUSE" --epochs 0 $extra ;;
     *) echo "unknown model $model" >&2; exit 2 ;;
