@@ -30,6 +30,8 @@ METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_FILE = "checkpoint.pt"
 #: Rings of the radial spectrum when it is fused with a learned embedding (ArchitectureConfig.spectrum_weight).
 SPECTRUM_BINS = 128
+#: The spectra a learned embedding can be fused with (``--spectrum``; aidetect.models.encoder.SPECTRA).
+SPECTRUM_KINDS = ("radial", "welch")
 
 
 # --------------------------------------------------------------------------- #
@@ -214,6 +216,10 @@ class ArchitectureConfig:
     #: learned one and the spectrum feature side by side, weighted so that the cosine
     #: similarity of two images is (1 − w)·cos(learned) + w·cos(spectrum).
     spectrum_weight: float = 0.0
+    #: Which spectrum is fused (with ``spectrum_weight`` > 0): ``radial`` (the yardstick's ring
+    #: average, standardised) or ``welch`` (the 2-D power spectrum of 64-px tiles, projected and
+    #: whitened within class on the training split; aidetect.models.welch). Both give 128 values.
+    spectrum: str = "radial"
     #: With the spectrum fused: the side of the centre window the learned part sees (None = the
     #: whole input). The spectrum is sharper over a whole 256-px image, while the learned part,
     #: trained on small crops, needs no more than a 128-px window, at a quarter of the cost.
@@ -239,6 +245,9 @@ class ArchitectureConfig:
         self.spectrum_weight = _check_number(source, "architecture.spectrum_weight", self.spectrum_weight, 0.0, 1.0, high_open=True)
         _check_int(source, "architecture.learned_crop", self.learned_crop, 1, MAX_IMAGE_SIDE, optional=True)
         _check_text(source, "architecture.readout", self.readout)
+        _check_text(source, "architecture.spectrum", self.spectrum)
+        if self.spectrum not in SPECTRUM_KINDS:
+            raise _bad(source, "architecture.spectrum", self.spectrum, f"choose one of {', '.join(SPECTRUM_KINDS)}")
 
 
 #: Detection threshold on the AI score when none was calibrated (no validation split).

@@ -12,8 +12,8 @@ from aidetect.training import DataConfig, LossConfig, OptimConfig, RuntimeConfig
 from aidetect.training.checkpoint import check_same_run
 
 #: ``training.options`` in config.json and ``options_json`` in checkpoints, as every release wrote them
-#: (``pixel_cache``, ``real_weight``, ``resize_p``, ``webp_p``, ``readout`` and ``aligned`` added last: options
-#: recorded without them read back with the defaults, None, 1.0, 0.0, 0.0, "head" and False).
+#: (``pixel_cache``, ``real_weight``, ``resize_p``, ``webp_p``, ``readout``, ``aligned`` and ``spectrum`` added last:
+#: options recorded without them read back with the defaults, None, 1.0, 0.0, 0.0, "head", False and "radial").
 RECORDED = [
     "data", "out", "setting", "include", "exclude", "layout", "arch", "init", "embedding_dim", "projection_hidden",
     "spectrum_weight", "learned_crop", "choose_spectrum_weight", "front_end", "stem_stride", "image_size",
@@ -21,7 +21,7 @@ RECORDED = [
     "learnable_temperature", "margin", "batch_size", "m_per_class", "epochs", "lr", "weight_decay", "warmup_epochs",
     "warmup_temperature", "memory_size", "patience", "bn_batches", "seed", "device", "workers", "max_per_class",
     "gallery_per_class", "resume", "channels_last", "compile", "pixel_cache", "real_weight", "resize_p",
-    "webp_p", "readout", "aligned",
+    "webp_p", "readout", "aligned", "spectrum",
 ]
 
 

@@ -38,6 +38,7 @@ def train(
     init: Annotated[str, typer.Option("--init", help="random, imagenet (from the local torch cache only), a weights file, or an aidetect model directory.")] = "random",
     embedding_dim: Annotated[int, typer.Option("--embedding-dim", min=2)] = 128,
     fuse_spectrum: Annotated[str, typer.Option("--fuse-spectrum", help="Append the spectrum feature to the learned embedding with this share of the similarity (0 = off), or 'auto' to choose it on the validation split.")] = "0",
+    spectrum: Annotated[str, typer.Option("--spectrum", help="With --fuse-spectrum, which spectrum: radial (the yardstick's ring average) or welch (the 2-D power spectrum of 64-px tiles, projected and whitened within class on the training split; keeps a latent decoder's 8-px-cell peaks, see docs/training.md).")] = "radial",
     front_end: Annotated[Optional[str], typer.Option("--front-end", help="rgb (the thesis), npr (neighbouring-pixel residual), npr-latent (npr plus the residual over 8×8 pixel cells, the size a latent-diffusion decoder works in; crops are then aligned to 8 unless --grid says otherwise) or srm (5×5 high-pass residual).")] = None,
     stem_stride: Annotated[Optional[int], typer.Option("--stem-stride", min=1, max=2, help="2 as EfficientNet; 1 keeps fine traces.")] = None,
     image_size: Annotated[Optional[int], typer.Option("--image-size", min=8, help="Input side in pixels at inference (256 in the thesis).")] = None,
@@ -85,6 +86,7 @@ def train(
         from aidetect.recipes import apply_recipe
 
         spectrum_weight, choose_spectrum_weight = _spectrum_weight(fuse_spectrum)
+        spectrum = _spectrum_kind(spectrum, spectrum_weight)
         recipe_options = apply_recipe(recipe, dict(
             arch=arch, front_end=front_end, stem_stride=stem_stride, image_size=image_size, preprocess_mode=preprocess,
             grid=grid, train_image_size=train_image_size, views=views, jpeg_p=jpeg_p, blur_p=blur_p, resize_p=resize_p, webp_p=webp_p,
@@ -110,6 +112,7 @@ def train(
             init=init,
             embedding_dim=embedding_dim,
             spectrum_weight=spectrum_weight,
+            spectrum=spectrum,
             choose_spectrum_weight=choose_spectrum_weight,
             learned_crop=learned_crop,
             readout=readout,
@@ -215,6 +218,7 @@ def info(
                 "front_end": config.architecture.front_end,
                 "stem_stride": config.architecture.stem_stride,
                 "spectrum_weight": config.architecture.spectrum_weight,
+                "spectrum": config.architecture.spectrum,
                 "learned_crop": config.architecture.learned_crop,
                 "readout": config.architecture.readout,
             },
@@ -265,8 +269,20 @@ def _describe_recipe(config) -> str:
         parts.append("embedding read from the trunk's stages")
     if arch.spectrum_weight > 0:
         window = f" (learned part on the centre {arch.learned_crop} px)" if arch.learned_crop else ""
-        parts.append(f"fused with the spectrum, weight {arch.spectrum_weight}{window}")
+        parts.append(f"fused with the {arch.spectrum} spectrum, weight {arch.spectrum_weight}{window}")
     return "; ".join(parts)
+
+
+def _spectrum_kind(value: str, weight: float) -> str:
+    """``--spectrum``: one of the encoder's spectra, and only with a spectrum to fuse."""
+    from aidetect.config import SPECTRUM_KINDS
+    from aidetect.errors import AidetectError
+
+    if value not in SPECTRUM_KINDS:
+        raise AidetectError(f"--spectrum {value!r}: choose one of {', '.join(SPECTRUM_KINDS)}")
+    if value != "radial" and weight == 0:
+        raise AidetectError(f"--spectrum {value} needs --fuse-spectrum (a share, or 'auto'): without it no spectrum is fused")
+    return value
 
 
 def _spectrum_weight(value: str) -> tuple[float, bool]:

@@ -19,6 +19,7 @@ from aidetect.models.fusion import fuse
 from aidetect.models.preprocess import crop_offset
 from aidetect.models.readout import READOUT_STAGES, READOUTS, StageReadout, pool_stage, run_stages, stage_layers
 from aidetect.models.spectrum import SpectrumFeatures
+from aidetect.models.welch import WelchSpectrumFeatures
 
 TrunkFactory = Callable[[ArchitectureConfig], tuple[nn.Module, int]]
 _TRUNKS: dict[str, TrunkFactory] = {}
@@ -70,6 +71,9 @@ def _spectrum(arch: ArchitectureConfig) -> tuple[nn.Module, int]:
     """No learning: the radial spectrum of the high-pass residual (aidetect.models.spectrum)."""
     return SpectrumFeatures(arch.embedding_dim), arch.embedding_dim
 
+
+#: The spectra a learned embedding can be fused with (``--spectrum``), each giving SPECTRUM_BINS values.
+SPECTRA: dict[str, Callable[[int], nn.Module]] = {"radial": SpectrumFeatures, "welch": WelchSpectrumFeatures}
 
 #: Trunks whose features are the embedding itself (no projection head, nothing to train).
 FIXED_FEATURE_TRUNKS = frozenset({"spectrum"})
@@ -205,7 +209,9 @@ class Encoder(nn.Module):
                 raise AidetectError(f"spectrum weight {arch.spectrum_weight} must lie between 0 and 1, with a learned trunk")
             # Fixed features (statistics fitted on the training split, no parameters): the
             # learned part can add what the spectrum misses and keep what it survives.
-            self.spectrum = SpectrumFeatures(SPECTRUM_BINS)
+            if arch.spectrum not in SPECTRA:  # config.json is checked on load; a library caller may not have
+                raise AidetectError(f"unknown spectrum {arch.spectrum!r}; choose one of {', '.join(SPECTRA)}")
+            self.spectrum = SPECTRA[arch.spectrum](SPECTRUM_BINS)
         if arch.readout not in READOUTS:
             raise AidetectError(f"unknown readout {arch.readout!r}; choose one of {', '.join(READOUTS)}")
         self.readout = None

@@ -41,8 +41,9 @@ def fingerprint_of(weight_bytes: bytes) -> str:
 #: Tensors kept in float32 when a model is saved in float16: the stage readout's mean is subtracted
 #: from pooled features before a projection that can scale a feature's deviation by 100 or more,
 #: so float16's rounding of a mean (one part in 2,000) would move every embedding by the same
-#: visible offset. They are small (4,048 + 4,048 × 128 numbers).
-FULL_PRECISION = ("readout.",)
+#: visible offset; a fused spectrum's statistics likewise (the Welch spectrum's are the same kind of
+#: map, aidetect.models.welch). They are small (4,048 + 4,048 × 128 and 2,112 + 2,112 × 128 numbers).
+FULL_PRECISION = ("readout.", "spectrum.")
 
 
 def save_model(folder: str | Path, encoder: Encoder, config: ModelConfig, *, half: bool = False) -> str:

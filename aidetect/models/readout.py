@@ -104,45 +104,57 @@ class StageReadout(nn.Module):
     def fit(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], shrinkage: float = WCCN_SHRINKAGE) -> int:
         """Fit mean and projection from ``(pooled [N, F], labels [N])`` batches of the training split;
         returns the number of images seen. Needs at least two classes."""
-        f = self.features
-        total, sum_ = 0, torch.zeros(f, dtype=torch.float64)
-        second = torch.zeros(f, f, dtype=torch.float64)
-        class_sums: dict[int, torch.Tensor] = {}
-        class_counts: dict[int, int] = {}
-        for pooled, labels in batches:
-            x, labels = pooled.double().cpu(), labels.cpu()
-            total += len(x)
-            sum_ += x.sum(0)
-            second += x.T @ x
-            for label in labels.unique().tolist():
-                rows = x[labels == label]
-                class_sums[label] = class_sums.get(label, torch.zeros(f, dtype=torch.float64)) + rows.sum(0)
-                class_counts[label] = class_counts.get(label, 0) + len(rows)
-        if len(class_counts) < 2 or total <= self.dim:
-            raise AidetectError(
-                f"the stage readout needs images of at least two classes and more than {self.dim} images to fit; "
-                f"it got {total} of {len(class_counts)} class(es)"
-            )
-        mean = sum_ / total
-        covariance = second / total - torch.outer(mean, mean)
-        # Steps 2 and 3 of the module docstring: standardise and weigh each block, then PCA.
-        spread = covariance.diagonal().clamp_min(1e-12).sqrt()
-        block = torch.cat([torch.full((w,), w ** -0.5, dtype=torch.float64) for w in self.widths])
-        scale = block / spread
-
-        def standardised(matrix: torch.Tensor) -> torch.Tensor:  # a covariance of x, as one of x · scale
-            return matrix * scale[:, None] * scale[None, :]
-
-        values, vectors = torch.linalg.eigh(standardised(covariance))
-        axes = vectors[:, values.argsort(descending=True)[: self.dim]]
-        # Step 4: the within-class covariance, Σ_c (S_c − n_c μ_c μ_cᵀ) / N with Σ_c S_c = the second moment.
-        between = sum(torch.outer(s, s) / class_counts[c] for c, s in class_sums.items())
-        within = (second - between) / total
-        within = axes.T @ standardised(within) @ axes
-        within = within + shrinkage * within.diagonal().mean() * torch.eye(self.dim, dtype=torch.float64)
-        w_values, w_vectors = torch.linalg.eigh(within)
-        whitening = w_vectors / w_values.clamp_min(1e-12).sqrt()[None, :]
-        self.mean.copy_(mean.float())
-        self.projection.copy_((scale[:, None] * axes @ whitening).float())
+        mean, projection, total = fit_whitened_projection(batches, self.widths, self.dim, shrinkage, "the stage readout")
+        self.mean.copy_(mean)
+        self.projection.copy_(projection)
         self.fitted.fill_(True)
         return total
+
+
+@torch.no_grad()
+def fit_whitened_projection(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], widths: list[int], dim: int,
+                            shrinkage: float, what: str) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Steps 2-4 of the module docstring for features [N, F] made of blocks of ``widths``, from
+    ``(features, labels)`` batches (one pass, sums in float64): returns (mean [F], projection [F, dim],
+    images seen), so that ``(x - mean) @ projection`` is the standardised, block-weighted, PCA-reduced
+    and within-class-whitened reading of x. ``what`` names the feature in the error for too little data.
+    Shared by the stage readout and the Welch spectrum (aidetect.models.welch)."""
+    f = sum(widths)
+    total, sum_ = 0, torch.zeros(f, dtype=torch.float64)
+    second = torch.zeros(f, f, dtype=torch.float64)
+    class_sums: dict[int, torch.Tensor] = {}
+    class_counts: dict[int, int] = {}
+    for features, labels in batches:
+        x, labels = features.double().cpu(), labels.cpu()
+        total += len(x)
+        sum_ += x.sum(0)
+        second += x.T @ x
+        for label in labels.unique().tolist():
+            rows = x[labels == label]
+            class_sums[label] = class_sums.get(label, torch.zeros(f, dtype=torch.float64)) + rows.sum(0)
+            class_counts[label] = class_counts.get(label, 0) + len(rows)
+    if len(class_counts) < 2 or total <= dim:
+        raise AidetectError(
+            f"{what} needs images of at least two classes and more than {dim} images to fit; "
+            f"it got {total} of {len(class_counts)} class(es)"
+        )
+    mean = sum_ / total
+    covariance = second / total - torch.outer(mean, mean)
+    # Steps 2 and 3: standardise and weigh each block, then PCA.
+    spread = covariance.diagonal().clamp_min(1e-12).sqrt()
+    block = torch.cat([torch.full((w,), w ** -0.5, dtype=torch.float64) for w in widths])
+    scale = block / spread
+
+    def standardised(matrix: torch.Tensor) -> torch.Tensor:  # a covariance of x, as one of x · scale
+        return matrix * scale[:, None] * scale[None, :]
+
+    values, vectors = torch.linalg.eigh(standardised(covariance))
+    axes = vectors[:, values.argsort(descending=True)[:dim]]
+    # Step 4: the within-class covariance, Σ_c (S_c − n_c μ_c μ_cᵀ) / N with Σ_c S_c = the second moment.
+    between = sum(torch.outer(s, s) / class_counts[c] for c, s in class_sums.items())
+    within = (second - between) / total
+    within = axes.T @ standardised(within) @ axes
+    within = within + shrinkage * within.diagonal().mean() * torch.eye(dim, dtype=torch.float64)
+    w_values, w_vectors = torch.linalg.eigh(within)
+    whitening = w_vectors / w_values.clamp_min(1e-12).sqrt()[None, :]
+    return mean.float(), (scale[:, None] * axes @ whitening).float(), total

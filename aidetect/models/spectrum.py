@@ -50,6 +50,17 @@ def radial_bin_matrix(height: int, width: int, n_bins: int) -> torch.Tensor:
     return matrix / counts
 
 
+def grey_residual(images: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Steps 1-2 of the module docstring: [N, 3, H, W] → [N, H, W], grey minus its Gaussian blur
+    (``kernel``: :func:`_gaussian_kernel`), in float32."""
+    images = images.float()
+    weights = torch.tensor(_GREY, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
+    grey = (images * weights).sum(dim=1, keepdim=True)
+    pad = kernel.shape[-1] // 2
+    blurred = F.conv2d(F.pad(grey, (pad, pad, pad, pad), mode="reflect"), kernel.to(images.device))
+    return (grey - blurred)[:, 0]
+
+
 class SpectrumFeatures(nn.Module):
     """Images [N, 3, H, W] in [0, 1] → standardised radial spectrum [N, n_bins]."""
 
@@ -63,12 +74,7 @@ class SpectrumFeatures(nn.Module):
 
     def raw(self, images: torch.Tensor) -> torch.Tensor:
         """The radial log-amplitude spectrum before standardisation [N, n_bins]."""
-        images = images.float()
-        weights = torch.tensor(_GREY, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
-        grey = (images * weights).sum(dim=1, keepdim=True)
-        pad = self.kernel.shape[-1] // 2
-        blurred = F.conv2d(F.pad(grey, (pad, pad, pad, pad), mode="reflect"), self.kernel)
-        residual = (grey - blurred)[:, 0]
+        residual = grey_residual(images, self.kernel)
         h, w = residual.shape[-2:]
         # A Hann window: the FFT treats the image as periodic, and the jump between
         # opposite borders would otherwise add a bright cross along both axes.

@@ -158,6 +158,7 @@ FLAT_OPTIONS: dict[str, tuple[str | None, str]] = {
     "webp_p": RECIPE_OPTIONS["webp_p"],
     "readout": ("architecture", "readout"),
     "aligned": ("optim", "aligned"),
+    "spectrum": ("architecture", "spectrum"),
 }
 
 _CONFIGS = {

@@ -600,8 +600,14 @@ class Trainer:
                     yield to_model_input(views, self.device, channels_last=False), batch.labels
 
     def _fit_spectrum(self, spectrum: nn.Module) -> int:
-        """Standardisation statistics of a spectrum feature over the training split."""
-        seen = spectrum.fit(images for images, _ in self._inference_batches("standardisation statistics"))
+        """Statistics of a spectrum feature over the training split: the radial spectrum's
+        standardisation from clean images; the Welch spectrum's projection (aidetect.models.welch)
+        from labelled images after the recipe's augmentation, as the stage readout's, so that its
+        whitening learns re-compression as spread within a class."""
+        if getattr(spectrum, "needs_labels", False):
+            seen = spectrum.fit(self._inference_batches("spectrum statistics", READOUT_FIT_IMAGES, augmented=True))
+        else:
+            seen = spectrum.fit(images for images, _ in self._inference_batches("standardisation statistics"))
         if seen == 0:
             raise AidetectError(f"no training image under {self.options.data.root} could be read")
         return seen

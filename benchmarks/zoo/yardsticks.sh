@@ -13,8 +13,8 @@
 # procedural8000-ft-resize procedural8000-ft-resize-leaveout procedural8000-ft-more-resize (needs procedural8000-ft)
 # procedural8000-ft-webp procedural8000-ft-webp-leaveout procedural8000-ft-crop128 procedural8000-ft-aligned
 # procedural8000-ft-aligned-leaveout procedural8000-ft-aligned-latentout procedural8000-ft-decfam-latentout (needs DECODER_FAMILY) procedural8000-ft-latentout-seed2
-# procedural8000-ft-latentout procedural8000-ft-latentnpr procedural8000-ft-latentnpr-latentout, and <any fingerprint model>-fused, -fused-full or -stages (needs that
-# model first)
+# procedural8000-ft-latentout procedural8000-ft-latentnpr procedural8000-ft-latentnpr-latentout, and <any fingerprint model>-fused, -fused-full, -welch,
+# -welch-full (fused with the 2-D Welch spectrum instead of the radial one) or -stages (needs that model first)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
 #   for m in fingerprint thesis fingerprint-leaveout thesis-leaveout; do bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo $m & done
 # Then: python benchmarks/zoo/table.py RUNS_DIR > table.md
@@ -188,6 +188,16 @@ for model in $MODELS; do
       extra=$(inherited_options "$base")
       case $base in *-stages) extra="$extra --readout stages" ;; esac  # the readout is fitted again on the fused run's input
       train "$model" --recipe fingerprint --init "$RUNS/$base" --fuse-spectrum "$FUSE" --image-size 256 --learned-crop 128 --epochs 0 $extra ;;
+    *-welch-full)  # the 2-D Welch spectrum (--spectrum welch) over the whole 256-px image, the learned part on its centre 128 px
+      base=${model%-welch-full}
+      extra=$(inherited_options "$base")
+      case $base in *-stages) extra="$extra --readout stages" ;; esac
+      train "$model" --recipe fingerprint --init "$RUNS/$base" --fuse-spectrum "$FUSE" --spectrum welch --image-size 256 --learned-crop 128 --epochs 0 $extra ;;
+    *-welch)       # the 2-D Welch spectrum and the learned part, both on the centre 128 px
+      base=${model%-welch}
+      extra=$(inherited_options "$base")
+      case $base in *-stages) extra="$extra --readout stages" ;; esac
+      train "$model" --recipe fingerprint --init "$RUNS/$base" --fuse-spectrum "$FUSE" --spectrum welch --epochs 0 $extra ;;
     *-fused)       # both parts on the centre 128 px
       base=${model%-fused}
       extra=$(inherited_options "$base")

@@ -1,0 +1,151 @@
+"""The 2-D Welch spectrum alone, no network: how well does each linear reading of it attribute and detect?
+
+    python benchmarks/zoo/welch_probe.py ZOO_ROOT [--image-size 128] [--leave-out CLASS ...]
+        [--conditions clean jpeg:75 wild] [--k 11] [--json OUT.json]
+
+Every image of the zoo's train and test splits (the centred ``--image-size`` crop at native
+resolution, as `evaluate` reads a 128-px model's input) gives the raw feature of
+aidetect.models.welch: the log power spectrum of its grey high-pass residual, averaged over 64-px
+tiles (2,112 numbers). Three readings of it, each fitted on the train split's clean images (the
+product fits its own on augmented ones) and used as the embedding of the product's k-NN (weighted
+vote for attribution, similarity gap for detection; gallery = the train split, all of it and 50 per
+class):
+
+* ``standardised``: each number standardised, nothing else (what the radial yardstick does with
+  its 128 rings);
+* ``pca+wccn``: the product's map (``--spectrum welch``): standardised, first 128 principal axes,
+  whitened within class (aidetect.models.readout.fit_whitened_projection);
+* ``lda``: linear discriminant analysis (scikit-learn, shrinkage chosen by Ledoit-Wolf): the
+  C − 1 directions that best separate the fitted classes, and nothing else.
+
+With ``--leave-out``, those classes are left out of every fit (not of the gallery): their accuracy
+and their detection AUC against ``real`` are the zero-shot columns, which say whether a reading
+learned *the zoo's generators* or *what a generator changes in a spectrum*.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis  # noqa: E402
+from sklearn.metrics import roc_auc_score  # noqa: E402
+from torch import nn  # noqa: E402
+
+from aidetect.config import PreprocessConfig  # noqa: E402
+from aidetect.data.perturb import parse_perturbation  # noqa: E402
+from aidetect.embedding import embed_files  # noqa: E402
+from aidetect.models.readout import WCCN_SHRINKAGE, fit_whitened_projection  # noqa: E402
+from aidetect.models.welch import WelchSpectrumFeatures, welch_bins  # noqa: E402
+from aidetect.settings import REAL  # noqa: E402
+from feature_probe import knn_accuracy, similarity_gap, split_files  # noqa: E402
+
+READINGS = ("standardised", "pca+wccn", "lda")
+
+
+class RawWelch(nn.Module):
+    """Images → the raw Welch feature (steps 1-3 of aidetect.models.welch), for embed_files."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.welch = WelchSpectrumFeatures(1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.welch.raw(images)
+
+
+def fit_readings(x: np.ndarray, labels: np.ndarray, dim: int = 128) -> dict:
+    """Each reading as a function of raw features, fitted on (x, labels)."""
+    mean, spread = x.mean(axis=0), x.std(axis=0) + 1e-6
+    standardise = lambda z: (z - mean) / spread  # noqa: E731
+    centre, projection, _ = fit_whitened_projection(
+        [(torch.from_numpy(x), torch.from_numpy(labels))], [welch_bins()], dim, WCCN_SHRINKAGE, "the Welch probe")
+    centre, projection = centre.numpy(), projection.numpy()
+    lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(standardise(x), labels)
+    return {"standardised": standardise, "pca+wccn": lambda z: (z - centre) @ projection,
+            "lda": lambda z: lda.transform(standardise(z))}
+
+
+def unit(z: np.ndarray) -> np.ndarray:
+    return (z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("zoo", type=Path, help="data root with train/ and test/ class folders (the zoo)")
+    parser.add_argument("--image-size", type=int, default=128, help="side of the centred crop read (64 or more)")
+    parser.add_argument("--leave-out", nargs="*", default=[], metavar="CLASS", help="classes kept out of every fit")
+    parser.add_argument("--conditions", nargs="+", default=["clean", "jpeg:75", "wild"], help="test conditions")
+    parser.add_argument("--k", type=int, default=11)
+    parser.add_argument("--seed", type=int, default=0, help="the draw of 50 per class")
+    parser.add_argument("--json", type=Path, help="also write the table here")
+    args = parser.parse_args(argv)
+    for split in ("train", "test"):
+        if not (args.zoo / split).is_dir():
+            parser.error(f"{args.zoo / split} is missing: ZOO_ROOT needs train/ and test/ class folders")
+    if args.image_size < 64:
+        parser.error("--image-size must be 64 or more (the Welch tiles are 64 px)")
+    classes = sorted(p.name for p in (args.zoo / "train").iterdir() if p.is_dir())
+    unknown = sorted(set(args.leave_out) - set(classes))
+    if unknown or REAL not in classes:
+        parser.error(f"--leave-out {unknown} are not classes of {args.zoo / 'train'}" if unknown
+                     else f"{args.zoo / 'train'} has no '{REAL}' class to detect against")
+    conditions = {c: (None if c == "clean" else parse_perturbation(c)) for c in args.conditions}
+    torch.set_num_threads(1)  # one core per process on this shared machine (docs/performance.md)
+
+    preprocess = PreprocessConfig(image_size=args.image_size, mode="crop")
+    reader = RawWelch().eval()
+
+    def raw(paths: list[str], perturb) -> np.ndarray:
+        with torch.inference_mode():
+            done = embed_files(reader, preprocess, paths, hash_files=False, progress=None, perturb=perturb)
+        if done.errors:
+            raise SystemExit(f"error: {done.errors[0][0]}: {done.errors[0][1]}")
+        return done.embeddings
+
+    train_paths, train_labels = split_files(args.zoo, "train", classes, 0, args.seed)
+    test_paths, test_labels = split_files(args.zoo, "test", classes, 0, args.seed)
+    train = raw(train_paths, None)
+    held = np.isin(train_labels, [classes.index(c) for c in args.leave_out])
+    readings = fit_readings(train[~held], train_labels[~held])
+    rng = np.random.default_rng(args.seed)
+    fifty = np.concatenate([rng.choice(np.flatnonzero(train_labels == c), min(50, int((train_labels == c).sum())), replace=False)
+                            for c in range(len(classes))])
+    real = classes.index(REAL)
+    zero_shot = np.isin(test_labels, [classes.index(c) for c in args.leave_out])
+    is_ai = test_labels != real
+    rows = []
+    print(f"| reading | condition | gallery | accuracy | AUC (gap) | zero-shot accuracy | zero-shot AUC |")
+    print("|---|---|---|---|---|---|---|")
+    for condition, perturb in conditions.items():
+        test = raw(test_paths, perturb)
+        for name in READINGS:
+            gallery, queries = unit(readings[name](train)), unit(readings[name](test))
+            for label, rows_of in (("all", np.arange(len(train_labels))), ("50", fifty)):
+                right = knn_accuracy(gallery[rows_of], train_labels[rows_of], queries, test_labels, len(classes), args.k)
+                gap = similarity_gap(gallery[rows_of], train_labels[rows_of] == real, queries, args.k)
+                row = {"reading": name, "condition": condition, "gallery": label, "accuracy": 100 * right.mean(),
+                       "auc": 100 * roc_auc_score(is_ai, gap), "zero_shot_accuracy": None, "zero_shot_auc": None}
+                if zero_shot.any():
+                    mine = zero_shot | ~is_ai
+                    row["zero_shot_accuracy"] = 100 * right[zero_shot].mean()
+                    row["zero_shot_auc"] = 100 * roc_auc_score(is_ai[mine], gap[mine])
+                rows.append(row)
+                print(f"| {name} | {condition} | {label} | " + " | ".join(
+                    "–" if row[k] is None else f"{row[k]:.1f}"
+                    for k in ("accuracy", "auc", "zero_shot_accuracy", "zero_shot_auc")) + " |", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"zoo": str(args.zoo), "image_size": args.image_size, "leave_out": args.leave_out,
+                                         "k": args.k, "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""The Welch spectrum (aidetect.models.welch), fused with a learned embedding by ``--spectrum welch``."""
+
+import json
+import math
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from aidetect.cli.main import app
+from aidetect.cli.train_cmd import _describe_recipe
+from aidetect.config import SPECTRUM_KINDS, ArchitectureConfig
+from aidetect.errors import AidetectError
+from aidetect.gallery import Gallery
+from aidetect.models.encoder import SPECTRA, Encoder
+from aidetect.models.model_dir import load_model
+from aidetect.models.welch import WELCH_TILE, WelchSpectrumFeatures, welch_bins
+from helpers import assert_attributes_folder, train_tiny_cli
+
+runner = CliRunner()
+
+
+def _periodic(n: int, side: int, period: float, amplitude: float, seed: int) -> torch.Tensor:
+    """Smooth random content (a blurred noise field) plus a cosine of ``period`` px along x, per image
+    of a random phase: [n, 3, side, side] in [0, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    content = torch.nn.functional.avg_pool2d(torch.rand(n, 1, side + 8, side + 8, generator=g), 9, stride=1)
+    x = torch.arange(side, dtype=torch.float32)
+    phase = torch.rand(n, 1, 1, 1, generator=g) * 2 * math.pi
+    trace = amplitude * torch.cos(2 * math.pi * x / period + phase) if period else torch.zeros(1)
+    return (content + trace).clamp(0, 1).expand(n, 3, side, side).contiguous()
+
+
+def test_a_periodic_trace_sits_on_its_own_bin_whatever_its_phase():
+    welch = WelchSpectrumFeatures(8)
+    images = _periodic(4, 128, period=4, amplitude=0.05, seed=0)  # 1/4 cycle per pixel along x
+    raw = welch.raw(images).view(4, WELCH_TILE, WELCH_TILE // 2 + 1)
+    assert raw.shape[1:] == (64, 33) and welch_bins() == 64 * 33
+    # the peak: row 0 (no vertical frequency), column 64 / 4 = 16, for every phase
+    peak = raw[:, 0, 16]
+    assert torch.all(peak > raw[:, 0, 12] + 3) and torch.all(peak > raw[:, 4, 16] + 3)
+    assert float(peak.max() - peak.min()) < 0.5
+
+
+def test_the_fitted_reading_separates_a_trace_from_content_and_is_whitened_within_class():
+    torch.manual_seed(0)
+    welch = WelchSpectrumFeatures(16)
+    with_trace = _periodic(120, 64, period=8, amplitude=0.04, seed=1)
+    without = _periodic(120, 64, period=0, amplitude=0.0, seed=2)
+    images = torch.cat([with_trace, without])
+    labels = torch.tensor([0] * 120 + [1] * 120)
+    assert welch.fit([(images[::2], labels[::2]), (images[1::2], labels[1::2])]) == 240
+    reading = welch(images)
+    assert reading.shape == (240, 16)
+    centred = torch.cat([reading[labels == c] - reading[labels == c].mean(0) for c in (0, 1)])
+    within = centred.T @ centred / len(centred)
+    assert torch.allclose(within.diagonal().mean(), torch.tensor(1.0), atol=0.15)  # whitened (and shrunk)
+    # new images of both kinds land nearer their own class's mean
+    test = welch(torch.cat([_periodic(20, 64, 8, 0.04, seed=3), _periodic(20, 64, 0, 0.0, seed=4)]))
+    means = torch.stack([reading[labels == c].mean(0) for c in (0, 1)])
+    predicted = torch.cdist(test, means).argmin(dim=1)
+    assert (predicted == torch.tensor([0] * 20 + [1] * 20)).float().mean() >= 0.9
+
+
+def test_an_input_smaller_than_a_tile_and_an_unfitted_reading_are_refused():
+    welch = WelchSpectrumFeatures(8)
+    with pytest.raises(AidetectError, match="--image-size 64"):
+        welch.raw(torch.rand(1, 3, 32, 32))
+    with pytest.raises(AidetectError, match="no statistics yet"):
+        welch(torch.rand(1, 3, 64, 64))
+
+
+def test_every_spectrum_kind_has_its_module_and_a_fused_encoder_gives_the_fused_layout():
+    assert tuple(SPECTRA) == SPECTRUM_KINDS
+    encoder = Encoder(ArchitectureConfig(name="tiny", spectrum_weight=0.4, spectrum="welch")).eval()
+    assert isinstance(encoder.spectrum, WelchSpectrumFeatures) and encoder.arch.output_dim == 256
+
+
+def test_the_command_line_refuses_an_unknown_spectrum_or_one_with_nothing_to_fuse(synthetic_data, tmp_path):
+    for args, message in ((["--spectrum", "ring", "--fuse-spectrum", "0.5"], "--spectrum 'ring'"),
+                          (["--spectrum", "welch"], "needs --fuse-spectrum")):
+        result = train_tiny_cli(["--data", str(synthetic_data), "--out", str(tmp_path / "x"), "--epochs", "0", *args])
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert not (tmp_path / "x").exists()
+
+
+def test_a_model_fused_with_the_welch_spectrum_fits_it_and_attributes(tiny_model, synthetic_data, tmp_path):
+    out = tmp_path / "welch"
+    result = train_tiny_cli(["--data", str(synthetic_data), "--out", str(out), "--init", str(tiny_model),
+                             "--fuse-spectrum", "0.5", "--spectrum", "welch", "--image-size", "64", "--epochs", "0"])
+    assert result.exit_code == 0, result.output
+    model, source = load_model(out), load_model(tiny_model)
+    assert model.config.architecture.spectrum == "welch" and isinstance(model.encoder.spectrum, WelchSpectrumFeatures)
+    assert bool(model.encoder.spectrum.fitted) and model.encoder.spectrum.projection.abs().sum() > 0
+    for key, value in source.encoder.state_dict().items():  # the learned part is the source's
+        assert torch.equal(model.encoder.state_dict()[key], value), key
+    gallery = Gallery.load(out / "gallery.npz", expected_model_fingerprint=model.config.fingerprint)
+    assert gallery.embedding_dim == 256
+    assert_attributes_folder(out, synthetic_data / "test" / "gen_a", "gen_a", 20)
+    info = json.loads(runner.invoke(app, ["info", "--model", str(out), "--json"]).stdout)
+    assert info["recipe"]["spectrum"] == "welch"
+    assert "fused with the welch spectrum" in _describe_recipe(model.config)  # `aidetect info`'s recipe line
+
+
+def test_a_half_precision_save_keeps_the_welch_statistics_in_float32(tmp_path):
+    from aidetect.config import ModelConfig
+    from aidetect.models.model_dir import save_model
+    from aidetect.models.weights import read_safetensors
+
+    torch.manual_seed(0)
+    encoder = Encoder(ArchitectureConfig(name="tiny", spectrum_weight=0.3, spectrum="welch")).eval()
+    images = torch.rand(140, 3, 64, 64)
+    encoder.spectrum.fit([(images, torch.arange(140) % 2)])
+    save_model(tmp_path, encoder, ModelConfig(architecture=encoder.arch), half=True)
+    state = read_safetensors(tmp_path / "model.safetensors")
+    assert state["spectrum.mean"].dtype == state["spectrum.projection"].dtype == torch.float32
+    assert state["head.0.weight"].dtype == torch.float16
+    with torch.no_grad():
+        assert torch.allclose(load_model(tmp_path).encoder.spectrum(images[:4]), encoder.spectrum(images[:4]), atol=1e-5)
