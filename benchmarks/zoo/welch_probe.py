@@ -1,7 +1,7 @@
 """The 2-D Welch spectrum alone, no network: how well does each linear reading of it attribute and detect?
 
     python benchmarks/zoo/welch_probe.py ZOO_ROOT [--image-size 128] [--leave-out CLASS ...]
-        [--conditions clean jpeg:75 wild] [--k 11] [--json OUT.json]
+        [--feature welch|radial] [--conditions clean jpeg:75 wild] [--k 11] [--json OUT.json]
 
 Every image of the zoo's train and test splits (the centred ``--image-size`` crop at native
 resolution, as `evaluate` reads a 128-px model's input) gives the raw feature of
@@ -17,6 +17,10 @@ class):
   whitened within class (aidetect.models.readout.fit_whitened_projection);
 * ``lda``: linear discriminant analysis (scikit-learn, shrinkage chosen by Ledoit-Wolf): the
   C − 1 directions that best separate the fitted classes, and nothing else.
+
+With ``--feature radial`` the same three readings are made of the spectrum yardstick's 128 ring
+averages instead (aidetect.models.spectrum, before its standardisation): which of the two
+changes, the 2-D plane or the fitted map, makes the difference.
 
 With ``--leave-out``, those classes are left out of every fit (not of the gallery): their accuracy
 and their detection AUC against ``real`` are the zero-shot columns, which say whether a reading
@@ -39,26 +43,28 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis  # noqa: E4
 from sklearn.metrics import roc_auc_score  # noqa: E402
 from torch import nn  # noqa: E402
 
-from aidetect.config import PreprocessConfig  # noqa: E402
+from aidetect.config import SPECTRUM_BINS, PreprocessConfig  # noqa: E402
 from aidetect.data.perturb import parse_perturbation  # noqa: E402
 from aidetect.embedding import embed_files  # noqa: E402
 from aidetect.models.readout import WCCN_SHRINKAGE, fit_whitened_projection  # noqa: E402
-from aidetect.models.welch import WelchSpectrumFeatures, welch_bins  # noqa: E402
+from aidetect.models.spectrum import SpectrumFeatures  # noqa: E402
+from aidetect.models.welch import WelchSpectrumFeatures  # noqa: E402
 from aidetect.settings import REAL  # noqa: E402
 from feature_probe import knn_accuracy, similarity_gap, split_files  # noqa: E402
 
 READINGS = ("standardised", "pca+wccn", "lda")
 
 
-class RawWelch(nn.Module):
-    """Images → the raw Welch feature (steps 1-3 of aidetect.models.welch), for embed_files."""
+class RawSpectrum(nn.Module):
+    """Images → a spectrum feature before any statistics, for embed_files: the Welch feature (steps
+    1-3 of aidetect.models.welch) or the yardstick's ring averages (aidetect.models.spectrum)."""
 
-    def __init__(self) -> None:
+    def __init__(self, feature: str) -> None:
         super().__init__()
-        self.welch = WelchSpectrumFeatures(1)
+        self.spectrum = WelchSpectrumFeatures(1) if feature == "welch" else SpectrumFeatures(SPECTRUM_BINS)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.welch.raw(images)
+        return self.spectrum.raw(images)
 
 
 def fit_readings(x: np.ndarray, labels: np.ndarray, dim: int = 128) -> dict:
@@ -66,7 +72,7 @@ def fit_readings(x: np.ndarray, labels: np.ndarray, dim: int = 128) -> dict:
     mean, spread = x.mean(axis=0), x.std(axis=0) + 1e-6
     standardise = lambda z: (z - mean) / spread  # noqa: E731
     centre, projection, _ = fit_whitened_projection(
-        [(torch.from_numpy(x), torch.from_numpy(labels))], [welch_bins()], dim, WCCN_SHRINKAGE, "the Welch probe")
+        [(torch.from_numpy(x), torch.from_numpy(labels))], [x.shape[1]], min(dim, x.shape[1]), WCCN_SHRINKAGE, "the probe")
     centre, projection = centre.numpy(), projection.numpy()
     lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(standardise(x), labels)
     return {"standardised": standardise, "pca+wccn": lambda z: (z - centre) @ projection,
@@ -81,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("zoo", type=Path, help="data root with train/ and test/ class folders (the zoo)")
     parser.add_argument("--image-size", type=int, default=128, help="side of the centred crop read (64 or more)")
+    parser.add_argument("--feature", choices=("welch", "radial"), default="welch", help="which spectrum (default welch)")
     parser.add_argument("--leave-out", nargs="*", default=[], metavar="CLASS", help="classes kept out of every fit")
     parser.add_argument("--conditions", nargs="+", default=["clean", "jpeg:75", "wild"], help="test conditions")
     parser.add_argument("--k", type=int, default=11)
@@ -101,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)  # one core per process on this shared machine (docs/performance.md)
 
     preprocess = PreprocessConfig(image_size=args.image_size, mode="crop")
-    reader = RawWelch().eval()
+    reader = RawSpectrum(args.feature).eval()
 
     def raw(paths: list[str], perturb) -> np.ndarray:
         with torch.inference_mode():
@@ -122,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     zero_shot = np.isin(test_labels, [classes.index(c) for c in args.leave_out])
     is_ai = test_labels != real
     rows = []
-    print(f"| reading | condition | gallery | accuracy | AUC (gap) | zero-shot accuracy | zero-shot AUC |")
+    print("| reading | condition | gallery | accuracy | AUC (gap) | zero-shot accuracy | zero-shot AUC |")
     print("|---|---|---|---|---|---|---|")
     for condition, perturb in conditions.items():
         test = raw(test_paths, perturb)
@@ -142,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                     "–" if row[k] is None else f"{row[k]:.1f}"
                     for k in ("accuracy", "auc", "zero_shot_accuracy", "zero_shot_auc")) + " |", flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"zoo": str(args.zoo), "image_size": args.image_size, "leave_out": args.leave_out,
+        args.json.write_text(json.dumps({"zoo": str(args.zoo), "feature": args.feature, "image_size": args.image_size, "leave_out": args.leave_out,
                                          "k": args.k, "rows": rows}, indent=1))
     return 0
 
