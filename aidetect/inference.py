@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 from aidetect.data.conditions import read_conditions
 from aidetect.data.images import SkippedInputs, display_path, iter_image_paths
 from aidetect.data.sampling import sample_rows
-from aidetect.embedding import embed_files, embed_tiled
+from aidetect.embedding import embed_tiled
 from aidetect.errors import AidetectError
 from aidetect.gallery import update_gallery
 from aidetect.gallery.thumbnails import thumbnails_for
@@ -54,18 +54,6 @@ def collect_files(paths: Iterable[str | Path]) -> tuple[list[str], list[tuple[st
     """Image files under ``paths`` (recursively) and the inputs that could not be listed."""
     entries = collect_inputs(paths)
     return [p for p, reason in entries if reason is None], [(p, reason) for p, reason in entries if reason is not None]
-
-
-def embed_paths(session: Session, files: Sequence[str], *, batch_size: int | None = None, workers: int = 0, progress: str | None = "embedding"):
-    return embed_files(
-        session.model.encoder,
-        session.model.config.preprocess,
-        list(files),
-        batch_size=batch_size,
-        workers=workers,
-        device=session.device,
-        progress=progress,
-    )
 
 
 def _neighbors(prediction: Prediction, classifier) -> list[dict]:
@@ -298,7 +286,8 @@ def enroll(
 
     With more than ``max_images`` files, a seeded sample is taken. Files already
     in the gallery (same SHA-256, any class) are skipped and counted, by the class that holds
-    them. With ``store_thumbnails`` each new row keeps a small lossless thumbnail (about 8 KB),
+    them. Each image is embedded as a query is (the mean of tiles covering it); ``workers`` is
+    accepted for the CLI's sake, tiled embedding reads one file at a time. With ``store_thumbnails`` each new row keeps a small lossless thumbnail (about 8 KB),
     so evidence reports show it on any machine; paths are stored relative to the files' common folder.
     """
     label = check_class_name(label)
@@ -307,7 +296,11 @@ def enroll(
         raise AidetectError(NO_IMAGES)
     if max_images is not None and len(files) > max_images:
         files = [files[i] for i in sample_rows(len(files), max_images, seed, "enroll")]
-    embedded = embed_paths(session, files, batch_size=batch_size, workers=workers, progress=progress)
+    # Embedded exactly as detect and attribute embed a query (the mean of tiles covering the whole
+    # image), so an enrolled row and a later query of the same generator are the same reading: the
+    # centre window alone had put them apart (for the Welch spectrum most: docs/zoo-benchmark.md).
+    embedded = embed_tiled(session.model.encoder, session.model.config.preprocess, files, batch_size=batch_size,
+                           device=session.device, progress=progress)
     counts: dict[str, int] = {}
 
     duplicates_in: dict[str, int] = {}

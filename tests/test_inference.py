@@ -104,6 +104,37 @@ def test_enroll_new_generator_then_attribute_and_unknown(model_copy, tmp_path, c
     assert accuracy >= 0.6, accuracy
 
 
+def test_an_enrolled_row_is_the_image_read_as_a_query_reads_it(model_copy, tmp_path):
+    """enroll embeds each image as detect/attribute embed a query (the mean of tiles covering the
+    whole image), so a file enrolled and then queried is its own nearest row, at similarity 1."""
+    from PIL import Image
+
+    from aidetect.embedding import embed_files, embed_tiled
+    from aidetect.gallery import Gallery
+    from aidetect.models.model_dir import load_model
+
+    # native-resolution crops (the bundled model's mode), so a wide image is several tiles and its
+    # centre window another reading; the tiny model was trained resizing, which reads both alike
+    config_file = model_copy / "config.json"
+    config = json.loads(config_file.read_text())
+    config["preprocess"]["mode"] = "crop"
+    config_file.write_text(json.dumps(config))
+    folder = tmp_path / "wide"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):  # wider than the tiny model's 32-px input: several tiles, unlike its centre window
+        Image.fromarray(rng.integers(0, 256, (40, 96, 3), dtype=np.uint8)).save(folder / f"w{i}.png")
+    files = sorted(str(p) for p in folder.iterdir())
+    assert runner.invoke(app, ["enroll", "--model", str(model_copy), "--generator", "wide", str(folder)]).exit_code == 0
+    model = load_model(model_copy)
+    gallery = Gallery.load(model_copy / "gallery.npz", expected_model_fingerprint=model.config.fingerprint)
+    rows = np.asarray(gallery.embeddings, dtype=np.float32)[[i for i, label in enumerate(gallery.labels()) if label == "wide"]]
+    tiled = embed_tiled(model.encoder, model.config.preprocess, files, progress=None).embeddings
+    centre = embed_files(model.encoder, model.config.preprocess, files, hash_files=False, progress=None).embeddings
+    assert np.allclose(np.sort(rows @ tiled.T, axis=0)[-1], 1.0, atol=2e-3)  # float16 storage
+    assert not np.allclose(tiled, centre, atol=2e-3)  # the two readings differ for these images
+
+
 def test_enroll_skips_duplicates_and_gallery_remove_undoes(model_copy, tmp_path):
     folder = tmp_path / "x"
     write_images(folder, "gen_d", 12)
