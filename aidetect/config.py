@@ -32,6 +32,9 @@ CHECKPOINT_FILE = "checkpoint.pt"
 SPECTRUM_BINS = 128
 #: The spectra a learned embedding can be fused with (``--spectrum``; aidetect.models.encoder.SPECTRA).
 SPECTRUM_KINDS = ("radial", "welch")
+#: Side of the tiles whose spectra the Welch spectrum averages (aidetect.models.welch): k/8 cycles
+#: per pixel falls on whole bins, and a 128-px crop gives four tiles, a 256-px image sixteen.
+WELCH_TILE = 64
 
 
 # --------------------------------------------------------------------------- #

@@ -146,8 +146,9 @@ def embed_tiled(
     The whole image's embedding is the mean of its tiles' embeddings, L2-normalised again; the
     tiles' own embeddings come back too, for per-tile votes. ``max_tiles`` None: as many as
     config.TILE_PIXEL_BUDGET allows for the model's input (preprocess.default_max_tiles). For the
-    few files a ``detect`` or ``attribute`` call names; bulk embedding (galleries, evaluation)
-    uses :func:`embed_files`.
+    files a ``detect``, ``attribute`` or ``enroll`` call names (enroll reads an image as a query is
+    read, one file at a time); bulk embedding (the gallery ``train`` builds, evaluation) uses
+    :func:`embed_files`.
     """
     device = torch.device(device)
     batch_size = batch_size or default_batch_size(device)

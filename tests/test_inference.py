@@ -131,8 +131,10 @@ def test_an_enrolled_row_is_the_image_read_as_a_query_reads_it(model_copy, tmp_p
     rows = np.asarray(gallery.embeddings, dtype=np.float32)[[i for i, label in enumerate(gallery.labels()) if label == "wide"]]
     tiled = embed_tiled(model.encoder, model.config.preprocess, files, progress=None).embeddings
     centre = embed_files(model.encoder, model.config.preprocess, files, hash_files=False, progress=None).embeddings
-    assert np.allclose(np.sort(rows @ tiled.T, axis=0)[-1], 1.0, atol=2e-3)  # float16 storage
-    assert not np.allclose(tiled, centre, atol=2e-3)  # the two readings differ for these images
+    # each file's nearest enrolled row is its tiled reading (float16 storage rounds it a little),
+    # and clearly not its centre window's (0.993-0.997 when enroll read the centre window)
+    assert (rows @ tiled.T).max(axis=0).min() > 0.9995
+    assert (rows @ centre.T).max(axis=0).max() < 0.9995
 
 
 def test_enroll_skips_duplicates_and_gallery_remove_undoes(model_copy, tmp_path):

@@ -78,8 +78,10 @@ def test_every_spectrum_kind_has_its_module_and_a_fused_encoder_gives_the_fused_
 
 def test_the_command_line_refuses_an_unknown_spectrum_or_one_with_nothing_to_fuse(synthetic_data, tmp_path):
     for args, message in ((["--spectrum", "ring", "--fuse-spectrum", "0.5"], "--spectrum 'ring'"),
-                          (["--spectrum", "welch"], "needs --fuse-spectrum")):
-        result = train_tiny_cli(["--data", str(synthetic_data), "--out", str(tmp_path / "x"), "--epochs", "0", *args])
+                          (["--spectrum", "welch"], "needs --fuse-spectrum"),
+                          (["--spectrum", "welch", "--fuse-spectrum", "0.5", "--epochs", "1"], "give --epochs 0"),
+                          (["--spectrum", "welch", "--fuse-spectrum", "0.5"], "--image-size 64 or more")):
+        result = train_tiny_cli(["--data", str(synthetic_data), "--out", str(tmp_path / "x"), "--epochs", "0", *args])  # 32 px
         assert result.exit_code == 2 and message in result.output, result.output
         assert not (tmp_path / "x").exists()
 
@@ -117,3 +119,17 @@ def test_a_half_precision_save_keeps_the_welch_statistics_in_float32(tmp_path):
     assert state["head.0.weight"].dtype == torch.float16
     with torch.no_grad():
         assert torch.allclose(load_model(tmp_path).encoder.spectrum(images[:4]), encoder.spectrum(images[:4]), atol=1e-5)
+
+
+def test_both_spectra_read_the_same_under_bf16_autocast():
+    """Embedding runs under bf16 autocast on CUDA; a spectrum fitted in float32 must be read in
+    float32 (the blur in bf16 moved a log spectrum by as much as two images differ)."""
+    from aidetect.models.spectrum import SpectrumFeatures
+
+    images = _periodic(3, 128, period=4, amplitude=0.05, seed=5)
+    welch = WelchSpectrumFeatures(8)
+    for spectrum in (welch, SpectrumFeatures(128)):
+        plain = spectrum.raw(images)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            under = spectrum.raw(images)
+        assert under.dtype == torch.float32 and torch.allclose(under, plain, atol=1e-4)

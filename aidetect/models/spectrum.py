@@ -52,13 +52,21 @@ def radial_bin_matrix(height: int, width: int, n_bins: int) -> torch.Tensor:
 
 def grey_residual(images: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """Steps 1-2 of the module docstring: [N, 3, H, W] → [N, H, W], grey minus its Gaussian blur
-    (``kernel``: :func:`_gaussian_kernel`), in float32."""
+    (``kernel``: :func:`_gaussian_kernel`), in float32. Call it with autocast off (see
+    :func:`full_precision`): under bf16 autocast the blur moves a log spectrum by as much as two
+    images differ."""
     images = images.float()
     weights = torch.tensor(_GREY, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
     grey = (images * weights).sum(dim=1, keepdim=True)
     pad = kernel.shape[-1] // 2
     blurred = F.conv2d(F.pad(grey, (pad, pad, pad, pad), mode="reflect"), kernel.to(images.device))
     return (grey - blurred)[:, 0]
+
+
+def full_precision(images: torch.Tensor):
+    """A context with autocast off on ``images``' device: embedding runs under bf16 autocast on
+    CUDA, and a spectrum's statistics were fitted in float32, so it must be read in float32."""
+    return torch.autocast(images.device.type, enabled=False)
 
 
 class SpectrumFeatures(nn.Module):
@@ -74,6 +82,10 @@ class SpectrumFeatures(nn.Module):
 
     def raw(self, images: torch.Tensor) -> torch.Tensor:
         """The radial log-amplitude spectrum before standardisation [N, n_bins]."""
+        with full_precision(images):
+            return self._raw(images)
+
+    def _raw(self, images: torch.Tensor) -> torch.Tensor:
         residual = grey_residual(images, self.kernel)
         h, w = residual.shape[-2:]
         # A Hann window: the FFT treats the image as periodic, and the jump between

@@ -29,13 +29,11 @@ from typing import Iterable
 import torch
 from torch import nn
 
+from aidetect.config import WELCH_TILE
 from aidetect.errors import AidetectError
 from aidetect.models.readout import WCCN_SHRINKAGE, fit_whitened_projection
-from aidetect.models.spectrum import _gaussian_kernel, grey_residual
+from aidetect.models.spectrum import _gaussian_kernel, full_precision, grey_residual
 
-#: Side of the tiles whose spectra are averaged: k/8 cycles per pixel falls on whole bins, and a
-#: 128-px crop gives four tiles, a 256-px image sixteen.
-WELCH_TILE = 64
 
 
 def welch_bins(tile: int = WELCH_TILE) -> int:
@@ -60,7 +58,11 @@ class WelchSpectrumFeatures(nn.Module):
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
 
     def raw(self, images: torch.Tensor) -> torch.Tensor:
-        """Steps 1-3: the log Welch power spectrum [N, welch_bins(tile)]."""
+        """Steps 1-3: the log Welch power spectrum [N, welch_bins(tile)], in float32 whatever the autocast."""
+        with full_precision(images):
+            return self._raw(images)
+
+    def _raw(self, images: torch.Tensor) -> torch.Tensor:
         residual = grey_residual(images, self.kernel)
         n, h, w = residual.shape
         t = self.tile
@@ -77,7 +79,8 @@ class WelchSpectrumFeatures(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if not bool(self.fitted):
             raise AidetectError("the Welch spectrum has no statistics yet; `aidetect train` fits them on the training split")
-        return (self.raw(images) - self.mean) @ self.projection
+        with full_precision(images):  # the map too: a bf16 matmul would round away what it fitted
+            return (self.raw(images) - self.mean) @ self.projection
 
     @torch.no_grad()
     def fit(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], shrinkage: float = WCCN_SHRINKAGE) -> int:

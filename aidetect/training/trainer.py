@@ -596,8 +596,11 @@ class Trainer:
                 self.skipped += len(batch.failures)
                 advance(len(batch.indices) + len(batch.failures))
                 if batch.indices:
-                    views = batch.images.flatten(0, 1) if batch.images.ndim == 5 else batch.images
-                    yield to_model_input(views, self.device, channels_last=False), batch.labels
+                    several = batch.images.ndim == 5  # [B, V, 3, S, S]: V views of each image, a label for each view
+                    views = batch.images.flatten(0, 1) if several else batch.images
+                    labels = torch.as_tensor(batch.labels)
+                    labels = labels.repeat_interleave(batch.images.shape[1]) if several else labels
+                    yield to_model_input(views, self.device, channels_last=False), labels
 
     def _fit_spectrum(self, spectrum: nn.Module) -> int:
         """Statistics of a spectrum feature over the training split: the radial spectrum's
@@ -670,8 +673,9 @@ class Trainer:
         return self._conclude(history, len(history), self.best_val_loss)
 
 
-#: Training images the stage readout's statistics are fitted on, at most (a class-balanced draw):
-#: its covariance has 4,048² entries, which 20,000 images estimate well; GenImage has 1.3 M.
+#: Training images the stage readout's and the Welch spectrum's statistics are fitted on, at most
+#: (a class-balanced draw): covariances of 4,048² and 2,112² entries, which 20,000 images estimate
+#: well; GenImage has 1.3 M.
 READOUT_FIT_IMAGES = 20_000
 
 

@@ -35,7 +35,7 @@ ORDER = [
     "procedural8000-ft-latentnpr", "procedural8000-ft-latentnpr-stages", "procedural8000-ft-latentnpr-latentout",
     "procedural8000-ft-latentnpr-latentout-stages",
     "procedural8000-ft-stages-fused-full",
-    "procedural8000-ft-stages-welch", "procedural8000-ft-stages-welch-full",
+    "procedural8000-ft-stages-welch", "procedural8000-ft-stages-welch-tiles", "procedural8000-ft-stages-welch-full",
     "procedural8000-ft-leaveout-stages-welch", "procedural8000-ft-leaveout-stages-welch-full",
     "procedural8000-ft-latentout-stages-welch", "procedural8000-ft-latentout-stages-welch-full",
 ]
@@ -108,6 +108,7 @@ LABELS = {
     "procedural8000-ft-latentout-stages": "longer procedural pre-training + fingerprint recipe, latent-decoder leave-out, read from the stages",
     "procedural8000-ft-stages-fused-full": "longer procedural pre-training + fingerprint recipe, read from the stages + spectrum of the whole image (fused)",
     "procedural8000-ft-stages-welch": "longer procedural pre-training + fingerprint recipe, read from the stages + 2-D Welch spectrum (--spectrum welch, fused), both on the centre 128 px",
+    "procedural8000-ft-stages-welch-tiles": "longer procedural pre-training + fingerprint recipe, read from the stages + 2-D Welch spectrum (fused), test images whole (mean of 4 tiles of 128 px)",
     "procedural8000-ft-stages-welch-full": "longer procedural pre-training + fingerprint recipe, read from the stages + 2-D Welch spectrum of the whole image (--spectrum welch, fused)",
     "procedural8000-ft-leaveout-stages-welch": "longer procedural pre-training + fingerprint recipe, leave-out, read from the stages + 2-D Welch spectrum (fused), both on the centre 128 px",
     "procedural8000-ft-leaveout-stages-welch-full": "longer procedural pre-training + fingerprint recipe, leave-out, read from the stages + 2-D Welch spectrum of the whole image (fused)",
