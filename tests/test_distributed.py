@@ -71,6 +71,10 @@ def _worker(rank, port, out, steps=2):
         losses.append(float(loss.detach()))
     if rank == 0:
         torch.save({"losses": torch.tensor(losses), "state": encoder.state_dict()}, out)
+    # Both ranks done before either tears down: a rank that destroyed the group while the other
+    # still held its DDP reducer aborted once ("terminate called without an active exception").
+    del model
+    dist.barrier()
     dist.destroy_process_group()
 
 
