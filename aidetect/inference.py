@@ -287,8 +287,9 @@ def enroll(
     With more than ``max_images`` files, a seeded sample is taken. Files already
     in the gallery (same SHA-256, any class) are skipped and counted, by the class that holds
     them. Each image is embedded as a query is (the mean of tiles covering it); ``workers`` is
-    accepted for the CLI's sake, tiled embedding reads one file at a time. With ``store_thumbnails`` each new row keeps a small lossless thumbnail (about 8 KB),
-    so evidence reports show it on any machine; paths are stored relative to the files' common folder.
+    accepted for the CLI's sake, tiled embedding reads one file at a time. With
+    ``store_thumbnails`` each new row keeps a small lossless thumbnail (about 8 KB), so evidence
+    reports show it on any machine; paths are stored relative to the files' common folder.
     """
     label = check_class_name(label)
     files, problems = collect_files(paths)

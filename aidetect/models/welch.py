@@ -35,7 +35,6 @@ from aidetect.models.readout import WCCN_SHRINKAGE, fit_whitened_projection
 from aidetect.models.spectrum import _gaussian_kernel, full_precision, grey_residual
 
 
-
 def welch_bins(tile: int = WELCH_TILE) -> int:
     """Values of the raw Welch feature: the rfft2 half-plane of one tile."""
     return tile * (tile // 2 + 1)
