@@ -487,3 +487,20 @@ class ModelConfig:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CorruptFileError(f"{path} is not valid JSON ({exc.__class__.__name__}); the model directory is damaged, copy it again") from None
         return cls.from_dict(data, str(path))
+
+
+def check_spectrum_choice(spectrum: str, spectrum_weight: float, epochs: int, image_size: int | None) -> None:
+    """The spectrum to fuse: one of the encoder's spectra, and only with a share to fuse it at. The
+    Welch spectrum fuses a trained model (``epochs`` 0): trained through, it would read the recipe's
+    64-px training crops as one tile where its map was fitted on several, which is not measured.
+    The CLI calls this before anything is written; the trainer calls it for a library caller."""
+    if spectrum not in SPECTRUM_KINDS:
+        raise AidetectError(f"--spectrum {spectrum!r}: choose one of {', '.join(SPECTRUM_KINDS)}")
+    if spectrum != "radial" and spectrum_weight == 0:
+        raise AidetectError(f"--spectrum {spectrum} needs --fuse-spectrum (a share, or 'auto'): without it no spectrum is fused")
+    if spectrum == "welch":
+        if epochs != 0:
+            raise AidetectError("--spectrum welch fuses a trained model: give --epochs 0 with --init MODEL_DIR "
+                                "(training through it is not supported)")
+        if image_size is not None and image_size < WELCH_TILE:
+            raise AidetectError(f"--spectrum welch reads {WELCH_TILE}-px tiles: give --image-size {WELCH_TILE} or more")

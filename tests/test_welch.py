@@ -86,6 +86,18 @@ def test_the_command_line_refuses_an_unknown_spectrum_or_one_with_nothing_to_fus
         assert not (tmp_path / "x").exists()
 
 
+def test_the_library_refuses_what_the_command_line_refuses(synthetic_data, tmp_path):
+    from aidetect.training import Trainer
+
+    from conftest import tiny_train_options
+
+    for options, message in (({"epochs": 1, "image_size": 64}, "give --epochs 0"),
+                             ({"epochs": 0, "image_size": 32}, "--image-size 64 or more")):
+        with pytest.raises(AidetectError, match=message):
+            Trainer(tiny_train_options(synthetic_data, tmp_path / "m", spectrum="welch", spectrum_weight=0.5, **options))
+        assert not (tmp_path / "m").exists()
+
+
 def test_a_model_fused_with_the_welch_spectrum_fits_it_and_attributes(tiny_model, synthetic_data, tmp_path):
     out = tmp_path / "welch"
     result = train_tiny_cli(["--data", str(synthetic_data), "--out", str(out), "--init", str(tiny_model),

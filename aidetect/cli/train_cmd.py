@@ -82,15 +82,15 @@ def train(
     with user_errors():
         apply_threads(threads)
         from aidetect.console import err
-        from aidetect.config import AugmentConfig
+        from aidetect.config import AugmentConfig, check_spectrum_choice
         from aidetect.recipes import apply_recipe
 
         spectrum_weight, choose_spectrum_weight = _spectrum_weight(fuse_spectrum)
-        spectrum = _spectrum_kind(spectrum, spectrum_weight, epochs, image_size)
         recipe_options = apply_recipe(recipe, dict(
             arch=arch, front_end=front_end, stem_stride=stem_stride, image_size=image_size, preprocess_mode=preprocess,
             grid=grid, train_image_size=train_image_size, views=views, jpeg_p=jpeg_p, blur_p=blur_p, resize_p=resize_p, webp_p=webp_p,
         ))
+        check_spectrum_choice(spectrum, spectrum_weight, epochs, recipe_options.get("image_size"))
         AugmentConfig(jpeg_p=recipe_options.get("jpeg_p") or 0.0,
                       webp_p=recipe_options.get("webp_p") or 0.0).check_format_shares(jpeg_given=jpeg_p is not None)
         # Checked before torch is imported and before anything is written: the data root, the
@@ -271,26 +271,6 @@ def _describe_recipe(config) -> str:
         window = f" (learned part on the centre {arch.learned_crop} px)" if arch.learned_crop else ""
         parts.append(f"fused with the {arch.spectrum} spectrum, weight {arch.spectrum_weight}{window}")
     return "; ".join(parts)
-
-
-def _spectrum_kind(value: str, weight: float, epochs: int, image_size: int | None) -> str:
-    """``--spectrum``: one of the encoder's spectra, and only with a spectrum to fuse. The Welch
-    spectrum fuses a trained model (``--epochs 0``): trained through, it would read the recipe's
-    64-px training crops as one tile where its map was fitted on several, which is not measured."""
-    from aidetect.config import SPECTRUM_KINDS, WELCH_TILE
-    from aidetect.errors import AidetectError
-
-    if value not in SPECTRUM_KINDS:
-        raise AidetectError(f"--spectrum {value!r}: choose one of {', '.join(SPECTRUM_KINDS)}")
-    if value != "radial" and weight == 0:
-        raise AidetectError(f"--spectrum {value} needs --fuse-spectrum (a share, or 'auto'): without it no spectrum is fused")
-    if value == "welch":
-        if epochs != 0:
-            raise AidetectError("--spectrum welch fuses a trained model: give --epochs 0 with --init MODEL_DIR "
-                                "(training through it is not supported)")
-        if image_size is not None and image_size < WELCH_TILE:
-            raise AidetectError(f"--spectrum welch reads {WELCH_TILE}-px tiles: give --image-size {WELCH_TILE} or more")
-    return value
 
 
 def _spectrum_weight(value: str) -> tuple[float, bool]:

@@ -19,7 +19,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from aidetect.config import ArchitectureConfig, AugmentConfig, PreprocessConfig
+from aidetect.config import ArchitectureConfig, AugmentConfig, PreprocessConfig, check_spectrum_choice
 from aidetect.errors import AidetectError
 from aidetect.recipes import RECIPE_OPTIONS
 
@@ -238,6 +238,11 @@ class TrainOptions:
             value = getattr(self if config is None else getattr(self, config), name)
             values[option] = list(value) if isinstance(value, (list, tuple)) else value
         return values
+
+    def check_spectrum(self) -> None:
+        """:func:`check_spectrum_choice` on these options."""
+        check_spectrum_choice(self.architecture.spectrum, self.architecture.spectrum_weight,
+                              self.optim.epochs, self.preprocess.image_size)
 
     @classmethod
     def from_flat(cls, values: dict[str, Any]) -> "TrainOptions":

@@ -91,6 +91,7 @@ class Trainer:
         # the finished model fails to load
         options.augment.check_format_shares()
         _check_front_end_grid(options)
+        options.check_spectrum()
         self.options = options
         self.on_step = on_step
         self.out = Path(options.out)
