@@ -110,8 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("| file | label | verdict | P(AI) | reason |")
     print("|---|---|---|---|---|")
-    for path in inputs + [off_centre]:
+    # The real photos too: which ones a model calls AI is what an analyst needs to see, not just how many.
+    for path in inputs + [off_centre] + photos:
         r = by_path[str(path)]
+        if r.get("error"):
+            print(f"| {Path(r['path']).name} | – | error | – | {r['error']} |")
+            continue
         p_ai = r["p_ai"] if r["p_ai"] is not None else r["ai_vote_share"]
         print(f"| {Path(r['path']).name} | {r['label']} | {r['verdict']} | {p_ai:.3f}{'' if r['p_ai'] is not None else '*'} | {r['reason'] or ''} |")
     return 0
