@@ -23,6 +23,13 @@ def autocast(device: torch.device, enabled: bool = True):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
 
 
+def full_precision(tensor: torch.Tensor):
+    """A context with autocast off on ``tensor``'s device, for statistics fitted in float32 or float64
+    (a spectrum, a fitted projection): embedding runs under bf16 autocast on CUDA, and a bf16
+    matmul rounds away what such a fit found."""
+    return torch.autocast(tensor.device.type, enabled=False)
+
+
 def to_model_input(images: torch.Tensor, device: torch.device, *, channels_last: bool = True) -> torch.Tensor:
     """A collated batch on ``device`` as the encoder takes it: float32 in [0, 1], channels-last
     for 4-D batches. uint8 batches (the training loader's) are moved first and scaled there,

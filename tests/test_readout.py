@@ -54,6 +54,17 @@ def test_the_readout_does_not_depend_on_the_units_of_a_pooled_feature():
     assert torch.allclose(a @ a.T, b @ b.T, atol=1e-3)  # the same cosine similarities (axes may differ in sign)
 
 
+def test_the_readout_reads_in_float32_under_bf16_autocast():
+    """Embedding runs under bf16 autocast on CUDA; the readout's map was fitted in float64 and a bf16
+    matmul would round it (checked here with the CPU's bf16 autocast, the same dispatch)."""
+    x, y = _classes()
+    readout = _fit(x, y)
+    plain = readout(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under = readout(x)
+    assert under.dtype == torch.float32 and torch.allclose(under, plain, atol=1e-5)
+
+
 def test_fitting_needs_two_classes_and_more_images_than_dimensions():
     x, y = _classes(n_per_class=5)
     with pytest.raises(AidetectError, match="at least two classes"):

@@ -34,6 +34,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
+from aidetect.devices import full_precision
 from aidetect.errors import AidetectError
 
 #: Which of a trunk's layers the readout pools, by architecture name: indices into
@@ -98,7 +99,8 @@ class StageReadout(nn.Module):
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         if not bool(self.fitted):
             raise AidetectError("the stage readout has no statistics yet; `aidetect train` fits them on the training split")
-        return (pooled.float() - self.mean) @ self.projection
+        with full_precision(pooled):  # fitted in float64: a bf16 matmul under CUDA autocast would round it away
+            return (pooled.float() - self.mean) @ self.projection
 
     @torch.no_grad()
     def fit(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], shrinkage: float = WCCN_SHRINKAGE) -> int:

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aidetect.devices import full_precision
+
 _GREY = (0.299, 0.587, 0.114)
 
 
@@ -61,12 +63,6 @@ def grey_residual(images: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     pad = kernel.shape[-1] // 2
     blurred = F.conv2d(F.pad(grey, (pad, pad, pad, pad), mode="reflect"), kernel.to(images.device))
     return (grey - blurred)[:, 0]
-
-
-def full_precision(images: torch.Tensor):
-    """A context with autocast off on ``images``' device: embedding runs under bf16 autocast on
-    CUDA, and a spectrum's statistics were fitted in float32, so it must be read in float32."""
-    return torch.autocast(images.device.type, enabled=False)
 
 
 class SpectrumFeatures(nn.Module):

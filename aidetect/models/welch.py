@@ -30,9 +30,10 @@ import torch
 from torch import nn
 
 from aidetect.config import WELCH_TILE
+from aidetect.devices import full_precision
 from aidetect.errors import AidetectError
 from aidetect.models.readout import WCCN_SHRINKAGE, fit_whitened_projection
-from aidetect.models.spectrum import _gaussian_kernel, full_precision, grey_residual
+from aidetect.models.spectrum import _gaussian_kernel, grey_residual
 
 
 def welch_bins(tile: int = WELCH_TILE) -> int:
