@@ -1,0 +1,212 @@
+"""Does *learning* on the Welch spectrum beat the fitted linear map? A SupCon-trained MLP against PCA+WCCN.
+
+    python benchmarks/zoo/welch_learned_probe.py ZOO_ROOT [--image-size 256] [--views 4]
+        [--leave-out CLASS ...] [--epochs 60] [--hidden 512] [--conditions clean jpeg:75 wild]
+        [--k 11] [--seed 0] [--json OUT.json] [--cache DIR]
+
+welch_probe.py showed the 2-D Welch spectrum read through a fitted linear map (PCA + within-class
+whitening, no per-class choice) attributing better than any CPU-trained network here. That map is
+fitted, not learned by gradient: this probe asks whether an encoder *learned* with the product's
+loss (Supervised Contrastive, aidetect.losses.SupConLoss) on the same input does better, and
+whether what it learns carries to generators it never saw (``--leave-out``), which is where LDA,
+the other per-class reading, lost to the map.
+
+Input: the raw Welch feature of aidetect.models.welch (log power of the grey residual's 64-px tiles,
+2,112 numbers) of the centred ``--image-size`` crop. Training data: ``--views`` readings of every
+training image, the first clean and the others after the fingerprint recipe's augmentation (JPEG
+p = 0.5 at quality 60-100, blur p = 0.1; aidetect.models.preprocess.augment, seeded per view), so
+both readings below see the same images:
+
+* ``pca+wccn``: the product's map, fitted on all views;
+* ``supcon-mlp``: standardised, then Linear(2112, hidden) → BatchNorm → GELU → Dropout 0.2 →
+  Linear(hidden, 128), L2-normalised (``--hidden 0``: one linear layer, the map's shape learned by
+  gradient); SupCon at τ 0.1, class-balanced batches, AdamW.
+
+Both are read as the product reads an embedding: k-NN over the train split's clean images (all of
+them and 50 per class), weighted vote for attribution, similarity gap for detection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from sklearn.metrics import roc_auc_score  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
+
+from aidetect.config import AugmentConfig, PreprocessConfig  # noqa: E402
+from aidetect.data.dataset import ImageFileDataset, collate  # noqa: E402
+from aidetect.data.perturb import parse_perturbation  # noqa: E402
+from aidetect.losses.supcon import SupConLoss  # noqa: E402
+from aidetect.recipes import RECIPES  # noqa: E402
+from aidetect.settings import REAL  # noqa: E402
+from feature_probe import knn_accuracy, similarity_gap, split_files  # noqa: E402
+from welch_probe import RawSpectrum, fit_readings, unit  # noqa: E402
+
+EMBEDDING_DIM = 128
+
+
+def raw_features(reader: nn.Module, paths: list[str], preprocess: PreprocessConfig, *, perturb=None,
+                 augment: AugmentConfig | None = None, view: int = 0, cache: Path | None = None) -> np.ndarray:
+    """The raw Welch feature of every file, after ``perturb`` (a test condition) or ``augment``
+    (seeded by ``view``, so a view is the same set of draws on every run). With ``cache``, kept
+    there under a key of everything that decides it (files, size, condition, augmentation, view)."""
+    if cache is not None:
+        key = hashlib.sha256(json.dumps([paths, preprocess.image_size, getattr(perturb, "key", None),
+                                         repr(augment), view]).encode()).hexdigest()[:16]
+        stored = cache / f"welch-{key}.npy"
+        if stored.is_file():
+            return np.load(stored)
+        features = raw_features(reader, paths, preprocess, perturb=perturb, augment=augment, view=view)
+        cache.mkdir(parents=True, exist_ok=True)
+        np.save(stored.with_suffix(".tmp.npy"), features)
+        stored.with_suffix(".tmp.npy").replace(stored)  # whole or not at all
+        return features
+    dataset = ImageFileDataset(paths, None, preprocess, perturb=perturb, augment=augment)
+    dataset.set_epoch(view)
+    out = []
+    with torch.inference_mode():
+        for batch in DataLoader(dataset, batch_size=64, collate_fn=collate):
+            if batch.failures:
+                raise SystemExit(f"error: {batch.failures[0][1]}")
+            out.append(reader(batch.images).numpy())
+    return np.concatenate(out)
+
+
+class SpectrumMLP(nn.Module):
+    def __init__(self, mean: np.ndarray, spread: np.ndarray, hidden: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.from_numpy(mean).float())
+        self.register_buffer("spread", torch.from_numpy(spread).float())
+        self.net = (nn.Linear(len(mean), EMBEDDING_DIM) if hidden == 0 else  # a learned linear map
+                    nn.Sequential(nn.Linear(len(mean), hidden), nn.BatchNorm1d(hidden), nn.GELU(), nn.Dropout(0.2),
+                                  nn.Linear(hidden, EMBEDDING_DIM)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(self.net((x - self.mean) / self.spread), dim=1)
+
+
+def train_mlp(x: np.ndarray, labels: np.ndarray, *, hidden: int, epochs: int, per_class: int, seed: int) -> SpectrumMLP:
+    """SupCon on class-balanced batches: every step draws ``per_class`` rows of every class."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = SpectrumMLP(x.mean(axis=0), x.std(axis=0) + 1e-6, hidden)
+    loss_fn = SupConLoss(temperature=0.1, learnable_temperature=False)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
+    classes = np.unique(labels)
+    rows_of = [np.flatnonzero(labels == c) for c in classes]
+    steps_per_epoch = max(1, len(x) // (per_class * len(classes)))
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=1e-3, total_steps=epochs * steps_per_epoch)
+    xt, yt = torch.from_numpy(x).float(), torch.from_numpy(labels).long()
+    model.train()
+    for epoch in range(epochs):
+        total = 0.0
+        for _ in range(steps_per_epoch):
+            batch = np.concatenate([rng.choice(rows, per_class, replace=len(rows) < per_class) for rows in rows_of])
+            loss = loss_fn(model(xt[batch]), yt[batch])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total += float(loss.detach())
+        if epoch % 10 == 0 or epoch == epochs - 1:
+            print(f"  epoch {epoch + 1}/{epochs}: SupCon {total / steps_per_epoch:.3f}", file=sys.stderr, flush=True)
+    return model.eval()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("zoo", type=Path, help="data root with train/ and test/ class folders (the zoo)")
+    parser.add_argument("--image-size", type=int, default=256, help="side of the centred crop read (64 or more)")
+    parser.add_argument("--views", type=int, default=4, help="readings of each training image: one clean, the rest augmented")
+    parser.add_argument("--leave-out", nargs="*", default=[], metavar="CLASS", help="classes kept out of every fit")
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--hidden", type=int, default=512, help="width of the MLP's hidden layer; 0 = one linear layer")
+    parser.add_argument("--per-class", type=int, default=32, help="rows of each class in a batch")
+    parser.add_argument("--conditions", nargs="+", default=["clean", "jpeg:75", "wild"], help="test conditions")
+    parser.add_argument("--k", type=int, default=11)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="also write the table here")
+    parser.add_argument("--cache", type=Path, help="keep the raw features here, for runs that vary only the fit")
+    args = parser.parse_args(argv)
+    for split in ("train", "test"):
+        if not (args.zoo / split).is_dir():
+            parser.error(f"{args.zoo / split} is missing: ZOO_ROOT needs train/ and test/ class folders")
+    if args.image_size < 64:
+        parser.error("--image-size must be 64 or more (the Welch tiles are 64 px)")
+    if args.views < 1 or args.epochs < 1:
+        parser.error("--views and --epochs must be at least 1")
+    classes = sorted(p.name for p in (args.zoo / "train").iterdir() if p.is_dir())
+    unknown = sorted(set(args.leave_out) - set(classes))
+    if unknown or REAL not in classes:
+        parser.error(f"--leave-out {unknown} are not classes of {args.zoo / 'train'}" if unknown
+                     else f"{args.zoo / 'train'} has no '{REAL}' class to detect against")
+    conditions = {c: (None if c == "clean" else parse_perturbation(c)) for c in args.conditions}
+    torch.set_num_threads(1)  # one core per process on this shared machine (docs/performance.md)
+
+    preprocess = PreprocessConfig(image_size=args.image_size, mode="crop")
+    augment = RECIPES["fingerprint"].augment
+    reader = RawSpectrum("welch").eval()
+    train_paths, train_labels = split_files(args.zoo, "train", classes, 0, args.seed)
+    test_paths, test_labels = split_files(args.zoo, "test", classes, 0, args.seed)
+
+    started = time.time()
+    views = [raw_features(reader, train_paths, preprocess, cache=args.cache)]
+    views += [raw_features(reader, train_paths, preprocess, augment=augment, view=v, cache=args.cache) for v in range(1, args.views)]
+    print(f"{args.views} views of {len(train_paths)} training images read in {time.time() - started:.0f} s", file=sys.stderr)
+    fit_x, fit_y = np.concatenate(views), np.tile(train_labels, args.views)
+    held = np.isin(fit_y, [classes.index(c) for c in args.leave_out])
+    started = time.time()
+    mlp = train_mlp(fit_x[~held], fit_y[~held], hidden=args.hidden, epochs=args.epochs, per_class=args.per_class, seed=args.seed)
+    print(f"MLP trained in {time.time() - started:.0f} s", file=sys.stderr)
+    with torch.inference_mode():
+        learned = lambda z: mlp(torch.from_numpy(z).float()).numpy()  # noqa: E731
+    readings = {"pca+wccn": fit_readings(fit_x[~held], fit_y[~held])["pca+wccn"], "supcon-mlp": learned}
+
+    train = views[0]
+    rng = np.random.default_rng(args.seed)
+    fifty = np.concatenate([rng.choice(np.flatnonzero(train_labels == c), min(50, int((train_labels == c).sum())), replace=False)
+                            for c in range(len(classes))])
+    real = classes.index(REAL)
+    zero_shot = np.isin(test_labels, [classes.index(c) for c in args.leave_out])
+    is_ai = test_labels != real
+    rows = []
+    print("| reading | condition | gallery | accuracy | AUC (gap) | zero-shot accuracy | zero-shot AUC |")
+    print("|---|---|---|---|---|---|---|")
+    for condition, perturb in conditions.items():
+        test = raw_features(reader, test_paths, preprocess, perturb=perturb, cache=args.cache)
+        for name, read in readings.items():
+            with torch.inference_mode():
+                gallery, queries = unit(read(train)), unit(read(test))
+            for label, rows_of in (("all", np.arange(len(train_labels))), ("50", fifty)):
+                right = knn_accuracy(gallery[rows_of], train_labels[rows_of], queries, test_labels, len(classes), args.k)
+                gap = similarity_gap(gallery[rows_of], train_labels[rows_of] == real, queries, args.k)
+                row = {"reading": name, "condition": condition, "gallery": label, "accuracy": 100 * right.mean(),
+                       "auc": 100 * roc_auc_score(is_ai, gap), "zero_shot_accuracy": None, "zero_shot_auc": None}
+                if zero_shot.any():
+                    mine = zero_shot | ~is_ai
+                    row["zero_shot_accuracy"] = 100 * right[zero_shot].mean()
+                    row["zero_shot_auc"] = 100 * roc_auc_score(is_ai[mine], gap[mine])
+                rows.append(row)
+                print(f"| {name} | {condition} | {label} | " + " | ".join(
+                    "–" if row[k] is None else f"{row[k]:.1f}"
+                    for k in ("accuracy", "auc", "zero_shot_accuracy", "zero_shot_auc")) + " |", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"zoo": str(args.zoo), "image_size": args.image_size, "views": args.views,
+                                         "leave_out": args.leave_out, "epochs": args.epochs, "hidden": args.hidden,
+                                         "k": args.k, "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
