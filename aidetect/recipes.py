@@ -9,6 +9,9 @@ A recipe fills every option it names unless the user set it.
   block sees full resolution, 64-px training crops aligned to the 2×2
   up-sampling grid, 128-px centre crops at inference, and JPEG (p = 0.5,
   quality 60–100) and blur (p = 0.1) augmentation so traces survive recompression.
+* ``welch``: the ``welch-mlp`` encoder (aidetect.models.encoder): a learned MLP over the 2-D
+  Welch spectrum of the high-pass residual, read over 256-px crops (16 tiles of 64 px, both in
+  training and at inference), with the fingerprint recipe's JPEG and blur augmentation.
 """
 
 from __future__ import annotations
@@ -56,6 +59,12 @@ RECIPES: dict[str, Recipe] = {
         "fingerprint",
         architecture=ArchitectureConfig(front_end="npr", stem_stride=1),
         preprocess=PreprocessConfig(image_size=128, mode="crop", grid=2, train_image_size=64),
+        augment=AugmentConfig(jpeg_p=0.5, blur_p=0.1),
+    ),
+    "welch": Recipe(
+        "welch",
+        architecture=ArchitectureConfig(name="welch-mlp", front_end="rgb"),
+        preprocess=PreprocessConfig(image_size=256, mode="crop", grid=1),
         augment=AugmentConfig(jpeg_p=0.5, blur_p=0.1),
     ),
 }

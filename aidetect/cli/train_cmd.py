@@ -33,8 +33,8 @@ def train(
     include: Annotated[Optional[list[str]], typer.Option("--include", help="Train only on these classes (comma-separated or repeated).")] = None,
     exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Leave these classes out of encoder training (they become zero-shot).")] = None,
     layout: Annotated[str, typer.Option("--layout", help="auto, genimage, forensynths or folders.")] = "auto",
-    recipe: Annotated[str, typer.Option("--recipe", help="thesis (exactly the thesis) or fingerprint (NPR input, stride-1 stem, aligned crops, JPEG/blur augmentation); options you give override it.")] = "thesis",
-    arch: Annotated[Optional[str], typer.Option("--arch", help="Encoder: efficientnet_b0 (the thesis), spectrum (no training, the yardstick) or tiny (tests).")] = None,
+    recipe: Annotated[str, typer.Option("--recipe", help="thesis (exactly the thesis), fingerprint (NPR input, stride-1 stem, aligned crops, JPEG/blur augmentation) or welch (a learned MLP over the 2-D spectrum of 256-px crops, JPEG/blur augmentation); options you give override it.")] = "thesis",
+    arch: Annotated[Optional[str], typer.Option("--arch", help="Encoder: efficientnet_b0 (the thesis), welch-mlp (a learned MLP over the 2-D Welch spectrum), spectrum (no training, the yardstick) or tiny (tests).")] = None,
     init: Annotated[str, typer.Option("--init", help="random, imagenet (from the local torch cache only), a weights file, or an aidetect model directory.")] = "random",
     embedding_dim: Annotated[int, typer.Option("--embedding-dim", min=2)] = 128,
     fuse_spectrum: Annotated[str, typer.Option("--fuse-spectrum", help="Append the spectrum feature to the learned embedding with this share of the similarity (0 = off), or 'auto' to choose it on the validation split.")] = "0",
@@ -264,7 +264,10 @@ def register(app: typer.Typer) -> None:
 def _describe_recipe(config) -> str:
     """One line: the recipe's name and the options that change what the encoder sees."""
     arch = config.architecture
-    parts = [f"{config.recipe}: {arch.front_end} input, stem stride {arch.stem_stride}"]
+    if arch.name == "welch-mlp":  # no CNN: a stem stride would describe nothing it has
+        parts = [f"{config.recipe}: a learned MLP over the 2-D Welch spectrum of the high-pass residual"]
+    else:
+        parts = [f"{config.recipe}: {arch.front_end} input, stem stride {arch.stem_stride}"]
     if arch.readout == "stages":
         parts.append("embedding read from the trunk's stages")
     if arch.spectrum_weight > 0:

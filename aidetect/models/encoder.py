@@ -19,7 +19,7 @@ from aidetect.models.fusion import fuse
 from aidetect.models.preprocess import crop_offset
 from aidetect.models.readout import READOUT_STAGES, READOUTS, StageReadout, pool_stage, run_stages, stage_layers
 from aidetect.models.spectrum import SpectrumFeatures
-from aidetect.models.welch import WelchSpectrumFeatures
+from aidetect.models.welch import WelchPowerSpectrum, WelchSpectrumFeatures, welch_bins
 
 TrunkFactory = Callable[[ArchitectureConfig], tuple[nn.Module, int]]
 _TRUNKS: dict[str, TrunkFactory] = {}
@@ -71,6 +71,28 @@ def _spectrum(arch: ArchitectureConfig) -> tuple[nn.Module, int]:
     """No learning: the radial spectrum of the high-pass residual (aidetect.models.spectrum)."""
     return SpectrumFeatures(arch.embedding_dim), arch.embedding_dim
 
+
+@register_trunk("welch-mlp")
+def _welch_mlp(arch: ArchitectureConfig) -> tuple[nn.Module, int]:
+    """A learned encoder over the 2-D Welch spectrum (aidetect.models.welch): the log power spectrum
+    of the grey high-pass residual averaged over 64-px tiles, standardised by a BatchNorm without
+    parameters (its running statistics are the training split's), then the MLP head of
+    :data:`TRUNK_HEADS` trained with the recipe's loss. Why: on the zoo the trace of every generator
+    family here sits at points of that plane, and the CNN trained on a CPU budget reads less of it
+    than a linear map fitted to it (docs/zoo-benchmark.md, "A learned encoder over the Welch spectrum")."""
+    return nn.Sequential(WelchPowerSpectrum(), nn.BatchNorm1d(welch_bins(), affine=False)), welch_bins()
+
+
+def _welch_mlp_head(arch: ArchitectureConfig, trunk_dim: int) -> nn.Module:
+    # BatchNorm and dropout in the hidden layer: 2,112 correlated log-powers from ~15 classes, where
+    # an unregularised layer learns the seen generators' bins and little else.
+    hidden = arch.projection_hidden or 512
+    return nn.Sequential(nn.Linear(trunk_dim, hidden), nn.BatchNorm1d(hidden), nn.GELU(), nn.Dropout(0.2),
+                         nn.Linear(hidden, arch.embedding_dim))
+
+
+#: Trunks that bring their own projection head (the others get the head ``projection_hidden`` describes).
+TRUNK_HEADS: dict[str, Callable[[ArchitectureConfig, int], nn.Module]] = {"welch-mlp": _welch_mlp_head}
 
 #: The spectra a learned embedding can be fused with (``--spectrum``), each giving SPECTRUM_BINS values.
 SPECTRA: dict[str, Callable[[int], nn.Module]] = {"radial": SpectrumFeatures, "welch": WelchSpectrumFeatures}
@@ -190,11 +212,16 @@ class Encoder(nn.Module):
         if arch.name in FIXED_FEATURE_TRUNKS and front_end_channels(arch.front_end) != 3:
             raise AidetectError(f"architecture {arch.name!r} reads 3 colour channels, and front-end {arch.front_end!r} "
                                 f"gives {front_end_channels(arch.front_end)}; use --front-end rgb, npr or srm with it")
+        if arch.name == "welch-mlp" and arch.front_end != "rgb":
+            raise AidetectError(f"architecture 'welch-mlp' computes its own high-pass residual from the pixels; "
+                                f"use --front-end rgb with it, not {arch.front_end!r}")
         self.arch = arch
         self.front_end = FRONT_ENDS[arch.front_end]()
         self.trunk, self.trunk_dim = _TRUNKS[arch.name](arch)
         if arch.name in FIXED_FEATURE_TRUNKS:
             self.head = nn.Identity()
+        elif arch.name in TRUNK_HEADS:
+            self.head = TRUNK_HEADS[arch.name](arch, self.trunk_dim)
         elif arch.projection_hidden > 0:
             self.head = nn.Sequential(
                 nn.Linear(self.trunk_dim, arch.projection_hidden),

@@ -41,28 +41,23 @@ def welch_bins(tile: int = WELCH_TILE) -> int:
     return tile * (tile // 2 + 1)
 
 
-class WelchSpectrumFeatures(nn.Module):
-    """Images [N, 3, H, W] in [0, 1], H and W at least ``WELCH_TILE`` → fitted reading [N, dim]
-    (not normalised; the Encoder's fusion does that)."""
+class WelchPowerSpectrum(nn.Module):
+    """Steps 1-3: images [N, 3, H, W] in [0, 1], H and W at least ``tile`` → the log Welch power
+    spectrum [N, welch_bins(tile)], in float32 whatever the autocast. No parameters and no
+    statistics: the input of the fitted map below and of the learned ``welch-mlp`` encoder."""
 
-    needs_labels = True  # the trainer fits it from (images, labels), like the stage readout
-
-    def __init__(self, dim: int, tile: int = WELCH_TILE) -> None:
+    def __init__(self, tile: int = WELCH_TILE) -> None:
         super().__init__()
-        self.tile, self.dim = tile, dim
+        self.tile = tile
         self.register_buffer("kernel", _gaussian_kernel(), persistent=False)
         window = torch.hann_window(tile, periodic=False)
         self.register_buffer("window", window[:, None] * window[None, :], persistent=False)
-        self.register_buffer("mean", torch.zeros(welch_bins(tile)))
-        self.register_buffer("projection", torch.zeros(welch_bins(tile), dim))
-        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
 
-    def raw(self, images: torch.Tensor) -> torch.Tensor:
-        """Steps 1-3: the log Welch power spectrum [N, welch_bins(tile)], in float32 whatever the autocast."""
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
         with full_precision(images):
-            return self._raw(images)
+            return self._log_power(images)
 
-    def _raw(self, images: torch.Tensor) -> torch.Tensor:
+    def _log_power(self, images: torch.Tensor) -> torch.Tensor:
         residual = grey_residual(images, self.kernel)
         n, h, w = residual.shape
         t = self.tile
@@ -75,6 +70,25 @@ class WelchSpectrumFeatures(nn.Module):
         tiles = tiles - tiles.mean(dim=(-2, -1), keepdim=True)
         power = torch.fft.rfft2(tiles * self.window.to(tiles.device)).abs().square().mean(dim=1)
         return torch.log(power + 1e-10).flatten(1)
+
+
+class WelchSpectrumFeatures(nn.Module):
+    """Images [N, 3, H, W] in [0, 1], H and W at least ``WELCH_TILE`` → fitted reading [N, dim]
+    (not normalised; the Encoder's fusion does that)."""
+
+    needs_labels = True  # the trainer fits it from (images, labels), like the stage readout
+
+    def __init__(self, dim: int, tile: int = WELCH_TILE) -> None:
+        super().__init__()
+        self.tile, self.dim = tile, dim
+        self.power = WelchPowerSpectrum(tile)
+        self.register_buffer("mean", torch.zeros(welch_bins(tile)))
+        self.register_buffer("projection", torch.zeros(welch_bins(tile), dim))
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+
+    def raw(self, images: torch.Tensor) -> torch.Tensor:
+        """Steps 1-3: the log Welch power spectrum [N, welch_bins(tile)], in float32 whatever the autocast."""
+        return self.power(images)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if not bool(self.fitted):

@@ -14,7 +14,8 @@
 # procedural8000-ft-webp procedural8000-ft-webp-leaveout procedural8000-ft-crop128 procedural8000-ft-aligned
 # procedural8000-ft-aligned-leaveout procedural8000-ft-aligned-latentout procedural8000-ft-decfam-latentout (needs DECODER_FAMILY) procedural8000-ft-latentout-seed2
 # procedural8000-ft-latentout procedural8000-ft-latentnpr procedural8000-ft-latentnpr-latentout, and <any fingerprint model>-fused, -fused-full, -welch,
-# -welch-full (fused with the 2-D Welch spectrum instead of the radial one) or -stages (needs that model first)
+# -welch-full (fused with the 2-D Welch spectrum instead of the radial one) or -stages (needs that model first),
+# welch-mlp welch-mlp-leaveout welch-mlp-latentout (the welch recipe: a learned MLP over the 2-D Welch spectrum)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
 #   for m in fingerprint thesis fingerprint-leaveout thesis-leaveout; do bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo $m & done
 # Then: python benchmarks/zoo/table.py RUNS_DIR > table.md
@@ -40,6 +41,9 @@ EPOCHS=${EPOCHS:-3}
 # on one core beside other jobs (docs/zoo-benchmark.md); two free threads are faster:
 #   OMP_NUM_THREADS=2 bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo fingerprint-long fingerprint-long-leaveout
 LONG_EPOCHS=${LONG_EPOCHS:-12}
+# Passes for the welch-mlp rows (its own recipe: whole 256-px images, a model that costs next to
+# nothing beside decoding them)
+WELCH_EPOCHS=${WELCH_EPOCHS:-30}
 # Fusion (`<model>-fused`): a trained model's embedding beside the spectrum feature; no further
 # training (--epochs 0), only the spectrum statistics are fitted and the spectrum's share of the
 # similarity chosen on the validation split ("auto"), or set (FUSE=0.5).
@@ -178,6 +182,12 @@ for model in $MODELS; do
       train_data=$DECODER_FAMILY
       train procedural8000-ft-decfam-latentout --recipe fingerprint --init "$PRETRAINED_8000" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
     procedural-ft-latentout) train procedural-ft-latentout --recipe fingerprint --init "$PRETRAINED" --batch-size 80 --epochs $EPOCHS --patience 100 $LEAVE_OUT_LATENT ;;
+    # the welch recipe: a learned MLP over the 2-D Welch spectrum of whole 256-px images (welch-mlp,
+    # aidetect/models/encoder.py), from random weights, SupCon on class-balanced batches of 32 per
+    # class; decoding in 2 workers (it is the cost: the model is an FFT and two linear layers)
+    welch-mlp) train welch-mlp --recipe welch --batch-size 480 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 ;;
+    welch-mlp-leaveout) train welch-mlp-leaveout --recipe welch --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 $LEAVE_OUT ;;
+    welch-mlp-latentout) train welch-mlp-latentout --recipe welch --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 $LEAVE_OUT_LATENT ;;
     *-stages)      # that model's trunk and head, its embedding read from the trunk's stages (--readout stages:
                    # statistics fitted on the training split, no further training; docs/training.md)
       base=${model%-stages}
