@@ -38,6 +38,7 @@ ORDER = [
     "procedural8000-ft-stages-welch", "procedural8000-ft-stages-welch-tiles", "procedural8000-ft-stages-welch-full",
     "procedural8000-ft-leaveout-stages-welch", "procedural8000-ft-leaveout-stages-welch-full",
     "procedural8000-ft-latentout-stages-welch", "procedural8000-ft-latentout-stages-welch-full",
+    "welch-mlp", "welch-mlp-leaveout", "welch-mlp-latentout",
 ]
 LABELS = {
     "default": "shipped default (models/default, as it is)",
@@ -114,6 +115,9 @@ LABELS = {
     "procedural8000-ft-leaveout-stages-welch-full": "longer procedural pre-training + fingerprint recipe, leave-out, read from the stages + 2-D Welch spectrum of the whole image (fused)",
     "procedural8000-ft-latentout-stages-welch": "longer procedural pre-training + fingerprint recipe, latent-decoder leave-out, read from the stages + 2-D Welch spectrum (fused), both on the centre 128 px",
     "procedural8000-ft-latentout-stages-welch-full": "longer procedural pre-training + fingerprint recipe, latent-decoder leave-out, read from the stages + 2-D Welch spectrum of the whole image (fused)",
+    "welch-mlp": "welch recipe: a learned MLP over the 2-D Welch spectrum (SupCon, 256 px, from random weights; no CNN)",
+    "welch-mlp-leaveout": "welch recipe, leave-out",
+    "welch-mlp-latentout": "welch recipe, latent-decoder leave-out (taesd-sd3, taesd-flux2)",
 }
 
 

@@ -2,7 +2,7 @@
 
     python benchmarks/zoo/welch_learned_probe.py ZOO_ROOT [--image-size 256] [--views 4]
         [--leave-out CLASS ...] [--epochs 60] [--hidden 512] [--conditions clean jpeg:75 wild]
-        [--k 11] [--seed 0] [--json OUT.json] [--cache DIR]
+        [--init-map] [--k 11] [--seed 0] [--json OUT.json] [--cache DIR]
 
 welch_probe.py showed the 2-D Welch spectrum read through a fitted linear map (PCA + within-class
 whitening, no per-class choice) attributing better than any CPU-trained network here. That map is
@@ -48,6 +48,7 @@ from aidetect.config import AugmentConfig, PreprocessConfig  # noqa: E402
 from aidetect.data.dataset import ImageFileDataset, collate  # noqa: E402
 from aidetect.data.perturb import parse_perturbation  # noqa: E402
 from aidetect.losses.supcon import SupConLoss  # noqa: E402
+from aidetect.models.readout import WCCN_SHRINKAGE, fit_whitened_projection  # noqa: E402
 from aidetect.recipes import RECIPES  # noqa: E402
 from aidetect.settings import REAL  # noqa: E402
 from feature_probe import knn_accuracy, similarity_gap, split_files  # noqa: E402
@@ -84,23 +85,42 @@ def raw_features(reader: nn.Module, paths: list[str], preprocess: PreprocessConf
 
 
 class SpectrumMLP(nn.Module):
-    def __init__(self, mean: np.ndarray, spread: np.ndarray, hidden: int) -> None:
+    """Standardised raw feature → MLP → unit embedding; with ``fitted_map`` (centre, projection of the
+    PCA+WCCN map), the map as a trainable linear layer plus the MLP as a residual branch whose last
+    layer starts at zero, so training starts from the map's embedding and SupCon moves it from there."""
+
+    def __init__(self, mean: np.ndarray, spread: np.ndarray, hidden: int,
+                 fitted_map: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         super().__init__()
         self.register_buffer("mean", torch.from_numpy(mean).float())
         self.register_buffer("spread", torch.from_numpy(spread).float())
         self.net = (nn.Linear(len(mean), EMBEDDING_DIM) if hidden == 0 else  # a learned linear map
                     nn.Sequential(nn.Linear(len(mean), hidden), nn.BatchNorm1d(hidden), nn.GELU(), nn.Dropout(0.2),
                                   nn.Linear(hidden, EMBEDDING_DIM)))
+        self.linear_map = None
+        if fitted_map is not None:
+            centre, projection = (torch.from_numpy(a).float() for a in fitted_map)
+            # on standardised input s = (x - mean) / spread: (x - centre) @ P = s @ (spread * P) + (mean - centre) @ P
+            self.linear_map = nn.Linear(len(mean), projection.shape[1])
+            with torch.no_grad():
+                self.linear_map.weight.copy_((self.spread[:, None] * projection).T)
+                self.linear_map.bias.copy_((self.mean - centre) @ projection)
+                last = self.net if hidden == 0 else self.net[-1]
+                last.weight.zero_()
+                last.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.normalize(self.net((x - self.mean) / self.spread), dim=1)
+        s = (x - self.mean) / self.spread
+        z = self.net(s) if self.linear_map is None else self.linear_map(s) + self.net(s)
+        return nn.functional.normalize(z, dim=1)
 
 
-def train_mlp(x: np.ndarray, labels: np.ndarray, *, hidden: int, epochs: int, per_class: int, seed: int) -> SpectrumMLP:
+def train_mlp(x: np.ndarray, labels: np.ndarray, *, hidden: int, epochs: int, per_class: int, seed: int,
+              fitted_map: tuple[np.ndarray, np.ndarray] | None = None) -> SpectrumMLP:
     """SupCon on class-balanced batches: every step draws ``per_class`` rows of every class."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = SpectrumMLP(x.mean(axis=0), x.std(axis=0) + 1e-6, hidden)
+    model = SpectrumMLP(x.mean(axis=0), x.std(axis=0) + 1e-6, hidden, fitted_map)
     loss_fn = SupConLoss(temperature=0.1, learnable_temperature=False)
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
     classes = np.unique(labels)
@@ -133,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--hidden", type=int, default=512, help="width of the MLP's hidden layer; 0 = one linear layer")
     parser.add_argument("--per-class", type=int, default=32, help="rows of each class in a batch")
+    parser.add_argument("--init-map", action="store_true",
+                        help="start from the fitted map: it as a trainable linear layer, the MLP as a residual branch starting at zero")
     parser.add_argument("--conditions", nargs="+", default=["clean", "jpeg:75", "wild"], help="test conditions")
     parser.add_argument("--k", type=int, default=11)
     parser.add_argument("--seed", type=int, default=0)
@@ -167,11 +189,18 @@ def main(argv: list[str] | None = None) -> int:
     fit_x, fit_y = np.concatenate(views), np.tile(train_labels, args.views)
     held = np.isin(fit_y, [classes.index(c) for c in args.leave_out])
     started = time.time()
-    mlp = train_mlp(fit_x[~held], fit_y[~held], hidden=args.hidden, epochs=args.epochs, per_class=args.per_class, seed=args.seed)
+    fitted_map = None
+    if args.init_map:
+        centre, projection, _ = fit_whitened_projection([(torch.from_numpy(fit_x[~held]), torch.from_numpy(fit_y[~held]))],
+                                                        [fit_x.shape[1]], EMBEDDING_DIM, WCCN_SHRINKAGE, "the probe")
+        fitted_map = (centre.numpy(), projection.numpy())
+    mlp = train_mlp(fit_x[~held], fit_y[~held], hidden=args.hidden, epochs=args.epochs, per_class=args.per_class, seed=args.seed,
+                    fitted_map=fitted_map)
     print(f"MLP trained in {time.time() - started:.0f} s", file=sys.stderr)
     with torch.inference_mode():
         learned = lambda z: mlp(torch.from_numpy(z).float()).numpy()  # noqa: E731
-    readings = {"pca+wccn": fit_readings(fit_x[~held], fit_y[~held])["pca+wccn"], "supcon-mlp": learned}
+    readings = {"pca+wccn": fit_readings(fit_x[~held], fit_y[~held])["pca+wccn"],
+                "supcon-mlp" + ("-from-map" if args.init_map else ""): learned}
 
     train = views[0]
     rng = np.random.default_rng(args.seed)
@@ -202,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                     "–" if row[k] is None else f"{row[k]:.1f}"
                     for k in ("accuracy", "auc", "zero_shot_accuracy", "zero_shot_auc")) + " |", flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"zoo": str(args.zoo), "image_size": args.image_size, "views": args.views,
+        args.json.write_text(json.dumps({"zoo": str(args.zoo), "image_size": args.image_size, "views": args.views, "init_map": args.init_map,
                                          "leave_out": args.leave_out, "epochs": args.epochs, "hidden": args.hidden,
                                          "k": args.k, "rows": rows}, indent=1))
     return 0
