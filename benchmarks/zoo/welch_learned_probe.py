@@ -2,7 +2,7 @@
 
     python benchmarks/zoo/welch_learned_probe.py ZOO_ROOT [--image-size 256] [--views 4]
         [--leave-out CLASS ...] [--epochs 60] [--hidden 512] [--conditions clean jpeg:75 wild]
-        [--init-map] [--k 11] [--seed 0] [--json OUT.json] [--cache DIR]
+        [--init-map] [--pretrain PROCEDURAL_DIR] [--enroll DIR --heldout DIR] [--k 11] [--seed 0] [--json OUT.json] [--cache DIR]
 
 welch_probe.py showed the 2-D Welch spectrum read through a fitted linear map (PCA + within-class
 whitening, no per-class choice) attributing better than any CPU-trained network here. That map is
@@ -24,6 +24,15 @@ both readings below see the same images:
 
 Both are read as the product reads an embedding: k-NN over the train split's clean images (all of
 them and 50 per class), weighted vote for attribution, similarity gap for detection.
+
+With ``--pretrain DIR`` the MLP is first trained on a procedural set (thousands of random
+up-sampling networks, one class each: benchmarks/zoo/procedural.py), then on the zoo as above:
+whether many training classes keep a learned space general.
+
+With ``--enroll DIR --heldout DIR`` (benchmarks/zoo/new_generator.py's folders: a generator from
+outside the zoo), the README's enrollment demo in this setting: the first 50 images of DIR join the
+whole gallery as a new class, and the table's last rows say how many held-out images the vote
+gives to it (no ``unknown`` rule here, unlike the product).
 """
 
 from __future__ import annotations
@@ -116,23 +125,31 @@ class SpectrumMLP(nn.Module):
 
 
 def train_mlp(x: np.ndarray, labels: np.ndarray, *, hidden: int, epochs: int, per_class: int, seed: int,
-              fitted_map: tuple[np.ndarray, np.ndarray] | None = None) -> SpectrumMLP:
-    """SupCon on class-balanced batches: every step draws ``per_class`` rows of every class."""
+              fitted_map: tuple[np.ndarray, np.ndarray] | None = None, start: SpectrumMLP | None = None,
+              classes_per_batch: int | None = None) -> SpectrumMLP:
+    """SupCon on class-balanced batches: every step draws ``per_class`` rows of every class (of
+    ``classes_per_batch`` classes drawn at random when given: thousands of procedural classes do not
+    fit one batch). ``start``: a model to go on training (its standardisation refitted on ``x``)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = SpectrumMLP(x.mean(axis=0), x.std(axis=0) + 1e-6, hidden, fitted_map)
+    if start is not None:
+        weights = {k: v for k, v in start.state_dict().items() if k not in ("mean", "spread")}
+        model.load_state_dict(weights, strict=False)
     loss_fn = SupConLoss(temperature=0.1, learnable_temperature=False)
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
     classes = np.unique(labels)
     rows_of = [np.flatnonzero(labels == c) for c in classes]
-    steps_per_epoch = max(1, len(x) // (per_class * len(classes)))
+    drawn = min(classes_per_batch or len(classes), len(classes))
+    steps_per_epoch = max(1, len(x) // (per_class * drawn))
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=1e-3, total_steps=epochs * steps_per_epoch)
     xt, yt = torch.from_numpy(x).float(), torch.from_numpy(labels).long()
     model.train()
     for epoch in range(epochs):
         total = 0.0
         for _ in range(steps_per_epoch):
-            batch = np.concatenate([rng.choice(rows, per_class, replace=len(rows) < per_class) for rows in rows_of])
+            chosen = rng.choice(len(classes), drawn, replace=False) if drawn < len(classes) else range(len(classes))
+            batch = np.concatenate([rng.choice(rows_of[c], per_class, replace=len(rows_of[c]) < per_class) for c in chosen])
             loss = loss_fn(model(xt[batch]), yt[batch])
             optimiser.zero_grad()
             loss.backward()
@@ -144,6 +161,22 @@ def train_mlp(x: np.ndarray, labels: np.ndarray, *, hidden: int, epochs: int, pe
     return model.eval()
 
 
+def pretrain_on_procedural(reader: nn.Module, root: Path, *, hidden: int, epochs: int, seed: int,
+                           cache: Path | None) -> SpectrumMLP:
+    """The MLP trained first on a procedural set (benchmarks/zoo/procedural.py: thousands of random
+    up-sampling networks, one class each, 128-px windows): a clean and an augmented reading of each
+    training image, 64 classes of 8 rows a batch."""
+    folders = sorted(p for p in (root / "train").iterdir() if p.is_dir())
+    paths = [str(f) for folder in folders for f in sorted(folder.glob("*.png"))]
+    labels = np.array([i for i, folder in enumerate(folders) for _ in sorted(folder.glob("*.png"))])
+    preprocess = PreprocessConfig(image_size=128, mode="crop")
+    started = time.time()
+    x = np.concatenate([raw_features(reader, paths, preprocess, cache=cache),
+                        raw_features(reader, paths, preprocess, augment=RECIPES["fingerprint"].augment, view=1, cache=cache)])
+    print(f"procedural: {len(folders)} classes, 2 readings of {len(paths)} images in {time.time() - started:.0f} s", file=sys.stderr)
+    return train_mlp(x, np.tile(labels, 2), hidden=hidden, epochs=epochs, per_class=8, seed=seed, classes_per_batch=64)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("zoo", type=Path, help="data root with train/ and test/ class folders (the zoo)")
@@ -153,11 +186,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--hidden", type=int, default=512, help="width of the MLP's hidden layer; 0 = one linear layer")
     parser.add_argument("--per-class", type=int, default=32, help="rows of each class in a batch")
+    parser.add_argument("--pretrain", type=Path, metavar="DIR",
+                        help="first train the MLP on a procedural set (benchmarks/zoo/procedural.py --out DIR)")
+    parser.add_argument("--pretrain-epochs", type=int, default=100)
     parser.add_argument("--init-map", action="store_true",
                         help="start from the fitted map: it as a trainable linear layer, the MLP as a residual branch starting at zero")
     parser.add_argument("--conditions", nargs="+", default=["clean", "jpeg:75", "wild"], help="test conditions")
     parser.add_argument("--k", type=int, default=11)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--enroll", type=Path, help="images of a generator outside the zoo, the first 50 enrolled")
+    parser.add_argument("--heldout", type=Path, help="more images of it, attributed after the enrollment")
     parser.add_argument("--json", type=Path, help="also write the table here")
     parser.add_argument("--cache", type=Path, help="keep the raw features here, for runs that vary only the fit")
     args = parser.parse_args(argv)
@@ -166,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{args.zoo / split} is missing: ZOO_ROOT needs train/ and test/ class folders")
     if args.image_size < 64:
         parser.error("--image-size must be 64 or more (the Welch tiles are 64 px)")
+    if (args.enroll is None) != (args.heldout is None):
+        parser.error("--enroll and --heldout go together")
     if args.views < 1 or args.epochs < 1:
         parser.error("--views and --epochs must be at least 1")
     classes = sorted(p.name for p in (args.zoo / "train").iterdir() if p.is_dir())
@@ -194,13 +234,17 @@ def main(argv: list[str] | None = None) -> int:
         centre, projection, _ = fit_whitened_projection([(torch.from_numpy(fit_x[~held]), torch.from_numpy(fit_y[~held]))],
                                                         [fit_x.shape[1]], EMBEDDING_DIM, WCCN_SHRINKAGE, "the probe")
         fitted_map = (centre.numpy(), projection.numpy())
+    start = None
+    if args.pretrain is not None:
+        start = pretrain_on_procedural(reader, args.pretrain, hidden=args.hidden, epochs=args.pretrain_epochs,
+                                       seed=args.seed, cache=args.cache)
     mlp = train_mlp(fit_x[~held], fit_y[~held], hidden=args.hidden, epochs=args.epochs, per_class=args.per_class, seed=args.seed,
-                    fitted_map=fitted_map)
+                    fitted_map=fitted_map, start=start)
     print(f"MLP trained in {time.time() - started:.0f} s", file=sys.stderr)
     with torch.inference_mode():
         learned = lambda z: mlp(torch.from_numpy(z).float()).numpy()  # noqa: E731
     readings = {"pca+wccn": fit_readings(fit_x[~held], fit_y[~held])["pca+wccn"],
-                "supcon-mlp" + ("-from-map" if args.init_map else ""): learned}
+                "supcon-mlp" + ("-from-map" if args.init_map else "") + ("-procedural" if args.pretrain else ""): learned}
 
     train = views[0]
     rng = np.random.default_rng(args.seed)
@@ -230,8 +274,24 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"| {name} | {condition} | {label} | " + " | ".join(
                     "–" if row[k] is None else f"{row[k]:.1f}"
                     for k in ("accuracy", "auc", "zero_shot_accuracy", "zero_shot_auc")) + " |", flush=True)
+    if args.enroll is not None:
+        pick = lambda folder: sorted(str(p) for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))  # noqa: E731
+        enrolled = raw_features(reader, pick(args.enroll)[:50], preprocess, cache=args.cache)
+        heldout = raw_features(reader, pick(args.heldout), preprocess, cache=args.cache)
+        new = len(classes)
+        print(f"\n| reading | held-out images of {args.enroll.name} given to it after enrolling {len(enrolled)} (of {len(heldout)}) |")
+        print("|---|---|")
+        for name, read in readings.items():
+            with torch.inference_mode():
+                gallery = unit(read(np.concatenate([train, enrolled])))
+                queries = unit(read(heldout))
+            labels = np.concatenate([train_labels, np.full(len(enrolled), new)])
+            right = knn_accuracy(gallery, labels, queries, np.full(len(heldout), new), new + 1, args.k)
+            rows.append({"reading": name, "condition": "enrollment", "enrolled": len(enrolled), "heldout": len(heldout),
+                         "recognised": int(right.sum())})
+            print(f"| {name} | {int(right.sum())} |", flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"zoo": str(args.zoo), "image_size": args.image_size, "views": args.views, "init_map": args.init_map,
+        args.json.write_text(json.dumps({"zoo": str(args.zoo), "image_size": args.image_size, "views": args.views, "init_map": args.init_map, "pretrain": str(args.pretrain or ""),
                                          "leave_out": args.leave_out, "epochs": args.epochs, "hidden": args.hidden,
                                          "k": args.k, "rows": rows}, indent=1))
     return 0
