@@ -31,8 +31,9 @@ whether many training classes keep a learned space general.
 
 With ``--enroll DIR --heldout DIR`` (benchmarks/zoo/new_generator.py's folders: a generator from
 outside the zoo), the README's enrollment demo in this setting: the first 50 images of DIR join the
-whole gallery as a new class, and the table's last rows say how many held-out images the vote
-gives to it (no ``unknown`` rule here, unlike the product).
+gallery as a new class (beside the whole train split, as in the product, and beside 50 of each
+class), and the table's last rows say how many held-out images the vote gives to it (no
+``unknown`` rule here, unlike the product).
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from sklearn.metrics import roc_auc_score  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
@@ -60,8 +60,8 @@ from aidetect.losses.supcon import SupConLoss  # noqa: E402
 from aidetect.models.readout import WCCN_SHRINKAGE, fit_whitened_projection  # noqa: E402
 from aidetect.recipes import RECIPES  # noqa: E402
 from aidetect.settings import REAL  # noqa: E402
-from feature_probe import knn_accuracy, similarity_gap, split_files  # noqa: E402
-from welch_probe import RawSpectrum, fit_readings, unit  # noqa: E402
+from feature_probe import knn_accuracy, split_files  # noqa: E402
+from welch_probe import TABLE_HEADER, RawSpectrum, fifty_per_class, fit_readings, score_readings, unit  # noqa: E402
 
 EMBEDDING_DIM = 128
 
@@ -247,49 +247,34 @@ def main(argv: list[str] | None = None) -> int:
                 "supcon-mlp" + ("-from-map" if args.init_map else "") + ("-procedural" if args.pretrain else ""): learned}
 
     train = views[0]
-    rng = np.random.default_rng(args.seed)
-    fifty = np.concatenate([rng.choice(np.flatnonzero(train_labels == c), min(50, int((train_labels == c).sum())), replace=False)
-                            for c in range(len(classes))])
+    fifty = fifty_per_class(train_labels, len(classes), args.seed)
     real = classes.index(REAL)
     zero_shot = np.isin(test_labels, [classes.index(c) for c in args.leave_out])
-    is_ai = test_labels != real
     rows = []
-    print("| reading | condition | gallery | accuracy | AUC (gap) | zero-shot accuracy | zero-shot AUC |")
-    print("|---|---|---|---|---|---|---|")
+    print(TABLE_HEADER)
     for condition, perturb in conditions.items():
         test = raw_features(reader, test_paths, preprocess, perturb=perturb, cache=args.cache)
-        for name, read in readings.items():
-            with torch.inference_mode():
-                gallery, queries = unit(read(train)), unit(read(test))
-            for label, rows_of in (("all", np.arange(len(train_labels))), ("50", fifty)):
-                right = knn_accuracy(gallery[rows_of], train_labels[rows_of], queries, test_labels, len(classes), args.k)
-                gap = similarity_gap(gallery[rows_of], train_labels[rows_of] == real, queries, args.k)
-                row = {"reading": name, "condition": condition, "gallery": label, "accuracy": 100 * right.mean(),
-                       "auc": 100 * roc_auc_score(is_ai, gap), "zero_shot_accuracy": None, "zero_shot_auc": None}
-                if zero_shot.any():
-                    mine = zero_shot | ~is_ai
-                    row["zero_shot_accuracy"] = 100 * right[zero_shot].mean()
-                    row["zero_shot_auc"] = 100 * roc_auc_score(is_ai[mine], gap[mine])
-                rows.append(row)
-                print(f"| {name} | {condition} | {label} | " + " | ".join(
-                    "–" if row[k] is None else f"{row[k]:.1f}"
-                    for k in ("accuracy", "auc", "zero_shot_accuracy", "zero_shot_auc")) + " |", flush=True)
+        rows += score_readings(readings, train, train_labels, test, test_labels, condition=condition, fifty=fifty,
+                               n_classes=len(classes), real=real, zero_shot=zero_shot, k=args.k)
     if args.enroll is not None:
         pick = lambda folder: sorted(str(p) for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))  # noqa: E731
         enrolled = raw_features(reader, pick(args.enroll)[:50], preprocess, cache=args.cache)
         heldout = raw_features(reader, pick(args.heldout), preprocess, cache=args.cache)
         new = len(classes)
-        print(f"\n| reading | held-out images of {args.enroll.name} given to it after enrolling {len(enrolled)} (of {len(heldout)}) |")
-        print("|---|---|")
+        print(f"\n| reading | gallery of the zoo's classes | held-out images of {args.enroll.name} given to it "
+              f"after enrolling {len(enrolled)} (of {len(heldout)}) |")
+        print("|---|---|---|")
         for name, read in readings.items():
             with torch.inference_mode():
                 gallery = unit(read(np.concatenate([train, enrolled])))
                 queries = unit(read(heldout))
             labels = np.concatenate([train_labels, np.full(len(enrolled), new)])
-            right = knn_accuracy(gallery, labels, queries, np.full(len(heldout), new), new + 1, args.k)
-            rows.append({"reading": name, "condition": "enrollment", "enrolled": len(enrolled), "heldout": len(heldout),
-                         "recognised": int(right.sum())})
-            print(f"| {name} | {int(right.sum())} |", flush=True)
+            # the whole train split (the product's gallery: 50 enrolled beside ~660 a class), then 50 a class
+            for label, rows_of in (("all", np.arange(len(labels))), ("50", np.concatenate([fifty, np.arange(len(train), len(labels))]))):
+                right = knn_accuracy(gallery[rows_of], labels[rows_of], queries, np.full(len(heldout), new), new + 1, args.k)
+                rows.append({"reading": name, "condition": "enrollment", "gallery": label, "enrolled": len(enrolled),
+                             "heldout": len(heldout), "recognised": int(right.sum())})
+                print(f"| {name} | {label} | {int(right.sum())} |", flush=True)
     if args.json:
         args.json.write_text(json.dumps({"zoo": str(args.zoo), "image_size": args.image_size, "views": args.views, "init_map": args.init_map, "pretrain": str(args.pretrain or ""),
                                          "leave_out": args.leave_out, "epochs": args.epochs, "hidden": args.hidden,

@@ -52,7 +52,6 @@ from aidetect.models.welch import WelchSpectrumFeatures  # noqa: E402
 from aidetect.settings import REAL  # noqa: E402
 from feature_probe import knn_accuracy, similarity_gap, split_files  # noqa: E402
 
-READINGS = ("standardised", "pca+wccn", "lda")
 
 
 class RawSpectrum(nn.Module):
@@ -81,6 +80,43 @@ def fit_readings(x: np.ndarray, labels: np.ndarray, dim: int = 128) -> dict:
 
 def unit(z: np.ndarray) -> np.ndarray:
     return (z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+TABLE_HEADER = ("| reading | condition | gallery | accuracy | AUC (gap) | zero-shot accuracy | zero-shot AUC |\n"
+                "|---|---|---|---|---|---|---|")
+
+
+def fifty_per_class(labels: np.ndarray, n_classes: int, seed: int) -> np.ndarray:
+    """Row indices of a seeded draw of 50 rows per class (all of a smaller class): the 50-per-class gallery."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.choice(np.flatnonzero(labels == c), min(50, int((labels == c).sum())), replace=False)
+                           for c in range(n_classes)])
+
+
+def score_readings(readings: dict, train: np.ndarray, train_labels: np.ndarray, test: np.ndarray, test_labels: np.ndarray,
+                   *, condition: str, fifty: np.ndarray, n_classes: int, real: int, zero_shot: np.ndarray, k: int) -> list[dict]:
+    """Each reading (raw features → embedding) as the product reads an embedding, on one test condition:
+    k-NN accuracy and similarity-gap detection AUC with the whole train split and with ``fifty`` as the
+    gallery, and both on the ``zero_shot`` test rows; printed as rows of :data:`TABLE_HEADER`, returned."""
+    is_ai = test_labels != real
+    rows = []
+    for name, read in readings.items():
+        with torch.inference_mode():
+            gallery, queries = unit(read(train)), unit(read(test))
+        for label, rows_of in (("all", np.arange(len(train_labels))), ("50", fifty)):
+            right = knn_accuracy(gallery[rows_of], train_labels[rows_of], queries, test_labels, n_classes, k)
+            gap = similarity_gap(gallery[rows_of], train_labels[rows_of] == real, queries, k)
+            row = {"reading": name, "condition": condition, "gallery": label, "accuracy": 100 * right.mean(),
+                   "auc": 100 * roc_auc_score(is_ai, gap), "zero_shot_accuracy": None, "zero_shot_auc": None}
+            if zero_shot.any():
+                mine = zero_shot | ~is_ai
+                row["zero_shot_accuracy"] = 100 * right[zero_shot].mean()
+                row["zero_shot_auc"] = 100 * roc_auc_score(is_ai[mine], gap[mine])
+            rows.append(row)
+            print(f"| {name} | {condition} | {label} | " + " | ".join(
+                "–" if row[key] is None else f"{row[key]:.1f}"
+                for key in ("accuracy", "auc", "zero_shot_accuracy", "zero_shot_auc")) + " |", flush=True)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,32 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     train = raw(train_paths, None)
     held = np.isin(train_labels, [classes.index(c) for c in args.leave_out])
     readings = fit_readings(train[~held], train_labels[~held])
-    rng = np.random.default_rng(args.seed)
-    fifty = np.concatenate([rng.choice(np.flatnonzero(train_labels == c), min(50, int((train_labels == c).sum())), replace=False)
-                            for c in range(len(classes))])
+    fifty = fifty_per_class(train_labels, len(classes), args.seed)
     real = classes.index(REAL)
     zero_shot = np.isin(test_labels, [classes.index(c) for c in args.leave_out])
-    is_ai = test_labels != real
     rows = []
-    print("| reading | condition | gallery | accuracy | AUC (gap) | zero-shot accuracy | zero-shot AUC |")
-    print("|---|---|---|---|---|---|---|")
+    print(TABLE_HEADER)
     for condition, perturb in conditions.items():
         test = raw(test_paths, perturb)
-        for name in READINGS:
-            gallery, queries = unit(readings[name](train)), unit(readings[name](test))
-            for label, rows_of in (("all", np.arange(len(train_labels))), ("50", fifty)):
-                right = knn_accuracy(gallery[rows_of], train_labels[rows_of], queries, test_labels, len(classes), args.k)
-                gap = similarity_gap(gallery[rows_of], train_labels[rows_of] == real, queries, args.k)
-                row = {"reading": name, "condition": condition, "gallery": label, "accuracy": 100 * right.mean(),
-                       "auc": 100 * roc_auc_score(is_ai, gap), "zero_shot_accuracy": None, "zero_shot_auc": None}
-                if zero_shot.any():
-                    mine = zero_shot | ~is_ai
-                    row["zero_shot_accuracy"] = 100 * right[zero_shot].mean()
-                    row["zero_shot_auc"] = 100 * roc_auc_score(is_ai[mine], gap[mine])
-                rows.append(row)
-                print(f"| {name} | {condition} | {label} | " + " | ".join(
-                    "–" if row[k] is None else f"{row[k]:.1f}"
-                    for k in ("accuracy", "auc", "zero_shot_accuracy", "zero_shot_auc")) + " |", flush=True)
+        rows += score_readings(readings, train, train_labels, test, test_labels, condition=condition, fifty=fifty,
+                               n_classes=len(classes), real=real, zero_shot=zero_shot, k=args.k)
     if args.json:
         args.json.write_text(json.dumps({"zoo": str(args.zoo), "feature": args.feature, "image_size": args.image_size, "leave_out": args.leave_out,
                                          "k": args.k, "rows": rows}, indent=1))
