@@ -504,3 +504,14 @@ def check_spectrum_choice(spectrum: str, spectrum_weight: float, epochs: int, im
                                 "(training through it is not supported)")
         if image_size is not None and image_size < WELCH_TILE:
             raise AidetectError(f"--spectrum welch reads {WELCH_TILE}-px tiles: give --image-size {WELCH_TILE} or more")
+
+
+def check_welch_inputs(arch: str, image_size: int | None, train_image_size: int | None) -> None:
+    """The ``welch-mlp`` encoder reads ``WELCH_TILE``-px tiles, in training crops as at inference:
+    refused before anything is written (the CLI) or built (the Trainer) when either is smaller."""
+    if arch != "welch-mlp":
+        return
+    for option, size in (("--image-size", image_size), ("--train-image-size", train_image_size)):
+        if size is not None and size < WELCH_TILE:
+            raise AidetectError(f"{option} {size}: the welch-mlp encoder reads {WELCH_TILE}-px tiles; "
+                                f"give {option} {WELCH_TILE} or more (the welch recipe uses 256)")

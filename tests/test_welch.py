@@ -152,18 +152,25 @@ def test_both_spectra_read_the_same_under_bf16_autocast():
 def test_the_welch_recipe_trains_a_learned_encoder_that_tells_traces_apart(tmp_path):
     """`--recipe welch`: the welch-mlp encoder (a learned MLP over the Welch spectrum) trains with
     SupCon, embeds differently in eval mode, and attributes held-out images by their trace."""
+    from aidetect.recipes import RECIPE_OPTIONS, apply_recipe
     from aidetect.training import TrainOptions, train
     from synthetic import write_folders_dataset
 
     data = write_folders_dataset(tmp_path / "data", ["real", "gen_a", "gen_b", "gen_c"], 40, 12, 12, size=128)
     out = tmp_path / "welch-mlp"
-    result = train(TrainOptions(data=str(data), out=str(out), recipe="welch", arch="welch-mlp", front_end="rgb",
-                                image_size=128, preprocess_mode="crop", grid=1, jpeg_p=0.5, blur_p=0.1,
-                                batch_size=32, epochs=4, workers=0, warmup_epochs=0.5, gallery_per_class=40,
-                                device="cpu", lr=3e-3))
+    given = {key: None for key in RECIPE_OPTIONS}
+    recipe = apply_recipe("welch", {**given, "image_size": 128})  # the recipe's options, a smaller input
+    assert recipe["arch"] == "welch-mlp" and recipe["front_end"] == "rgb" and recipe["jpeg_p"] == 0.5
+    result = train(TrainOptions(data=str(data), out=str(out), **recipe, batch_size=32, epochs=4,
+                                workers=0, warmup_epochs=0.5, gallery_per_class=40, device="cpu", lr=3e-3))
     model = load_model(out)
     assert model.config.architecture.name == "welch-mlp" and model.config.recipe == "welch"
     assert "learned MLP over the 2-D Welch spectrum" in _describe_recipe(model.config)  # `aidetect info`
+    from aidetect.models.model_dir import save_model
+    save_model(tmp_path / "half", model.encoder, model.config, half=True)  # its input statistics stay float32
+    from aidetect.models.weights import read_safetensors
+    stored = read_safetensors(tmp_path / "half" / "model.safetensors")
+    assert stored["trunk.1.running_mean"].dtype == torch.float32 and stored["head.0.weight"].dtype == torch.float16
     assert result.best_val_loss < math.log(32 - 1)  # below what one embedding for every image gives
     files = [sorted((data / "test" / label).glob("*.png"))[0] for label in ("real", "gen_a", "gen_b", "gen_c")]
     images = torch.stack([torch.from_numpy(np.asarray(Image.open(f).convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
@@ -178,3 +185,18 @@ def test_the_welch_recipe_trains_a_learned_encoder_that_tells_traces_apart(tmp_p
 def test_the_welch_mlp_encoder_takes_the_pixels():
     with pytest.raises(AidetectError, match="use --front-end rgb"):
         Encoder(ArchitectureConfig(name="welch-mlp", front_end="npr"))
+
+
+def test_the_welch_mlp_encoder_is_refused_inputs_smaller_than_a_tile(synthetic_data, tmp_path):
+    for args, message in ((["--image-size", "32"], "--image-size 32: the welch-mlp encoder reads 64-px tiles"),
+                          (["--train-image-size", "32"], "--train-image-size 32: the welch-mlp encoder reads 64-px tiles")):
+        result = runner.invoke(app, ["train", "--data", str(synthetic_data), "--out", str(tmp_path / "w"), "--recipe", "welch",
+                                     "--epochs", "1", "--device", "cpu", *args])
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert not (tmp_path / "w").exists()
+
+
+def test_the_welch_mlp_head_honours_no_hidden_layer():
+    encoder = Encoder(ArchitectureConfig(name="welch-mlp", projection_hidden=0, embedding_dim=16))
+    assert isinstance(encoder.head, torch.nn.Linear) and encoder.head.out_features == 16
+

@@ -86,7 +86,9 @@ def _welch_mlp(arch: ArchitectureConfig) -> tuple[nn.Module, int]:
 def _welch_mlp_head(arch: ArchitectureConfig, trunk_dim: int) -> nn.Module:
     # BatchNorm and dropout in the hidden layer: 2,112 correlated log-powers from ~15 classes, where
     # an unregularised layer learns the seen generators' bins and little else.
-    hidden = arch.projection_hidden or 512
+    hidden = arch.projection_hidden
+    if hidden == 0:  # asked for no hidden layer, as the other trunks' heads honour it
+        return nn.Linear(trunk_dim, arch.embedding_dim)
     return nn.Sequential(nn.Linear(trunk_dim, hidden), nn.BatchNorm1d(hidden), nn.GELU(), nn.Dropout(0.2),
                          nn.Linear(hidden, arch.embedding_dim))
 

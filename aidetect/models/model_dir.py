@@ -44,6 +44,9 @@ def fingerprint_of(weight_bytes: bytes) -> str:
 #: visible offset; a fused spectrum's statistics likewise (the Welch spectrum's are the same kind of
 #: map, aidetect.models.welch). They are small (4,048 + 4,048 × 128 and 2,112 + 2,112 × 128 numbers).
 FULL_PRECISION = ("readout.", "spectrum.")
+#: The same for one architecture: the welch-mlp encoder's input standardisation (``trunk.1.``, the
+#: running mean and variance of 2,112 log-powers, the same kind of statistic).
+FULL_PRECISION_OF_ARCH = {"welch-mlp": ("trunk.1.",)}
 
 
 def save_model(folder: str | Path, encoder: Encoder, config: ModelConfig, *, half: bool = False) -> str:
@@ -52,7 +55,8 @@ def save_model(folder: str | Path, encoder: Encoder, config: ModelConfig, *, hal
     folder.mkdir(parents=True, exist_ok=True)
     state = encoder.state_dict()
     if half:
-        state = {k: (v.half() if v.is_floating_point() and not k.startswith(FULL_PRECISION) else v) for k, v in state.items()}
+        kept = FULL_PRECISION + FULL_PRECISION_OF_ARCH.get(encoder.arch.name, ())
+        state = {k: (v.half() if v.is_floating_point() and not k.startswith(kept) else v) for k, v in state.items()}
     data = tensors_to_bytes(state)
     config.fingerprint = fingerprint_of(data)
     atomic_write_bytes(folder / WEIGHTS_FILE, data)

@@ -63,7 +63,7 @@ class WelchPowerSpectrum(nn.Module):
         t = self.tile
         if h < t or w < t:
             raise AidetectError(f"the Welch spectrum reads {t}-px tiles and got a {w}×{h} input; "
-                                f"train with --image-size {t} or more")
+                                f"train with --image-size {t} or more (and --train-image-size, if given)")
         top, left = (h - h // t * t) // 2, (w - w // t * t) // 2
         block = residual[:, top : top + h // t * t, left : left + w // t * t]
         tiles = block.unfold(1, t, t).unfold(2, t, t).reshape(n, -1, t, t)

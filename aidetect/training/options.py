@@ -19,7 +19,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from aidetect.config import ArchitectureConfig, AugmentConfig, PreprocessConfig, check_spectrum_choice
+from aidetect.config import ArchitectureConfig, AugmentConfig, PreprocessConfig, check_spectrum_choice, check_welch_inputs
 from aidetect.errors import AidetectError
 from aidetect.recipes import RECIPE_OPTIONS
 
@@ -240,9 +240,10 @@ class TrainOptions:
         return values
 
     def check_spectrum(self) -> None:
-        """:func:`check_spectrum_choice` on these options."""
+        """:func:`check_spectrum_choice` and :func:`check_welch_inputs` on these options."""
         check_spectrum_choice(self.architecture.spectrum, self.architecture.spectrum_weight,
                               self.optim.epochs, self.preprocess.image_size)
+        check_welch_inputs(self.architecture.name, self.preprocess.image_size, self.preprocess.train_image_size)
 
     @classmethod
     def from_flat(cls, values: dict[str, Any]) -> "TrainOptions":

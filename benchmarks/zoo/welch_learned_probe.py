@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -79,8 +80,9 @@ def raw_features(reader: nn.Module, paths: list[str], preprocess: PreprocessConf
             return np.load(stored)
         features = raw_features(reader, paths, preprocess, perturb=perturb, augment=augment, view=view)
         cache.mkdir(parents=True, exist_ok=True)
-        np.save(stored.with_suffix(".tmp.npy"), features)
-        stored.with_suffix(".tmp.npy").replace(stored)  # whole or not at all
+        partial = stored.with_name(f"{stored.stem}.{os.getpid()}.tmp.npy")  # one per process: probes share a cache
+        np.save(partial, features)
+        partial.replace(stored)  # whole or not at all
         return features
     dataset = ImageFileDataset(paths, None, preprocess, perturb=perturb, augment=augment)
     dataset.set_epoch(view)
@@ -206,8 +208,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--image-size must be 64 or more (the Welch tiles are 64 px)")
     if (args.enroll is None) != (args.heldout is None):
         parser.error("--enroll and --heldout go together")
-    if args.views < 1 or args.epochs < 1:
-        parser.error("--views and --epochs must be at least 1")
+    if min(args.views, args.epochs, args.pretrain_epochs, args.k) < 1 or args.per_class < 2 or args.hidden < 0:
+        parser.error("--views, --epochs, --pretrain-epochs and --k must be at least 1, --per-class at least 2, --hidden 0 or more")
+    if args.pretrain is not None and args.init_map:
+        parser.error("--pretrain and --init-map do not combine: the pre-trained weights would replace the map's start")
+    if args.pretrain is not None and not (args.pretrain / "train").is_dir():
+        parser.error(f"{args.pretrain / 'train'} is missing: give the --out folder of benchmarks/zoo/procedural.py")
     classes = sorted(p.name for p in (args.zoo / "train").iterdir() if p.is_dir())
     unknown = sorted(set(args.leave_out) - set(classes))
     if unknown or REAL not in classes:
@@ -241,8 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     mlp = train_mlp(fit_x[~held], fit_y[~held], hidden=args.hidden, epochs=args.epochs, per_class=args.per_class, seed=args.seed,
                     fitted_map=fitted_map, start=start)
     print(f"MLP trained in {time.time() - started:.0f} s", file=sys.stderr)
-    with torch.inference_mode():
-        learned = lambda z: mlp(torch.from_numpy(z).float()).numpy()  # noqa: E731
+    learned = lambda z: mlp(torch.from_numpy(z).float()).numpy()  # noqa: E731  (callers run it under inference_mode)
     readings = {"pca+wccn": fit_readings(fit_x[~held], fit_y[~held])["pca+wccn"],
                 "supcon-mlp" + ("-from-map" if args.init_map else "") + ("-procedural" if args.pretrain else ""): learned}
 
@@ -261,8 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         enrolled = raw_features(reader, pick(args.enroll)[:50], preprocess, cache=args.cache)
         heldout = raw_features(reader, pick(args.heldout), preprocess, cache=args.cache)
         new = len(classes)
-        print(f"\n| reading | gallery of the zoo's classes | held-out images of {args.enroll.name} given to it "
-              f"after enrolling {len(enrolled)} (of {len(heldout)}) |")
+        print(f"\n| reading | gallery of the zoo's classes | held-out images of the new generator given to it, "
+              f"of {len(heldout)}, after enrolling {len(enrolled)} |")
         print("|---|---|---|")
         for name, read in readings.items():
             with torch.inference_mode():

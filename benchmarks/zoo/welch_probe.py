@@ -53,7 +53,6 @@ from aidetect.settings import REAL  # noqa: E402
 from feature_probe import knn_accuracy, similarity_gap, split_files  # noqa: E402
 
 
-
 class RawSpectrum(nn.Module):
     """Images → a spectrum feature before any statistics, for embed_files: the Welch feature (steps
     1-3 of aidetect.models.welch) or the yardstick's ring averages (aidetect.models.spectrum)."""
