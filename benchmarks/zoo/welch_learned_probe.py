@@ -56,13 +56,13 @@ from torch.utils.data import DataLoader  # noqa: E402
 
 from aidetect.config import AugmentConfig, PreprocessConfig  # noqa: E402
 from aidetect.data.dataset import ImageFileDataset, collate  # noqa: E402
-from aidetect.data.perturb import parse_perturbation  # noqa: E402
 from aidetect.losses.supcon import SupConLoss  # noqa: E402
 from aidetect.models.readout import WCCN_SHRINKAGE, fit_whitened_projection  # noqa: E402
 from aidetect.recipes import RECIPES  # noqa: E402
-from aidetect.settings import REAL  # noqa: E402
 from feature_probe import knn_accuracy, split_files  # noqa: E402
-from welch_probe import TABLE_HEADER, RawSpectrum, fifty_per_class, fit_readings, score_readings, unit  # noqa: E402
+from welch_probe import (  # noqa: E402
+    RawSpectrum, check_zoo_arguments, fifty_per_class, fit_readings, score_conditions, unit,
+)
 
 EMBEDDING_DIM = 128
 
@@ -201,11 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the table here")
     parser.add_argument("--cache", type=Path, help="keep the raw features here, for runs that vary only the fit")
     args = parser.parse_args(argv)
-    for split in ("train", "test"):
-        if not (args.zoo / split).is_dir():
-            parser.error(f"{args.zoo / split} is missing: ZOO_ROOT needs train/ and test/ class folders")
-    if args.image_size < 64:
-        parser.error("--image-size must be 64 or more (the Welch tiles are 64 px)")
+    classes, conditions = check_zoo_arguments(parser, args)
     if (args.enroll is None) != (args.heldout is None):
         parser.error("--enroll and --heldout go together")
     if min(args.views, args.epochs, args.pretrain_epochs, args.k) < 1 or args.per_class < 2 or args.hidden < 0:
@@ -214,13 +210,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--pretrain and --init-map do not combine: the pre-trained weights would replace the map's start")
     if args.pretrain is not None and not (args.pretrain / "train").is_dir():
         parser.error(f"{args.pretrain / 'train'} is missing: give the --out folder of benchmarks/zoo/procedural.py")
-    classes = sorted(p.name for p in (args.zoo / "train").iterdir() if p.is_dir())
-    unknown = sorted(set(args.leave_out) - set(classes))
-    if unknown or REAL not in classes:
-        parser.error(f"--leave-out {unknown} are not classes of {args.zoo / 'train'}" if unknown
-                     else f"{args.zoo / 'train'} has no '{REAL}' class to detect against")
-    conditions = {c: (None if c == "clean" else parse_perturbation(c)) for c in args.conditions}
-    torch.set_num_threads(1)  # one core per process on this shared machine (docs/performance.md)
 
     preprocess = PreprocessConfig(image_size=args.image_size, mode="crop")
     augment = RECIPES["fingerprint"].augment
@@ -252,15 +241,11 @@ def main(argv: list[str] | None = None) -> int:
                 "supcon-mlp" + ("-from-map" if args.init_map else "") + ("-procedural" if args.pretrain else ""): learned}
 
     train = views[0]
-    fifty = fifty_per_class(train_labels, len(classes), args.seed)
-    real = classes.index(REAL)
-    zero_shot = np.isin(test_labels, [classes.index(c) for c in args.leave_out])
-    rows = []
-    print(TABLE_HEADER)
-    for condition, perturb in conditions.items():
-        test = raw_features(reader, test_paths, preprocess, perturb=perturb, cache=args.cache)
-        rows += score_readings(readings, train, train_labels, test, test_labels, condition=condition, fifty=fifty,
-                               n_classes=len(classes), real=real, zero_shot=zero_shot, k=args.k)
+    rows = score_conditions(readings, train, train_labels,
+                            lambda perturb: raw_features(reader, test_paths, preprocess, perturb=perturb, cache=args.cache),
+                            test_labels, conditions=conditions, classes=classes, leave_out=args.leave_out, seed=args.seed,
+                            k=args.k)
+    fifty = fifty_per_class(train_labels, len(classes), args.seed)  # the same draw, for the enrollment rows
     if args.enroll is not None:
         pick = lambda folder: sorted(str(p) for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))  # noqa: E731
         enrolled = raw_features(reader, pick(args.enroll)[:50], preprocess, cache=args.cache)

@@ -118,6 +118,38 @@ def score_readings(readings: dict, train: np.ndarray, train_labels: np.ndarray, 
     return rows
 
 
+def score_conditions(readings: dict, train: np.ndarray, train_labels: np.ndarray, read_test, test_labels: np.ndarray, *,
+                     conditions: dict, classes: list[str], leave_out: list[str], seed: int, k: int) -> list[dict]:
+    """:func:`score_readings` under every test condition (``read_test(perturbation)`` gives the test
+    split's raw features), with the whole train split and a seeded 50 per class as galleries; prints
+    the table, returns its rows."""
+    fifty = fifty_per_class(train_labels, len(classes), seed)
+    zero_shot = np.isin(test_labels, [classes.index(c) for c in leave_out])
+    rows = []
+    print(TABLE_HEADER)
+    for condition, perturb in conditions.items():
+        rows += score_readings(readings, train, train_labels, read_test(perturb), test_labels, condition=condition,
+                               fifty=fifty, n_classes=len(classes), real=classes.index(REAL), zero_shot=zero_shot, k=k)
+    return rows
+
+
+def check_zoo_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[list[str], dict]:
+    """The checks both Welch probes make of ``zoo``, ``--image-size``, ``--leave-out`` and ``--conditions``
+    (a one-line usage error each); returns the zoo's classes and the parsed test conditions."""
+    for split in ("train", "test"):
+        if not (args.zoo / split).is_dir():
+            parser.error(f"{args.zoo / split} is missing: ZOO_ROOT needs train/ and test/ class folders")
+    if args.image_size < 64:
+        parser.error("--image-size must be 64 or more (the Welch tiles are 64 px)")
+    classes = sorted(p.name for p in (args.zoo / "train").iterdir() if p.is_dir())
+    unknown = sorted(set(args.leave_out) - set(classes))
+    if unknown or REAL not in classes:
+        parser.error(f"--leave-out {unknown} are not classes of {args.zoo / 'train'}" if unknown
+                     else f"{args.zoo / 'train'} has no '{REAL}' class to detect against")
+    torch.set_num_threads(1)  # one core per process on this shared machine (docs/performance.md)
+    return classes, {c: (None if c == "clean" else parse_perturbation(c)) for c in args.conditions}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("zoo", type=Path, help="data root with train/ and test/ class folders (the zoo)")
@@ -129,18 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="the draw of 50 per class")
     parser.add_argument("--json", type=Path, help="also write the table here")
     args = parser.parse_args(argv)
-    for split in ("train", "test"):
-        if not (args.zoo / split).is_dir():
-            parser.error(f"{args.zoo / split} is missing: ZOO_ROOT needs train/ and test/ class folders")
-    if args.image_size < 64:
-        parser.error("--image-size must be 64 or more (the Welch tiles are 64 px)")
-    classes = sorted(p.name for p in (args.zoo / "train").iterdir() if p.is_dir())
-    unknown = sorted(set(args.leave_out) - set(classes))
-    if unknown or REAL not in classes:
-        parser.error(f"--leave-out {unknown} are not classes of {args.zoo / 'train'}" if unknown
-                     else f"{args.zoo / 'train'} has no '{REAL}' class to detect against")
-    conditions = {c: (None if c == "clean" else parse_perturbation(c)) for c in args.conditions}
-    torch.set_num_threads(1)  # one core per process on this shared machine (docs/performance.md)
+    classes, conditions = check_zoo_arguments(parser, args)
 
     preprocess = PreprocessConfig(image_size=args.image_size, mode="crop")
     reader = RawSpectrum(args.feature).eval()
@@ -157,15 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     train = raw(train_paths, None)
     held = np.isin(train_labels, [classes.index(c) for c in args.leave_out])
     readings = fit_readings(train[~held], train_labels[~held])
-    fifty = fifty_per_class(train_labels, len(classes), args.seed)
-    real = classes.index(REAL)
-    zero_shot = np.isin(test_labels, [classes.index(c) for c in args.leave_out])
-    rows = []
-    print(TABLE_HEADER)
-    for condition, perturb in conditions.items():
-        test = raw(test_paths, perturb)
-        rows += score_readings(readings, train, train_labels, test, test_labels, condition=condition, fifty=fifty,
-                               n_classes=len(classes), real=real, zero_shot=zero_shot, k=args.k)
+    rows = score_conditions(readings, train, train_labels, lambda perturb: raw(test_paths, perturb), test_labels,
+                            conditions=conditions, classes=classes, leave_out=args.leave_out, seed=args.seed, k=args.k)
     if args.json:
         args.json.write_text(json.dumps({"zoo": str(args.zoo), "feature": args.feature, "image_size": args.image_size, "leave_out": args.leave_out,
                                          "k": args.k, "rows": rows}, indent=1))
