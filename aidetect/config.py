@@ -489,11 +489,16 @@ class ModelConfig:
         return cls.from_dict(data, str(path))
 
 
-def check_spectrum_choice(spectrum: str, spectrum_weight: float, epochs: int, image_size: int | None) -> None:
-    """The spectrum to fuse: one of the encoder's spectra, and only with a share to fuse it at. The
-    Welch spectrum fuses a trained model (``epochs`` 0): trained through, it would read the recipe's
-    64-px training crops as one tile where its map was fitted on several, which is not measured.
-    The CLI calls this before anything is written; the trainer calls it for a library caller."""
+def check_spectral_options(arch: str, spectrum: str, spectrum_weight: float, epochs: int,
+                           image_size: int | None, train_image_size: int | None) -> None:
+    """The options that read a Welch spectrum, checked by the CLI before anything is written and by
+    the Trainer for a library caller:
+
+    * the spectrum to fuse is one of the encoder's spectra, and has a share to fuse it at; the Welch
+      spectrum fuses a trained model (``epochs`` 0): trained through, it would read the recipe's
+      64-px training crops as one tile where its map was fitted on several, which is not measured;
+    * the ``welch-mlp`` encoder reads ``WELCH_TILE``-px tiles, in training crops as at inference.
+    """
     if spectrum not in SPECTRUM_KINDS:
         raise AidetectError(f"--spectrum {spectrum!r}: choose one of {', '.join(SPECTRUM_KINDS)}")
     if spectrum != "radial" and spectrum_weight == 0:
@@ -504,14 +509,8 @@ def check_spectrum_choice(spectrum: str, spectrum_weight: float, epochs: int, im
                                 "(training through it is not supported)")
         if image_size is not None and image_size < WELCH_TILE:
             raise AidetectError(f"--spectrum welch reads {WELCH_TILE}-px tiles: give --image-size {WELCH_TILE} or more")
-
-
-def check_welch_inputs(arch: str, image_size: int | None, train_image_size: int | None) -> None:
-    """The ``welch-mlp`` encoder reads ``WELCH_TILE``-px tiles, in training crops as at inference:
-    refused before anything is written (the CLI) or built (the Trainer) when either is smaller."""
-    if arch != "welch-mlp":
-        return
-    for option, size in (("--image-size", image_size), ("--train-image-size", train_image_size)):
-        if size is not None and size < WELCH_TILE:
-            raise AidetectError(f"{option} {size}: the welch-mlp encoder reads {WELCH_TILE}-px tiles; "
-                                f"give {option} {WELCH_TILE} or more (the welch recipe uses 256)")
+    if arch == "welch-mlp":
+        for option, size in (("--image-size", image_size), ("--train-image-size", train_image_size)):
+            if size is not None and size < WELCH_TILE:
+                raise AidetectError(f"{option} {size}: the welch-mlp encoder reads {WELCH_TILE}-px tiles; "
+                                    f"give {option} {WELCH_TILE} or more (the welch recipe uses 256)")

@@ -82,7 +82,7 @@ def train(
     with user_errors():
         apply_threads(threads)
         from aidetect.console import err
-        from aidetect.config import AugmentConfig, check_spectrum_choice, check_welch_inputs
+        from aidetect.config import AugmentConfig, check_spectral_options
         from aidetect.recipes import apply_recipe
 
         spectrum_weight, choose_spectrum_weight = _spectrum_weight(fuse_spectrum)
@@ -90,8 +90,8 @@ def train(
             arch=arch, front_end=front_end, stem_stride=stem_stride, image_size=image_size, preprocess_mode=preprocess,
             grid=grid, train_image_size=train_image_size, views=views, jpeg_p=jpeg_p, blur_p=blur_p, resize_p=resize_p, webp_p=webp_p,
         ))
-        check_spectrum_choice(spectrum, spectrum_weight, epochs, recipe_options.get("image_size"))
-        check_welch_inputs(recipe_options.get("arch"), recipe_options.get("image_size"), recipe_options.get("train_image_size"))
+        check_spectral_options(recipe_options.get("arch"), spectrum, spectrum_weight, epochs,
+                               recipe_options.get("image_size"), recipe_options.get("train_image_size"))
         AugmentConfig(jpeg_p=recipe_options.get("jpeg_p") or 0.0,
                       webp_p=recipe_options.get("webp_p") or 0.0).check_format_shares(jpeg_given=jpeg_p is not None)
         # Checked before torch is imported and before anything is written: the data root, the

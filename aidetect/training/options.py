@@ -19,7 +19,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from aidetect.config import ArchitectureConfig, AugmentConfig, PreprocessConfig, check_spectrum_choice, check_welch_inputs
+from aidetect.config import ArchitectureConfig, AugmentConfig, PreprocessConfig, check_spectral_options
 from aidetect.errors import AidetectError
 from aidetect.recipes import RECIPE_OPTIONS
 
@@ -240,10 +240,9 @@ class TrainOptions:
         return values
 
     def check_spectrum(self) -> None:
-        """:func:`check_spectrum_choice` and :func:`check_welch_inputs` on these options."""
-        check_spectrum_choice(self.architecture.spectrum, self.architecture.spectrum_weight,
-                              self.optim.epochs, self.preprocess.image_size)
-        check_welch_inputs(self.architecture.name, self.preprocess.image_size, self.preprocess.train_image_size)
+        """:func:`~aidetect.config.check_spectral_options` on these options."""
+        a, p = self.architecture, self.preprocess
+        check_spectral_options(a.name, a.spectrum, a.spectrum_weight, self.optim.epochs, p.image_size, p.train_image_size)
 
     @classmethod
     def from_flat(cls, values: dict[str, Any]) -> "TrainOptions":
