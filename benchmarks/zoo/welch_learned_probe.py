@@ -39,9 +39,7 @@ class), and the table's last rows say how many held-out images the vote gives to
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -52,47 +50,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
-from torch.utils.data import DataLoader  # noqa: E402
 
-from aidetect.config import AugmentConfig, PreprocessConfig  # noqa: E402
-from aidetect.data.dataset import ImageFileDataset, collate  # noqa: E402
+from aidetect.config import PreprocessConfig  # noqa: E402
 from aidetect.losses.supcon import SupConLoss  # noqa: E402
 from aidetect.models.readout import WCCN_SHRINKAGE, fit_whitened_projection  # noqa: E402
 from aidetect.recipes import RECIPES  # noqa: E402
 from feature_probe import knn_accuracy, split_files  # noqa: E402
 from welch_probe import (  # noqa: E402
-    RawSpectrum, check_zoo_arguments, fifty_per_class, fit_readings, score_conditions, unit,
+    RawSpectrum, check_zoo_arguments, fifty_per_class, fit_readings, raw_features, score_conditions, unit,
 )
 
 EMBEDDING_DIM = 128
-
-
-def raw_features(reader: nn.Module, paths: list[str], preprocess: PreprocessConfig, *, perturb=None,
-                 augment: AugmentConfig | None = None, view: int = 0, cache: Path | None = None) -> np.ndarray:
-    """The raw Welch feature of every file, after ``perturb`` (a test condition) or ``augment``
-    (seeded by ``view``, so a view is the same set of draws on every run). With ``cache``, kept
-    there under a key of everything that decides it (files, size, condition, augmentation, view)."""
-    if cache is not None:
-        key = hashlib.sha256(json.dumps([paths, preprocess.image_size, getattr(perturb, "key", None),
-                                         repr(augment), view]).encode()).hexdigest()[:16]
-        stored = cache / f"welch-{key}.npy"
-        if stored.is_file():
-            return np.load(stored)
-        features = raw_features(reader, paths, preprocess, perturb=perturb, augment=augment, view=view)
-        cache.mkdir(parents=True, exist_ok=True)
-        partial = stored.with_name(f"{stored.stem}.{os.getpid()}.tmp.npy")  # one per process: probes share a cache
-        np.save(partial, features)
-        partial.replace(stored)  # whole or not at all
-        return features
-    dataset = ImageFileDataset(paths, None, preprocess, perturb=perturb, augment=augment)
-    dataset.set_epoch(view)
-    out = []
-    with torch.inference_mode():
-        for batch in DataLoader(dataset, batch_size=64, collate_fn=collate):
-            if batch.failures:
-                raise SystemExit(f"error: {batch.failures[0][1]}")
-            out.append(reader(batch.images).numpy())
-    return np.concatenate(out)
 
 
 class SpectrumMLP(nn.Module):
@@ -241,11 +209,11 @@ def main(argv: list[str] | None = None) -> int:
                 "supcon-mlp" + ("-from-map" if args.init_map else "") + ("-procedural" if args.pretrain else ""): learned}
 
     train = views[0]
+    fifty = fifty_per_class(train_labels, len(classes), args.seed)  # the 50-per-class gallery, here and for enrollment
     rows = score_conditions(readings, train, train_labels,
                             lambda perturb: raw_features(reader, test_paths, preprocess, perturb=perturb, cache=args.cache),
-                            test_labels, conditions=conditions, classes=classes, leave_out=args.leave_out, seed=args.seed,
+                            test_labels, conditions=conditions, classes=classes, leave_out=args.leave_out, fifty=fifty,
                             k=args.k)
-    fifty = fifty_per_class(train_labels, len(classes), args.seed)  # the same draw, for the enrollment rows
     if args.enroll is not None:
         pick = lambda folder: sorted(str(p) for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))  # noqa: E731
         enrolled = raw_features(reader, pick(args.enroll)[:50], preprocess, cache=args.cache)

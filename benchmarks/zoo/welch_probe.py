@@ -30,7 +30,9 @@ learned *the zoo's generators* or *what a generator changes in a spectrum*.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -42,10 +44,11 @@ import torch  # noqa: E402
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 from torch import nn  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
 
-from aidetect.config import SPECTRUM_BINS, PreprocessConfig  # noqa: E402
+from aidetect.config import SPECTRUM_BINS, AugmentConfig, PreprocessConfig  # noqa: E402
 from aidetect.data.perturb import parse_perturbation  # noqa: E402
-from aidetect.embedding import embed_files  # noqa: E402
+from aidetect.data.dataset import ImageFileDataset, collate  # noqa: E402
 from aidetect.models.readout import WCCN_SHRINKAGE, fit_whitened_projection  # noqa: E402
 from aidetect.models.spectrum import SpectrumFeatures  # noqa: E402
 from aidetect.models.welch import WelchSpectrumFeatures  # noqa: E402
@@ -54,15 +57,45 @@ from feature_probe import knn_accuracy, similarity_gap, split_files  # noqa: E40
 
 
 class RawSpectrum(nn.Module):
-    """Images → a spectrum feature before any statistics, for embed_files: the Welch feature (steps
-    1-3 of aidetect.models.welch) or the yardstick's ring averages (aidetect.models.spectrum)."""
+    """Images → a spectrum feature before any statistics: the Welch feature (steps 1-3 of
+    aidetect.models.welch) or the yardstick's ring averages (aidetect.models.spectrum)."""
 
     def __init__(self, feature: str) -> None:
         super().__init__()
+        self.feature = feature
         self.spectrum = WelchSpectrumFeatures(1) if feature == "welch" else SpectrumFeatures(SPECTRUM_BINS)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.spectrum.raw(images)
+
+
+def raw_features(reader: nn.Module, paths: list[str], preprocess: PreprocessConfig, *, perturb=None,
+                 augment: AugmentConfig | None = None, view: int = 0, cache: Path | None = None) -> np.ndarray:
+    """``reader``'s raw feature (:class:`RawSpectrum`) of every file's centred crop, after ``perturb``
+    (a test condition) or ``augment`` (seeded by ``view``, so a view is the same set of draws on
+    every run). With ``cache``, kept there under a key of everything that decides it (the feature,
+    files, size, condition, augmentation, view)."""
+    if cache is not None:
+        key = hashlib.sha256(json.dumps([paths, preprocess.image_size, getattr(perturb, "key", None),
+                                         repr(augment), view]).encode()).hexdigest()[:16]
+        stored = cache / f"{reader.feature}-{key}.npy"
+        if stored.is_file():
+            return np.load(stored)
+        features = raw_features(reader, paths, preprocess, perturb=perturb, augment=augment, view=view)
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = stored.with_name(f"{stored.stem}.{os.getpid()}.tmp.npy")  # one per process: probes share a cache
+        np.save(partial, features)
+        partial.replace(stored)  # whole or not at all
+        return features
+    dataset = ImageFileDataset(paths, None, preprocess, perturb=perturb, augment=augment)
+    dataset.set_epoch(view)
+    out = []
+    with torch.inference_mode():
+        for batch in DataLoader(dataset, batch_size=64, collate_fn=collate):
+            if batch.failures:
+                raise SystemExit(f"error: {batch.failures[0][1]}")
+            out.append(reader(batch.images).numpy())
+    return np.concatenate(out)
 
 
 def fit_readings(x: np.ndarray, labels: np.ndarray, dim: int = 128) -> dict:
@@ -119,11 +152,10 @@ def score_readings(readings: dict, train: np.ndarray, train_labels: np.ndarray, 
 
 
 def score_conditions(readings: dict, train: np.ndarray, train_labels: np.ndarray, read_test, test_labels: np.ndarray, *,
-                     conditions: dict, classes: list[str], leave_out: list[str], seed: int, k: int) -> list[dict]:
+                     conditions: dict, classes: list[str], leave_out: list[str], fifty: np.ndarray, k: int) -> list[dict]:
     """:func:`score_readings` under every test condition (``read_test(perturbation)`` gives the test
-    split's raw features), with the whole train split and a seeded 50 per class as galleries; prints
-    the table, returns its rows."""
-    fifty = fifty_per_class(train_labels, len(classes), seed)
+    split's raw features), with the whole train split and ``fifty`` (:func:`fifty_per_class`) as
+    galleries; prints the table, returns its rows."""
     zero_shot = np.isin(test_labels, [classes.index(c) for c in leave_out])
     rows = []
     print(TABLE_HEADER)
@@ -166,20 +198,14 @@ def main(argv: list[str] | None = None) -> int:
     preprocess = PreprocessConfig(image_size=args.image_size, mode="crop")
     reader = RawSpectrum(args.feature).eval()
 
-    def raw(paths: list[str], perturb) -> np.ndarray:
-        with torch.inference_mode():
-            done = embed_files(reader, preprocess, paths, hash_files=False, progress=None, perturb=perturb)
-        if done.errors:
-            raise SystemExit(f"error: {done.errors[0][0]}: {done.errors[0][1]}")
-        return done.embeddings
-
     train_paths, train_labels = split_files(args.zoo, "train", classes, 0, args.seed)
     test_paths, test_labels = split_files(args.zoo, "test", classes, 0, args.seed)
-    train = raw(train_paths, None)
+    train = raw_features(reader, train_paths, preprocess)
     held = np.isin(train_labels, [classes.index(c) for c in args.leave_out])
     readings = fit_readings(train[~held], train_labels[~held])
-    rows = score_conditions(readings, train, train_labels, lambda perturb: raw(test_paths, perturb), test_labels,
-                            conditions=conditions, classes=classes, leave_out=args.leave_out, seed=args.seed, k=args.k)
+    rows = score_conditions(readings, train, train_labels, lambda perturb: raw_features(reader, test_paths, preprocess, perturb=perturb), test_labels,
+                            conditions=conditions, classes=classes, leave_out=args.leave_out,
+                            fifty=fifty_per_class(train_labels, len(classes), args.seed), k=args.k)
     if args.json:
         args.json.write_text(json.dumps({"zoo": str(args.zoo), "feature": args.feature, "image_size": args.image_size, "leave_out": args.leave_out,
                                          "k": args.k, "rows": rows}, indent=1))
