@@ -38,7 +38,7 @@ from aidetect.data.perturb import parse_perturbation
 from aidetect.data.sampling import sample_per_class
 from aidetect.embedding import embed_files
 from aidetect.gallery import Gallery
-from aidetect.gallery.knn import VOTES, KNNClassifier
+from aidetect.gallery.knn import KNNClassifier
 from aidetect.labels import REAL, UNKNOWN
 from aidetect.models.fusion import reweigh_fused
 
@@ -191,13 +191,20 @@ def choose_detection_score(candidates: dict[str, np.ndarray], is_ai: np.ndarray)
     return {"detection_score": best, "detection_auc_validation": aucs}
 
 
+#: The votes calibration chooses between. ``balanced`` is left out: a validation split holds the
+#: same number of images of every class, so it cannot show the one case the balanced vote is for,
+#: a class enrolled from ~50 images beside classes of hundreds; the user chooses it
+#: (``--vote balanced``; docs/inference.md).
+CALIBRATED_VOTES = ("majority", "weighted")
+
+
 def calibrate(classifier_factory, embeddings: np.ndarray, labels: Sequence[str]) -> ClassifierConfig:
     """Choose the vote and the detection threshold on validation embeddings."""
     labels = np.asarray(labels)
     result: dict = {"validation_images": int(len(labels))}
     accuracy = {}
     predictions = {}
-    classifiers = {vote: classifier_factory(vote) for vote in VOTES}
+    classifiers = {vote: classifier_factory(vote) for vote in CALIBRATED_VOTES}
     for vote, classifier in classifiers.items():
         preds = classifier.predict(embeddings)
         predictions[vote] = preds

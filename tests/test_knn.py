@@ -247,3 +247,59 @@ def test_the_gap_keeps_its_calibrated_k_whatever_the_votes_k():
         p = KNNClassifier(gallery, k=vote_k, gap_k=5, unknown_thresholds={}).predict(queries[:1], top=0)[0]
         expected = np.sort(sims[0, ~real])[::-1][:5].mean() - np.sort(sims[0, real])[::-1][:5].mean()
         assert p.ai_similarity_gap == pytest.approx(expected, abs=1e-6)
+
+
+def test_balanced_vote_keeps_a_small_class_that_a_large_neighbour_outvotes():
+    """The case behind ``--vote balanced``: 12 enrolled images of a new generator, 8° around the
+    query, beside a class of 300 whose bulk is 30° away but of which 8 members happen to sit 5° from
+    it. Those 8 fill most of the 11 nearest, so the weighted and majority votes name the large
+    class; each class's own 11 nearest (the balanced vote) name the new one."""
+    rng = np.random.default_rng(4)
+
+    def around_z(degrees, n):
+        polar = np.radians(np.full(n, float(degrees)) + rng.normal(0, 0.2, n))
+        azimuth = rng.uniform(0, 2 * np.pi, n)
+        return unit(np.stack([np.sin(polar) * np.cos(azimuth), np.sin(polar) * np.sin(azimuth), np.cos(polar)], axis=1))
+
+    gallery = gallery_of(np.concatenate([around_z(5, 8), around_z(30, 292), around_z(8, 12), around_z(120, 30)]),
+                         ["gen_big"] * 300 + ["gen_new"] * 12 + ["real"] * 30)
+    query = unit([[0, 0, 1]])
+    for vote in ("weighted", "majority"):
+        (p,) = KNNClassifier(gallery, k=11, vote=vote, unknown_thresholds={}).predict(query)
+        assert p.vote_label == "gen_big"
+    (p,) = KNNClassifier(gallery, k=11, vote="balanced", unknown_thresholds={}).predict(query)
+    assert p.vote_label == "gen_new" and p.runner_up == "gen_big"
+    assert [n.label for n in p.neighbors].count("gen_big") == 8  # the evidence is still the 11 nearest
+
+
+def test_balanced_vote_follows_its_definition():
+    gallery, queries = _mixed_gallery(5)
+    knn = KNNClassifier(gallery, k=5, vote="balanced", unknown_thresholds={})
+    sims = queries @ gallery.embeddings.astype(np.float32).T
+    labels = gallery.labels()
+    names = sorted(set(labels))
+    real = labels == "real"
+    for q, p in enumerate(knn.predict(queries, top=7)):
+        scores = np.array([np.sort(sims[q, labels == c])[::-1][:5].mean() for c in names])
+        shares = np.exp((scores - scores.max()) / 0.07)
+        shares /= shares.sum()
+        best = int(np.argmax(shares))
+        assert p.vote_label == names[best]
+        assert p.confidence == pytest.approx(shares[best], abs=1e-5)
+        assert p.score_ai == pytest.approx(1 - shares[names.index("real")], abs=1e-5)
+        assert p.nearest_in_class == pytest.approx(sims[q, labels == names[best]].max(), abs=1e-6)
+        # the evidence and the gap are the same as any other vote's
+        assert [n.index for n in p.neighbors] == np.argsort(-sims[q], kind="stable")[:7].tolist()
+        expected_gap = np.sort(sims[q, ~real])[::-1][:5].mean() - np.sort(sims[q, real])[::-1][:5].mean()
+        assert p.ai_similarity_gap == pytest.approx(expected_gap, abs=1e-6)
+
+
+def test_balanced_vote_judges_the_unknown_rule_by_the_winners_nearest_member():
+    """With the balanced vote the winning class may have no row among the k nearest overall; its
+    nearest member, which the unknown rule reads, is still its own nearest row."""
+    embeddings, labels = clusters(CENTRES, 40, 0.05)
+    knn = KNNClassifier(gallery_of(embeddings, labels), vote="balanced")
+    far, _ = clusters({"new": [0, 0, 0, 1]}, 10, 0.05, seed=3)
+    assert all(p.label == UNKNOWN for p in knn.predict(far))
+    near, _ = clusters(CENTRES, 10, 0.05, seed=2)
+    assert np.mean([p.label == UNKNOWN for p in knn.predict(near)]) <= 0.2

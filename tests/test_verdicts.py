@@ -150,6 +150,16 @@ def test_small_defects_of_the_cli(tiny_model, synthetic_data, tmp_path):
     assert "already in the gallery" in again.stdout and "in gen_b" in again.stdout
 
 
+def test_balanced_vote_from_the_cli(tiny_model, synthetic_data):
+    images = sorted(str(p) for p in (synthetic_data / "test" / "gen_a").glob("*.png"))[:3]
+    result = runner.invoke(app, ["attribute", "--model", str(tiny_model), "--vote", "balanced", "--json", *images])
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    assert [r["vote"] for r in records] == ["balanced"] * 3
+    for r in records:
+        assert 0.0 <= r["vote_share"] <= 1.0 and r["label"] and r["neighbors"]
+
+
 def test_labels_are_not_truncated_at_80_columns(tiny_model, synthetic_data, tmp_path):
     import shutil
 

@@ -29,7 +29,7 @@ from aidetect.config import EXPLAIN_SAMPLES
 
 CsvOption = Annotated[Optional[Path], typer.Option("--csv", help="Also write the results as CSV to this file.")]
 KOption = Annotated[Optional[int], typer.Option("--k", min=1, help="Neighbours in the vote (default: 11, or 3 for galleries of <= 20 per class).")]
-VoteOption = Annotated[Optional[str], typer.Option("--vote", help="weighted or majority (default: the model's calibrated choice).")]
+VoteOption = Annotated[Optional[str], typer.Option("--vote", help="weighted, majority or balanced: each class scored by its own k nearest, for a class enrolled from few images (default: the model's calibrated choice).")]
 
 
 def embed(

@@ -5,10 +5,14 @@ Rules, in one place:
 * **k**: 11 by default; 3 when the smallest gallery class has 20 or fewer
   members (thesis 4.4: k = 11 was best of 11…10001 with large galleries, and
   galleries of 10–20 per class need a small k). An explicit k wins.
-* **vote**: ``majority`` (the thesis: the mode of the k labels) or ``weighted``
+* **vote**: ``majority`` (the thesis: the mode of the k labels), ``weighted``
   (each neighbour votes ``softmax(similarity / T)``, T = 0.07, as dinov2's k-NN
-  evaluation). Ties in ``majority`` go to the label with the higher summed
-  similarity. Confidence is the winning label's share of the vote.
+  evaluation) or ``balanced`` (every class is scored by the mean similarity of
+  its own k nearest members, and the shares are ``softmax(score / T)``: each
+  class brings the same number of neighbours, so a generator enrolled from 50
+  images is not outvoted by a class of 1,000 that lies near it). Ties in
+  ``majority`` go to the label with the higher summed similarity. Confidence is
+  the winning label's share of the vote.
 * **detection scores**: the AI vote share, the share of the vote that went to
   any class other than ``real``; and the **similarity gap**, the mean similarity
   of the image to its k nearest AI-generated gallery images minus the mean to its
@@ -106,6 +110,15 @@ def vote_weights(similarities: np.ndarray, vote: str) -> np.ndarray:
     raise ValueError(f"unknown vote {vote!r}; choose one of {VOTES}")
 
 
+def balanced_votes(class_scores: np.ndarray) -> np.ndarray:
+    """Vote share per class [Q, C] of the ``balanced`` vote from each class's score [Q, C] (the mean
+    similarity of its k nearest members): ``softmax(score / T)``, T as the weighted vote's."""
+    logits = class_scores / WEIGHTED_TEMPERATURE
+    logits = logits - logits.max(axis=1, keepdims=True)
+    shares = np.exp(logits)
+    return shares / shares.sum(axis=1, keepdims=True)
+
+
 def class_votes(similarities: np.ndarray, neighbor_codes: np.ndarray, n_classes: int, vote: str) -> np.ndarray:
     """Vote share per class [Q, C]; majority ties broken by a tiny summed-similarity term."""
     weights = vote_weights(similarities, vote)
@@ -175,17 +188,24 @@ class KNNClassifier:
             return []
         n_search = max(self.k, top or 0)
         sides = None
-        if self._sides is None:
-            sims, idx = self.gallery.search(embeddings, n_search)
+        if self.vote == "balanced":
+            sims, idx, sides, votes, nearest_by_class = self._search_classes(embeddings, n_search)
+            order = np.argsort(-votes, axis=1)
+            # Every class was searched on its own, so its nearest member is known even when none
+            # of it is among the k nearest overall.
+            nearest = np.take_along_axis(nearest_by_class, order[:, :1], axis=1)[:, 0]
         else:
-            sims, idx, sides = self._search_sides(embeddings, n_search)
-        knn_sims, knn_idx = sims[:, : self.k], idx[:, : self.k]
-        votes = class_votes(knn_sims, self.codes[knn_idx], len(self.class_names), self.vote)
-        order = np.argsort(-votes, axis=1)
-        # The nearest member of the winning class is its first neighbour in the top k (the search
-        # is exact and the winner has at least one neighbour there): no second search is needed.
-        winner_rows = self.codes[knn_idx] == order[:, :1]
-        nearest = np.where(winner_rows, knn_sims, -np.inf).max(axis=1)
+            if self._sides is None:
+                sims, idx = self.gallery.search(embeddings, n_search)
+            else:
+                sims, idx, sides = self._search_sides(embeddings, n_search)
+            knn_sims, knn_idx = sims[:, : self.k], idx[:, : self.k]
+            votes = class_votes(knn_sims, self.codes[knn_idx], len(self.class_names), self.vote)
+            order = np.argsort(-votes, axis=1)
+            # The nearest member of the winning class is its first neighbour in the top k (the search
+            # is exact and the winner has at least one neighbour there): no second search is needed.
+            winner_rows = self.codes[knn_idx] == order[:, :1]
+            nearest = np.where(winner_rows, knn_sims, -np.inf).max(axis=1)
         real_code = self.class_names.index(REAL) if REAL in self.class_names else None
         only_real = self.class_names == [REAL]
         paths = self.gallery.paths
@@ -228,8 +248,45 @@ class KNNClassifier:
         the others."""
         real_rows, ai_rows = self._sides
         per_side = max(n, self.gap_k)
-        real_sims, real_idx = self.gallery.search(embeddings, per_side, rows=real_rows)
-        ai_sims, ai_idx = self.gallery.search(embeddings, per_side, rows=ai_rows)
+        real = self.gallery.search(embeddings, per_side, rows=real_rows)
+        ai = self.gallery.search(embeddings, per_side, rows=ai_rows)
+        sims, idx = self._merge(embeddings, [real, ai], n)
+        return sims, idx, self._gap_sides(ai, real)
+
+    def _search_classes(self, embeddings: np.ndarray, n: int):
+        """The ``balanced`` vote's search: each class's own nearest rows (one search per class, the
+        same products as one search over the gallery). Returns the ``n`` nearest rows overall (as
+        :meth:`Gallery.search` orders them), the gap's sides (None without both real and AI rows),
+        the vote shares [Q, C] and each class's nearest similarity [Q, C]."""
+        per_class = max(n, self.gap_k)
+        found = [self.gallery.search(embeddings, per_class, rows=np.flatnonzero(self.codes == c))
+                 for c in range(len(self.class_names))]
+        scores = np.stack([class_sims[:, : self.k].mean(axis=1, dtype=np.float64) for class_sims, _ in found], axis=1)
+        nearest = np.stack([class_sims[:, 0] for class_sims, _ in found], axis=1)
+        sims, idx = self._merge(embeddings, found, n)
+        sides = None
+        if self._sides is not None:
+            real_code = self.class_names.index(REAL)
+            ai = self._merge(embeddings, [part for c, part in enumerate(found) if c != real_code], self.gap_k)
+            sides = self._gap_sides(ai, found[real_code])
+        return sims, idx, sides, balanced_votes(scores), nearest
+
+    def _merge(self, embeddings: np.ndarray, parts: list[tuple[np.ndarray, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` nearest of the rows several searches found, ordered as one search over the
+        whole gallery would order them."""
+        idx = np.concatenate([part_idx[:, :n] for _, part_idx in parts], axis=1)
+        # The candidates' similarities once more, each the same dot product wherever its row sits:
+        # the searches ran over blocks of different widths, which may round an embedding stored
+        # in two parts differently, and a tie must go to the lower row as in one search.
+        rows = np.asarray(self.gallery.embeddings[idx.ravel()], dtype=np.float32).reshape(*idx.shape, -1)
+        sims = np.einsum("qd,qnd->qn", np.asarray(embeddings, dtype=np.float32), rows)
+        # Descending similarity, ties to the lower row: the order of one search over the whole gallery.
+        order = np.lexsort((idx, -sims), axis=1)[:, : min(n, idx.shape[1])]
+        return np.take_along_axis(sims, order, axis=1), np.take_along_axis(idx, order, axis=1)
+
+    def _gap_sides(self, ai: tuple[np.ndarray, np.ndarray], real: tuple[np.ndarray, np.ndarray]) -> list[GapSides]:
+        """What each query's similarity gap is made of, from each side's nearest rows (descending)."""
+        (ai_sims, ai_idx), (real_sims, real_idx) = ai, real
         k = self.gap_k
         ai_means = ai_sims[:, :k].mean(axis=1, dtype=np.float64)
         real_means = real_sims[:, :k].mean(axis=1, dtype=np.float64)
@@ -239,17 +296,8 @@ class KNNClassifier:
             row = int(side_idx[q, 0])
             return Neighbor(self.class_names[self.codes[row]], float(side_sims[q, 0]), paths[row], row)
 
-        sides = [GapSides(k, float(ai_means[q]), float(real_means[q]),
-                          first(ai_sims, ai_idx, q), first(real_sims, real_idx, q)) for q in range(len(ai_means))]
-        idx = np.concatenate([real_idx[:, :n], ai_idx[:, :n]], axis=1)
-        # The candidates' similarities once more, each the same dot product wherever its row sits:
-        # the two searches ran over blocks of different widths, which may round an embedding stored
-        # on both sides differently, and a tie must go to the lower row as in one search.
-        rows = np.asarray(self.gallery.embeddings[idx.ravel()], dtype=np.float32).reshape(*idx.shape, -1)
-        sims = np.einsum("qd,qnd->qn", np.asarray(embeddings, dtype=np.float32), rows)
-        # Descending similarity, ties to the lower row: the order of one search over the whole gallery.
-        order = np.lexsort((idx, -sims), axis=1)[:, : min(n, len(self.gallery))]
-        return np.take_along_axis(sims, order, axis=1), np.take_along_axis(idx, order, axis=1), sides
+        return [GapSides(k, float(ai_means[q]), float(real_means[q]),
+                         first(ai_sims, ai_idx, q), first(real_sims, real_idx, q)) for q in range(len(ai_means))]
 
 
 def leave_one_out_thresholds(
