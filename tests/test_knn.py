@@ -303,3 +303,20 @@ def test_balanced_vote_judges_the_unknown_rule_by_the_winners_nearest_member():
     assert all(p.label == UNKNOWN for p in knn.predict(far))
     near, _ = clusters(CENTRES, 10, 0.05, seed=2)
     assert np.mean([p.label == UNKNOWN for p in knn.predict(near)]) <= 0.2
+
+
+def test_balanced_vote_takes_as_many_members_from_every_class():
+    """k = 5 and a class of 2: every class is scored by its 2 nearest, not the small class by its 2
+    and the others by their 5."""
+    rng = np.random.default_rng(6)
+    embeddings = unit(rng.normal(size=(42, 6)))
+    labels = ["real"] * 20 + ["gen_a"] * 20 + ["gen_b"] * 2
+    gallery = gallery_of(embeddings, labels)
+    queries = unit(rng.normal(size=(5, 6)))
+    stored = gallery.embeddings.astype(np.float32)
+    names = sorted(set(labels))
+    for q, p in enumerate(KNNClassifier(gallery, k=5, vote="balanced", unknown_thresholds={}).predict(queries)):
+        sims = stored @ queries[q]
+        scores = np.array([np.sort(sims[gallery.labels() == c])[::-1][:2].mean() for c in names])
+        shares = np.exp((scores - scores.max()) / 0.07)
+        assert p.confidence == pytest.approx(shares.max() / shares.sum(), abs=1e-5)

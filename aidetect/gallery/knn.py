@@ -8,7 +8,8 @@ Rules, in one place:
 * **vote**: ``majority`` (the thesis: the mode of the k labels), ``weighted``
   (each neighbour votes ``softmax(similarity / T)``, T = 0.07, as dinov2's k-NN
   evaluation) or ``balanced`` (every class is scored by the mean similarity of
-  its own k nearest members, and the shares are ``softmax(score / T)``: each
+  its own k nearest members, or of as many as the smallest class holds when
+  that is fewer, and the shares are ``softmax(score / T)``: each
   class brings the same number of neighbours, so a generator enrolled from 50
   images is not outvoted by a class of 1,000 that lies near it). Ties in
   ``majority`` go to the label with the higher summed similarity. Confidence is
@@ -261,7 +262,10 @@ class KNNClassifier:
         per_class = max(n, self.gap_k)
         found = [self.gallery.search(embeddings, per_class, rows=np.flatnonzero(self.codes == c))
                  for c in range(len(self.class_names))]
-        scores = np.stack([class_sims[:, : self.k].mean(axis=1, dtype=np.float64) for class_sims, _ in found], axis=1)
+        # The same number of members from every class: a class smaller than k would otherwise be
+        # scored by its few nearest, which lie nearer than another class's k-th.
+        each = min(self.k, min(class_sims.shape[1] for class_sims, _ in found))
+        scores = np.stack([class_sims[:, :each].mean(axis=1, dtype=np.float64) for class_sims, _ in found], axis=1)
         nearest = np.stack([class_sims[:, 0] for class_sims, _ in found], axis=1)
         sims, idx = self._merge(embeddings, found, n)
         sides = None
