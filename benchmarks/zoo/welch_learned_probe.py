@@ -2,7 +2,7 @@
 
     python benchmarks/zoo/welch_learned_probe.py ZOO_ROOT [--image-size 256] [--views 4]
         [--leave-out CLASS ...] [--epochs 60] [--hidden 512] [--conditions clean jpeg:75 wild]
-        [--init-map] [--pretrain PROCEDURAL_DIR] [--enroll DIR --heldout DIR] [--k 11] [--seed 0] [--json OUT.json] [--cache DIR]
+        [--init-map] [--pretrain PROCEDURAL_DIR] [--mix PROCEDURAL_DIR] [--enroll DIR --heldout DIR] [--k 11] [--seed 0] [--json OUT.json] [--cache DIR]
 
 welch_probe.py showed the 2-D Welch spectrum read through a fitted linear map (PCA + within-class
 whitening, no per-class choice) attributing better than any CPU-trained network here. That map is
@@ -28,6 +28,11 @@ them and 50 per class), weighted vote for attribution, similarity gap for detect
 With ``--pretrain DIR`` the MLP is first trained on a procedural set (thousands of random
 up-sampling networks, one class each: benchmarks/zoo/procedural.py), then on the zoo as above:
 whether many training classes keep a learned space general.
+
+With ``--mix DIR`` the procedural classes are trained *together* with the zoo's instead: every
+batch holds the zoo's classes as without it plus 64 procedural classes of 8 rows (the epoch, the
+schedule and the standardisation stay the zoo's), so their many fingerprints stay in the loss to
+the end rather than being overwritten by a fine-tuning on 13-15 classes.
 
 With ``--enroll DIR --heldout DIR`` (benchmarks/zoo/new_generator.py's folders: a generator from
 outside the zoo), the README's enrollment demo in this setting: the first 50 images of DIR join the
@@ -96,10 +101,14 @@ class SpectrumMLP(nn.Module):
 
 def train_mlp(x: np.ndarray, labels: np.ndarray, *, hidden: int, epochs: int, per_class: int, seed: int,
               fitted_map: tuple[np.ndarray, np.ndarray] | None = None, start: SpectrumMLP | None = None,
-              classes_per_batch: int | None = None) -> SpectrumMLP:
+              classes_per_batch: int | None = None, mix: tuple[np.ndarray, np.ndarray] | None = None,
+              mix_classes: int = 64, mix_per_class: int = 8) -> SpectrumMLP:
     """SupCon on class-balanced batches: every step draws ``per_class`` rows of every class (of
     ``classes_per_batch`` classes drawn at random when given: thousands of procedural classes do not
-    fit one batch). ``start``: a model to go on training (its standardisation refitted on ``x``)."""
+    fit one batch). ``start``: a model to go on training (its standardisation refitted on ``x``).
+    ``mix``: (rows, labels) of further classes trained *with* ``x``'s (labels apart from its): every
+    step adds ``mix_per_class`` rows of ``mix_classes`` of them drawn at random; an epoch and the
+    standardisation stay ``x``'s, so the run sees ``x`` exactly as it would without them."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = SpectrumMLP(x.mean(axis=0), x.std(axis=0) + 1e-6, hidden, fitted_map)
@@ -114,12 +123,23 @@ def train_mlp(x: np.ndarray, labels: np.ndarray, *, hidden: int, epochs: int, pe
     steps_per_epoch = max(1, len(x) // (per_class * drawn))
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=1e-3, total_steps=epochs * steps_per_epoch)
     xt, yt = torch.from_numpy(x).float(), torch.from_numpy(labels).long()
+    if mix is not None:
+        mix_classes_all = np.unique(mix[1])
+        if np.isin(mix_classes_all, classes).any():
+            raise ValueError("the mixed-in classes' labels must differ from x's")
+        mix_rows_of = [np.flatnonzero(mix[1] == c) + len(x) for c in mix_classes_all]
+        mix_drawn = min(mix_classes, len(mix_classes_all))
+        xt, yt = torch.cat([xt, torch.from_numpy(mix[0]).float()]), torch.cat([yt, torch.from_numpy(mix[1]).long()])
     model.train()
     for epoch in range(epochs):
         total = 0.0
         for _ in range(steps_per_epoch):
             chosen = rng.choice(len(classes), drawn, replace=False) if drawn < len(classes) else range(len(classes))
             batch = np.concatenate([rng.choice(rows_of[c], per_class, replace=len(rows_of[c]) < per_class) for c in chosen])
+            if mix is not None:
+                extra = rng.choice(len(mix_rows_of), mix_drawn, replace=False)
+                batch = np.concatenate([batch] + [rng.choice(mix_rows_of[c], mix_per_class, replace=len(mix_rows_of[c]) < mix_per_class)
+                                                  for c in extra])
             loss = loss_fn(model(xt[batch]), yt[batch])
             optimiser.zero_grad()
             loss.backward()
@@ -131,11 +151,10 @@ def train_mlp(x: np.ndarray, labels: np.ndarray, *, hidden: int, epochs: int, pe
     return model.eval()
 
 
-def pretrain_on_procedural(reader: nn.Module, root: Path, *, hidden: int, epochs: int, seed: int,
-                           cache: Path | None) -> SpectrumMLP:
-    """The MLP trained first on a procedural set (benchmarks/zoo/procedural.py: thousands of random
-    up-sampling networks, one class each, 128-px windows): a clean and an augmented reading of each
-    training image, 64 classes of 8 rows a batch."""
+def procedural_readings(reader: nn.Module, root: Path, cache: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """A procedural set's training rows (benchmarks/zoo/procedural.py: thousands of random up-sampling
+    networks, one class each, 128-px windows): a clean and an augmented reading of each training
+    image, and their class numbers 0, 1, …"""
     folders = sorted(p for p in (root / "train").iterdir() if p.is_dir())
     paths = [str(f) for folder in folders for f in sorted(folder.glob("*.png"))]
     labels = np.array([i for i, folder in enumerate(folders) for _ in sorted(folder.glob("*.png"))])
@@ -144,7 +163,14 @@ def pretrain_on_procedural(reader: nn.Module, root: Path, *, hidden: int, epochs
     x = np.concatenate([raw_features(reader, paths, preprocess, cache=cache),
                         raw_features(reader, paths, preprocess, augment=RECIPES["fingerprint"].augment, view=1, cache=cache)])
     print(f"procedural: {len(folders)} classes, 2 readings of {len(paths)} images in {time.time() - started:.0f} s", file=sys.stderr)
-    return train_mlp(x, np.tile(labels, 2), hidden=hidden, epochs=epochs, per_class=8, seed=seed, classes_per_batch=64)
+    return x, np.tile(labels, 2)
+
+
+def pretrain_on_procedural(reader: nn.Module, root: Path, *, hidden: int, epochs: int, seed: int,
+                           cache: Path | None) -> SpectrumMLP:
+    """The MLP trained first on a procedural set alone, 64 classes of 8 rows a batch."""
+    x, labels = procedural_readings(reader, root, cache)
+    return train_mlp(x, labels, hidden=hidden, epochs=epochs, per_class=8, seed=seed, classes_per_batch=64)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pretrain", type=Path, metavar="DIR",
                         help="first train the MLP on a procedural set (benchmarks/zoo/procedural.py --out DIR)")
     parser.add_argument("--pretrain-epochs", type=int, default=100)
+    parser.add_argument("--mix", type=Path, metavar="DIR",
+                        help="train the MLP on the zoo and a procedural set together (procedural.py --out DIR): "
+                             "64 of its classes, 8 rows each, join every batch")
     parser.add_argument("--init-map", action="store_true",
                         help="start from the fitted map: it as a trainable linear layer, the MLP as a residual branch starting at zero")
     parser.add_argument("--conditions", nargs="+", default=["clean", "jpeg:75", "wild"], help="test conditions")
@@ -176,8 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--views, --epochs, --pretrain-epochs and --k must be at least 1, --per-class at least 2, --hidden 0 or more")
     if args.pretrain is not None and args.init_map:
         parser.error("--pretrain and --init-map do not combine: the pre-trained weights would replace the map's start")
-    if args.pretrain is not None and not (args.pretrain / "train").is_dir():
-        parser.error(f"{args.pretrain / 'train'} is missing: give the --out folder of benchmarks/zoo/procedural.py")
+    for option, folder in (("--pretrain", args.pretrain), ("--mix", args.mix)):
+        if folder is not None and not (folder / "train").is_dir():
+            parser.error(f"{option}: {folder / 'train'} is missing: give the --out folder of benchmarks/zoo/procedural.py")
 
     preprocess = PreprocessConfig(image_size=args.image_size, mode="crop")
     augment = RECIPES["fingerprint"].augment
@@ -201,12 +231,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.pretrain is not None:
         start = pretrain_on_procedural(reader, args.pretrain, hidden=args.hidden, epochs=args.pretrain_epochs,
                                        seed=args.seed, cache=args.cache)
+    mix = None
+    if args.mix is not None:
+        mix_x, mix_y = procedural_readings(reader, args.mix, args.cache)
+        mix = (mix_x, mix_y + len(classes))  # class numbers after the zoo's
     mlp = train_mlp(fit_x[~held], fit_y[~held], hidden=args.hidden, epochs=args.epochs, per_class=args.per_class, seed=args.seed,
-                    fitted_map=fitted_map, start=start)
+                    fitted_map=fitted_map, start=start, mix=mix)
     print(f"MLP trained in {time.time() - started:.0f} s", file=sys.stderr)
     learned = lambda z: mlp(torch.from_numpy(z).float()).numpy()  # noqa: E731  (callers run it under inference_mode)
     readings = {"pca+wccn": fit_readings(fit_x[~held], fit_y[~held])["pca+wccn"],
-                "supcon-mlp" + ("-from-map" if args.init_map else "") + ("-procedural" if args.pretrain else ""): learned}
+                "supcon-mlp" + ("-from-map" if args.init_map else "") + ("-procedural" if args.pretrain else "")
+                + ("-mixed" if args.mix else ""): learned}
 
     train = views[0]
     fifty = fifty_per_class(train_labels, len(classes), args.seed)  # the 50-per-class gallery, here and for enrollment
@@ -234,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                              "heldout": len(heldout), "recognised": int(right.sum())})
                 print(f"| {name} | {label} | {int(right.sum())} |", flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"zoo": str(args.zoo), "image_size": args.image_size, "views": args.views, "init_map": args.init_map, "pretrain": str(args.pretrain or ""),
+        args.json.write_text(json.dumps({"zoo": str(args.zoo), "image_size": args.image_size, "views": args.views, "init_map": args.init_map, "pretrain": str(args.pretrain or ""), "mix": str(args.mix or ""),
                                          "leave_out": args.leave_out, "epochs": args.epochs, "hidden": args.hidden,
                                          "k": args.k, "rows": rows}, indent=1))
     return 0
