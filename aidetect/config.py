@@ -274,7 +274,8 @@ class ClassifierConfig:
     used, so model directories written before this class existed load unchanged.
     """
 
-    #: ``weighted`` (softmax of similarity / 0.07) or ``majority`` (the thesis's mode of the k labels).
+    #: ``weighted`` (softmax of similarity / 0.07) or ``majority`` (the thesis's mode of the k labels);
+    #: ``balanced`` (aidetect.gallery.knn) is a per-call choice (``--vote``), never calibration's.
     vote: str = "weighted"
     #: None = the k rule (11; 3 when the smallest class has <= 20 members); a number fixes k.
     k: int | None = None

@@ -160,6 +160,22 @@ def test_balanced_vote_from_the_cli(tiny_model, synthetic_data):
         assert 0.0 <= r["vote_share"] <= 1.0 and r["label"] and r["neighbors"]
 
 
+def test_another_vote_on_a_vote_share_model_says_p_ai_is_uncalibrated(tiny_model, synthetic_data, tmp_path):
+    import shutil
+
+    model = shutil.copytree(tiny_model, tmp_path / "model")
+    config = json.loads((model / "config.json").read_text())
+    config["classifier"].update(vote="weighted", detection_score="ai_vote_share", probability_method="isotonic",
+                                probability_x=[0.0, 1.0], probability_y=[0.0, 1.0], detection_k=None)
+    (model / "config.json").write_text(json.dumps(config))
+    image = str(next((synthetic_data / "test" / "gen_a").glob("*.png")))
+    other = runner.invoke(app, ["attribute", "--model", str(model), "--vote", "balanced", "--json", image])
+    assert other.exit_code == 0, other.output
+    assert "calibrated on the weighted vote's AI share; with --vote balanced" in other.stderr
+    same = runner.invoke(app, ["attribute", "--model", str(model), "--vote", "weighted", "--json", image])
+    assert same.exit_code == 0 and "calibrated on" not in same.stderr
+
+
 def test_labels_are_not_truncated_at_80_columns(tiny_model, synthetic_data, tmp_path):
     import shutil
 

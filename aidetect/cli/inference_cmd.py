@@ -227,6 +227,10 @@ def _classify_command(task: str):
             if report is not None and os.path.exists(report) and not os.path.isdir(report):
                 raise AidetectError(f"--report {os.fspath(report)} is a file; name a folder (it will hold report.html)")
             session = open_session(model, gallery, device)
+            rules = session.rules
+            if vote is not None and vote != rules.vote and rules.calibrated and rules.detection_score == "ai_vote_share":
+                err.print(f"note: this model's P(AI) was calibrated on the {rules.vote} vote's AI share; with --vote {vote} "
+                          "it reads another vote's share, so treat P(AI) and the verdict as uncalibrated", highlight=False)
             records = classify_paths(
                 session, paths, task=task, k=k, vote=vote, top=top, max_tiles=tiles, batch_size=batch_size, workers=workers, metadata=not no_metadata
             )
