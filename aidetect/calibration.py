@@ -191,10 +191,10 @@ def choose_detection_score(candidates: dict[str, np.ndarray], is_ai: np.ndarray)
     return {"detection_score": best, "detection_auc_validation": aucs}
 
 
-#: The votes calibration chooses between. ``balanced`` is left out: a validation split holds the
-#: same number of images of every class, so it cannot show the one case the balanced vote is for,
-#: a class enrolled from ~50 images beside classes of hundreds; the user chooses it
-#: (``--vote balanced``; docs/inference.md).
+#: The votes calibration chooses between. ``balanced`` is left out: over a gallery of one size per
+#: class it is the weighted vote, and the case it is for, a class enrolled from ~50 images beside
+#: classes of hundreds, comes after training; the user chooses it (``--vote balanced``;
+#: docs/inference.md).
 CALIBRATED_VOTES = ("majority", "weighted")
 
 

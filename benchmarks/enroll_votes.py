@@ -10,7 +10,8 @@ user's is written. Then, for each vote (``--vote majority``, ``weighted``, ``bal
 ``--zoo-test``, the first ``--per-class`` images of each class folder of a labelled test split
 (what the enrolled class costs the classes already there). Prints a Markdown table: the held-out
 images labelled as the new generator, and what else they were called; the test images given
-their own class; their detection verdicts (real images called AI, AI images called real).
+their own class, and those taken for the new generator; their detection verdicts (real images
+called AI, AI images called real).
 Make the new generator's images with benchmarks/zoo/new_generator.py.
 """
 
@@ -72,8 +73,8 @@ def main() -> None:
         print(f"`aidetect enroll --generator {args.generator} --max {args.max} {args.enroll}` into a copy of {args.model}; "
               f"{len(heldout)} held out" + (f"; {args.per_class} per class of {args.zoo_test}" if args.zoo_test else ""))
         print()
-        print("| vote | held-out as the new generator | what else | test images as their class | real called AI | AI called real |")
-        print("|---|---|---|---|---|---|")
+        print("| vote | held-out as the new generator | what else | test images as their class | test images taken for the new generator | real called AI | AI called real |")
+        print("|---|---|---|---|---|---|---|")
         for vote in VOTES:
             records = json.loads(aidetect("attribute", "--model", str(model), "--vote", vote, "--json", *truth, env=env))
             new = [r for r in records if truth[r["path"]] == args.generator]
@@ -81,10 +82,11 @@ def main() -> None:
             hits = sum(r["label"] == args.generator for r in new)
             others = collections.Counter(r["label"] for r in new if r["label"] != args.generator).most_common(3)
             own = sum(r["label"] == truth[r["path"]] for r in test)
+            taken = sum(r["label"] == args.generator for r in test)
             real = [r for r in test if truth[r["path"]] == "real"]
             fake = [r for r in test if truth[r["path"]] != "real"]
             print(f"| {vote} | {hits} of {len(new)} | {', '.join(f'{n} {c}' for n, c in others) or '–'} | "
-                  + (f"{own} of {len(test)} ({100 * own / len(test):.1f} %)" if test else "–") + " | "
+                  + (f"{own} of {len(test)} ({100 * own / len(test):.1f} %) | {taken}" if test else "– | –") + " | "
                   + (f"{sum(r['verdict'] == 'ai' for r in real)} of {len(real)}" if real else "–") + " | "
                   + (f"{sum(r['verdict'] == 'real' for r in fake)} of {len(fake)}" if fake else "–") + " |")
 

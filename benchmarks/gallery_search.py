@@ -113,14 +113,6 @@ def main() -> None:
     assert np.array_equal(np.take_along_axis(both_idx, order, 1), idx_np) or np.allclose(
         np.take_along_axis(both_sims, order, 1), sims_np, atol=1e-5)
 
-    # What the balanced vote runs (aidetect.gallery.knn): one search among each class's rows.
-    began = time.perf_counter()
-    per_class = [loaded.search(queries, args.k, engine="numpy", rows=np.flatnonzero(labels == name))
-                 for name in sorted(set(labels))]
-    classes_qps = args.queries / (time.perf_counter() - began)
-    class_sims = np.concatenate([found[0] for found in per_class], 1)
-    assert np.allclose(np.sort(class_sims, axis=1)[:, ::-1][:, : args.k], sims_np, atol=1e-5)  # the same k nearest
-
     import torch  # noqa: F401  (its presence switches the numpy engine's products to torch's BLAS)
 
     began = time.perf_counter()
@@ -153,8 +145,6 @@ def main() -> None:
     print(f"aidetect search, torch BLAS : {torch_qps:8.1f} queries/s")
     print(f"real and AI rows apart      : {sides_qps:8.1f} queries/s (numpy BLAS; what the classifier runs for the "
           f"similarity gap: {sides_qps / numpy_qps:.2f}x one search, the same neighbours)")
-    print(f"each class's rows apart     : {classes_qps:8.1f} queries/s (numpy BLAS; what the balanced vote runs, "
-          f"{classes} searches: {classes_qps / numpy_qps:.2f}x one search)")
     if has_faiss:
         print(f"aidetect search, faiss flat : {faiss_qps:8.1f} queries/s (exact, same neighbours as numpy)")
     else:

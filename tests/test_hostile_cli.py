@@ -433,3 +433,19 @@ def test_enroll_says_when_the_k_rule_changes(model, work, tmp_path):
     _big_gallery(model, fresh)
     text = runner.invoke(app, ["enroll", "--model", str(model), "--gallery", str(fresh), "--generator", "one", "a.png"])
     assert "note:" in text.stdout and "k = 3 instead of 11" in " ".join(text.stdout.split())
+
+
+def test_enroll_names_the_balanced_vote_when_the_new_class_is_much_smaller(model, work, tmp_path):
+    gallery = tmp_path / "g.npz"
+    _big_gallery(model, gallery)  # 21 a class
+    small = runner.invoke(app, ["enroll", "--model", str(model), "--gallery", str(gallery), "--generator", "one", "--json", "a.png"])
+    assert small.exit_code == 0, small.output
+    note = json.loads(small.stdout)["small_class_note"]
+    assert note.startswith("one has 1 images beside classes of 21 (the median)") and "--vote balanced" in note
+    # as large as the others: nothing to say
+    even = tmp_path / "even.npz"
+    _big_gallery(model, even, per_class=4)
+    same = runner.invoke(app, ["enroll", "--model", str(model), "--gallery", str(even), "--generator", "one", "--json", "a.png", "b.png"])
+    assert json.loads(same.stdout)["small_class_note"] is None
+    text = runner.invoke(app, ["enroll", "--model", str(model), "--gallery", str(gallery), "--generator", "two", "b.png"])
+    assert "--vote balanced" in " ".join(text.stdout.split())

@@ -119,6 +119,7 @@ def enroll(
         result = enroll_images(session, generator, paths, max_images=max_images, seed=seed, batch_size=batch_size, workers=workers,
                                store_thumbnails=not no_thumbnails)
         k_change = _k_rule_change(result, session.rules.k)
+        size_note = _small_class_note(result, session.rules.vote)
         document = {
             "gallery": str(result.gallery_path),
             "class": result.label,
@@ -130,6 +131,7 @@ def enroll(
             "errors": [{"path": p, "error": r} for p, r in result.errors],
             "classes": result.classes,
             "k_rule_change": k_change,
+            "small_class_note": size_note,
         }
         if as_json:
             print_json(document)
@@ -147,10 +149,34 @@ def enroll(
                 out.print(f"undo with: aidetect gallery remove --enrollment {safe(result.enrollment)}", highlight=False)
             if k_change:
                 out.print(f"[yellow]note:[/yellow] {safe(k_change['reason'])}", highlight=False)
+            if size_note:
+                out.print(f"[yellow]note:[/yellow] {safe(size_note)}", highlight=False)
         code = report_input_errors([{"error": r} for _, r in result.errors])
         if code:
             err.print(f"{len(result.errors)} inputs could not be read")
             raise typer.Exit(code)
+
+
+#: An enrolled class this many times smaller than the median of the others gets the note below
+#: (the README's demo: 50 beside 664, where the balanced vote recognised more; docs/inference.md).
+SMALL_CLASS_RATIO = 4
+
+
+def _small_class_note(result, vote: str) -> str | None:
+    """When the class just enrolled into is much smaller than the gallery's other classes and the
+    model's vote counts rows, say so and name the vote that weighs classes by their size."""
+    import statistics
+
+    size = result.classes.get(result.label, 0)
+    others = [n for name, n in result.classes.items() if name != result.label and n > 0]
+    if vote == "balanced" or not result.added or not others:
+        return None
+    median = statistics.median(others)
+    if size * SMALL_CLASS_RATIO > median:
+        return None
+    return (f"{result.label} has {size} images beside classes of {median:g} (the median): the {vote} vote counts gallery "
+            f"rows, so a larger class near its images can outvote it; `--vote balanced` on detect and attribute "
+            f"weighs each class by its size (docs/inference.md)")
 
 
 def _k_rule_change(result, fixed_k: int | None) -> dict | None:

@@ -7,13 +7,13 @@ Rules, in one place:
   galleries of 10–20 per class need a small k). An explicit k wins.
 * **vote**: ``majority`` (the thesis: the mode of the k labels), ``weighted``
   (each neighbour votes ``softmax(similarity / T)``, T = 0.07, as dinov2's k-NN
-  evaluation) or ``balanced`` (every class is scored by the mean similarity of
-  its own k nearest members, or of as many as the smallest class holds when
-  that is fewer, and the shares are ``softmax(score / T)``: each
-  class brings the same number of neighbours, so a generator enrolled from 50
-  images is not outvoted by a class of 1,000 that lies near it). Ties in
-  ``majority`` go to the label with the higher summed similarity. Confidence is
-  the winning label's share of the vote.
+  evaluation) or ``balanced`` (the weighted vote with each neighbour's weight
+  divided by the size of its class in the gallery: the k-NN estimate of
+  P(class | image) when every class is equally likely beforehand, so a generator
+  enrolled from 50 images is not outvoted by a class of hundreds merely because
+  that class has more rows near the image). Ties in ``majority`` go to the label
+  with the higher summed similarity. Confidence is the winning label's share of
+  the vote.
 * **detection scores**: the AI vote share, the share of the vote that went to
   any class other than ``real``; and the **similarity gap**, the mean similarity
   of the image to its k nearest AI-generated gallery images minus the mean to its
@@ -111,18 +111,17 @@ def vote_weights(similarities: np.ndarray, vote: str) -> np.ndarray:
     raise ValueError(f"unknown vote {vote!r}; choose one of {VOTES}")
 
 
-def balanced_votes(class_scores: np.ndarray) -> np.ndarray:
-    """Vote share per class [Q, C] of the ``balanced`` vote from each class's score [Q, C] (the mean
-    similarity of its k nearest members): ``softmax(score / T)``, T as the weighted vote's."""
-    logits = class_scores / WEIGHTED_TEMPERATURE
-    logits = logits - logits.max(axis=1, keepdims=True)
-    shares = np.exp(logits)
-    return shares / shares.sum(axis=1, keepdims=True)
-
-
-def class_votes(similarities: np.ndarray, neighbor_codes: np.ndarray, n_classes: int, vote: str) -> np.ndarray:
-    """Vote share per class [Q, C]; majority ties broken by a tiny summed-similarity term."""
-    weights = vote_weights(similarities, vote)
+def class_votes(similarities: np.ndarray, neighbor_codes: np.ndarray, n_classes: int, vote: str,
+                class_sizes: np.ndarray | None = None) -> np.ndarray:
+    """Vote share per class [Q, C]; majority ties broken by a tiny summed-similarity term.
+    ``balanced`` needs ``class_sizes`` [C], each class's rows in the gallery."""
+    if vote == "balanced":
+        if class_sizes is None:
+            raise ValueError("the balanced vote needs each class's size in the gallery")
+        weights = vote_weights(similarities, "weighted") / np.asarray(class_sizes, dtype=np.float64)[neighbor_codes]
+        weights = weights / weights.sum(axis=1, keepdims=True)
+    else:
+        weights = vote_weights(similarities, vote)
     votes = np.zeros((similarities.shape[0], n_classes))
     rows = np.repeat(np.arange(similarities.shape[0]), similarities.shape[1])
     np.add.at(votes, (rows, neighbor_codes.ravel()), weights.ravel())
@@ -153,6 +152,7 @@ class KNNClassifier:
         self.gallery = gallery
         self.class_names = sorted(gallery.classes())
         self.codes = np.searchsorted(self.class_names, gallery.labels())
+        self.class_sizes = np.bincount(self.codes, minlength=len(self.class_names))
         self.k = choose_k(gallery.classes(), k)
         self.vote = vote
         #: each side's k nearest for the similarity gap: the k it was calibrated with, else the vote's
@@ -189,24 +189,17 @@ class KNNClassifier:
             return []
         n_search = max(self.k, top or 0)
         sides = None
-        if self.vote == "balanced":
-            sims, idx, sides, votes, nearest_by_class = self._search_classes(embeddings, n_search)
-            order = np.argsort(-votes, axis=1)
-            # Every class was searched on its own, so its nearest member is known even when none
-            # of it is among the k nearest overall.
-            nearest = np.take_along_axis(nearest_by_class, order[:, :1], axis=1)[:, 0]
+        if self._sides is None:
+            sims, idx = self.gallery.search(embeddings, n_search)
         else:
-            if self._sides is None:
-                sims, idx = self.gallery.search(embeddings, n_search)
-            else:
-                sims, idx, sides = self._search_sides(embeddings, n_search)
-            knn_sims, knn_idx = sims[:, : self.k], idx[:, : self.k]
-            votes = class_votes(knn_sims, self.codes[knn_idx], len(self.class_names), self.vote)
-            order = np.argsort(-votes, axis=1)
-            # The nearest member of the winning class is its first neighbour in the top k (the search
-            # is exact and the winner has at least one neighbour there): no second search is needed.
-            winner_rows = self.codes[knn_idx] == order[:, :1]
-            nearest = np.where(winner_rows, knn_sims, -np.inf).max(axis=1)
+            sims, idx, sides = self._search_sides(embeddings, n_search)
+        knn_sims, knn_idx = sims[:, : self.k], idx[:, : self.k]
+        votes = class_votes(knn_sims, self.codes[knn_idx], len(self.class_names), self.vote, self.class_sizes)
+        order = np.argsort(-votes, axis=1)
+        # The nearest member of the winning class is its first neighbour in the top k (the search
+        # is exact and the winner has at least one neighbour there): no second search is needed.
+        winner_rows = self.codes[knn_idx] == order[:, :1]
+        nearest = np.where(winner_rows, knn_sims, -np.inf).max(axis=1)
         real_code = self.class_names.index(REAL) if REAL in self.class_names else None
         only_real = self.class_names == [REAL]
         paths = self.gallery.paths
@@ -249,48 +242,8 @@ class KNNClassifier:
         the others."""
         real_rows, ai_rows = self._sides
         per_side = max(n, self.gap_k)
-        real = self.gallery.search(embeddings, per_side, rows=real_rows)
-        ai = self.gallery.search(embeddings, per_side, rows=ai_rows)
-        sims, idx = self._merge(embeddings, [real, ai], n)
-        return sims, idx, self._gap_sides(ai, real)
-
-    def _search_classes(self, embeddings: np.ndarray, n: int):
-        """The ``balanced`` vote's search: each class's own nearest rows (one search per class, the
-        same products as one search over the gallery). Returns the ``n`` nearest rows overall (as
-        :meth:`Gallery.search` orders them), the gap's sides (None without both real and AI rows),
-        the vote shares [Q, C] and each class's nearest similarity [Q, C]."""
-        per_class = max(n, self.gap_k)
-        found = [self.gallery.search(embeddings, per_class, rows=np.flatnonzero(self.codes == c))
-                 for c in range(len(self.class_names))]
-        # The same number of members from every class: a class smaller than k would otherwise be
-        # scored by its few nearest, which lie nearer than another class's k-th.
-        each = min(self.k, min(class_sims.shape[1] for class_sims, _ in found))
-        scores = np.stack([class_sims[:, :each].mean(axis=1, dtype=np.float64) for class_sims, _ in found], axis=1)
-        nearest = np.stack([class_sims[:, 0] for class_sims, _ in found], axis=1)
-        sims, idx = self._merge(embeddings, found, n)
-        sides = None
-        if self._sides is not None:
-            real_code = self.class_names.index(REAL)
-            ai = self._merge(embeddings, [part for c, part in enumerate(found) if c != real_code], self.gap_k)
-            sides = self._gap_sides(ai, found[real_code])
-        return sims, idx, sides, balanced_votes(scores), nearest
-
-    def _merge(self, embeddings: np.ndarray, parts: list[tuple[np.ndarray, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``n`` nearest of the rows several searches found, ordered as one search over the
-        whole gallery would order them."""
-        idx = np.concatenate([part_idx[:, :n] for _, part_idx in parts], axis=1)
-        # The candidates' similarities once more, each the same dot product wherever its row sits:
-        # the searches ran over blocks of different widths, which may round an embedding stored
-        # in two parts differently, and a tie must go to the lower row as in one search.
-        rows = np.asarray(self.gallery.embeddings[idx.ravel()], dtype=np.float32).reshape(*idx.shape, -1)
-        sims = np.einsum("qd,qnd->qn", np.asarray(embeddings, dtype=np.float32), rows)
-        # Descending similarity, ties to the lower row: the order of one search over the whole gallery.
-        order = np.lexsort((idx, -sims), axis=1)[:, : min(n, idx.shape[1])]
-        return np.take_along_axis(sims, order, axis=1), np.take_along_axis(idx, order, axis=1)
-
-    def _gap_sides(self, ai: tuple[np.ndarray, np.ndarray], real: tuple[np.ndarray, np.ndarray]) -> list[GapSides]:
-        """What each query's similarity gap is made of, from each side's nearest rows (descending)."""
-        (ai_sims, ai_idx), (real_sims, real_idx) = ai, real
+        real_sims, real_idx = self.gallery.search(embeddings, per_side, rows=real_rows)
+        ai_sims, ai_idx = self.gallery.search(embeddings, per_side, rows=ai_rows)
         k = self.gap_k
         ai_means = ai_sims[:, :k].mean(axis=1, dtype=np.float64)
         real_means = real_sims[:, :k].mean(axis=1, dtype=np.float64)
@@ -300,8 +253,17 @@ class KNNClassifier:
             row = int(side_idx[q, 0])
             return Neighbor(self.class_names[self.codes[row]], float(side_sims[q, 0]), paths[row], row)
 
-        return [GapSides(k, float(ai_means[q]), float(real_means[q]),
-                         first(ai_sims, ai_idx, q), first(real_sims, real_idx, q)) for q in range(len(ai_means))]
+        sides = [GapSides(k, float(ai_means[q]), float(real_means[q]),
+                          first(ai_sims, ai_idx, q), first(real_sims, real_idx, q)) for q in range(len(ai_means))]
+        idx = np.concatenate([real_idx[:, :n], ai_idx[:, :n]], axis=1)
+        # The candidates' similarities once more, each the same dot product wherever its row sits:
+        # the two searches ran over blocks of different widths, which may round an embedding stored
+        # on both sides differently, and a tie must go to the lower row as in one search.
+        rows = np.asarray(self.gallery.embeddings[idx.ravel()], dtype=np.float32).reshape(*idx.shape, -1)
+        sims = np.einsum("qd,qnd->qn", np.asarray(embeddings, dtype=np.float32), rows)
+        # Descending similarity, ties to the lower row: the order of one search over the whole gallery.
+        order = np.lexsort((idx, -sims), axis=1)[:, : min(n, len(self.gallery))]
+        return np.take_along_axis(sims, order, axis=1), np.take_along_axis(idx, order, axis=1), sides
 
 
 def leave_one_out_thresholds(

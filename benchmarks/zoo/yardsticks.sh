@@ -5,8 +5,7 @@
 #
 #   bash benchmarks/zoo/yardsticks.sh ZOO_ROOT RUNS_DIR [MODEL...]
 #
-# MODEL is any of: default (the shipped models/default, evaluated as it is), default-balanced (the same with
-# --vote balanced), <model>-tiles (a trained
+# MODEL is any of: default (the shipped models/default, evaluated as it is), <model>-tiles (a trained
 # model's test images embedded whole, --tiles 4), <model>-draws (its 50-per-class evaluation with two
 # more gallery draws; default-draws for the shipped model), spectrum random thesis thesis-leaveout fingerprint fingerprint-leaveout
 # fingerprint-memory fingerprint-long fingerprint-long-leaveout fingerprint-latentout, procedural procedural-ft
@@ -113,8 +112,6 @@ for model in $MODELS; do
   case $model in
     default)              mkdir -p "$RUNS/default"; evaluate default "$DEFAULT_MODEL"; continue ;;
     default-tiles)        mkdir -p "$RUNS/$model"; evaluate "$model" "$DEFAULT_MODEL" --tiles 4; continue ;;
-    # default-balanced: the shipped model with the balanced vote (each class by its own k nearest)
-    default-balanced)     mkdir -p "$RUNS/$model"; evaluate "$model" "$DEFAULT_MODEL" --vote balanced; continue ;;
     # <model>-tiles: that model with each test image embedded whole, as detect/attribute do
     # (the mean of 4 tiles: a 256-px window at a 128-px input); no training
     *-tiles)              base=${model%-tiles}; mkdir -p "$RUNS/$model"; evaluate "$model" "$RUNS/$base" --tiles 4; continue ;;
