@@ -254,7 +254,10 @@ def _classify_command(task: str):
                 raise AidetectError(f"--report {os.fspath(report)} is a file; name a folder (it will hold report.html)")
             session = open_session(model, gallery, device)
             rules = session.rules
-            if vote is not None and vote != rules.vote and rules.calibrated and rules.detection_score == "ai_vote_share":
+            from aidetect.config import VOTES
+
+            # (a vote that is none of them is refused below, with its own one-line error)
+            if vote in VOTES and vote != rules.vote and rules.calibrated and rules.detection_score == "ai_vote_share":
                 err.print(f"note: this model's P(AI) was calibrated on the {rules.vote} vote's AI share; with --vote {vote} "
                           "it reads another vote's share, so treat P(AI) and the verdict as uncalibrated", highlight=False)
             records = classify_paths(
