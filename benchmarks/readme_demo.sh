@@ -15,6 +15,8 @@ run enroll --generator my-upscaler --max 50 ${ZOO_NEWGEN:-$EX}
 if [ -n "${ZOO_HELDOUT:-}" ]; then  # held-out images of the newly enrolled generator
   echo "\$ aidetect attribute --json $ZOO_HELDOUT | python3 -c '<count the labels>'"
   "$AIDETECT" attribute --json "$ZOO_HELDOUT" 2>/dev/null | python3 -c "import collections, json, sys; print(dict(collections.Counter(r['label'] for r in json.load(sys.stdin))))"
+  echo "\$ aidetect attribute --vote balanced --json $ZOO_HELDOUT | python3 -c '<count the labels>'"
+  "$AIDETECT" attribute --vote balanced --json "$ZOO_HELDOUT" 2>/dev/null | python3 -c "import collections, json, sys; print(dict(collections.Counter(r['label'] for r in json.load(sys.stdin))))"
   echo
 fi
 run detect --top 2 --json $EX/sd-parameters.png
