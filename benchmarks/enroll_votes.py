@@ -80,10 +80,10 @@ def main() -> None:
             new = [r for r in records if truth[r["path"]] == args.generator]
             test = [r for r in records if truth[r["path"]] != args.generator]
             hits = sum(r["label"] == args.generator for r in new)
-            others = collections.Counter(r["label"] for r in new if r["label"] != args.generator).most_common(3)
+            others = collections.Counter(r["label"] for r in new if r["label"] != args.generator).most_common()
             own = sum(r["label"] == truth[r["path"]] for r in test)
             taken_from = collections.Counter(truth[r["path"]] for r in test if r["label"] == args.generator)
-            taken = f"{sum(taken_from.values())}" + (f" ({', '.join(f'{n} {c}' for n, c in taken_from.most_common(3))})" if taken_from else "")
+            taken = f"{sum(taken_from.values())}" + (f" ({', '.join(f'{n} {c}' for n, c in taken_from.most_common())})" if taken_from else "")
             real = [r for r in test if truth[r["path"]] == "real"]
             fake = [r for r in test if truth[r["path"]] != "real"]
             print(f"| {vote} | {hits} of {len(new)} | {', '.join(f'{n} {c}' for n, c in others) or '–'} | "

@@ -436,16 +436,35 @@ def test_enroll_says_when_the_k_rule_changes(model, work, tmp_path):
 
 
 def test_enroll_names_the_balanced_vote_when_the_new_class_is_much_smaller(model, work, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    images = tmp_path / "new"
+    images.mkdir()
+    for i in range(30):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(images / f"{i}.png")
     gallery = tmp_path / "g.npz"
-    _big_gallery(model, gallery)  # 21 a class
-    small = runner.invoke(app, ["enroll", "--model", str(model), "--gallery", str(gallery), "--generator", "one", "--json", "a.png"])
+    _big_gallery(model, gallery, per_class=100)
+    # 21 beside 100: small enough (a quarter or less) and large enough (over 20) for the note
+    small = runner.invoke(app, ["enroll", "--model", str(model), "--gallery", str(gallery), "--generator", "new", "--max", "21",
+                                "--json", str(images)])
     assert small.exit_code == 0, small.output
     note = json.loads(small.stdout)["small_class_note"]
-    assert note.startswith("one has 1 images beside classes of 21 (the median)") and "--vote balanced" in note
-    # as large as the others: nothing to say
-    even = tmp_path / "even.npz"
-    _big_gallery(model, even, per_class=4)
-    same = runner.invoke(app, ["enroll", "--model", str(model), "--gallery", str(even), "--generator", "one", "--json", "a.png", "b.png"])
-    assert json.loads(same.stdout)["small_class_note"] is None
-    text = runner.invoke(app, ["enroll", "--model", str(model), "--gallery", str(gallery), "--generator", "two", "b.png"])
+    assert note.startswith("new has 21 images beside classes of 100 (the median)") and "--vote balanced" in note
+    # 25 beside 100 is a quarter: still said; 30 is more: nothing to say
+    quarter = runner.invoke(app, ["enroll", "--model", str(model), "--gallery", str(gallery), "--generator", "new", "--max", "25",
+                                  "--json", str(images)])
+    assert json.loads(quarter.stdout)["small_class_note"].startswith("new has 25 images")
+    more = runner.invoke(app, ["enroll", "--model", str(model), "--gallery", str(gallery), "--generator", "new", "--json", str(images)])
+    assert more.exit_code == 0 and json.loads(more.stdout)["classes"]["new"] == 30
+    assert json.loads(more.stdout)["small_class_note"] is None
+    # a class of 20 or fewer: the balanced vote is not what it needs (its rows would weigh too much)
+    tiny = tmp_path / "tiny.npz"
+    _big_gallery(model, tiny, per_class=100)
+    few = runner.invoke(app, ["enroll", "--model", str(model), "--gallery", str(tiny), "--generator", "one", "--json", "a.png"])
+    assert few.exit_code == 0 and json.loads(few.stdout)["small_class_note"] is None
+    fresh = tmp_path / "fresh.npz"
+    _big_gallery(model, fresh, per_class=100)
+    text = runner.invoke(app, ["enroll", "--model", str(model), "--gallery", str(fresh), "--generator", "new", "--max", "21", str(images)])
     assert "--vote balanced" in " ".join(text.stdout.split())

@@ -174,6 +174,11 @@ def test_another_vote_on_a_vote_share_model_says_p_ai_is_uncalibrated(tiny_model
     assert "calibrated on the weighted vote's AI share; with --vote balanced" in other.stderr
     same = runner.invoke(app, ["attribute", "--model", str(model), "--vote", "weighted", "--json", image])
     assert same.exit_code == 0 and "calibrated on" not in same.stderr
+    # a model whose P(AI) rests on the similarity gap: the gap is the same for every vote, nothing to say
+    config["classifier"].update(detection_score="ai_similarity_gap", probability_x=[-0.1, 0.1])
+    (model / "config.json").write_text(json.dumps(config))
+    gap = runner.invoke(app, ["attribute", "--model", str(model), "--vote", "balanced", "--json", image])
+    assert gap.exit_code == 0 and "calibrated on" not in gap.stderr
 
 
 def test_labels_are_not_truncated_at_80_columns(tiny_model, synthetic_data, tmp_path):

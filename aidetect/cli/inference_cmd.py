@@ -29,7 +29,7 @@ from aidetect.config import EXPLAIN_SAMPLES
 
 CsvOption = Annotated[Optional[Path], typer.Option("--csv", help="Also write the results as CSV to this file.")]
 KOption = Annotated[Optional[int], typer.Option("--k", min=1, help="Neighbours in the vote (default: 11, or 3 for galleries of <= 20 per class).")]
-VoteOption = Annotated[Optional[str], typer.Option("--vote", help="weighted, majority or balanced: each class scored by its own k nearest, for a class enrolled from few images (default: the model's calibrated choice).")]
+VoteOption = Annotated[Optional[str], typer.Option("--vote", help="weighted, majority or balanced: the weighted vote with each neighbour divided by its class's size, for a class enrolled from ~50 images beside larger ones (default: the model's calibrated choice).")]
 
 
 def embed(
@@ -164,12 +164,16 @@ SMALL_CLASS_RATIO = 4
 
 def _small_class_note(result, vote: str) -> str | None:
     """When the class just enrolled into is much smaller than the gallery's other classes and the
-    model's vote counts rows, say so and name the vote that weighs classes by their size."""
+    model's vote counts rows, say so and name the vote that weighs classes by their size. Not for
+    a class of 20 or fewer: the balanced vote would give each of its rows the weight of dozens of
+    another class's, so one or two stray neighbours could decide, and that is not measured."""
     import statistics
+
+    from aidetect.gallery.knn import SMALL_GALLERY_MAX
 
     size = result.classes.get(result.label, 0)
     others = [n for name, n in result.classes.items() if name != result.label and n > 0]
-    if vote == "balanced" or not result.added or not others:
+    if vote == "balanced" or not result.added or not others or size <= SMALL_GALLERY_MAX:
         return None
     median = statistics.median(others)
     if size * SMALL_CLASS_RATIO > median:

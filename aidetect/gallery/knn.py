@@ -138,7 +138,7 @@ class KNNClassifier:
     Args:
         gallery: reference embeddings with labels.
         k: neighbours; None applies :func:`choose_k`.
-        vote: ``weighted`` or ``majority``.
+        vote: ``weighted``, ``majority`` or ``balanced``.
         unknown_thresholds: per-class similarity floor (see module docstring);
             None computes them from the gallery now; an empty dict disables ``unknown``.
     """
