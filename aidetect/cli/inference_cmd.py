@@ -180,7 +180,8 @@ def _small_class_note(result, vote: str) -> str | None:
         return None
     return (f"{result.label} has {size} images beside classes of {median:g} (the median): the {vote} vote counts gallery "
             f"rows, so a larger class near its images can outvote it; `--vote balanced` on detect and attribute "
-            f"weighs each class by its size (docs/inference.md)")
+            f"weighs each class by its size, which recognises more of {result.label} and also gives it some of its "
+            f"neighbours' images (measured: docs/inference.md)")
 
 
 def _k_rule_change(result, fixed_k: int | None) -> dict | None:
