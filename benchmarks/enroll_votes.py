@@ -27,13 +27,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from aidetect.config import VOTES
+from aidetect.data.images import is_image_name
+
 REPO = Path(__file__).resolve().parents[1]
-VOTES = ("majority", "weighted", "balanced")
-IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp"}
 
 
 def images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+    return sorted(p for p in folder.iterdir() if is_image_name(p.name))
 
 
 def aidetect(*args: str, env: dict) -> str:

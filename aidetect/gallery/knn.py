@@ -99,14 +99,19 @@ class GapSides:
     nearest_real: Neighbor
 
 
-def vote_weights(similarities: np.ndarray, vote: str) -> np.ndarray:
-    """Per-neighbour vote weights [Q, k] that sum to 1 per row."""
+def vote_weights(similarities: np.ndarray, vote: str, neighbor_sizes: np.ndarray | None = None) -> np.ndarray:
+    """Per-neighbour vote weights [Q, k] that sum to 1 per row. ``balanced`` needs
+    ``neighbor_sizes`` [Q, k]: the gallery size of each neighbour's class."""
     if vote == "majority":
         return np.full(similarities.shape, 1.0 / similarities.shape[1])
-    if vote == "weighted":
+    if vote in ("weighted", "balanced"):
         logits = similarities / WEIGHTED_TEMPERATURE
         logits = logits - logits.max(axis=1, keepdims=True)
         weights = np.exp(logits)
+        if vote == "balanced":
+            if neighbor_sizes is None:
+                raise ValueError("the balanced vote needs each neighbour's class size in the gallery")
+            weights = weights / np.asarray(neighbor_sizes, dtype=np.float64)
         return weights / weights.sum(axis=1, keepdims=True)
     raise ValueError(f"unknown vote {vote!r}; choose one of {VOTES}")
 
@@ -115,13 +120,7 @@ def class_votes(similarities: np.ndarray, neighbor_codes: np.ndarray, n_classes:
                 class_sizes: np.ndarray | None = None) -> np.ndarray:
     """Vote share per class [Q, C]; majority ties broken by a tiny summed-similarity term.
     ``balanced`` needs ``class_sizes`` [C], each class's rows in the gallery."""
-    if vote == "balanced":
-        if class_sizes is None:
-            raise ValueError("the balanced vote needs each class's size in the gallery")
-        weights = vote_weights(similarities, "weighted") / np.asarray(class_sizes, dtype=np.float64)[neighbor_codes]
-        weights = weights / weights.sum(axis=1, keepdims=True)
-    else:
-        weights = vote_weights(similarities, vote)
+    weights = vote_weights(similarities, vote, None if class_sizes is None else np.asarray(class_sizes)[neighbor_codes])
     votes = np.zeros((similarities.shape[0], n_classes))
     rows = np.repeat(np.arange(similarities.shape[0]), similarities.shape[1])
     np.add.at(votes, (rows, neighbor_codes.ravel()), weights.ravel())

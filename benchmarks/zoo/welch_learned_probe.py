@@ -57,6 +57,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from aidetect.config import PreprocessConfig  # noqa: E402
+from aidetect.data.images import is_image_name  # noqa: E402
 from aidetect.losses.supcon import SupConLoss  # noqa: E402
 from aidetect.models.readout import WCCN_SHRINKAGE, fit_whitened_projection  # noqa: E402
 from aidetect.recipes import RECIPES  # noqa: E402
@@ -250,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                             test_labels, conditions=conditions, classes=classes, leave_out=args.leave_out, fifty=fifty,
                             k=args.k)
     if args.enroll is not None:
-        pick = lambda folder: sorted(str(p) for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))  # noqa: E731
+        pick = lambda folder: sorted(str(p) for p in folder.iterdir() if is_image_name(p.name))  # noqa: E731
         enrolled = raw_features(reader, pick(args.enroll)[:50], preprocess, cache=args.cache)
         heldout = raw_features(reader, pick(args.heldout), preprocess, cache=args.cache)
         new = len(classes)
