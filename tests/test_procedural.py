@@ -195,3 +195,32 @@ def test_photos_are_train_takes_a_staged_folder_whole(tree, tmp_path):
     assert data.classes() == [P.class_name(i) for i in range(3)] and len(data.train) == 6
     with pytest.raises(SystemExit):
         P.main(["--out", str(tmp_path / "x"), "--photos", str(staged), "--photos-are-train", "--check-zoo", str(tmp_path)])
+
+
+def test_size_option_writes_larger_files_and_a_folder_keeps_its_size(tree, tmp_path):
+    """--size 256 (for an encoder that reads the zoo's whole 256-px images): every file is that
+    side, the same networks (recipes) as at the default size, and a folder built at one size is
+    not resumed at another."""
+    photos, out = tree
+    big = tmp_path / "big"
+    assert _build(big, photos, "--size", "256") == 0
+    files = sorted((big / "train").rglob("*.png"))
+    assert len(files) == 3 * 2
+    for f in files:
+        with Image.open(f) as im:
+            assert im.size == (256, 256)
+    meta, meta_default = (json.loads((d / "procedural.json").read_text()) for d in (big, out))
+    assert meta["params"]["size"] == 256 and meta_default["params"]["size"] == P.SIZE
+    for name, text in meta["classes"].items():
+        # same network drawn from the same seed; only the sides in its description differ
+        assert text.split(": ", 1)[1] == meta_default["classes"][name].split(": ", 1)[1]
+        assert "-> 256)" in text
+    rows = [ln.split("\t") for ln in (big / "procedural-manifest.tsv").read_text().splitlines()[1:]]
+    assert {r[6] for r in rows} == {"256"}
+    before = _hashes(big)
+    assert _build(big, photos) == 2  # default size into a 256-px folder: refused, nothing written
+    assert _hashes(big) == before
+    for bad in ("100", "4", str(P.zg.WINDOW + 8)):
+        with pytest.raises(SystemExit):
+            P.main(["--out", str(tmp_path / "x"), "--photos", str(photos), "--size", bad])
+    assert not (tmp_path / "x").exists()

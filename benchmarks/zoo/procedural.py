@@ -20,7 +20,7 @@ Width 8, 16 or 32 channels. Every weight is drawn from NumPy's legacy
 layer's fan-in and the activation's gain (He/Xavier-like), so activations keep a
 stable range at any depth.
 
-**What a file is.** A seeded 128x128 window of a real photo, downscaled by the
+**What a file is.** A seeded 128x128 window (``--size``) of a real photo, downscaled by the
 network's total factor F (2, 4 or 8; PIL's antialiased bicubic, as the zoo's
 super-resolution classes) and up-sampled back to 128x128 by the network. The
 network's raw RGB output is mapped to the window's colours by a per-image
@@ -41,7 +41,7 @@ defaults are build.py's). ``--check-zoo DIR`` also compares the photo list with 
 existing zoo build's ``zoo-build.json`` and ``zoo-manifest.tsv`` (read only).
 ``--photos-are-train`` instead takes a folder that already holds only train photos (as
 ``benchmarks/gpu/stage_procedural.py`` writes them for a GPU machine, split by these same
-functions before it left): every photo of it of at least SIZE px is used, none is split off.
+functions before it left): every photo of it of at least --size px is used, none is split off.
 The procedural ``val`` split holds other windows of the same train photos (never
 overlapping a train window of the same class on the same photo): it only drives
 early stopping of pre-training.
@@ -90,7 +90,7 @@ import numpy as np
 import zoo_generators as zg
 
 FORMAT = "aidetect-procedural/1"
-SIZE = 128  # output side; also the side of the photo window
+SIZE = 128  # default output side (--size); also the side of the photo window
 SPLITS = ("train", "val")
 MAX_CLASSES = 100_000  # class names have five digits: proc-00000 ... proc-99999
 UP_KINDS = ("transposed", "nearest+conv", "bilinear+conv", "pixelshuffle")
@@ -140,11 +140,11 @@ class Recipe:
             weights_seed=zg.derive_seed(seed, "procedural/weights", index),
         )
 
-    def describe(self) -> str:
+    def describe(self, size: int = SIZE) -> str:
         act = {"relu": "ReLU", "leakyrelu": "LeakyReLU(0.2)", "tanh": "tanh", "none": "no activation"}[self.activation]
         norm = {"none": "no norm", "affine": "fixed affine norm", "instance": "instance norm + fixed affine"}[self.norm]
         ups = " -> ".join(f"{kind} k{k}" for kind, k in self.stages)
-        return (f"x{self.factor} ({SIZE // self.factor} -> {SIZE}): conv3 3->{self.width} -> {ups} -> conv3 {self.width}->3; "
+        return (f"x{self.factor} ({size // self.factor} -> {size}): conv3 3->{self.width} -> {ups} -> conv3 {self.width}->3; "
                 f"{act}, {norm}; weights seed {self.weights_seed}")
 
 
@@ -242,23 +242,24 @@ def build_network(recipe: Recipe):
 
 
 def render(net, recipe: Recipe, window: np.ndarray) -> np.ndarray:
-    """A SIZE x SIZE x 3 uint8 window -> the network's SIZE x SIZE x 3 uint8 image of it."""
+    """A square S x S x 3 uint8 window (S a multiple of 8) -> the network's S x S x 3 uint8 image of it."""
     from PIL import Image
 
     torch = _torch()
-    if window.shape != (SIZE, SIZE, 3) or window.dtype != np.uint8:
-        raise ValueError(f"expected a {SIZE}x{SIZE}x3 uint8 window, got {window.shape} {window.dtype}")
-    lr_side = SIZE // recipe.factor
+    side = window.shape[0]
+    if window.shape != (side, side, 3) or window.dtype != np.uint8 or side % 8:
+        raise ValueError(f"expected a square SxSx3 uint8 window with S a multiple of 8, got {window.shape} {window.dtype}")
+    lr_side = side // recipe.factor
     lr = np.asarray(Image.fromarray(window).resize((lr_side, lr_side), Image.BICUBIC), dtype=np.float32) / 255.0
     x = torch.from_numpy(np.ascontiguousarray(lr.transpose(2, 0, 1) * 2.0 - 1.0))[None]
     with torch.no_grad():
-        y = net(x)[0].numpy().astype(np.float64)  # 3 x SIZE x SIZE
-    if y.shape != (3, SIZE, SIZE):
-        raise RuntimeError(f"{class_name(recipe.index)}: network gave {y.shape}, expected (3, {SIZE}, {SIZE})")
-    feats = np.concatenate([y.reshape(3, -1).T, np.ones((SIZE * SIZE, 1))], axis=1)
+        y = net(x)[0].numpy().astype(np.float64)  # 3 x side x side
+    if y.shape != (3, side, side):
+        raise RuntimeError(f"{class_name(recipe.index)}: network gave {y.shape}, expected (3, {side}, {side})")
+    feats = np.concatenate([y.reshape(3, -1).T, np.ones((side * side, 1))], axis=1)
     target = window.reshape(-1, 3).astype(np.float64) / 255.0
     colour_map, *_ = np.linalg.lstsq(feats, target, rcond=None)  # 4 x 3: the colour map, no spatial information
-    out = np.clip(feats @ colour_map, 0.0, 1.0).reshape(SIZE, SIZE, 3)
+    out = np.clip(feats @ colour_map, 0.0, 1.0).reshape(side, side, 3)
     return np.rint(out * 255.0).astype(np.uint8)
 
 
@@ -266,16 +267,16 @@ def render(net, recipe: Recipe, window: np.ndarray) -> np.ndarray:
 
 
 def train_photos(folder: Path, zoo_seed: int, val_fraction: float, test_fraction: float, log=lambda m: None,
-                 pre_split: bool = False):
+                 pre_split: bool = False, size: int = SIZE):
     """The zoo's train-split photos (``build.py``'s Photo objects), by build.py's own split.
 
     Scanned with the zoo's window (photos under 256 px are left out, as there) and split
     by photo groups with the zoo's seed and fractions. Returns (train photos, all photos).
     ``pre_split``: the folder holds train photos only (already split, e.g. staged at half
-    resolution): scanned with this builder's own window (SIZE) and all of them returned as train.
+    resolution): scanned with this builder's own window (``size``) and all of them returned as train.
     """
     if pre_split:
-        photos, _excluded, _groups = zoo_build.scan_photos(Path(folder).resolve(), SIZE, log)
+        photos, _excluded, _groups = zoo_build.scan_photos(Path(folder).resolve(), size, log)
         for p in photos:
             p.split = "train"
         return list(photos), photos
@@ -296,10 +297,10 @@ class Item:
     top: int
 
 
-def class_items(seed: int, index: int, photos, n_train: int, n_val: int) -> list[Item]:
-    """The seeded windows of one class: n_train then n_val, no two overlapping on one photo.
+def class_items(seed: int, index: int, photos, n_train: int, n_val: int, size: int = SIZE) -> list[Item]:
+    """The seeded ``size``-px windows of one class: n_train then n_val, no two overlapping on one photo.
 
-    Depends only on (seed, index, the photo list, n_train, n_val).
+    Depends only on (seed, index, the photo list, n_train, n_val, size).
     """
     rs = np.random.RandomState(zg.derive_seed(seed, "procedural/windows", index))
     boxes: list[tuple[int, int, int]] = []
@@ -308,8 +309,8 @@ def class_items(seed: int, index: int, photos, n_train: int, n_val: int) -> list
         for _attempt in range(1000):  # after 1000 overlapping draws (too few photos), keep the last
             j = int(rs.randint(len(photos)))
             p = photos[j]
-            left, top = int(rs.randint(p.width - SIZE + 1)), int(rs.randint(p.height - SIZE + 1))
-            if not any(b[0] == j and abs(b[1] - left) < SIZE and abs(b[2] - top) < SIZE for b in boxes):
+            left, top = int(rs.randint(p.width - size + 1)), int(rs.randint(p.height - size + 1))
+            if not any(b[0] == j and abs(b[1] - left) < size and abs(b[2] - top) < size for b in boxes):
                 break
         boxes.append((j, left, top))
         split = "train" if k < n_train else "val"
@@ -331,7 +332,7 @@ def _photo(path: str) -> np.ndarray:
 
 def render_chunk(task: tuple) -> tuple[int, int, float, list[str]]:
     """Worker: write the missing files of a chunk of classes. Returns (classes, files written, seconds, errors)."""
-    out_dir, entries = task
+    out_dir, size, entries = task
     zg.configure_single_thread()
     written, errors, t0 = 0, [], time.perf_counter()
     for recipe_fields, item_fields in entries:
@@ -347,7 +348,7 @@ def render_chunk(task: tuple) -> tuple[int, int, float, list[str]]:
                 if net is None:
                     net = build_network(recipe)
                 rgb = _photo(item.path)
-                window = rgb[item.top : item.top + SIZE, item.left : item.left + SIZE]
+                window = rgb[item.top : item.top + size, item.left : item.left + size]
                 zg.write_png(path, render(net, recipe, np.ascontiguousarray(window)))
                 written += 1
             except Exception as exc:  # noqa: BLE001  (reported by the main process; the build goes on)
@@ -365,12 +366,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--per-class", type=int, nargs="+", default=[8, 2], metavar=("TRAIN", "VAL"),
                     help="files per class: TRAIN [VAL] (default 8 2; VAL defaults to 2)")
     ap.add_argument("--seed", type=int, default=0, help="draws the networks and the windows (default 0)")
+    ap.add_argument("--size", type=int, default=SIZE,
+                    help=f"side of each window and file, a multiple of 8 up to the zoo's window {zg.WINDOW} "
+                         f"(default {SIZE}; 256 for an encoder that reads the zoo's whole 256-px images, e.g. --recipe welch)")
     ap.add_argument("--jobs", type=int, default=1, help="processes, one torch thread each (default 1)")
     ap.add_argument("--photos", type=Path, default=zoo_build.DEFAULT_PHOTOS,
                     help=f"the zoo's photo folder (default: {zoo_build.DEFAULT_PHOTOS})")
     ap.add_argument("--photos-are-train", action="store_true",
                     help="--photos already holds only the zoo's train photos (benchmarks/gpu/stage_procedural.py): "
-                         f"use all of at least {SIZE} px, split nothing")
+                         "use all of at least --size px, split nothing")
     ap.add_argument("--zoo-seed", type=int, default=_ZOO_DEFAULTS.seed,
                     help=f"the zoo build's --seed, which fixes its photo split (default {_ZOO_DEFAULTS.seed})")
     ap.add_argument("--zoo-val-fraction", type=float, default=_ZOO_DEFAULTS.val_fraction,
@@ -391,6 +395,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         ap.error("--per-class needs TRAIN >= 1 and VAL >= 0")
     if args.jobs < 1:
         ap.error("--jobs must be at least 1")
+    if not (8 <= args.size <= zg.WINDOW and args.size % 8 == 0):
+        ap.error(f"--size must be a multiple of 8 from 8 to {zg.WINDOW} (the zoo's photos are scanned for {zg.WINDOW}-px windows)")
     if args.chunk < 1:
         ap.error("--chunk must be at least 1")
     if args.seed < 0:
@@ -442,7 +448,7 @@ def main(argv=None) -> int:
         log(f"photos: {args.photos} (zoo split: seed {args.zoo_seed}, val {args.zoo_val_fraction}, "
             f"test {args.zoo_test_fraction}; train photos only)")
     train, photos = train_photos(args.photos, args.zoo_seed, args.zoo_val_fraction, args.zoo_test_fraction, log,
-                                 pre_split=args.photos_are_train)
+                                 pre_split=args.photos_are_train, size=args.size)
     if not train:
         log("error: the zoo split leaves no train photos")
         return 2
@@ -454,7 +460,7 @@ def main(argv=None) -> int:
         "seed": args.seed,
         "per_class_train": n_train,
         "per_class_val": n_val,
-        "size": SIZE,
+        "size": args.size,
         "zoo_seed": args.zoo_seed,
         "zoo_val_fraction": args.zoo_val_fraction,
         "zoo_test_fraction": args.zoo_test_fraction,
@@ -468,10 +474,10 @@ def main(argv=None) -> int:
             log(f"error: {problem}")
             return 2
     log(f"{len(train)} of {len(photos)} photos are the zoo's train split; "
-        f"{args.classes} classes x ({n_train} train + {n_val} val) files of {SIZE}x{SIZE}")
+        f"{args.classes} classes x ({n_train} train + {n_val} val) files of {args.size}x{args.size}")
 
     recipes = [Recipe.draw(args.seed, i) for i in range(args.classes)]
-    items = [class_items(args.seed, i, train, n_train, n_val) for i in range(args.classes)]
+    items = [class_items(args.seed, i, train, n_train, n_val, args.size) for i in range(args.classes)]
 
     return zoo_build.run_locked(out, ".procedural.lock", log, lambda: _build(args, out, params, train, recipes, items, t_start, log))
 
@@ -498,21 +504,21 @@ def _build(args, out: Path, params: dict, train, recipes, items, t_start: float,
         "arguments": {"classes": n_all, "per_class": list(args.per_class), "seed": args.seed,
                       "photos": str(args.photos)},
         "what": "one class per random up-sampling network (no real class); a file is a real photo window "
-                f"downscaled by the network's factor and up-sampled back to {SIZE}x{SIZE}; colours fitted "
+                f"downscaled by the network's factor and up-sampled back to {args.size}x{args.size}; colours fitted "
                 "per image by a least-squares affine colour map; see benchmarks/zoo/procedural.py",
         "photos": {"train_split_of_zoo": [p.name for p in train], "count": len(train)},
         "packages": {"torch": torch.__version__, "numpy": np.__version__, "pillow": version("pillow")},
         "png": {"mode": "RGB", "compress_level": 6, "optimize": False, "metadata": "none"},
-        "classes": {class_name(r.index): r.describe() for r in all_recipes},
+        "classes": {class_name(r.index): r.describe(args.size) for r in all_recipes},
     }
     zoo_build._write_atomic(meta_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
     rows = ["file\tsplit\tclass\tphoto\tleft\ttop\tsize\tfactor"]
     for r in all_recipes:
-        its = items[r.index] if r.index < len(items) else class_items(args.seed, r.index, train, *args.per_class)
+        its = items[r.index] if r.index < len(items) else class_items(args.seed, r.index, train, *args.per_class, args.size)
         for it in its:
             rows.append("\t".join(str(v) for v in (
                 f"{it.split}/{class_name(r.index)}/{it.file}", it.split, class_name(r.index), it.photo,
-                it.left, it.top, SIZE, r.factor)))
+                it.left, it.top, args.size, r.factor)))
     zoo_build._write_atomic(out / "procedural-manifest.tsv", "\n".join(rows) + "\n")
 
     for tmp in out.rglob(".*.tmp"):  # leftovers of a killed build (the lock says no one else writes here)
@@ -527,7 +533,7 @@ def _build(args, out: Path, params: dict, train, recipes, items, t_start: float,
         if todo:
             pending.append((asdict(r), [asdict(it) for it in todo]))
     n_files = sum(len(e[1]) for e in pending)
-    tasks = [(str(out), pending[i : i + args.chunk]) for i in range(0, len(pending), args.chunk)]
+    tasks = [(str(out), args.size, pending[i : i + args.chunk]) for i in range(0, len(pending), args.chunk)]
     log(f"{n_existing} files already there, {n_files} to write for {len(pending)} classes "
         f"in {len(tasks)} chunks of up to {args.chunk} classes, {args.jobs} process(es)")
 
