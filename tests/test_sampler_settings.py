@@ -2,7 +2,7 @@ from collections import Counter
 
 import pytest
 
-from aidetect.data.sampler import AlignedBatchSampler, ClassBalancedBatchSampler, source_groups
+from aidetect.data.sampler import AlignedBatchSampler, ClassBalancedBatchSampler, ExtraClassesBatchSampler, source_groups
 from aidetect.errors import AidetectError
 from aidetect.settings import GENIMAGE_CLASSES, SETTINGS, resolve_setting
 
@@ -36,6 +36,36 @@ def test_more_classes_than_fit_in_a_batch():
     for batch in sampler:
         counts = Counter(labels[i] for i in batch)
         assert len(counts) == 4 and set(counts.values()) == {2}
+
+
+def test_extra_classes_join_every_batch_without_changing_the_main_batches():
+    """--extra-classes: each batch is the batch the data's own classes would have had, then k extra
+    classes x m images drawn from the items after them; seeded per epoch; ids must not overlap."""
+    main_labels = [i % 3 for i in range(60)]
+    extra_labels = [3 + i % 10 for i in range(50)]  # 10 extra classes of 5 items, items 60..109
+    plain = ClassBalancedBatchSampler(main_labels, 12, seed=4)
+    sampler = ExtraClassesBatchSampler(ClassBalancedBatchSampler(main_labels, 12, seed=4), extra_labels, 4, 2, seed=4)
+    assert len(sampler) == len(plain) and sampler.batch_size == 12 + 4 * 2 and sampler.m == plain.m
+    labels = main_labels + extra_labels
+    for epoch in (0, 1):
+        plain.set_epoch(epoch)
+        sampler.set_epoch(epoch)
+        for expected, batch in zip(plain, sampler):
+            assert batch[:12] == expected
+            extra = batch[12:]
+            assert all(i >= 60 for i in extra)
+            counts = Counter(labels[i] for i in extra)
+            assert len(counts) == 4 and set(counts.values()) == {2}
+    sampler.set_epoch(0)
+    first = list(sampler)
+    sampler.set_epoch(1)
+    assert list(sampler) != first
+    sampler.set_epoch(0)
+    assert list(sampler) == first
+    # more extra classes asked for than there are: all of them
+    assert ExtraClassesBatchSampler(ClassBalancedBatchSampler(main_labels, 12), [3, 3, 4, 4], 64, 2).extra_classes == 2
+    with pytest.raises(ValueError, match="differ"):
+        ExtraClassesBatchSampler(ClassBalancedBatchSampler(main_labels, 12), [2, 3], 1, 2)
 
 
 EXPECTED = {

@@ -63,11 +63,16 @@ def test_genimage_es41_efficientnet_one_epoch(tmp_path):
 
 @pytest.mark.parametrize(
     "levers, stop_at",
-    [({}, (0, 5)), (dict(memory_size=40, warmup_temperature=0.5), (1, 3))],  # the memory is full by epoch 1
-    ids=["plain", "memory-and-warmup-temperature"],
+    [({}, (0, 5)), (dict(memory_size=40, warmup_temperature=0.5), (1, 3)),  # the memory is full by epoch 1
+     (dict(extra_classes="written below", extra_classes_per_batch=2, extra_m_per_class=2), (1, 2))],
+    ids=["plain", "memory-and-warmup-temperature", "extra-classes"],
 )
 @pytest.mark.slow
 def test_resume_after_interruption_gives_the_same_weights(synthetic_data, tmp_path, levers, stop_at):
+    if "extra_classes" in levers:
+        from synthetic import write_folders_dataset
+
+        levers = {**levers, "extra_classes": str(write_folders_dataset(tmp_path / "extra", ["proc_a", "proc_b", "proc_c"], 5, 0, 0))}
     options = dict(epochs=2, batch_size=16, gallery_per_class=5, **levers)
     straight = tmp_path / "straight"
     train(tiny_train_options(synthetic_data, straight, **options))
@@ -160,3 +165,35 @@ def test_real_weight_changes_the_loss_and_is_recorded(synthetic_data, tmp_path):
                                  "--real-weight", "3"])
     assert result.exit_code == 2 and "--real-weight" in result.output and "no 'real' class" in result.output
     assert not (tmp_path / "no-real" / "model.safetensors").exists()
+
+
+def test_extra_classes_train_the_encoder_only(synthetic_data, tmp_path):
+    """--extra-classes: their images reach the loss (the first losses differ from a run without them)
+    and the model records them, but its classes, gallery and validation stay the data's own; a
+    folder whose class names clash with the data's, or no folder at all, is refused before training."""
+    from synthetic import write_folders_dataset
+
+    extra = write_folders_dataset(tmp_path / "extra", ["proc_a", "proc_b", "proc_c"], 6, 2, 0)
+    options = dict(epochs=1, batch_size=16, max_per_class=12, gallery_per_class=4, workers=0)
+    train(tiny_train_options(synthetic_data, tmp_path / "plain", **options))
+    result = train(tiny_train_options(synthetic_data, tmp_path / "mixed", extra_classes=str(extra),
+                                      extra_classes_per_batch=2, extra_m_per_class=3, **options))
+    losses = [json.loads((tmp_path / name / "metrics.jsonl").read_text().splitlines()[0])["train_loss"]
+              for name in ("plain", "mixed")]
+    assert losses[0] != pytest.approx(losses[1], rel=1e-4)
+    config = json.loads((tmp_path / "mixed" / "config.json").read_text())
+    assert config["training"]["extra_classes"] == {"root": str(extra), "classes": 3, "images": 18, "per_batch": [2, 3]}
+    assert config["training"]["batch_size"] == 16 + 2 * 3
+    assert config["classes"] == json.loads((tmp_path / "plain" / "config.json").read_text())["classes"]
+    doc = json.loads(runner.invoke(app, ["info", "--model", str(tmp_path / "mixed"), "--json"]).stdout)
+    assert not any(c.startswith("proc_") for c in doc["gallery"]["classes"])
+    assert result.history[0]["val_loss"] > 0
+
+    clash = write_folders_dataset(tmp_path / "clash", ["gen_a", "proc_z"], 4, 0, 0)
+    base = ["train", "--data", str(synthetic_data), "--arch", "tiny", "--image-size", "32", "--epochs", "1",
+            "--workers", "0"]
+    for folder, words in ((clash, "gen_a also a class of --data"), (tmp_path / "none", "no such folder")):
+        out = tmp_path / f"refused-{folder.name}"
+        result = runner.invoke(app, [*base, "--out", str(out), "--extra-classes", str(folder)])
+        assert result.exit_code == 2 and words in result.output, result.output
+        assert not (out / "model.safetensors").exists()

@@ -21,7 +21,7 @@ RECORDED = [
     "learnable_temperature", "margin", "batch_size", "m_per_class", "epochs", "lr", "weight_decay", "warmup_epochs",
     "warmup_temperature", "memory_size", "patience", "bn_batches", "seed", "device", "workers", "max_per_class",
     "gallery_per_class", "resume", "channels_last", "compile", "pixel_cache", "real_weight", "resize_p",
-    "webp_p", "readout", "aligned", "spectrum",
+    "webp_p", "readout", "aligned", "spectrum", "extra_classes", "extra_classes_per_batch", "extra_m_per_class",
 ]
 
 

@@ -61,6 +61,9 @@ def train(
     margin: Annotated[float, typer.Option("--margin", help="Margin of the contrastive loss.")] = 1.0,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2, help="Images per step (186 in the thesis).")] = 186,
     m_per_class: Annotated[Optional[int], typer.Option("--m-per-class", min=2, help="Images per class per batch.")] = None,
+    extra_classes: Annotated[Optional[Path], typer.Option("--extra-classes", help="A folder-per-class set whose classes' training images train the encoder beside --data's and nothing else (not the gallery, validation or calibration), e.g. procedural up-sampling networks; see docs/training.md.")] = None,
+    extra_classes_per_batch: Annotated[int, typer.Option("--extra-classes-per-batch", min=1, help="With --extra-classes: extra classes added to each batch.")] = 64,
+    extra_m_per_class: Annotated[int, typer.Option("--extra-m-per-class", min=1, help="With --extra-classes: images of each extra class in a batch.")] = 8,
     aligned: Annotated[bool, typer.Option("--aligned", help="Batches take the same source images across classes (files of one name in several class folders, e.g. a photo and its reconstructions), each with the same crop and augmentation, so real and generated differ only by the generator; see docs/training.md.")] = False,
     epochs: Annotated[int, typer.Option("--epochs", min=0, help="Passes over the training split; 0 keeps the initial weights (a baseline).")] = 30,
     lr: Annotated[float, typer.Option("--lr", help="Peak learning rate of AdamW.")] = 1e-3,
@@ -97,6 +100,11 @@ def train(
         # Checked before torch is imported and before anything is written: the data root, the
         # setting against the classes the data's folders name, the model directory.
         choice, out, found_layout = _plan(data, setting, out, _split_classes(include), _split_classes(exclude), layout, resume, force)
+        if extra_classes is not None and not extra_classes.is_dir():
+            from aidetect.errors import AidetectError
+
+            raise AidetectError(f"--extra-classes {extra_classes}: no such folder; give a folder-per-class set "
+                                "(e.g. one built by benchmarks/zoo/procedural.py)")
         source = "" if choice.source == "--data" else f"from {choice.describe()}; "
         err.print(f"data {choice.root} ({source}{found_layout} layout); model directory {out}", highlight=False, markup=False)
 
@@ -128,6 +136,9 @@ def train(
             batch_size=batch_size,
             m_per_class=m_per_class,
             aligned=aligned,
+            extra_classes=str(extra_classes) if extra_classes is not None else None,
+            extra_classes_per_batch=extra_classes_per_batch,
+            extra_m_per_class=extra_m_per_class,
             epochs=epochs,
             lr=lr,
             weight_decay=weight_decay,

@@ -153,3 +153,57 @@ class AlignedBatchSampler(ClassBalancedBatchSampler):
                         taken.append(candidate)
                 batch.extend(taken)
             yield batch
+
+
+class ExtraClassesBatchSampler:
+    """Class-balanced batches of the data's own classes, each with images of a few *extra* classes
+    added: classes that only train the encoder (e.g. thousands of procedural up-sampling networks,
+    ``benchmarks/zoo/procedural.py``) and never enter its gallery, validation or calibration.
+
+    Why a sampler of its own: with 2,000 extra classes beside 15, drawing classes uniformly would
+    leave the data's own classes out of most batches. Here every batch holds the batch the data's
+    classes would have had without extras (``main``), then ``extra_classes`` extra classes drawn at
+    random, ``extra_m`` images each, so each extra class gives its positives and every anchor of the
+    data's classes meets many more negatives. An epoch is ``main``'s epoch.
+
+    Args:
+        main: the sampler of the data's own classes, over dataset items ``0 .. n_main - 1``.
+        extra_labels: class id of each extra item; the extra items follow the main ones in the
+            dataset (item ``n_main + j`` has ``extra_labels[j]``), and their ids differ from main's.
+        extra_classes: extra classes per batch (all of them, if fewer).
+        extra_m: images of each extra class per batch (repeated when a class has fewer).
+    """
+
+    def __init__(self, main: ClassBalancedBatchSampler, extra_labels: Sequence[int], extra_classes: int,
+                 extra_m: int, seed: int = 0) -> None:
+        extra = np.asarray(extra_labels, dtype=np.int64)
+        if not len(extra):
+            raise ValueError("no extra items")
+        if np.isin(extra, main.classes).any():
+            raise ValueError("the extra classes' ids must differ from the main classes'")
+        if extra_classes < 1 or extra_m < 1:
+            raise ValueError(f"extra classes per batch ({extra_classes}) and images per extra class ({extra_m}) must be at least 1")
+        self.main, self.seed, self.extra_m = main, int(seed), int(extra_m)
+        n_main = len(main.labels)
+        self.extra_by_class = {int(c): np.flatnonzero(extra == c) + n_main for c in np.unique(extra)}
+        self.extra_classes = min(int(extra_classes), len(self.extra_by_class))
+        self.m = main.m
+        self.batch_size = main.batch_size + self.extra_classes * self.extra_m
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        self.main.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.main)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        # its own stream (the 2): the main batches are exactly those of a run without extras
+        rng = np.random.default_rng([self.seed, self.epoch, 2])
+        pools = ClassPools(self.extra_by_class, rng)
+        class_ids = np.array(sorted(self.extra_by_class))
+        for batch in self.main:
+            for c in rng.choice(class_ids, self.extra_classes, replace=False).tolist():
+                batch.extend(pools.draw(c) for _ in range(self.extra_m))
+            yield batch

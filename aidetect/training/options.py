@@ -45,6 +45,10 @@ class DataConfig:
     layout: str = "auto"
     #: Cap per class and split (quick runs).
     max_per_class: int | None = None
+    #: A second data root whose classes' training images train the encoder beside the data's own and
+    #: nothing else (not the gallery, validation or calibration): e.g. procedural up-sampling networks
+    #: (benchmarks/zoo/procedural.py). None = none.
+    extra_classes: str | None = None
 
 
 @dataclass
@@ -84,6 +88,10 @@ class OptimConfig:
     #: Rounded down to a multiple of the classes per batch (aidetect.data.sampler).
     batch_size: int = 186
     m_per_class: int | None = None
+    #: With extra classes (DataConfig.extra_classes): that many of them join each batch, with
+    #: ``extra_m_per_class`` images each (aidetect.data.sampler.ExtraClassesBatchSampler).
+    extra_classes_per_batch: int = 64
+    extra_m_per_class: int = 8
     #: Batches that take the same source images across classes, each with the same crop and
     #: augmentation (aidetect.data.sampler.AlignedBatchSampler; sources matched by file name).
     aligned: bool = False
@@ -159,6 +167,9 @@ FLAT_OPTIONS: dict[str, tuple[str | None, str]] = {
     "readout": ("architecture", "readout"),
     "aligned": ("optim", "aligned"),
     "spectrum": ("architecture", "spectrum"),
+    "extra_classes": ("data", "extra_classes"),
+    "extra_classes_per_batch": ("optim", "extra_classes_per_batch"),
+    "extra_m_per_class": ("optim", "extra_m_per_class"),
 }
 
 _CONFIGS = {

@@ -36,7 +36,7 @@ from aidetect.console import err, warn
 from aidetect.data.dataset import ImageFileDataset, collate
 from aidetect.data.discovery import DataSplits, discover
 from aidetect.data.pixel_cache import PixelCache, announce
-from aidetect.data.sampler import AlignedBatchSampler, ClassBalancedBatchSampler, source_groups
+from aidetect.data.sampler import AlignedBatchSampler, ClassBalancedBatchSampler, ExtraClassesBatchSampler, source_groups
 from aidetect.data.sampling import rows_per_class
 from aidetect.devices import autocast, resolve_device, to_model_input
 from aidetect.embedding import default_batch_size
@@ -116,6 +116,11 @@ class Trainer:
         self.pixel_cache = PixelCache(o.runtime.pixel_cache) if o.runtime.pixel_cache else None
         train_paths = [s.path for s in train]
         train_labels = [self.class_to_idx[s.label] for s in train]
+        # The data's own training images come first (items 0 .. n_main - 1): every pass that must not
+        # see the extra classes (BatchNorm statistics, readout and spectrum fits) reads only those.
+        self.n_main = len(train_paths)
+        extra_paths, extra_labels, self.extra_names = self._extra_classes()
+        train_paths, train_labels = train_paths + extra_paths, train_labels + extra_labels
         groups = source_groups(train_paths) if o.optim.aligned else None
         self.train_set = ImageFileDataset(
             train_paths, train_labels, o.preprocess, train=True, seed=o.seed,
@@ -139,7 +144,10 @@ class Trainer:
                 else:
                     warn("--aligned: no file name is in two class folders, so batches are the usual class-balanced ones")
         else:
-            self.sampler = ClassBalancedBatchSampler(train_labels, o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
+            self.sampler = ClassBalancedBatchSampler(train_labels[: self.n_main], o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
+        if extra_paths:
+            self.sampler = ExtraClassesBatchSampler(self.sampler, extra_labels, o.optim.extra_classes_per_batch,
+                                                    o.optim.extra_m_per_class, seed=o.seed)
         self.epoch_batches = EpochBatches(self.sampler, self.dist.rank, self.dist.world_size)
         self.train_loader = self._loader(self.train_set, self.epoch_batches, persistent=True)
         # The passes after every epoch, each over the same batches every time (ReplayedBatches), their
@@ -149,10 +157,32 @@ class Trainer:
         # BatchNorm re-estimation reads training images preprocessed as at inference.
         bn_view = ImageFileDataset(self.train_set.paths, self.train_set.labels, o.preprocess, train=False,
                                    pixel_cache=self.pixel_cache, as_uint8=True)
-        self.bn_batches = ReplayedBatches(self._first_epoch_batches(self.train_set.labels, o.optim.bn_batches))
+        self.bn_batches = ReplayedBatches(self._first_epoch_batches(self.train_set.labels[: self.n_main], o.optim.bn_batches))
         self.bn_loader = self._replayed_loader(bn_view, self.bn_batches)
         self.val_batches = ReplayedBatches(self._first_epoch_batches(self.val_set.labels) if len(self.val_set) else [])
         self.val_loader = self._replayed_loader(self.val_set, self.val_batches)
+
+    def _extra_classes(self) -> tuple[list[str], list[int], list[str]]:
+        """The training images of ``--extra-classes`` (paths, label ids after the data's classes, class
+        names), or nothing. They train the encoder only; their names must differ from the data's."""
+        o, d = self.options, self.options.data
+        if not d.extra_classes:
+            return [], [], []
+        if o.optim.aligned:
+            raise AidetectError("--aligned and --extra-classes cannot be combined: aligned batches pair the data's own "
+                                "classes by source image; leave one of them out")
+        extra = discover(d.extra_classes, "auto", seed=o.seed, max_per_class=d.max_per_class)
+        names = extra.classes()
+        clash = sorted(set(names) & set(self.splits.classes()))
+        if clash:
+            raise AidetectError(f"--extra-classes {d.extra_classes}: {', '.join(clash[:5])} also a class of --data "
+                                f"{d.root}; extra classes only train the encoder and need names of their own")
+        if not extra.train:
+            raise AidetectError(f"--extra-classes {d.extra_classes}: no training images found; give a folder-per-class "
+                                "set (its train split is used)")
+        first = len(self.trained)
+        ids = {name: first + i for i, name in enumerate(names)}
+        return [s.path for s in extra.train], [ids[s.label] for s in extra.train], names
 
     def _first_epoch_batches(self, labels, limit: int | None = None) -> list[list[int]]:
         """The class-balanced draw of epoch 0 over ``labels`` (its first ``limit`` batches)."""
@@ -210,7 +240,7 @@ class Trainer:
             if REAL not in self.class_to_idx:
                 raise AidetectError(f"--real-weight {loss.real_weight}: no '{REAL}' class among the trained classes "
                                     f"({', '.join(self.trained)}); train with a real class or leave --real-weight out")
-            self.class_weights = torch.ones(len(self.trained), device=self.device)
+            self.class_weights = torch.ones(len(self.trained) + len(self.extra_names), device=self.device)
             self.class_weights[self.class_to_idx[REAL]] = loss.real_weight
         self.memory = None
         if loss.memory_size:
@@ -501,8 +531,12 @@ class Trainer:
 
         if self.dist.enabled:
             err.print(f"rank {self.dist.rank} of {self.dist.world_size}: each takes 1/{self.dist.world_size} of every global batch")
+        extra = ""
+        if self.extra_names:
+            extra = (f" and {len(self.train_set) - self.n_main} of {len(self.extra_names)} extra classes from "
+                     f"{o.data.extra_classes} (training only; {self.sampler.extra_classes} of them in each batch)")
         err.print(
-            f"training {o.architecture.name} on {len(self.train_set)} images of {', '.join(self.trained)} "
+            f"training {o.architecture.name} on {self.n_main} images of {', '.join(self.trained)}{extra} "
             f"(zero-shot: {', '.join(self.setting.zero_shot) or 'none'}), {self.steps_per_epoch} steps/epoch "
             f"of {self.sampler.batch_size}, on {self.device}"
         )
@@ -536,6 +570,10 @@ class Trainer:
                 "device": str(self.device),
                 "seed": o.seed,
                 "options": o.flat(),
+                **({"extra_classes": {"root": o.data.extra_classes, "classes": len(self.extra_names),
+                                      "images": len(self.train_set) - self.n_main,
+                                      "per_batch": [self.sampler.extra_classes, self.sampler.extra_m]}}
+                   if self.extra_names else {}),
             },
             data=self.splits.summary(),
         )
@@ -582,7 +620,7 @@ class Trainer:
         preprocessing crops at random). With ``augmented``, each image first goes through the
         recipe's augmentation (JPEG, blur, ...), seeded per image. With ``limit``, a class-balanced
         draw of at most that many images (seeded)."""
-        paths, labels = self.train_set.paths, self.train_set.labels
+        paths, labels = self.train_set.paths[: self.n_main], self.train_set.labels[: self.n_main]
         if limit is not None and len(paths) > limit:
             per_class = max(1, limit // len(set(labels)))
             keep = rows_per_class(labels, per_class, self.options.seed, "readout statistics")
