@@ -16,6 +16,7 @@
 # procedural8000-ft-latentout procedural8000-ft-latentnpr procedural8000-ft-latentnpr-latentout, and <any fingerprint model>-fused, -fused-full, -welch,
 # -welch-full (fused with the 2-D Welch spectrum instead of the radial one) or -stages (needs that model first),
 # welch-mlp welch-mlp-leaveout welch-mlp-latentout (the welch recipe: a learned MLP over the 2-D Welch spectrum)
+# welch-mlp-extra welch-mlp-extra-leaveout welch-mlp-extra-latentout (the same with procedural classes beside the zoo's; needs EXTRA_CLASSES)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
 #   for m in fingerprint thesis fingerprint-leaveout thesis-leaveout; do bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo $m & done
 # Then: python benchmarks/zoo/table.py RUNS_DIR > table.md
@@ -65,6 +66,11 @@ PRETRAINED_8000=${PRETRAINED_8000:-models/procedural-pretrain-8000}
 # first with:
 #   python benchmarks/zoo/decoder_family.py --zoo ZOO --out ZOO-decoders --link-zoo
 DECODER_FAMILY=${DECODER_FAMILY:-${ZOO%/}-decoders}
+# `welch-mlp-extra*`: the welch-mlp rows trained with procedural up-sampling classes beside the zoo's
+# (train --extra-classes: 64 of them join every batch, 8 images each; they never enter the gallery or
+# calibration), a set built at the recipe's 256 px first, e.g. (about 70 min on one busy core):
+#   python benchmarks/zoo/procedural.py --out ZOO-procedural256 --size 256 --classes 1000 --per-class 8 0 --check-zoo ZOO
+EXTRA_CLASSES=${EXTRA_CLASSES:-${ZOO%/}-procedural256}
 # the bundled model the `default*` rows evaluate as it is (models/default links to aidetect/bundled/default)
 DEFAULT_MODEL="$(dirname "$0")/../../models/default"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
@@ -188,6 +194,9 @@ for model in $MODELS; do
     welch-mlp) train welch-mlp --recipe welch --batch-size 480 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 ;;
     welch-mlp-leaveout) train welch-mlp-leaveout --recipe welch --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 $LEAVE_OUT ;;
     welch-mlp-latentout) train welch-mlp-latentout --recipe welch --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 $LEAVE_OUT_LATENT ;;
+    welch-mlp-extra) train welch-mlp-extra --recipe welch --batch-size 480 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --extra-classes "$EXTRA_CLASSES" ;;
+    welch-mlp-extra-leaveout) train welch-mlp-extra-leaveout --recipe welch --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --extra-classes "$EXTRA_CLASSES" $LEAVE_OUT ;;
+    welch-mlp-extra-latentout) train welch-mlp-extra-latentout --recipe welch --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --extra-classes "$EXTRA_CLASSES" $LEAVE_OUT_LATENT ;;
     *-stages)      # that model's trunk and head, its embedding read from the trunk's stages (--readout stages:
                    # statistics fitted on the training split, no further training; docs/training.md)
       base=${model%-stages}
