@@ -187,6 +187,10 @@ def test_extra_classes_train_the_encoder_only(synthetic_data, tmp_path):
     assert config["classes"] == json.loads((tmp_path / "plain" / "config.json").read_text())["classes"]
     doc = json.loads(runner.invoke(app, ["info", "--model", str(tmp_path / "mixed"), "--json"]).stdout)
     assert not any(c.startswith("proc_") for c in doc["gallery"]["classes"])
+    assert doc["training"]["extra_classes"]["classes"] == 3
+    shown = runner.invoke(app, ["info", "--model", str(tmp_path / "mixed")])
+    assert "extra classes" in shown.output and "│ 3 from " in shown.output
+    assert json.loads(runner.invoke(app, ["info", "--model", str(tmp_path / "plain"), "--json"]).stdout)["training"]["extra_classes"] is None
     assert result.history[0]["val_loss"] > 0
 
     clash = write_folders_dataset(tmp_path / "clash", ["gen_a", "proc_z"], 4, 0, 0)

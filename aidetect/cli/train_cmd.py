@@ -241,7 +241,8 @@ def info(
             "trained_classes": config.trained_classes,
             "zero_shot_classes": config.zero_shot_classes,
             "classifier": asdict(config.classifier),
-            "training": {k: config.training.get(k) for k in ("epochs_run", "best_val_loss", "temperature", "device", "init")},
+            "training": {k: config.training.get(k) for k in ("epochs_run", "best_val_loss", "temperature", "device", "init",
+                                                             "extra_classes")},
             "gallery": gallery_info or {"path": str(gallery_path), "classes": {}},
         }
         if as_json:
@@ -258,6 +259,10 @@ def info(
         table.add_row("recipe", _describe_recipe(config))
         table.add_row("trained classes", ", ".join(document["trained_classes"]))
         table.add_row("zero-shot classes", ", ".join(document["zero_shot_classes"]) or "none")
+        extra = config.training.get("extra_classes")
+        if extra:
+            table.add_row("extra classes", f"{extra['classes']} from {extra['root']} ({extra['images']} images; "
+                                           "trained the encoder only, not in the gallery)")
         rules = config.classifier
         on = f"P(AI) from the {DETECTION_SCORE_NAMES[rules.detection_score]}" if rules.calibrated else "the AI vote share"
         table.add_row("vote / detection", f"{rules.vote} / AI when {on} >= {rules.detect_threshold:.3f}")
