@@ -172,7 +172,7 @@ class Trainer:
             raise AidetectError("--aligned and --extra-classes cannot be combined: aligned batches pair the data's own "
                                 "classes by source image; leave one of them out")
         extra = discover(d.extra_classes, "auto", seed=o.seed, max_per_class=d.max_per_class)
-        names = extra.classes()
+        names = sorted({s.label for s in extra.train})  # a class with no training image trains nothing
         clash = sorted(set(names) & set(self.splits.classes()))
         if clash:
             raise AidetectError(f"--extra-classes {d.extra_classes}: {', '.join(clash[:5])} also a class of --data "
