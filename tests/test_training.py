@@ -182,7 +182,8 @@ def test_extra_classes_train_the_encoder_only(synthetic_data, tmp_path):
               for name in ("plain", "mixed")]
     assert losses[0] != pytest.approx(losses[1], rel=1e-4)
     config = json.loads((tmp_path / "mixed" / "config.json").read_text())
-    assert config["training"]["extra_classes"] == {"root": str(extra), "classes": 3, "images": 18, "per_batch": [2, 3]}
+    # train and val splits both train (6 + 2 a class); nothing validates on extra classes
+    assert config["training"]["extra_classes"] == {"root": str(extra), "classes": 3, "images": 24, "per_batch": [2, 3]}
     assert config["training"]["batch_size"] == 16 + 2 * 3
     assert config["classes"] == json.loads((tmp_path / "plain" / "config.json").read_text())["classes"]
     doc = json.loads(runner.invoke(app, ["info", "--model", str(tmp_path / "mixed"), "--json"]).stdout)

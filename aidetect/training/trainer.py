@@ -172,17 +172,21 @@ class Trainer:
             raise AidetectError("--aligned and --extra-classes cannot be combined: aligned batches pair the data's own "
                                 "classes by source image; leave one of them out")
         extra = discover(d.extra_classes, "auto", seed=o.seed, max_per_class=d.max_per_class)
-        names = sorted({s.label for s in extra.train})  # a class with no training image trains nothing
+        # Its train and val splits both train (nothing validates on extra classes, and a set without a
+        # val folder would otherwise lose the share discovery carves from train for one); a test
+        # split stays out, in case someone measures on it.
+        samples = list(extra.train) + list(extra.val)
+        names = sorted({s.label for s in samples})  # a class with no image trains nothing
         clash = sorted(set(names) & set(self.splits.classes()))
         if clash:
             raise AidetectError(f"--extra-classes {d.extra_classes}: {', '.join(clash[:5])} also a class of --data "
                                 f"{d.root}; extra classes only train the encoder and need names of their own")
-        if not extra.train:
+        if not samples:
             raise AidetectError(f"--extra-classes {d.extra_classes}: no training images found; give a folder-per-class "
-                                "set (its train split is used)")
+                                "set (its train and val splits are used)")
         first = len(self.trained)
         ids = {name: first + i for i, name in enumerate(names)}
-        return [s.path for s in extra.train], [ids[s.label] for s in extra.train], names
+        return [s.path for s in samples], [ids[s.label] for s in samples], names
 
     def _first_epoch_batches(self, labels, limit: int | None = None) -> list[list[int]]:
         """The class-balanced draw of epoch 0 over ``labels`` (its first ``limit`` batches)."""
@@ -533,7 +537,7 @@ class Trainer:
             err.print(f"rank {self.dist.rank} of {self.dist.world_size}: each takes 1/{self.dist.world_size} of every global batch")
         extra = ""
         if self.extra_names:
-            extra = (f" and {len(self.train_set) - self.n_main} of {len(self.extra_names)} extra classes from "
+            extra = (f" and {len(self.train_set) - self.n_main} images of {len(self.extra_names)} extra classes from "
                      f"{o.data.extra_classes} (training only; {self.sampler.extra_classes} of them in each batch)")
         err.print(
             f"training {o.architecture.name} on {self.n_main} images of {', '.join(self.trained)}{extra} "
