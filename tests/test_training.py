@@ -194,6 +194,18 @@ def test_extra_classes_train_the_encoder_only(synthetic_data, tmp_path):
     assert json.loads(runner.invoke(app, ["info", "--model", str(tmp_path / "plain"), "--json"]).stdout)["training"]["extra_classes"] is None
     assert result.history[0]["val_loss"] > 0
 
+    # BatchNorm statistics come from batches drawn as in training, extra classes included (the
+    # weights were trained under mixed batches' statistics); the readout/spectrum fits do not see them
+    from aidetect.training.trainer import Trainer
+
+    trainer = Trainer(tiny_train_options(synthetic_data, tmp_path / "unused", extra_classes=str(extra),
+                                         extra_classes_per_batch=2, extra_m_per_class=3, **{**options, "bn_batches": 2}))
+    trainer._prepare_data()
+    trainer.bn_batches.epoch = 0
+    for batch in trainer.bn_batches:
+        indices = [i for _, i in batch]
+        assert sum(i >= trainer.n_main for i in indices) == 2 * 3 and any(i < trainer.n_main for i in indices)
+
     clash = write_folders_dataset(tmp_path / "clash", ["gen_a", "proc_z"], 4, 0, 0)
     base = ["train", "--data", str(synthetic_data), "--arch", "tiny", "--image-size", "32", "--epochs", "1",
             "--workers", "0"]

@@ -157,7 +157,10 @@ class Trainer:
         # BatchNorm re-estimation reads training images preprocessed as at inference.
         bn_view = ImageFileDataset(self.train_set.paths, self.train_set.labels, o.preprocess, train=False,
                                    pixel_cache=self.pixel_cache, as_uint8=True)
-        self.bn_batches = ReplayedBatches(self._first_epoch_batches(self.train_set.labels[: self.n_main], o.optim.bn_batches))
+        # Drawn as training batches are, extra classes included: the statistics must be those the
+        # weights were trained under (in training mode BatchNorm normalised each mixed batch by its own).
+        self.bn_batches = ReplayedBatches(self._first_epoch_batches(self.train_set.labels[: self.n_main], o.optim.bn_batches,
+                                                                    extra_labels=extra_labels))
         self.bn_loader = self._replayed_loader(bn_view, self.bn_batches)
         self.val_batches = ReplayedBatches(self._first_epoch_batches(self.val_set.labels) if len(self.val_set) else [])
         self.val_loader = self._replayed_loader(self.val_set, self.val_batches)
@@ -188,10 +191,14 @@ class Trainer:
         ids = {name: first + i for i, name in enumerate(names)}
         return [s.path for s in samples], [ids[s.label] for s in samples], names
 
-    def _first_epoch_batches(self, labels, limit: int | None = None) -> list[list[int]]:
-        """The class-balanced draw of epoch 0 over ``labels`` (its first ``limit`` batches)."""
+    def _first_epoch_batches(self, labels, limit: int | None = None, extra_labels=()) -> list[list[int]]:
+        """The class-balanced draw of epoch 0 over ``labels`` (its first ``limit`` batches), with
+        ``extra_labels``' classes added to each batch as in training (their items follow ``labels``')."""
         o = self.options
         sampler = ClassBalancedBatchSampler(labels, o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
+        if len(extra_labels):
+            sampler = ExtraClassesBatchSampler(sampler, extra_labels, o.optim.extra_classes_per_batch,
+                                               o.optim.extra_m_per_class, seed=o.seed)
         sampler.set_epoch(0)
         return list(itertools.islice(sampler, limit))
 
