@@ -39,6 +39,7 @@ ORDER = [
     "procedural8000-ft-leaveout-stages-welch", "procedural8000-ft-leaveout-stages-welch-full",
     "procedural8000-ft-latentout-stages-welch", "procedural8000-ft-latentout-stages-welch-full",
     "welch-mlp", "welch-mlp-leaveout", "welch-mlp-latentout",
+    "welch-mlp-extra", "welch-mlp-extra-leaveout", "welch-mlp-extra-latentout",
 ]
 LABELS = {
     "default": "shipped default (models/default, as it is)",
@@ -118,6 +119,9 @@ LABELS = {
     "welch-mlp": "welch recipe: a learned MLP over the 2-D Welch spectrum (SupCon, 256 px, from random weights; no CNN)",
     "welch-mlp-leaveout": "welch recipe, leave-out",
     "welch-mlp-latentout": "welch recipe, latent-decoder leave-out (taesd-sd3, taesd-flux2)",
+    "welch-mlp-extra": "welch recipe + 1,000 procedural up-sampling classes beside the zoo's (--extra-classes)",
+    "welch-mlp-extra-leaveout": "welch recipe + procedural classes, leave-out",
+    "welch-mlp-extra-latentout": "welch recipe + procedural classes, latent-decoder leave-out (taesd-sd3, taesd-flux2)",
 }
 
 
