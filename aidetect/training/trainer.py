@@ -116,8 +116,8 @@ class Trainer:
         self.pixel_cache = PixelCache(o.runtime.pixel_cache) if o.runtime.pixel_cache else None
         train_paths = [s.path for s in train]
         train_labels = [self.class_to_idx[s.label] for s in train]
-        # The data's own training images come first (items 0 .. n_main - 1): every pass that must not
-        # see the extra classes (BatchNorm statistics, readout and spectrum fits) reads only those.
+        # The data's own training images come first (items 0 .. n_main - 1): the passes that must not
+        # see the extra classes (the readout and spectrum fits) read only those.
         self.n_main = len(train_paths)
         extra_paths, extra_labels, self.extra_names = self._extra_classes()
         train_paths, train_labels = train_paths + extra_paths, train_labels + extra_labels
