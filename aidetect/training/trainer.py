@@ -145,9 +145,7 @@ class Trainer:
                     warn("--aligned: no file name is in two class folders, so batches are the usual class-balanced ones")
         else:
             self.sampler = ClassBalancedBatchSampler(train_labels[: self.n_main], o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
-        if extra_paths:
-            self.sampler = ExtraClassesBatchSampler(self.sampler, extra_labels, o.optim.extra_classes_per_batch,
-                                                    o.optim.extra_m_per_class, seed=o.seed)
+        self.sampler = self._with_extra_classes(self.sampler, extra_labels)
         self.epoch_batches = EpochBatches(self.sampler, self.dist.rank, self.dist.world_size)
         self.train_loader = self._loader(self.train_set, self.epoch_batches, persistent=True)
         # The passes after every epoch, each over the same batches every time (ReplayedBatches), their
@@ -191,14 +189,20 @@ class Trainer:
         ids = {name: first + i for i, name in enumerate(names)}
         return [s.path for s in samples], [ids[s.label] for s in samples], names
 
+    def _with_extra_classes(self, sampler, extra_labels):
+        """``sampler`` with ``extra_labels``' classes added to each of its batches as the options say
+        (aidetect.data.sampler.ExtraClassesBatchSampler), or ``sampler`` itself when there are none."""
+        if not len(extra_labels):
+            return sampler
+        o = self.options
+        return ExtraClassesBatchSampler(sampler, extra_labels, o.optim.extra_classes_per_batch, o.optim.extra_m_per_class, seed=o.seed)
+
     def _first_epoch_batches(self, labels, limit: int | None = None, extra_labels=()) -> list[list[int]]:
         """The class-balanced draw of epoch 0 over ``labels`` (its first ``limit`` batches), with
         ``extra_labels``' classes added to each batch as in training (their items follow ``labels``')."""
         o = self.options
-        sampler = ClassBalancedBatchSampler(labels, o.optim.batch_size, o.optim.m_per_class, seed=o.seed)
-        if len(extra_labels):
-            sampler = ExtraClassesBatchSampler(sampler, extra_labels, o.optim.extra_classes_per_batch,
-                                               o.optim.extra_m_per_class, seed=o.seed)
+        sampler = self._with_extra_classes(ClassBalancedBatchSampler(labels, o.optim.batch_size, o.optim.m_per_class, seed=o.seed),
+                                           extra_labels)
         sampler.set_epoch(0)
         return list(itertools.islice(sampler, limit))
 
