@@ -228,8 +228,9 @@ class ArchitectureConfig:
     #: trained on small crops, needs no more than a 128-px window, at a quarter of the cost.
     learned_crop: int | None = None
     #: Where the product's embedding is read: ``head`` (the projection head's output, what training
-    #: shapes) or ``stages`` (the trunk's stages pooled and projected with training-split statistics;
-    #: aidetect.models.readout). Either way the head is what the loss trains.
+    #: shapes), ``stages`` (the trunk's stages pooled and projected with training-split statistics;
+    #: aidetect.models.readout) or ``hidden`` (the head's hidden layer through the same kind of map).
+    #: Either way the head is what the loss trains.
     readout: str = "head"
 
     @property

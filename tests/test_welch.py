@@ -149,20 +149,45 @@ def test_both_spectra_read_the_same_under_bf16_autocast():
         assert under.dtype == torch.float32 and torch.allclose(under, plain, atol=1e-4)
 
 
-def test_the_welch_recipe_trains_a_learned_encoder_that_tells_traces_apart(tmp_path):
-    """`--recipe welch`: the welch-mlp encoder (a learned MLP over the Welch spectrum) trains with
-    SupCon, embeds differently in eval mode, and attributes held-out images by their trace."""
+def _welch_recipe(**changes) -> dict:
+    """The welch recipe's training options at a 128-px input (the tests' images), with ``changes``."""
     from aidetect.recipes import RECIPE_OPTIONS, apply_recipe
+
+    given = {key: None for key in RECIPE_OPTIONS}
+    return {**apply_recipe("welch", {**given, "image_size": 128}), **changes}
+
+
+def _train_welch(root, embedding_dim: int):
+    """A welch-mlp trained 4 epochs on four classes of 128-px images with periodic traces:
+    (data root, model directory, the training result)."""
     from aidetect.training import TrainOptions, train
     from synthetic import write_folders_dataset
 
-    data = write_folders_dataset(tmp_path / "data", ["real", "gen_a", "gen_b", "gen_c"], 40, 12, 12, size=128)
-    out = tmp_path / "welch-mlp"
-    given = {key: None for key in RECIPE_OPTIONS}
-    recipe = apply_recipe("welch", {**given, "image_size": 128})  # the recipe's options, a smaller input
+    data = write_folders_dataset(root / "data", ["real", "gen_a", "gen_b", "gen_c"], 40, 12, 12, size=128)
+    out = root / "welch-mlp"
+    result = train(TrainOptions(data=str(data), out=str(out), **_welch_recipe(embedding_dim=embedding_dim), batch_size=32,
+                                epochs=4, workers=0, warmup_epochs=0.5, gallery_per_class=40, device="cpu", lr=3e-3))
+    return data, out, result
+
+
+@pytest.fixture(scope="module")
+def welch_run(tmp_path_factory):
+    return _train_welch(tmp_path_factory.mktemp("welch"), 128)
+
+
+@pytest.fixture(scope="module")
+def welch_run_small(tmp_path_factory):
+    """The same at a 16-value embedding: a fitted readout of 128 values from these 160 training
+    images would whiten noise (the zoo's runs fit theirs on up to 20,000)."""
+    return _train_welch(tmp_path_factory.mktemp("welch16"), 16)
+
+
+def test_the_welch_recipe_trains_a_learned_encoder_that_tells_traces_apart(welch_run, tmp_path):
+    """`--recipe welch`: the welch-mlp encoder (a learned MLP over the Welch spectrum) trains with
+    SupCon, embeds differently in eval mode, and attributes held-out images by their trace."""
+    data, out, result = welch_run
+    recipe = _welch_recipe()
     assert recipe["arch"] == "welch-mlp" and recipe["front_end"] == "rgb" and recipe["jpeg_p"] == 0.5
-    result = train(TrainOptions(data=str(data), out=str(out), **recipe, batch_size=32, epochs=4,
-                                workers=0, warmup_epochs=0.5, gallery_per_class=40, device="cpu", lr=3e-3))
     model = load_model(out)
     assert model.config.architecture.name == "welch-mlp" and model.config.recipe == "welch"
     assert "learned MLP over the 2-D Welch spectrum" in _describe_recipe(model.config)  # `aidetect info`
@@ -180,6 +205,47 @@ def test_the_welch_recipe_trains_a_learned_encoder_that_tells_traces_apart(tmp_p
     assert (z @ z.T).min() < 0.9  # one image per class: not one embedding for every image (the eval-mode collapse)
     for label in ("gen_a", "gen_b", "real"):
         assert_attributes_folder(out, data / "test" / label, label, 12)
+
+
+def test_a_trained_welch_mlp_read_from_its_hidden_layer_keeps_its_weights_and_attributes(welch_run_small, tmp_path):
+    """`train --init RUN --readout hidden --epochs 0`: the head's hidden layer (before its last
+    linear layer) through a map fitted on the training split is the product's embedding; the
+    weights stay as trained and the loss's embedding (the head's output) is unchanged."""
+    from aidetect.training import TrainOptions, train
+
+    data, trained, _ = welch_run_small
+    out = tmp_path / "hidden"
+    train(TrainOptions(data=str(data), out=str(out), **_welch_recipe(init=str(trained), readout="hidden", embedding_dim=16),
+                       batch_size=32,
+                       epochs=0, workers=0, gallery_per_class=40, device="cpu"))
+    model, source = load_model(out), load_model(trained)
+    assert model.config.architecture.readout == "hidden"
+    for key, value in source.encoder.state_dict().items():
+        assert torch.equal(model.encoder.state_dict()[key], value), key
+    readout = model.encoder.readout
+    assert readout.features == 512 and bool(readout.fitted) and model.config.training["readout_fit_images"] == 4 * 40
+    files = sorted((data / "test" / "gen_a").glob("*.png"))[:3] + sorted((data / "test" / "real").glob("*.png"))[:3]
+    images = torch.stack([torch.from_numpy(np.asarray(Image.open(f).convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
+                          for f in files])
+    encoder = model.encoder.eval()
+    with torch.no_grad():
+        hidden = encoder.head[:-1](encoder.features(images))  # Linear → BatchNorm → GELU → Dropout (identity in eval)
+        assert torch.allclose(encoder(images), torch.nn.functional.normalize(readout(hidden), dim=1), atol=1e-5)
+        assert torch.allclose(encoder.trained_embedding(images), source.encoder.eval().trained_embedding(images), atol=1e-6)
+    assert "embedding read from the head's hidden layer" in _describe_recipe(model.config)
+    gallery = Gallery.load(out / "gallery.npz", expected_model_fingerprint=model.config.fingerprint)
+    assert gallery.embedding_dim == 16
+    for label in ("gen_a", "real"):
+        assert_attributes_folder(out, data / "test" / label, label, 12)
+
+
+def test_the_hidden_readout_needs_a_hidden_layer_in_the_head():
+    with pytest.raises(AidetectError, match="no hidden layer in its head"):
+        Encoder(ArchitectureConfig(name="welch-mlp", projection_hidden=0, readout="hidden"))
+    with pytest.raises(AidetectError, match="use readout 'head' or stages"):
+        Encoder(ArchitectureConfig(name="tiny", projection_hidden=0, readout="hidden"))
+    encoder = Encoder(ArchitectureConfig(name="tiny", projection_hidden=32, embedding_dim=8, readout="hidden"))
+    assert encoder.readout.features == 32  # a CNN's head with a hidden layer: Linear → ReLU → Linear
 
 
 def test_the_welch_mlp_encoder_takes_the_pixels():

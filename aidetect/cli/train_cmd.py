@@ -56,7 +56,7 @@ def train(
     memory: Annotated[int, typer.Option("--memory", min=0, help="Cross-batch memory: embeddings of recent steps used as extra negatives/positives (0 = off).")] = 0,
     real_weight: Annotated[float, typer.Option("--real-weight", min=0.01, help="SupCon anchors of the 'real' class count this many times the others (1 = the thesis); see docs/training.md.")] = 1.0,
     learned_crop: Annotated[Optional[int], typer.Option("--learned-crop", min=8, help="With --fuse-spectrum: centre window the learned part sees, while the spectrum sees the whole --image-size input.")] = None,
-    readout: Annotated[str, typer.Option("--readout", help="Where the embedding is read: head (the projection head's output) or stages (the trunk's stages 3-8 pooled, projected and whitened with training-split statistics; better on generators the encoder did not train on, see docs/training.md).")] = "head",
+    readout: Annotated[str, typer.Option("--readout", help="Where the embedding is read: head (the projection head's output), stages (the trunk's stages 3-8 pooled, projected and whitened with training-split statistics; better on generators the encoder did not train on, see docs/training.md) or hidden (the head's hidden layer through the same fitted map, for heads with one, as the welch-mlp's).")] = "head",
     fixed_temperature: Annotated[bool, typer.Option("--fixed-temperature", help="Do not learn the temperature.")] = False,
     margin: Annotated[float, typer.Option("--margin", help="Margin of the contrastive loss.")] = 1.0,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2, help="Images per step (186 in the thesis).")] = 186,
@@ -287,6 +287,8 @@ def _describe_recipe(config) -> str:
         parts = [f"{config.recipe}: {arch.front_end} input, stem stride {arch.stem_stride}"]
     if arch.readout == "stages":
         parts.append("embedding read from the trunk's stages")
+    elif arch.readout == "hidden":
+        parts.append("embedding read from the head's hidden layer")
     if arch.spectrum_weight > 0:
         window = f" (learned part on the centre {arch.learned_crop} px)" if arch.learned_crop else ""
         parts.append(f"fused with the {arch.spectrum} spectrum, weight {arch.spectrum_weight}{window}")

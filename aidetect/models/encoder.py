@@ -17,7 +17,9 @@ from aidetect.errors import AidetectError
 from aidetect.models.efficientnet import FEATURES, efficientnet_b0_features
 from aidetect.models.fusion import fuse
 from aidetect.models.preprocess import crop_offset
-from aidetect.models.readout import READOUT_STAGES, READOUTS, StageReadout, pool_stage, run_stages, stage_layers
+from aidetect.models.readout import (
+    READOUT_STAGES, READOUTS, HiddenReadout, StageReadout, pool_stage, run_stages, stage_layers,
+)
 from aidetect.models.spectrum import SpectrumFeatures
 from aidetect.models.welch import WelchPowerSpectrum, WelchSpectrumFeatures, welch_bins
 
@@ -255,6 +257,12 @@ class Encoder(nn.Module):
                 channels = [o.shape[1] for o in run_stages(stage_layers(self.trunk), self.front_end(probe), self.readout_stages)]
                 self.trunk.train(was)
             self.readout = StageReadout(channels, arch.embedding_dim)
+        elif arch.readout == "hidden":
+            last = self.head[-1] if isinstance(self.head, nn.Sequential) else None
+            if not isinstance(last, nn.Linear):
+                raise AidetectError(f"architecture {arch.name!r} with projection_hidden {arch.projection_hidden} has no hidden "
+                                    f"layer in its head; use readout 'head'{' or stages' if arch.name in READOUT_STAGES else ''}")
+            self.readout = HiddenReadout(last.in_features, arch.embedding_dim)
 
     def _learned_window(self, images: torch.Tensor) -> torch.Tensor:
         """The centre window ``arch.learned_crop`` of each image (aligned to a 4-px grid, or the
@@ -276,11 +284,20 @@ class Encoder(nn.Module):
         outputs = run_stages(stage_layers(self.trunk), self.front_end(self._learned_window(images)), self.readout_stages)
         return torch.cat([pool_stage(o) for o in outputs], dim=1)
 
+    def hidden_layer(self, images: torch.Tensor) -> torch.Tensor:
+        """[N, H] the projection head's hidden layer: its input to the last linear layer (dropout,
+        if any, is the identity in eval mode), in float32."""
+        return self.head[:-1](self.features(self._learned_window(images))).float()
+
+    def readout_features(self, images: torch.Tensor) -> torch.Tensor:
+        """What the fitted readout reads, before its map: pooled stages or the hidden layer."""
+        return self.hidden_layer(images) if self.arch.readout == "hidden" else self.pooled_stages(images)
+
     def _head_output(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(self._learned_window(images)))
 
     def _readout_output(self, images: torch.Tensor) -> torch.Tensor:
-        return self.readout(self.pooled_stages(images))
+        return self.readout(self.readout_features(images))
 
     def _embed(self, images: torch.Tensor, learned_part: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         views = images.shape[1] if images.ndim == 5 else 1

@@ -1,4 +1,7 @@
-"""The stage readout: an embedding read from the trunk's middle and late stages, not the head.
+"""The fitted readouts: an embedding read from inside the encoder with training-split statistics,
+not from the projection head's output. ``stages``: the trunk's middle and late stages, pooled;
+``hidden``: the projection head's hidden layer (its input to the last linear layer), for heads
+that have one (the ``welch-mlp``'s; a CNN's with ``projection_hidden`` > 0).
 
 Why (docs/zoo-benchmark.md, "Where in the encoder the attribution is"): a projection head
 trained with SupCon on a dozen generators keeps what separates those generators and drops the
@@ -25,6 +28,11 @@ Steps 2-4 are one affine map, ``(pooled − mean) @ projection``, stored as two 
 weights file; the Encoder L2-normalises the result like every embedding. :meth:`StageReadout.fit`
 computes them in one pass over the training split (sums and per-class sums of the pooled
 features, in float64).
+
+The ``hidden`` readout is the same map over one block, the hidden layer's activations (no pooling:
+they are a vector already). Why: SimCLR and SupCon train through a projection head and then read
+the layer *before* it, which keeps information the loss's last layer discards; measured for the
+welch-mlp in docs/zoo-benchmark.md ("The hidden layer, not the head's output").
 """
 
 from __future__ import annotations
@@ -44,7 +52,7 @@ from aidetect.errors import AidetectError
 READOUT_STAGES: dict[str, tuple[int, ...]] = {"efficientnet_b0": (3, 4, 5, 6, 7, 8), "tiny": (2, 5, 8)}
 #: Shrinkage of the within-class covariance towards (its mean eigenvalue) × identity.
 WCCN_SHRINKAGE = 0.1
-READOUTS = ("head", "stages")
+READOUTS = ("head", "stages", "hidden")
 
 
 def stage_layers(trunk: nn.Module) -> nn.Sequential:
@@ -78,15 +86,18 @@ def block_widths(channels: Iterable[int]) -> list[int]:
     return [c for channels_of_stage in channels for c in (channels_of_stage, channels_of_stage)]
 
 
-class StageReadout(nn.Module):
-    """Pooled stage features [N, F] → readout [N, D] (not normalised; the Encoder does that)."""
+class FittedReadout(nn.Module):
+    """Features [N, F] made of blocks of ``widths`` → readout [N, D] (not normalised; the Encoder does
+    that), through the map of steps 2-4 fitted by :meth:`fit`."""
 
-    def __init__(self, stage_channels: list[int], dim: int) -> None:
+    what = "the readout"  # names it in errors
+
+    def __init__(self, widths: list[int], dim: int) -> None:
         super().__init__()
-        self.widths = block_widths(stage_channels)
+        self.widths = list(widths)
         features = sum(self.widths)
         if dim > features:
-            raise AidetectError(f"a stage readout of {dim} values needs at least as many pooled features; it has {features}")
+            raise AidetectError(f"{self.what} of {dim} values needs at least as many features; it has {features}")
         self.dim = dim
         self.register_buffer("mean", torch.zeros(features))
         self.register_buffer("projection", torch.zeros(features, dim))
@@ -98,19 +109,37 @@ class StageReadout(nn.Module):
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         if not bool(self.fitted):
-            raise AidetectError("the stage readout has no statistics yet; `aidetect train` fits them on the training split")
+            raise AidetectError(f"{self.what} has no statistics yet; `aidetect train` fits them on the training split")
         with full_precision(pooled):  # fitted in float64: a bf16 matmul under CUDA autocast would round it away
             return (pooled.float() - self.mean) @ self.projection
 
     @torch.no_grad()
     def fit(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], shrinkage: float = WCCN_SHRINKAGE) -> int:
-        """Fit mean and projection from ``(pooled [N, F], labels [N])`` batches of the training split;
+        """Fit mean and projection from ``(features [N, F], labels [N])`` batches of the training split;
         returns the number of images seen. Needs at least two classes."""
-        mean, projection, total = fit_whitened_projection(batches, self.widths, self.dim, shrinkage, "the stage readout")
+        mean, projection, total = fit_whitened_projection(batches, self.widths, self.dim, shrinkage, self.what)
         self.mean.copy_(mean)
         self.projection.copy_(projection)
         self.fitted.fill_(True)
         return total
+
+
+class StageReadout(FittedReadout):
+    """Pooled stage features [N, F] (each stage's means, then its spreads) → readout [N, D]."""
+
+    what = "the stage readout"
+
+    def __init__(self, stage_channels: list[int], dim: int) -> None:
+        super().__init__(block_widths(stage_channels), dim)
+
+
+class HiddenReadout(FittedReadout):
+    """The projection head's hidden layer [N, H] → readout [N, D]: one block of H features."""
+
+    what = "the hidden-layer readout"
+
+    def __init__(self, hidden: int, dim: int) -> None:
+        super().__init__([hidden], dim)
 
 
 @torch.no_grad()

@@ -670,7 +670,7 @@ class Trainer:
         return seen
 
     def _fit_readout(self, encoder: Encoder) -> int:
-        """The stage readout's statistics (aidetect.models.readout) over the training split, for
+        """The fitted readout's statistics (aidetect.models.readout) over the training split, for
         the weights the run ends with. The images go through the recipe's augmentation first, as
         they do in training: the whitening then learns that re-compression is spread within a
         class, not a difference between classes (on the zoo's leave-out run, against clean images:
@@ -678,9 +678,9 @@ class Trainer:
         encoder.eval()
 
         def pooled():
-            for images, labels in self._inference_batches("stage readout statistics", READOUT_FIT_IMAGES, augmented=True):
+            for images, labels in self._inference_batches("readout statistics", READOUT_FIT_IMAGES, augmented=True):
                 with torch.no_grad(), autocast(self.device):
-                    features = encoder.pooled_stages(images)
+                    features = encoder.readout_features(images)
                 yield features, labels
 
         return encoder.readout.fit(pooled())

@@ -40,6 +40,8 @@ ORDER = [
     "procedural8000-ft-latentout-stages-welch", "procedural8000-ft-latentout-stages-welch-full",
     "welch-mlp", "welch-mlp-leaveout", "welch-mlp-latentout",
     "welch-mlp-extra", "welch-mlp-extra-leaveout", "welch-mlp-extra-latentout",
+    "welch-mlp-hidden", "welch-mlp-leaveout-hidden", "welch-mlp-latentout-hidden",
+    "welch-mlp-extra-hidden", "welch-mlp-extra-leaveout-hidden", "welch-mlp-extra-latentout-hidden",
 ]
 LABELS = {
     "default": "shipped default (models/default, as it is)",
@@ -122,6 +124,12 @@ LABELS = {
     "welch-mlp-extra": "welch recipe + 1,000 procedural up-sampling classes beside the zoo's (--extra-classes)",
     "welch-mlp-extra-leaveout": "welch recipe + procedural classes, leave-out",
     "welch-mlp-extra-latentout": "welch recipe + procedural classes, latent-decoder leave-out (taesd-sd3, taesd-flux2)",
+    "welch-mlp-hidden": "welch recipe, read from the head's hidden layer (--readout hidden)",
+    "welch-mlp-leaveout-hidden": "welch recipe, leave-out, read from the hidden layer",
+    "welch-mlp-latentout-hidden": "welch recipe, latent-decoder leave-out, read from the hidden layer",
+    "welch-mlp-extra-hidden": "welch recipe + procedural classes, read from the hidden layer",
+    "welch-mlp-extra-leaveout-hidden": "welch recipe + procedural classes, leave-out, read from the hidden layer",
+    "welch-mlp-extra-latentout-hidden": "welch recipe + procedural classes, latent-decoder leave-out, read from the hidden layer",
 }
 
 

@@ -1,7 +1,7 @@
 """Does *learning* on the Welch spectrum beat the fitted linear map? A SupCon-trained MLP against PCA+WCCN.
 
     python benchmarks/zoo/welch_learned_probe.py ZOO_ROOT [--image-size 256] [--views 4]
-        [--leave-out CLASS ...] [--epochs 60] [--hidden 512] [--conditions clean jpeg:75 wild]
+        [--leave-out CLASS ...] [--epochs 60] [--hidden 512] [--temperature 0.1] [--read-hidden] [--conditions clean jpeg:75 wild]
         [--init-map] [--pretrain PROCEDURAL_DIR] [--mix PROCEDURAL_DIR] [--enroll DIR --heldout DIR] [--k 11] [--seed 0] [--json OUT.json] [--cache DIR]
 
 welch_probe.py showed the 2-D Welch spectrum read through a fitted linear map (PCA + within-class
@@ -94,6 +94,13 @@ class SpectrumMLP(nn.Module):
                 last.weight.zero_()
                 last.bias.zero_()
 
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """The hidden layer's activation (after GELU, before dropout and the last layer): the
+        representation *before* the projection, which SimCLR and SupCon read for transfer."""
+        if isinstance(self.net, nn.Linear):
+            raise ValueError("a one-layer MLP (--hidden 0) has no hidden layer")
+        return self.net[:3]((x - self.mean) / self.spread)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = (x - self.mean) / self.spread
         z = self.net(s) if self.linear_map is None else self.linear_map(s) + self.net(s)
@@ -101,7 +108,7 @@ class SpectrumMLP(nn.Module):
 
 
 def train_mlp(x: np.ndarray, labels: np.ndarray, *, hidden: int, epochs: int, per_class: int, seed: int,
-              fitted_map: tuple[np.ndarray, np.ndarray] | None = None, start: SpectrumMLP | None = None,
+              temperature: float = 0.1, fitted_map: tuple[np.ndarray, np.ndarray] | None = None, start: SpectrumMLP | None = None,
               classes_per_batch: int | None = None, mix: tuple[np.ndarray, np.ndarray] | None = None,
               mix_classes: int = 64, mix_per_class: int = 8) -> SpectrumMLP:
     """SupCon on class-balanced batches: every step draws ``per_class`` rows of every class (of
@@ -116,7 +123,7 @@ def train_mlp(x: np.ndarray, labels: np.ndarray, *, hidden: int, epochs: int, pe
     if start is not None:
         weights = {k: v for k, v in start.state_dict().items() if k not in ("mean", "spread")}
         model.load_state_dict(weights, strict=False)
-    loss_fn = SupConLoss(temperature=0.1, learnable_temperature=False)
+    loss_fn = SupConLoss(temperature=temperature, learnable_temperature=False)
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
     classes = np.unique(labels)
     rows_of = [np.flatnonzero(labels == c) for c in classes]
@@ -183,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--hidden", type=int, default=512, help="width of the MLP's hidden layer; 0 = one linear layer")
     parser.add_argument("--per-class", type=int, default=32, help="rows of each class in a batch")
+    parser.add_argument("--temperature", type=float, default=0.1,
+                        help="SupCon's temperature (fixed); a higher one is more tolerant of spread within a class")
+    parser.add_argument("--read-hidden", action="store_true",
+                        help="also read the MLP's hidden layer: as it is (L2-normalised) and through a PCA+WCCN map "
+                             "fitted on it (the training views, left-out classes excluded)")
     parser.add_argument("--pretrain", type=Path, metavar="DIR",
                         help="first train the MLP on a procedural set (benchmarks/zoo/procedural.py --out DIR)")
     parser.add_argument("--pretrain-epochs", type=int, default=100)
@@ -204,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--enroll and --heldout go together")
     if min(args.views, args.epochs, args.pretrain_epochs, args.k) < 1 or args.per_class < 2 or args.hidden < 0:
         parser.error("--views, --epochs, --pretrain-epochs and --k must be at least 1, --per-class at least 2, --hidden 0 or more")
+    if args.temperature <= 0:
+        parser.error("--temperature must be above 0")
+    if args.read_hidden and (args.hidden == 0 or args.init_map):
+        parser.error("--read-hidden reads the hidden layer of the plain MLP: not with --hidden 0 or --init-map")
     if args.pretrain is not None and args.init_map:
         parser.error("--pretrain and --init-map do not combine: the pre-trained weights would replace the map's start")
     for option, folder in (("--pretrain", args.pretrain), ("--mix", args.mix)):
@@ -237,12 +253,19 @@ def main(argv: list[str] | None = None) -> int:
         mix_x, mix_y = procedural_readings(reader, args.mix, args.cache)
         mix = (mix_x, mix_y + len(classes))  # class numbers after the zoo's
     mlp = train_mlp(fit_x[~held], fit_y[~held], hidden=args.hidden, epochs=args.epochs, per_class=args.per_class, seed=args.seed,
-                    fitted_map=fitted_map, start=start, mix=mix)
+                    temperature=args.temperature, fitted_map=fitted_map, start=start, mix=mix)
     print(f"MLP trained in {time.time() - started:.0f} s", file=sys.stderr)
     learned = lambda z: mlp(torch.from_numpy(z).float()).numpy()  # noqa: E731  (callers run it under inference_mode)
     readings = {"pca+wccn": fit_readings(fit_x[~held], fit_y[~held])["pca+wccn"],
                 "supcon-mlp" + ("-from-map" if args.init_map else "") + ("-procedural" if args.pretrain else "")
                 + ("-mixed" if args.mix else ""): learned}
+    if args.read_hidden:
+        hidden = lambda z: mlp.hidden(torch.from_numpy(z).float()).numpy()  # noqa: E731
+        with torch.inference_mode():
+            hidden_fit = np.concatenate([hidden(chunk) for chunk in np.array_split(fit_x[~held], 64)])
+        hidden_map = fit_readings(hidden_fit, fit_y[~held])["pca+wccn"]
+        readings["mlp-hidden"] = hidden
+        readings["mlp-hidden+wccn"] = lambda z: hidden_map(hidden(z))  # noqa: E731
 
     train = views[0]
     fifty = fifty_per_class(train_labels, len(classes), args.seed)  # the 50-per-class gallery, here and for enrollment
@@ -272,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({"zoo": str(args.zoo), "image_size": args.image_size, "views": args.views, "init_map": args.init_map, "pretrain": str(args.pretrain or ""), "mix": str(args.mix or ""),
                                          "leave_out": args.leave_out, "epochs": args.epochs, "hidden": args.hidden,
+                                         "temperature": args.temperature, "read_hidden": args.read_hidden,
                                          "k": args.k, "rows": rows}, indent=1))
     return 0
 
