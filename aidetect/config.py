@@ -32,6 +32,9 @@ CHECKPOINT_FILE = "checkpoint.pt"
 SPECTRUM_BINS = 128
 #: The spectra a learned embedding can be fused with (``--spectrum``; aidetect.models.encoder.SPECTRA).
 SPECTRUM_KINDS = ("radial", "welch")
+#: Where the product's embedding is read (aidetect.models.readout): the head's output, the trunk's
+#: stages or the head's hidden layer, the last two through a map fitted on the training split.
+READOUTS = ("head", "stages", "hidden")
 #: Side of the tiles whose spectra the Welch spectrum averages (aidetect.models.welch): k/8 cycles
 #: per pixel falls on whole bins, and a 128-px crop gives four tiles, a 256-px image sixteen.
 WELCH_TILE = 64
@@ -248,7 +251,7 @@ class ArchitectureConfig:
         _check_int(source, "architecture.projection_hidden", self.projection_hidden, 0, 65536)
         self.spectrum_weight = _check_number(source, "architecture.spectrum_weight", self.spectrum_weight, 0.0, 1.0, high_open=True)
         _check_int(source, "architecture.learned_crop", self.learned_crop, 1, MAX_IMAGE_SIDE, optional=True)
-        _check_text(source, "architecture.readout", self.readout)
+        _check_choice(source, "architecture.readout", self.readout, READOUTS)
         _check_text(source, "architecture.spectrum", self.spectrum)
         if self.spectrum not in SPECTRUM_KINDS:
             raise _bad(source, "architecture.spectrum", self.spectrum, f"choose one of {', '.join(SPECTRUM_KINDS)}")

@@ -54,27 +54,48 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{option} {folder}: not a folder of images")
     if not (args.model / "gallery.npz").is_file():
         parser.error(f"--model {args.model}: no gallery.npz there; give a trained model directory")
+    if args.max < 11:
+        parser.error(f"--max {args.max}: enroll at least 11 images (the vote reads 11 neighbours)")
+    to_enroll, to_hold = images_in(args.enroll)[: args.max], images_in(args.heldout)
+    if len(to_enroll) < 11 or not to_hold:
+        parser.error(f"need at least 11 images in --enroll and 1 in --heldout; found {len(to_enroll)} and {len(to_hold)}")
 
     import torch
 
     from aidetect.embedding import embed_files
+    from aidetect.errors import AidetectError
     from aidetect.session import load_gallery, open_model
 
     torch.set_num_threads(1)
-    loaded, _ = open_model(args.model, device="cpu")
-    encoder, preprocess = loaded.encoder.eval(), loaded.config.preprocess
-    enrolled = embed_files(encoder, preprocess, images_in(args.enroll)[: args.max], progress=None).embeddings
-    heldout = embed_files(encoder, preprocess, images_in(args.heldout), progress=None).embeddings
-    if len(enrolled) < 11 or len(heldout) == 0:
-        parser.error(f"need at least 11 enrolled and 1 held-out readable image; got {len(enrolled)} and {len(heldout)}")
-    gallery = load_gallery(args.model / "gallery.npz", loaded.config)
+    try:
+        loaded, _ = open_model(args.model, device="cpu")
+        gallery = load_gallery(args.model / "gallery.npz", loaded.config)
+    except AidetectError as error:
+        parser.error(f"--model {args.model}: {error}")
     rows, labels = np.asarray(gallery.embeddings, dtype=np.float32), gallery.labels()
+    if len(rows) == 0:
+        parser.error(f"--model {args.model}: its gallery is empty")
     classes = sorted(set(labels.tolist()))
+    encoder, preprocess = loaded.encoder.eval(), loaded.config.preprocess
+    enrolled_files = embed_files(encoder, preprocess, to_enroll, progress=None)
+    heldout_files = embed_files(encoder, preprocess, to_hold, progress=None)
+    enrolled = enrolled_files.embeddings
+    # a held-out file that was also enrolled (the same bytes) would find itself at similarity 1
+    again = np.isin(heldout_files.sha256, enrolled_files.sha256)
+    heldout = heldout_files.embeddings[~again]
+    if len(enrolled) < 11 or len(heldout) == 0:
+        parser.error(f"need at least 11 readable enrolled images and 1 readable held-out image not enrolled; "
+                     f"got {len(enrolled)} and {len(heldout)}")
 
     own = heldout @ enrolled.T
     to_gallery = heldout @ rows.T
     n = len(heldout)
     print(f"{args.model}: {len(enrolled)} enrolled from {args.enroll}, {n} held out; gallery {len(rows)} rows of {len(classes)} classes")
+    if again.any():
+        print(f"({int(again.sum())} files of --heldout were enrolled too and are left out)")
+    small = [c for c in classes if (labels == c).sum() < 11]
+    if small:
+        print(f"(classes with fewer than 11 rows are read at their last row for larger k: {', '.join(small)})")
     print(f"mean similarity between enrolled rows: {(enrolled @ enrolled.T)[np.triu_indices(len(enrolled), 1)].mean():.4f}")
     print("\n| k | k-th nearest enrolled row (mean) | k-th nearest row of the closest gallery class (mean) | held-out images whose own class is nearer |")
     print("|---|---|---|---|")

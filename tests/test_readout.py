@@ -142,3 +142,59 @@ def test_inference_preprocessing_with_the_recipes_augmentation_is_seeded_per_ima
         assert a.shape == plain[i][1].shape == (3, 16, 16)
         assert np.array_equal(a, b) and not np.array_equal(a, plain[i][1])  # seeded, and re-encoded
     assert any(not np.array_equal(jpeg[0][i][1], jpeg[2][i][1]) for i in range(3))  # another seed, other qualities
+
+
+def test_an_unknown_readout_is_a_usage_error_before_anything_is_written(synthetic_data, tmp_path):
+    result = train_tiny_cli(["--data", str(synthetic_data), "--out", str(tmp_path / "r"), "--epochs", "0", "--readout", "neck"])
+    assert result.exit_code == 2 and "--readout neck: choose one of head, stages, hidden" in result.output, result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_config_naming_an_unknown_readout_is_refused_as_damaged():
+    from aidetect.errors import CorruptFileError
+
+    with pytest.raises(CorruptFileError, match="architecture.readout is 'neck'; give one of head, stages, hidden"):
+        ArchitectureConfig(name="tiny", readout="neck").validate()
+
+
+def test_the_hidden_readout_reads_the_cnn_heads_hidden_layer_of_the_learned_window():
+    """A CNN's 2-layer head (Linear → ReLU → Linear): the readout reads the ReLU's output on the
+    centre window the head sees (``learned_crop``), and the spectrum is fused beside it as with the head."""
+    torch.manual_seed(0)
+    arch = ArchitectureConfig(name="tiny", projection_hidden=24, embedding_dim=8, readout="hidden",
+                              learned_crop=16, spectrum_weight=0.3)
+    encoder = Encoder(arch).eval()
+    x, y = torch.rand(48, 3, 32, 32), torch.arange(48) % 4
+    with torch.no_grad():
+        encoder.spectrum.fit([x])
+        encoder.readout.fit([(encoder.readout_features(x), y)])
+        window = x[..., 8:24, 8:24]  # the centre 16 px of 32, on the 4-px grid
+        hidden = encoder.head[:-1](encoder.features(window))
+        assert hidden.shape == (48, 24) and (hidden >= 0).all()  # after the ReLU
+        assert torch.allclose(encoder.readout_features(x), hidden)
+        fused = encoder(x)
+        expected = encoder._embed(x, lambda images: encoder.readout(hidden))
+        assert fused.shape == (48, 8 + 128) and torch.allclose(fused, expected, atol=1e-6)
+        assert not torch.allclose(fused, encoder._embed(x, encoder._head_output))  # not the head's output
+
+
+def test_a_unit_that_fires_on_a_few_images_does_not_decide_the_hidden_readout():
+    """Standardised by its tiny spread, a ReLU unit that fires on 1 image in 500 would weigh
+    hundreds of times the others; the hidden readout floors every spread at 1 % of the median."""
+    from aidetect.models.readout import FittedReadout, HiddenReadout
+
+    x, y = _classes(n_per_class=125, features=16)
+    rare = torch.zeros(len(x), 1)
+    rare[7] = 0.05  # fires once, weakly: spread ≈ 0.002 against the others' ≈ 10
+    features = torch.cat([x, rare], dim=1)
+    readout = HiddenReadout(17, 6)
+    readout.fit([(features, y)], shrinkage=0.1)
+    query = features[:1].clone()
+    moved = query.clone()
+    moved[0, -1] = 0.05  # the rare unit fires on this query too
+    a, b = (torch.nn.functional.normalize(readout(q), dim=1) for q in (query, moved))
+    assert float((a * b).sum()) > 0.99  # the embedding barely moves
+    plain = FittedReadout([17], 6)  # the same map without the floor, for contrast
+    plain.fit([(features, y)], shrinkage=0.1)
+    a, b = (torch.nn.functional.normalize(plain(q), dim=1) for q in (query, moved))
+    assert float((a * b).sum()) < 0.9  # without it, one weak firing turns the embedding

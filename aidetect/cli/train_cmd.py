@@ -85,7 +85,8 @@ def train(
     with user_errors():
         apply_threads(threads)
         from aidetect.console import err
-        from aidetect.config import AugmentConfig, check_spectral_options
+        from aidetect.config import READOUTS, AugmentConfig, check_spectral_options
+        from aidetect.errors import AidetectError
         from aidetect.recipes import apply_recipe
 
         spectrum_weight, choose_spectrum_weight = _spectrum_weight(fuse_spectrum)
@@ -93,6 +94,8 @@ def train(
             arch=arch, front_end=front_end, stem_stride=stem_stride, image_size=image_size, preprocess_mode=preprocess,
             grid=grid, train_image_size=train_image_size, views=views, jpeg_p=jpeg_p, blur_p=blur_p, resize_p=resize_p, webp_p=webp_p,
         ))
+        if readout not in READOUTS:
+            raise AidetectError(f"--readout {readout}: choose one of {', '.join(READOUTS)}")
         check_spectral_options(recipe_options.get("arch"), spectrum, spectrum_weight, epochs,
                                recipe_options.get("image_size"), recipe_options.get("train_image_size"))
         AugmentConfig(jpeg_p=recipe_options.get("jpeg_p") or 0.0,

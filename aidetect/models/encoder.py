@@ -12,14 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aidetect.config import FRONT_END_GRID, SPECTRUM_BINS, ArchitectureConfig
+from aidetect.config import FRONT_END_GRID, READOUTS, SPECTRUM_BINS, ArchitectureConfig
 from aidetect.errors import AidetectError
 from aidetect.models.efficientnet import FEATURES, efficientnet_b0_features
 from aidetect.models.fusion import fuse
 from aidetect.models.preprocess import crop_offset
-from aidetect.models.readout import (
-    READOUT_STAGES, READOUTS, HiddenReadout, StageReadout, pool_stage, run_stages, stage_layers,
-)
+from aidetect.models.readout import READOUT_STAGES, HiddenReadout, StageReadout, pool_stage, run_stages, stage_layers
 from aidetect.models.spectrum import SpectrumFeatures
 from aidetect.models.welch import WelchPowerSpectrum, WelchSpectrumFeatures, welch_bins
 
@@ -203,8 +201,8 @@ class Encoder(nn.Module):
 
     Two embeddings: :meth:`trained_embedding` is the projection head's output, what the training
     loss shapes; ``forward`` is the product's embedding (galleries, queries), the same unless
-    ``arch.readout`` is ``stages``, when it is read from the trunk's stages by a
-    :class:`~aidetect.models.readout.StageReadout` fitted after training.
+    ``arch.readout`` is ``stages`` or ``hidden``, when it is read from the trunk's stages or the
+    head's hidden layer by a :class:`~aidetect.models.readout.FittedReadout` fitted after training.
     """
 
     def __init__(self, arch: ArchitectureConfig) -> None:
@@ -258,6 +256,8 @@ class Encoder(nn.Module):
                 self.trunk.train(was)
             self.readout = StageReadout(channels, arch.embedding_dim)
         elif arch.readout == "hidden":
+            if arch.name in FIXED_FEATURE_TRUNKS:
+                raise AidetectError(f"architecture {arch.name!r} has no projection head, so no hidden layer to read; use readout 'head'")
             last = self.head[-1] if isinstance(self.head, nn.Sequential) else None
             if not isinstance(last, nn.Linear):
                 raise AidetectError(f"architecture {arch.name!r} with projection_hidden {arch.projection_hidden} has no hidden "

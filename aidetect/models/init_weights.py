@@ -62,7 +62,7 @@ def load_initial_weights(encoder: Encoder, init: str) -> str:
 
 
 def _load_aidetect_model(encoder: Encoder, folder: Path) -> str:
-    """Trunk and projection head from an aidetect model directory; the spectrum part and the stage
+    """Trunk and projection head from an aidetect model directory; the spectrum part and a fitted
     readout, if any, are left to be fitted on this run's training split."""
     source = load_model(folder)
     mine, theirs = encoder.arch, source.config.architecture

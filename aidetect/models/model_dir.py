@@ -38,7 +38,7 @@ def fingerprint_of(weight_bytes: bytes) -> str:
     return sha256_bytes(weight_bytes)[:16]
 
 
-#: Tensors kept in float32 when a model is saved in float16: the stage readout's mean is subtracted
+#: Tensors kept in float32 when a model is saved in float16: a fitted readout's mean is subtracted
 #: from pooled features before a projection that can scale a feature's deviation by 100 or more,
 #: so float16's rounding of a mean (one part in 2,000) would move every embedding by the same
 #: visible offset; a fused spectrum's statistics likewise (the Welch spectrum's are the same kind of

@@ -52,7 +52,6 @@ from aidetect.errors import AidetectError
 READOUT_STAGES: dict[str, tuple[int, ...]] = {"efficientnet_b0": (3, 4, 5, 6, 7, 8), "tiny": (2, 5, 8)}
 #: Shrinkage of the within-class covariance towards (its mean eigenvalue) × identity.
 WCCN_SHRINKAGE = 0.1
-READOUTS = ("head", "stages", "hidden")
 
 
 def stage_layers(trunk: nn.Module) -> nn.Sequential:
@@ -91,6 +90,7 @@ class FittedReadout(nn.Module):
     that), through the map of steps 2-4 fitted by :meth:`fit`."""
 
     what = "the readout"  # names it in errors
+    spread_floor = 0.0  # see fit_whitened_projection
 
     def __init__(self, widths: list[int], dim: int) -> None:
         super().__init__()
@@ -117,7 +117,8 @@ class FittedReadout(nn.Module):
     def fit(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], shrinkage: float = WCCN_SHRINKAGE) -> int:
         """Fit mean and projection from ``(features [N, F], labels [N])`` batches of the training split;
         returns the number of images seen. Needs at least two classes."""
-        mean, projection, total = fit_whitened_projection(batches, self.widths, self.dim, shrinkage, self.what)
+        mean, projection, total = fit_whitened_projection(batches, self.widths, self.dim, shrinkage, self.what,
+                                                          self.spread_floor)
         self.mean.copy_(mean)
         self.projection.copy_(projection)
         self.fitted.fill_(True)
@@ -137,6 +138,10 @@ class HiddenReadout(FittedReadout):
     """The projection head's hidden layer [N, H] → readout [N, D]: one block of H features."""
 
     what = "the hidden-layer readout"
+    # A ReLU head (the CNNs') has units that fire on a handful of images; standardised by their tiny
+    # spread they would weigh 100-1000 times the others and let one unusual query's firing decide its
+    # embedding. The welch-mlp's GELU units all spread at least half the median (measured): no change there.
+    spread_floor = 0.01
 
     def __init__(self, hidden: int, dim: int) -> None:
         super().__init__([hidden], dim)
@@ -144,11 +149,12 @@ class HiddenReadout(FittedReadout):
 
 @torch.no_grad()
 def fit_whitened_projection(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], widths: list[int], dim: int,
-                            shrinkage: float, what: str) -> tuple[torch.Tensor, torch.Tensor, int]:
+                            shrinkage: float, what: str, spread_floor: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Steps 2-4 of the module docstring for features [N, F] made of blocks of ``widths``, from
     ``(features, labels)`` batches (one pass, sums in float64): returns (mean [F], projection [F, dim],
     images seen), so that ``(x - mean) @ projection`` is the standardised, block-weighted, PCA-reduced
     and within-class-whitened reading of x. ``what`` names the feature in the error for too little data.
+    ``spread_floor``: no feature is standardised by less than this fraction of the median spread.
     Shared by the stage readout and the Welch spectrum (aidetect.models.welch)."""
     f = sum(widths)
     total, sum_ = 0, torch.zeros(f, dtype=torch.float64)
@@ -173,6 +179,8 @@ def fit_whitened_projection(batches: Iterable[tuple[torch.Tensor, torch.Tensor]]
     covariance = second / total - torch.outer(mean, mean)
     # Steps 2 and 3: standardise and weigh each block, then PCA.
     spread = covariance.diagonal().clamp_min(1e-12).sqrt()
+    if spread_floor > 0:
+        spread = spread.clamp_min(spread_floor * spread.median())
     block = torch.cat([torch.full((w,), w ** -0.5, dtype=torch.float64) for w in widths])
     scale = block / spread
 

@@ -727,7 +727,7 @@ class Trainer:
         return self._conclude(history, len(history), self.best_val_loss)
 
 
-#: Training images the stage readout's and the Welch spectrum's statistics are fitted on, at most
+#: Training images a fitted readout's and the Welch spectrum's statistics are fitted on, at most
 #: (a class-balanced draw): covariances of 4,048² and 2,112² entries, which 20,000 images estimate
 #: well; GenImage has 1.3 M.
 READOUT_FIT_IMAGES = 20_000

@@ -175,10 +175,11 @@ def procedural_readings(reader: nn.Module, root: Path, cache: Path | None) -> tu
 
 
 def pretrain_on_procedural(reader: nn.Module, root: Path, *, hidden: int, epochs: int, seed: int,
-                           cache: Path | None) -> SpectrumMLP:
+                           cache: Path | None, temperature: float = 0.1) -> SpectrumMLP:
     """The MLP trained first on a procedural set alone, 64 classes of 8 rows a batch."""
     x, labels = procedural_readings(reader, root, cache)
-    return train_mlp(x, labels, hidden=hidden, epochs=epochs, per_class=8, seed=seed, classes_per_batch=64)
+    return train_mlp(x, labels, hidden=hidden, epochs=epochs, per_class=8, seed=seed, classes_per_batch=64,
+                     temperature=temperature)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -247,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     start = None
     if args.pretrain is not None:
         start = pretrain_on_procedural(reader, args.pretrain, hidden=args.hidden, epochs=args.pretrain_epochs,
-                                       seed=args.seed, cache=args.cache)
+                                       seed=args.seed, cache=args.cache, temperature=args.temperature)
     mix = None
     if args.mix is not None:
         mix_x, mix_y = procedural_readings(reader, args.mix, args.cache)

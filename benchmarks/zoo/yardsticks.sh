@@ -15,7 +15,7 @@
 # procedural8000-ft-aligned-leaveout procedural8000-ft-aligned-latentout procedural8000-ft-decfam-latentout (needs DECODER_FAMILY) procedural8000-ft-latentout-seed2
 # procedural8000-ft-latentout procedural8000-ft-latentnpr procedural8000-ft-latentnpr-latentout, and <any fingerprint model>-fused, -fused-full, -welch,
 # -welch-full (fused with the 2-D Welch spectrum instead of the radial one) or -stages (needs that model first),
-# <any model with a hidden layer in its head>-hidden (e.g. welch-mlp-leaveout-hidden: read there; needs that model first),
+# <a welch-mlp* or fingerprint-recipe model>-hidden (e.g. welch-mlp-leaveout-hidden: read at its head's hidden layer; needs that model first),
 # welch-mlp welch-mlp-leaveout welch-mlp-latentout (the welch recipe: a learned MLP over the 2-D Welch spectrum)
 # welch-mlp-extra welch-mlp-extra-leaveout welch-mlp-extra-latentout (the same with procedural classes beside the zoo's; needs EXTRA_CLASSES)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
