@@ -207,6 +207,7 @@ def test_the_welch_recipe_trains_a_learned_encoder_that_tells_traces_apart(welch
         assert_attributes_folder(out, data / "test" / label, label, 12)
 
 
+@pytest.mark.slow  # a second 4-epoch training (the 16-value fixture)
 def test_a_trained_welch_mlp_read_from_its_hidden_layer_keeps_its_weights_and_attributes(welch_run_small, tmp_path):
     """`train --init RUN --readout hidden --epochs 0`: the head's hidden layer (before its last
     linear layer) through a map fitted on the training split is the product's embedding; the
