@@ -1,6 +1,7 @@
 """Why a generator enrolled from 50 images is or is not recognised: separability or the vote's density.
 
     python benchmarks/enroll_density.py --model DIR --enroll DIR --heldout DIR [--max 50]
+        [--zoo-test DIR --per-class 40]
 
 benchmarks/enroll_votes.py counts what the product's k-NN votes make of an enrolled generator.
 This script asks why, with the model's own gallery (about 660 rows a zoo class) and nothing
@@ -17,11 +18,15 @@ image of ``--heldout``, and prints for each held-out image
   when every class is one point.
 
 The mean pairwise similarity of the enrolled rows says how spread the new class is in the space.
+With ``--zoo-test`` (a labelled test split, class folders named as the gallery's), the nearest
+class mean is also asked what it costs the classes already there: the first ``--per-class``
+images of each folder, given their class or taken for the enrolled one.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import sys
 from pathlib import Path
 
@@ -48,12 +53,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heldout", type=Path, required=True, help="more images of it, never enrolled")
     parser.add_argument("--max", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0, help="the draw of 50 rows a gallery class")
+    parser.add_argument("--zoo-test", type=Path, help="a labelled test split: what the class means make of its images")
+    parser.add_argument("--per-class", type=int, default=40, help="images of each --zoo-test class folder")
     args = parser.parse_args(argv)
     for option, folder in (("--enroll", args.enroll), ("--heldout", args.heldout)):
         if not folder.is_dir():
             parser.error(f"{option} {folder}: not a folder of images")
     if not (args.model / "gallery.npz").is_file():
         parser.error(f"--model {args.model}: no gallery.npz there; give a trained model directory")
+    if args.zoo_test is not None and not args.zoo_test.is_dir():
+        parser.error(f"--zoo-test {args.zoo_test}: not a folder of class folders")
+    if args.per_class < 1:
+        parser.error(f"--per-class {args.per_class}: give 1 or more")
     if args.max < 11:
         parser.error(f"--max {args.max}: enroll at least 11 images (the vote reads 11 neighbours)")
     to_enroll, to_hold = images_in(args.enroll)[: args.max], images_in(args.heldout)
@@ -112,6 +123,17 @@ def main(argv: list[str] | None = None) -> int:
     chosen = (heldout @ means.T).argmax(1)
     others = {classes[i]: int((chosen == i).sum()) for i in np.unique(chosen) if i < len(classes)}
     print(f"nearest class mean: own class for {int((chosen == len(classes)).sum())} of {n}; the others to {others or 'none'}")
+    if args.zoo_test is not None:
+        folders = [f for f in sorted(args.zoo_test.iterdir()) if f.is_dir() and f.name in classes]
+        paths = [p for f in folders for p in images_in(f)[: args.per_class]]
+        truth = [f.name for f in folders for _ in images_in(f)[: args.per_class]]
+        test = embed_files(encoder, preprocess, paths, progress=None)
+        truth = [truth[paths.index(p)] for p in test.paths]  # the readable ones, in order
+        picked = (test.embeddings @ means.T).argmax(1)
+        right = sum(classes[i] == t for i, t in zip(picked, truth) if i < len(classes))
+        taken = collections.Counter(t for i, t in zip(picked, truth) if i == len(classes))
+        print(f"nearest class mean on {args.zoo_test}: {right} of {len(truth)} test images given their class, "
+              f"{sum(taken.values())} taken for the enrolled one ({dict(taken) or 'none'})")
     return 0
 
 

@@ -33,7 +33,8 @@ def test_held_out_files_that_were_enrolled_are_left_out_and_each_other_counts_on
         if i < 12:
             shutil.copy(path, enroll / path.name)
     density = _load()
-    assert density.main(["--model", str(tiny_model), "--enroll", str(enroll), "--heldout", str(heldout), "--max", "12"]) == 0
+    assert density.main(["--model", str(tiny_model), "--enroll", str(enroll), "--heldout", str(heldout), "--max", "12",
+                         "--zoo-test", str(synthetic_data / "test"), "--per-class", "3"]) == 0
     out = capsys.readouterr().out
     assert "12 enrolled" in out and f"{len(files) - 12} held out" in out and "(12 files of --heldout were enrolled too" in out
     n = len(files) - 12
@@ -45,6 +46,10 @@ def test_held_out_files_that_were_enrolled_are_left_out_and_each_other_counts_on
     own = int(re.search(rf"own class for (\d+) of {n}", mean_line).group(1))
     others = [int(k) for k in re.findall(r"': (\d+)", mean_line)]  # {'gen_a': 3, ...}, or none
     assert own + sum(others) == n  # every held-out image goes to one class mean
+    classes = sorted(p.name for p in (synthetic_data / "test").iterdir() if p.is_dir())
+    zoo = re.search(r"(\d+) of (\d+) test images given their class, (\d+) taken for the enrolled one", out)
+    right, total, taken = (int(g) for g in zoo.groups())
+    assert total == 3 * len(classes) and right + taken <= total
 
 
 def test_fewer_than_11_to_enroll_is_refused_before_the_model_is_read(tmp_path, capsys):
