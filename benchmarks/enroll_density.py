@@ -33,12 +33,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from aidetect.data.images import is_image_name  # noqa: E402
-
-
-def images_in(folder: Path) -> list[str]:
-    return sorted(str(p) for p in folder.iterdir() if is_image_name(p.name))
+from enroll_votes import images_in  # noqa: E402  (the same folders, listed the same way)
 
 
 def kth_nearest(similarities: np.ndarray, k: int) -> np.ndarray:
@@ -67,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--per-class {args.per_class}: give 1 or more")
     if args.max < 11:
         parser.error(f"--max {args.max}: enroll at least 11 images (the vote reads 11 neighbours)")
-    to_enroll, to_hold = images_in(args.enroll)[: args.max], images_in(args.heldout)
+    to_enroll = [str(p) for p in images_in(args.enroll)[: args.max]]
+    to_hold = [str(p) for p in images_in(args.heldout)]
     if len(to_enroll) < 11 or not to_hold:
         parser.error(f"need at least 11 images in --enroll and 1 in --heldout; found {len(to_enroll)} and {len(to_hold)}")
 
@@ -125,10 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"nearest class mean: own class for {int((chosen == len(classes)).sum())} of {n}; the others to {others or 'none'}")
     if args.zoo_test is not None:
         folders = [f for f in sorted(args.zoo_test.iterdir()) if f.is_dir() and f.name in classes]
-        paths = [p for f in folders for p in images_in(f)[: args.per_class]]
-        truth = [f.name for f in folders for _ in images_in(f)[: args.per_class]]
-        test = embed_files(encoder, preprocess, paths, progress=None)
-        truth = [truth[paths.index(p)] for p in test.paths]  # the readable ones, in order
+        class_of = {str(p): f.name for f in folders for p in images_in(f)[: args.per_class]}
+        test = embed_files(encoder, preprocess, list(class_of), progress=None)
+        truth = [class_of[p] for p in test.paths]  # the readable ones, in order
         picked = (test.embeddings @ means.T).argmax(1)
         right = sum(classes[i] == t for i, t in zip(picked, truth) if i < len(classes))
         taken = collections.Counter(t for i, t in zip(picked, truth) if i == len(classes))
