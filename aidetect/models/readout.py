@@ -107,11 +107,11 @@ class FittedReadout(nn.Module):
     def features(self) -> int:
         return self.mean.numel()
 
-    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
         if not bool(self.fitted):
             raise AidetectError(f"{self.what} has no statistics yet; `aidetect train` fits them on the training split")
-        with full_precision(pooled):  # fitted in float64: a bf16 matmul under CUDA autocast would round it away
-            return (pooled.float() - self.mean) @ self.projection
+        with full_precision(features):  # fitted in float64: a bf16 matmul under CUDA autocast would round it away
+            return (features.float() - self.mean) @ self.projection
 
     @torch.no_grad()
     def fit(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], shrinkage: float = WCCN_SHRINKAGE) -> int:
@@ -155,7 +155,7 @@ def fit_whitened_projection(batches: Iterable[tuple[torch.Tensor, torch.Tensor]]
     images seen), so that ``(x - mean) @ projection`` is the standardised, block-weighted, PCA-reduced
     and within-class-whitened reading of x. ``what`` names the feature in the error for too little data.
     ``spread_floor``: no feature is standardised by less than this fraction of the median spread.
-    Shared by the stage readout and the Welch spectrum (aidetect.models.welch)."""
+    Shared by the fitted readouts and the Welch spectrum (aidetect.models.welch)."""
     f = sum(widths)
     total, sum_ = 0, torch.zeros(f, dtype=torch.float64)
     second = torch.zeros(f, f, dtype=torch.float64)
