@@ -299,3 +299,57 @@ def test_balanced_vote_equals_weighted_when_classes_are_the_same_size():
     for w, b in zip(weighted, balanced):
         assert (w.vote_label, w.runner_up) == (b.vote_label, b.runner_up)
         assert w.confidence == pytest.approx(b.confidence, abs=1e-6)
+
+
+def test_centroid_vote_follows_its_definition():
+    """Each class votes once, by its unit-length mean: shares = softmax(cosine to each mean / 0.07)."""
+    gallery, queries = _mixed_gallery(5)
+    labels = gallery.labels()
+    names = sorted(set(labels))
+    rows = gallery.embeddings.astype(np.float64)
+    means = unit(np.stack([rows[labels == c].mean(axis=0) for c in names]))
+    knn = KNNClassifier(gallery, k=5, vote="centroid", unknown_thresholds={})
+    np.testing.assert_allclose(knn.means, means, atol=1e-6)
+    weighted = KNNClassifier(gallery, k=5, vote="weighted", unknown_thresholds={}).predict(queries)
+    for q, (p, w) in enumerate(zip(knn.predict(queries), weighted)):
+        logits = means @ queries[q].astype(np.float64) / 0.07
+        shares = np.exp(logits - logits.max())
+        shares = dict(zip(names, shares / shares.sum()))
+        best = max(shares, key=shares.get)
+        assert p.vote_label == best and p.confidence == pytest.approx(shares[best], abs=1e-5)
+        assert p.score_ai == pytest.approx(1 - shares["real"], abs=1e-5)
+        # the evidence is the k nearest rows whatever the vote
+        assert [n.index for n in p.neighbors] == [n.index for n in w.neighbors]
+
+
+def test_centroid_vote_keeps_a_spread_class_whose_rows_are_crowded_out():
+    """The case behind ``--vote centroid``: a new generator enrolled from 12 images spread 25° around
+    the query, beside a tight class of 300 centred 10° from it. The large class fills all 11 nearest,
+    so the row votes name it; the new class's mean points at the query, so the centroid vote names
+    the new class, and its nearest row (not among the 11) is searched for the unknown rule."""
+    rng = np.random.default_rng(11)
+
+    def around(axis, degrees, spread, n):
+        polar = np.radians(np.abs(np.full(n, float(degrees)) + rng.normal(0, spread, n)))
+        azimuth = rng.uniform(0, 2 * np.pi, n)
+        local = np.stack([np.sin(polar) * np.cos(azimuth), np.sin(polar) * np.sin(azimuth), np.cos(polar)], axis=1)
+        # rotate z onto ``axis`` (a rotation about the y axis)
+        tilt = np.radians(axis)
+        rotate = np.array([[np.cos(tilt), 0, np.sin(tilt)], [0, 1, 0], [-np.sin(tilt), 0, np.cos(tilt)]])
+        return unit(local @ rotate.T)
+
+    gallery = gallery_of(np.concatenate([around(10, 0, 2, 300), around(0, 25, 1, 12), around(120, 0, 5, 30)]),
+                         ["gen_big"] * 300 + ["gen_new"] * 12 + ["real"] * 30)
+    query = unit([[0, 0, 1]])
+    for vote in ("weighted", "majority", "balanced"):
+        (p,) = KNNClassifier(gallery, k=11, vote=vote, unknown_thresholds={}).predict(query)
+        assert p.vote_label == "gen_big"
+    (p,) = KNNClassifier(gallery, k=11, vote="centroid", unknown_thresholds={}).predict(query)
+    assert p.vote_label == "gen_new" and p.runner_up == "gen_big"
+    assert "gen_new" not in [n.label for n in p.neighbors]  # the winner has no row among the 11
+    new_rows = gallery.embeddings[gallery.labels() == "gen_new"].astype(np.float32)
+    assert p.nearest_in_class == pytest.approx(float((new_rows @ query[0]).max()), abs=1e-6)
+    # the unknown rule reads that row: a floor above it makes the image unknown
+    (strict,) = KNNClassifier(gallery, k=11, vote="centroid",
+                              unknown_thresholds={"gen_new": p.nearest_in_class + 1e-3}).predict(query)
+    assert strict.label == UNKNOWN and strict.vote_label == "gen_new"

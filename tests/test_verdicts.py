@@ -150,12 +150,13 @@ def test_small_defects_of_the_cli(tiny_model, synthetic_data, tmp_path):
     assert "already in the gallery" in again.stdout and "in gen_b" in again.stdout
 
 
-def test_balanced_vote_from_the_cli(tiny_model, synthetic_data):
+@pytest.mark.parametrize("vote", ["balanced", "centroid"])
+def test_another_vote_from_the_cli(tiny_model, synthetic_data, vote):
     images = sorted(str(p) for p in (synthetic_data / "test" / "gen_a").glob("*.png"))[:3]
-    result = runner.invoke(app, ["attribute", "--model", str(tiny_model), "--vote", "balanced", "--json", *images])
+    result = runner.invoke(app, ["attribute", "--model", str(tiny_model), "--vote", vote, "--json", *images])
     assert result.exit_code == 0, result.output
     records = json.loads(result.stdout)
-    assert [r["vote"] for r in records] == ["balanced"] * 3
+    assert [r["vote"] for r in records] == [vote] * 3
     for r in records:
         assert 0.0 <= r["vote_share"] <= 1.0 and r["label"] and r["neighbors"]
 

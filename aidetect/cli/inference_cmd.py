@@ -29,7 +29,7 @@ from aidetect.config import EXPLAIN_SAMPLES
 
 CsvOption = Annotated[Optional[Path], typer.Option("--csv", help="Also write the results as CSV to this file.")]
 KOption = Annotated[Optional[int], typer.Option("--k", min=1, help="Neighbours in the vote (default: 11, or 3 for galleries of <= 20 per class).")]
-VoteOption = Annotated[Optional[str], typer.Option("--vote", help="weighted, majority or balanced: the weighted vote with each neighbour divided by its class's size, for a class enrolled from ~50 images beside larger ones (default: the model's calibrated choice).")]
+VoteOption = Annotated[Optional[str], typer.Option("--vote", help="weighted, majority, balanced (the weighted vote with each neighbour divided by its class's size) or centroid (each class votes once, by its mean embedding): the last two for a class enrolled from ~50 images beside larger ones (default: the model's calibrated choice).")]
 
 
 def embed(

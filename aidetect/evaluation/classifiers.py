@@ -29,10 +29,12 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 class CentroidScores:
     def __init__(self, gallery, **_):
-        labels = gallery.labels()
+        from aidetect.gallery.knn import class_means
+
         self.class_names = sorted(gallery.classes())
-        embeddings = np.asarray(gallery.embeddings, dtype=np.float32)
-        self.centroids = np.stack([embeddings[labels == c].mean(axis=0) for c in self.class_names])
+        codes = np.searchsorted(self.class_names, gallery.labels())
+        # the thesis's centroid: the plain mean (not unit length), compared by Euclidean distance
+        self.centroids = class_means(gallery, self.class_names, codes, unit=False)
 
     def scores(self, embeddings: np.ndarray) -> np.ndarray:
         q = np.asarray(embeddings, dtype=np.float32)
