@@ -4,8 +4,10 @@ Nothing here looks at the test split. What is chosen, and how:
 
 * the gallery: up to ``gallery_per_class`` training images per class (seeded),
   every class of the data, zero-shot ones included (the thesis's protocol);
-* the vote (``weighted`` or ``majority``): whichever classifies more of the
-  validation images correctly (ties go to ``weighted``);
+* the vote: ``weighted`` or ``majority``, whichever classifies more of the validation images
+  correctly (ties go to ``weighted``), unless the model's builder names one (``centroid`` for an
+  encoder whose enrolled generators its class means recognise better, measured outside the
+  validation split: docs/inference.md); the validation accuracy of all three is stored;
 * the detection score (the AI vote share or the similarity gap, aidetect.gallery.knn):
   whichever separates the validation's real images from its AI-generated ones with the
   higher AUC (ties go to the vote share; both AUCs are stored);
@@ -191,25 +193,53 @@ def choose_detection_score(candidates: dict[str, np.ndarray], is_ai: np.ndarray)
     return {"detection_score": best, "detection_auc_validation": aucs}
 
 
-#: The votes calibration chooses between. ``balanced`` is left out: over a gallery of one size per
-#: class it is the weighted vote, and the case it is for, a class enrolled from ~50 images beside
-#: classes of hundreds, comes after training; the user chooses it (``--vote balanced``;
-#: docs/inference.md).
-CALIBRATED_VOTES = ("majority", "weighted")
+#: The votes calibration chooses between, in the order ties go.
+CALIBRATED_VOTES = ("weighted", "majority", "centroid")
+MEASURED_VOTES = CALIBRATED_VOTES
+#: A generator enrolled after training has about this many gallery rows (`enroll --max 50`).
+ENROLLED_ROWS = 50
 
 
-def calibrate(classifier_factory, embeddings: np.ndarray, labels: Sequence[str]) -> ClassifierConfig:
-    """Choose the vote and the detection threshold on validation embeddings."""
+def enrolled_recall(gallery, vote: str, embeddings: np.ndarray, labels: np.ndarray, rows: int = ENROLLED_ROWS,
+                    seed: int = 0) -> float | None:
+    """For each class but ``real`` with more than ``rows`` gallery rows and some validation images,
+    cut it to ``rows`` rows (seeded) beside every row of the others and take the share of its
+    validation images that ``vote`` gives it; the mean over those classes (None when none)."""
+    rng = np.random.default_rng(seed)
+    gallery_labels = gallery.labels()
+    recalls = []
+    for name in sorted(gallery.classes()):
+        members = np.flatnonzero(gallery_labels == name)
+        queries = labels == name
+        if name == REAL or len(members) <= rows or not queries.any():
+            continue
+        kept = np.sort(np.concatenate([np.flatnonzero(gallery_labels != name), rng.choice(members, rows, replace=False)]))
+        knn = KNNClassifier(gallery.subset(kept), vote=vote, unknown_thresholds={})
+        recalls.append(vote_accuracy(knn.predict(embeddings[queries], top=0), labels[queries]))
+    return float(np.mean(recalls)) if recalls else None
+
+
+def calibrate(gallery, embeddings: np.ndarray, labels: Sequence[str], unknown_thresholds: dict[str, float] | None = None,
+              vote: str | None = None) -> ClassifierConfig:
+    """Choose the vote (the best mean of validation accuracy and enrolled recall) and the detection rules."""
     labels = np.asarray(labels)
+    embeddings = np.asarray(embeddings, dtype=np.float32)
     result: dict = {"validation_images": int(len(labels))}
-    accuracy = {}
-    predictions = {}
-    classifiers = {vote: classifier_factory(vote) for vote in CALIBRATED_VOTES}
-    for vote, classifier in classifiers.items():
-        preds = classifier.predict(embeddings)
-        predictions[vote] = preds
-        accuracy[vote] = vote_accuracy(preds, labels)
-    vote = "weighted" if accuracy["weighted"] >= accuracy["majority"] else "majority"
+    if unknown_thresholds is None:
+        unknown_thresholds = KNNClassifier(gallery).unknown_thresholds
+    accuracy, enrolled, predictions = {}, {}, {}
+    classifiers = {v: KNNClassifier(gallery, vote=v, unknown_thresholds=unknown_thresholds) for v in MEASURED_VOTES}
+    for v, classifier in classifiers.items():
+        predictions[v] = classifier.predict(embeddings)
+        accuracy[v] = vote_accuracy(predictions[v], labels)
+        enrolled[v] = enrolled_recall(gallery, v, embeddings, labels)
+
+    def score(v):
+        return accuracy[v] if enrolled[v] is None else 0.5 * (accuracy[v] + enrolled[v])
+
+    vote = vote or max(CALIBRATED_VOTES, key=lambda v: (score(v), -CALIBRATED_VOTES.index(v)))
+    result["vote_rule"] = "best mean of validation accuracy and enrolled recall: " + str(
+        {v: None if r is None else round(r, 6) for v, r in enrolled.items()})
     result["vote"] = vote
     result["validation_accuracy"] = accuracy
     preds = predictions[vote]
@@ -317,7 +347,4 @@ def build_initial_gallery(
         return
     if val_embedded is None:
         val_embedded, val_labels = embed(validation, "calibrating", False)
-    thresholds = KNNClassifier(gallery).unknown_thresholds
-    config.classifier = (
-        calibrate(lambda vote: KNNClassifier(gallery, vote=vote, unknown_thresholds=thresholds), val_embedded.embeddings, val_labels)
-    )
+    config.classifier = calibrate(gallery, val_embedded.embeddings, val_labels)

@@ -278,8 +278,9 @@ class ClassifierConfig:
     used, so model directories written before this class existed load unchanged.
     """
 
-    #: ``weighted`` (softmax of similarity / 0.07) or ``majority`` (the thesis's mode of the k labels);
-    #: ``balanced`` (aidetect.gallery.knn) is a per-call choice (``--vote``), never calibration's.
+    #: ``weighted`` (softmax of similarity / 0.07) or ``majority`` (the thesis's mode of the k labels),
+    #: chosen by aidetect.calibration, or ``centroid`` (class means; aidetect.gallery.knn) where the
+    #: model's builder named it; ``balanced`` is a per-call choice (``--vote``), never calibration's.
     vote: str = "weighted"
     #: None = the k rule (11; 3 when the smallest class has <= 20 members); a number fixes k.
     k: int | None = None
@@ -304,6 +305,8 @@ class ClassifierConfig:
     false_unknown_rate_validation: float | None = None
     validation_images: int = 0
     validation_accuracy: dict[str, float] = field(default_factory=dict)
+    #: How ``vote`` was chosen (aidetect.calibration); empty for models calibrated before it was stored.
+    vote_rule: str = ""
     #: How the detection score becomes a probability, fitted on validation images with real and AI
     #: weighted equally (so P(AI) at even prior odds): ``isotonic`` (a non-decreasing step curve,
     #: linear between ``probability_x`` → ``probability_y``), or None (an older model: no probability).

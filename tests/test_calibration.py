@@ -32,10 +32,10 @@ def test_calibrate_on_separable_validation_set():
     embeddings, labels = clusters(CENTRES, 30, 0.05)
     gallery = gallery_of(embeddings, labels)
     val, val_labels = clusters(CENTRES, 10, 0.05, seed=4)
-    rules = calibrate(lambda vote: KNNClassifier(gallery, vote=vote), val, val_labels)
+    rules = calibrate(gallery, val, val_labels)
     assert isinstance(rules, ClassifierConfig)
     assert rules.vote == "weighted"  # ties go to weighted
-    assert rules.validation_accuracy == {"majority": 1.0, "weighted": 1.0}
+    assert rules.validation_accuracy == {"weighted": 1.0, "majority": 1.0, "centroid": 1.0}
     assert rules.detect_threshold_rule.startswith("youden-validation")
     assert rules.calibrated and rules.threshold_on == "p_ai"
     assert rules.probability(1.0) > 0.5 > rules.probability(0.0)
@@ -51,7 +51,7 @@ def test_calibrate_without_real_images_keeps_the_default_threshold():
     embeddings, labels = clusters(centres, 20, 0.05)
     gallery = gallery_of(embeddings, labels)
     val, val_labels = clusters(centres, 5, 0.05, seed=5)
-    rules = calibrate(lambda vote: KNNClassifier(gallery, vote=vote), val, val_labels)
+    rules = calibrate(gallery, val, val_labels)
     assert rules.detect_threshold == DEFAULT_DETECT_THRESHOLD
     assert rules.detect_threshold_rule.startswith("default")
 
@@ -174,7 +174,7 @@ def test_calibration_rests_detection_on_the_score_that_separates_better():
     gallery = gallery_of(np.concatenate([at(0, 20, rng), at(20, 200, rng)]), ["real"] * 20 + ["gen_a"] * 200)
     val = np.concatenate([at(12, 15, rng), at(20, 15, rng)])
     val /= np.linalg.norm(val, axis=1, keepdims=True)
-    rules = calibrate(lambda vote: KNNClassifier(gallery, vote=vote), val, ["real"] * 15 + ["gen_a"] * 15)
+    rules = calibrate(gallery, val, ["real"] * 15 + ["gen_a"] * 15)
     # every validation image has a vote share of 1.0; the gap separates them
     assert rules.detection_auc_validation == {"ai_vote_share": 0.5, "ai_similarity_gap": 1.0}
     assert rules.detection_score == "ai_similarity_gap" and rules.calibrated

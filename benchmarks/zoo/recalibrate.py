@@ -1,11 +1,11 @@
 """Re-run a model's calibration on a data set's validation split, weights and gallery unchanged.
 
-    python benchmarks/zoo/recalibrate.py MODEL_DIR --data /work/zoo [--dry-run]
+    python benchmarks/zoo/recalibrate.py MODEL_DIR --data /work/zoo [--vote centroid] [--dry-run]
 
 For a model trained before P(AI) was calibrated, or before the similarity gap existed (the
 bundled one, both times): the vote, the detection score, the isotonic P(AI) curve, the
 threshold on P(AI) and the false-unknown rate are chosen again exactly as `aidetect train`
-chooses them (aidetect.calibration.calibrate), on up to 200 validation
+chooses them (aidetect.calibration.calibrate; the vote as ``--vote`` names it), on up to 200 validation
 images of each class the model's gallery holds, and written into config.json (atomically).
 The weights and the gallery are not touched, so the fingerprints stay the same. Validation
 embeddings go through evaluate's embedding cache (by model fingerprint and file SHA-256), so a
@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="data root with a validation split (folders layout)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dry-run", action="store_true", help="print the new rules, write nothing")
+    parser.add_argument("--vote", choices=("majority", "weighted", "centroid"),
+                        help="the vote, named (centroid: where its class means recognise enrolled generators better, "
+                             "measured with benchmarks/enroll_votes.py); default: chosen on validation as `train` does")
     args = parser.parse_args(argv)
     if not (args.model / "config.json").is_file():
         parser.error(f"{args.model} is not a model directory (no config.json)")
@@ -40,7 +43,6 @@ def main(argv: list[str] | None = None) -> int:
     from aidetect.data.sampling import sample_per_class
     from aidetect.evaluation.cache import EmbeddingCache, default_cache_dir
     from aidetect.fileio import atomic_write_json
-    from aidetect.gallery.knn import KNNClassifier
     from aidetect.session import open_session
 
     session = open_session(args.model, args.model / "gallery.npz", device="cpu")
@@ -54,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                               progress="calibrating")
     label_of = {s.path: s.label for s in validation}
     labels = [label_of[p] for p in embedded.paths]
-    thresholds = KNNClassifier(session.gallery).unknown_thresholds
-    rules = calibrate(lambda vote: KNNClassifier(session.gallery, vote=vote, unknown_thresholds=thresholds), embedded.embeddings, labels)
+    rules = calibrate(session.gallery, embedded.embeddings, labels, vote=args.vote)
     print(json.dumps(asdict(rules), indent=1))
     if args.dry_run:
         return 0
