@@ -35,7 +35,7 @@ def test_calibrate_on_separable_validation_set():
     rules = calibrate(gallery, val, val_labels)
     assert isinstance(rules, ClassifierConfig)
     assert rules.vote == "weighted"  # ties go to weighted
-    assert rules.validation_accuracy == {"weighted": 1.0, "majority": 1.0, "centroid": 1.0}
+    assert rules.validation_accuracy == {"majority": 1.0, "weighted": 1.0, "centroid": 1.0}
     assert rules.detect_threshold_rule.startswith("youden-validation")
     assert rules.calibrated and rules.threshold_on == "p_ai"
     assert rules.probability(1.0) > 0.5 > rules.probability(0.0)
@@ -218,3 +218,21 @@ def test_a_config_resting_on_the_gap_is_written_as_schema_2_and_read_back():
     assert ModelConfig(fingerprint="0" * 16).to_dict()["schema_version"] == 1  # nothing of 2 needed
     with pytest.raises(CorruptFileError, match="schema version 3"):
         ModelConfig.from_dict(dict(data, schema_version=3))
+
+
+
+def test_a_named_vote_is_kept_and_every_vote_is_measured():
+    embeddings, labels = clusters(CENTRES, 30, 0.3, seed=2)
+    gallery = gallery_of(embeddings, labels)
+    val, val_labels = clusters(CENTRES, 10, 0.3, seed=3)
+    chosen = calibrate(gallery, val, val_labels)
+    named = calibrate(gallery, val, val_labels, vote="centroid")
+    assert chosen.vote in ("weighted", "majority") and chosen.vote_rule.startswith("best validation accuracy")
+    assert named.vote == "centroid" and named.vote_rule.startswith("named by the model's builder")
+    assert set(named.validation_accuracy) == {"majority", "weighted", "centroid"}
+    assert named.validation_accuracy == chosen.validation_accuracy
+    # the detection rules do not depend on the vote when they rest on the similarity gap
+    if chosen.detection_score == named.detection_score == "ai_similarity_gap":
+        assert chosen.probability_x == named.probability_x
+    with pytest.raises(ValueError, match="balanced"):
+        calibrate(gallery, val, val_labels, vote="balanced")
