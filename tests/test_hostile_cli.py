@@ -468,3 +468,16 @@ def test_enroll_names_the_balanced_vote_when_the_new_class_is_much_smaller(model
     _big_gallery(model, fresh, per_class=100)
     text = runner.invoke(app, ["enroll", "--model", str(model), "--gallery", str(fresh), "--generator", "new", "--max", "21", str(images)])
     assert "--vote balanced" in " ".join(text.stdout.split())
+
+
+def test_no_small_class_note_when_the_model_votes_by_class():
+    """The note names the balanced vote because a row-counting vote can outvote a small class;
+    a model whose vote counts each class once (balanced, centroid) has nothing to be told."""
+    from types import SimpleNamespace
+
+    from aidetect.cli.inference_cmd import _small_class_note
+
+    result = SimpleNamespace(label="new", added=21, classes={"new": 21, "a": 100, "b": 100})
+    assert "--vote balanced" in _small_class_note(result, "weighted")
+    assert _small_class_note(result, "balanced") is None
+    assert _small_class_note(result, "centroid") is None

@@ -164,7 +164,8 @@ SMALL_CLASS_RATIO = 4
 
 def _small_class_note(result, vote: str) -> str | None:
     """When the class just enrolled into is much smaller than the gallery's other classes and the
-    model's vote counts rows, say so and name the vote that weighs classes by their size. Not for
+    model's vote counts rows (not ``balanced``, not ``centroid``, where each class counts once), say
+    so and name the vote that weighs classes by their size. Not for
     a class of 20 or fewer: the balanced vote would give each of its rows the weight of dozens of
     another class's, so one or two stray neighbours could decide, and that is not measured."""
     import statistics
@@ -173,7 +174,7 @@ def _small_class_note(result, vote: str) -> str | None:
 
     size = result.classes.get(result.label, 0)
     others = [n for name, n in result.classes.items() if name != result.label and n > 0]
-    if vote == "balanced" or not result.added or not others or size <= SMALL_GALLERY_MAX:
+    if vote in ("balanced", "centroid") or not result.added or not others or size <= SMALL_GALLERY_MAX:
         return None
     median = statistics.median(others)
     if size * SMALL_CLASS_RATIO > median:
