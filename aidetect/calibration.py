@@ -206,7 +206,8 @@ MEASURED_VOTES = ("majority", "weighted", "centroid")
 def calibrate(gallery, embeddings: np.ndarray, labels: Sequence[str], unknown_thresholds: dict[str, float] | None = None,
               vote: str | None = None) -> ClassifierConfig:
     """Choose the vote (unless ``vote`` names it) and the detection rules on validation embeddings
-    against ``gallery`` (``unknown_thresholds``: the unknown rule's, from the gallery when None)."""
+    against ``gallery`` (``unknown_thresholds``: the row floors of the votes over neighbours, from
+    the gallery when None; the centroid vote computes its floors on the class means)."""
     if vote is not None and vote not in MEASURED_VOTES:
         raise ValueError(f"vote {vote!r}: calibration takes one of {', '.join(MEASURED_VOTES)}")
     labels = np.asarray(labels)
@@ -215,7 +216,9 @@ def calibrate(gallery, embeddings: np.ndarray, labels: Sequence[str], unknown_th
     if unknown_thresholds is None:
         unknown_thresholds = KNNClassifier(gallery).unknown_thresholds
     accuracy, predictions = {}, {}
-    classifiers = {v: KNNClassifier(gallery, vote=v, unknown_thresholds=unknown_thresholds) for v in MEASURED_VOTES}
+    # the votes over neighbours share one set of row floors; the centroid vote has its own, on the class mean
+    classifiers = {v: KNNClassifier(gallery, vote=v, unknown_thresholds=None if v == "centroid" else unknown_thresholds)
+                   for v in MEASURED_VOTES}
     for v, classifier in classifiers.items():
         predictions[v] = classifier.predict(embeddings)
         accuracy[v] = vote_accuracy(predictions[v], labels)

@@ -231,8 +231,31 @@ def test_a_named_vote_is_kept_and_every_vote_is_measured():
     assert named.vote == "centroid" and named.vote_rule.startswith("named by the model's builder")
     assert set(named.validation_accuracy) == {"majority", "weighted", "centroid"}
     assert named.validation_accuracy == chosen.validation_accuracy
-    # the detection rules do not depend on the vote when they rest on the similarity gap
-    if chosen.detection_score == named.detection_score == "ai_similarity_gap":
-        assert chosen.probability_x == named.probability_x
+    # the similarity gap is read from each side's nearest rows, whatever the vote
+    assert named.detection_auc_validation["ai_similarity_gap"] == chosen.detection_auc_validation["ai_similarity_gap"]
     with pytest.raises(ValueError, match="balanced"):
         calibrate(gallery, val, val_labels, vote="balanced")
+
+
+def test_recalibrate_keeps_a_named_vote_unless_told(tiny_model, synthetic_data, tmp_path, monkeypatch):
+    """benchmarks/zoo/recalibrate.py: --vote centroid names the vote; a later run without --vote
+    keeps it (a vote named on outside measurements is not the validation split's to undo);
+    --vote auto chooses on validation again."""
+    import json
+    import shutil
+
+    from helpers import load_script
+
+    monkeypatch.setenv("AIDETECT_HOME", str(tmp_path / "home"))
+    script = load_script("benchmarks/zoo/recalibrate.py", "zoo_recalibrate")
+    model = shutil.copytree(tiny_model, tmp_path / "model")
+
+    def stored():
+        return json.loads((model / "config.json").read_text())["classifier"]
+
+    assert script.main([str(model), "--data", str(synthetic_data), "--vote", "centroid"]) == 0
+    assert stored()["vote"] == "centroid" and stored()["vote_rule"].startswith("named")
+    assert script.main([str(model), "--data", str(synthetic_data)]) == 0
+    assert stored()["vote"] == "centroid"
+    assert script.main([str(model), "--data", str(synthetic_data), "--vote", "auto"]) == 0
+    assert stored()["vote"] in ("weighted", "majority") and stored()["vote_rule"].startswith("best validation accuracy")

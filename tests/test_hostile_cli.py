@@ -481,3 +481,15 @@ def test_no_small_class_note_when_the_model_votes_by_class():
     assert "--vote balanced" in _small_class_note(result, "weighted")
     assert _small_class_note(result, "balanced") is None
     assert _small_class_note(result, "centroid") is None
+
+
+def test_the_k_rule_change_under_the_centroid_vote_says_k_changes_the_evidence_only():
+    from types import SimpleNamespace
+
+    from aidetect.cli.inference_cmd import _k_rule_change
+
+    result = SimpleNamespace(label="new", added=6, classes={"new": 6, "a": 100, "b": 100})
+    assert _k_rule_change(result, None)["reason"].startswith("every query of this gallery now votes with k = 3 instead of 11")
+    centroid = _k_rule_change(result, None, "centroid")
+    assert (centroid["from"], centroid["to"]) == (11, 3)
+    assert centroid["reason"].startswith("the neighbours shown as evidence are now the 3 nearest instead of 11")

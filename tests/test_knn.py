@@ -326,7 +326,7 @@ def test_centroid_vote_keeps_a_spread_class_whose_rows_are_crowded_out():
     """The case behind ``--vote centroid``: a new generator enrolled from 12 images spread 25° around
     the query, beside a tight class of 300 centred 10° from it. The large class fills all 11 nearest,
     so the row votes name it; the new class's mean points at the query, so the centroid vote names
-    the new class, and its nearest row (not among the 11) is searched for the unknown rule."""
+    the new class, and the unknown rule reads the image's similarity to that class's mean."""
     rng = np.random.default_rng(11)
 
     def around(axis, degrees, spread, n):
@@ -347,9 +347,47 @@ def test_centroid_vote_keeps_a_spread_class_whose_rows_are_crowded_out():
     (p,) = KNNClassifier(gallery, k=11, vote="centroid", unknown_thresholds={}).predict(query)
     assert p.vote_label == "gen_new" and p.runner_up == "gen_big"
     assert "gen_new" not in [n.label for n in p.neighbors]  # the winner has no row among the 11
-    new_rows = gallery.embeddings[gallery.labels() == "gen_new"].astype(np.float32)
-    assert p.nearest_in_class == pytest.approx(float((new_rows @ query[0]).max()), abs=1e-6)
-    # the unknown rule reads that row: a floor above it makes the image unknown
+    new_rows = gallery.embeddings[gallery.labels() == "gen_new"].astype(np.float64)
+    mean = new_rows.mean(axis=0) / np.linalg.norm(new_rows.mean(axis=0))
+    assert p.nearest_in_class == pytest.approx(float(mean @ query[0]), abs=1e-5)
+    assert p.nearest_in_class > float((new_rows @ query[0]).max())  # nearer the mean than any row
+    # with the class's own floor on the mean the image belongs (it sits at the mean); a floor above it makes it unknown
+    assert p.label == "gen_new"
     (strict,) = KNNClassifier(gallery, k=11, vote="centroid",
                               unknown_thresholds={"gen_new": p.nearest_in_class + 1e-3}).predict(query)
     assert strict.label == UNKNOWN and strict.vote_label == "gen_new"
+
+
+def test_class_mean_floors_follow_their_definition():
+    """Per class of 5 rows or more: the 5 % quantile of each member's cosine to the unit mean of
+    the class's other members; the centroid vote's unknown rule uses them."""
+    from aidetect.gallery.knn import class_mean_floors
+
+    embeddings, labels = clusters(CENTRES, 20, 0.3, seed=3)
+    embeddings, labels = np.concatenate([embeddings, unit(np.ones((3, 4)))]), labels + ["tiny"] * 3
+    gallery = gallery_of(embeddings, labels)
+    knn = KNNClassifier(gallery, vote="centroid")
+    floors = class_mean_floors(gallery, knn.class_names, knn.codes)
+    assert set(floors) == set(CENTRES) and knn.unknown_thresholds == floors  # "tiny" has under 5 rows
+    rows = gallery.embeddings.astype(np.float64)
+    for name, floor in floors.items():
+        members = rows[gallery.labels() == name]
+        others = members.sum(axis=0)[None, :] - members
+        cosine = (members * others).sum(axis=1) / (np.linalg.norm(others, axis=1) * np.linalg.norm(members, axis=1))
+        assert floor == pytest.approx(float(np.quantile(cosine, 0.05)), abs=1e-6)
+    # the votes over neighbours keep their floors on the nearest row
+    assert KNNClassifier(gallery, vote="weighted").unknown_thresholds != floors
+
+
+def test_centroid_vote_gives_a_class_with_no_rows_no_share():
+    """A gallery file may name a class with no rows (its mean is zeros): it must take no share,
+    not the share of a cosine of 0."""
+    from aidetect.gallery.knn import centroid_votes
+
+    means = unit([[1, 0, 0], [0, 1, 0]])
+    means = np.concatenate([means, np.zeros((1, 3), dtype=np.float32)])
+    queries = unit([[-1, -1, 0.1], [0.2, 1, 0]])  # the first is nearer the zero mean (cosine 0) than either class
+    shares = centroid_votes(queries, means, np.array([5, 5, 0]))
+    assert (shares[:, 2] == 0).all()
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0)
+    assert centroid_votes(queries, means)[0, 2] > 0.9  # without the sizes the empty class would win

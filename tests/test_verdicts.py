@@ -49,6 +49,12 @@ def test_conflicting_signals_are_inconclusive_with_the_reason():
 def test_unknown_is_inconclusive_and_ties_are_called_ties():
     d = decide(prediction("unknown", vote_label="gen_a", near=0.5), FakeClassifier(), RULES)
     assert d.verdict == "inconclusive" and "farther from every gallery class" in d.reason
+    # under the centroid vote the rule read the class mean, and the reason says so (not "every class")
+    centroid = FakeClassifier()
+    centroid.vote = "centroid"
+    d = decide(prediction("unknown", vote_label="gen_a", near=0.5), centroid, RULES)
+    assert d.verdict == "inconclusive" and d.reason.startswith("farther from the mean of gen_a, the nearest class mean")
+    assert "0.5000 below its floor 0.9000" in d.reason
     d = decide(prediction("real", share=0.5, runner_up="gen_a", runner_share=0.5, score_ai=0.5), FakeClassifier(), RULES)
     assert d.tie and d.margin == pytest.approx(0.0) and d.verdict == "inconclusive" and "tie between real and gen_a" in d.reason
 

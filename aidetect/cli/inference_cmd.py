@@ -28,7 +28,7 @@ from aidetect.cli.common import (
 from aidetect.config import EXPLAIN_SAMPLES
 
 CsvOption = Annotated[Optional[Path], typer.Option("--csv", help="Also write the results as CSV to this file.")]
-KOption = Annotated[Optional[int], typer.Option("--k", min=1, help="Neighbours in the vote (default: 11, or 3 for galleries of <= 20 per class).")]
+KOption = Annotated[Optional[int], typer.Option("--k", min=1, help="Neighbours in the vote, and shown as evidence (default: 11, or 3 for galleries of <= 20 per class; the centroid vote reads class means, not k).")]
 VoteOption = Annotated[Optional[str], typer.Option("--vote", help="weighted, majority, balanced (the weighted vote with each neighbour divided by its class's size) or centroid (each class votes once, by its mean embedding): the last two for a class enrolled from ~50 images beside larger ones (default: the model's calibrated choice).")]
 
 
@@ -118,7 +118,7 @@ def enroll(
         session = open_session(model, gallery, device, create_gallery=True, for_writing=True)
         result = enroll_images(session, generator, paths, max_images=max_images, seed=seed, batch_size=batch_size, workers=workers,
                                store_thumbnails=not no_thumbnails)
-        k_change = _k_rule_change(result, session.rules.k)
+        k_change = _k_rule_change(result, session.rules.k, session.rules.vote)
         size_note = _small_class_note(result, session.rules.vote)
         document = {
             "gallery": str(result.gallery_path),
@@ -185,7 +185,7 @@ def _small_class_note(result, vote: str) -> str | None:
             f"neighbours' images (measured: docs/inference.md)")
 
 
-def _k_rule_change(result, fixed_k: int | None) -> dict | None:
+def _k_rule_change(result, fixed_k: int | None, vote: str = "weighted") -> dict | None:
     """When this enrollment moved the default k (aidetect.gallery.knn.choose_k: 11, or 3 when the
     smallest class has <= 20 images), what it was, what it is, and why: every later query of the
     gallery votes with the new k. None when k is unchanged (or fixed in the model's config)."""
@@ -203,9 +203,13 @@ def _k_rule_change(result, fixed_k: int | None) -> dict | None:
     if k_before == k_after:
         return None
     smallest = min(after, key=lambda name: (after[name], name))
+    # the centroid vote does not read k: only the neighbours shown (and a gap calibrated without its own k) do
+    what = (f"the neighbours shown as evidence are now the {k_after} nearest instead of {k_before} (this model votes by "
+            "class means, which k does not change)" if vote == "centroid" else
+            f"every query of this gallery now votes with k = {k_after} instead of {k_before}")
     return {
         "from": k_before, "to": k_after,
-        "reason": (f"every query of this gallery now votes with k = {k_after} instead of {k_before}: its smallest class "
+        "reason": (f"{what}: its smallest class "
                    f"({smallest}) has {after[smallest]} images (the k rule: 11, or 3 when the smallest class has <= 20); "
                    f"enroll more images of {smallest} or pass --k to detect and attribute"),
     }

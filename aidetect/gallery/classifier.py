@@ -110,8 +110,12 @@ def decide(prediction: Prediction, classifier: KNNClassifier, rules: ClassifierC
                       f"real and {other} are within {margin:.4f} of each other in the vote")
         elif label == UNKNOWN:
             floor = classifier.unknown_thresholds.get(prediction.vote_label)
-            reason = (f"farther from every gallery class than their own members are (nearest: {prediction.vote_label}, "
-                      f"similarity {prediction.nearest_in_class:.4f} below its floor {floor:.4f})")
+            if getattr(classifier, "vote", None) == "centroid":
+                reason = (f"farther from the mean of {prediction.vote_label}, the nearest class mean, than its own images are "
+                          f"(similarity {prediction.nearest_in_class:.4f} below its floor {floor:.4f})")
+            else:
+                reason = (f"farther from every gallery class than their own members are (nearest: {prediction.vote_label}, "
+                          f"similarity {prediction.nearest_in_class:.4f} below its floor {floor:.4f})")
         elif label == REAL and ai_side:
             reason = f"the nearest class is real, but {score_name} {score:.3f} reaches the threshold {rules.detect_threshold:.3f}"
         elif label != REAL and not ai_side:

@@ -29,12 +29,16 @@ Rules, in one place:
   encoder; the gap still ranks those (docs/inference.md). Which of the two the
   verdict uses, and its calibration to P(AI), is chosen on the validation split
   (aidetect.calibration).
-* **unknown**: the image's similarity to the nearest gallery member of the
-  winning class (searched among that class's rows when the class mean won
-  without a row among the k nearest) is below that class's threshold (see
+* **unknown**: for the votes over neighbours, the image's similarity to the
+  nearest gallery member of the winning class is below that class's threshold (see
   :func:`leave_one_out_thresholds`): the image is farther from the class than
   95 % of the class's own members are from each other, and farther than half
-  the usual distance from the class to its nearest other class. Thresholds are
+  the usual distance from the class to its nearest other class. For the
+  ``centroid`` vote, the image's similarity to the winning class's mean is below
+  that class's floor on the mean (:func:`class_mean_floors`): less similar to the
+  mean than 95 % of the class's own members are to the mean of the others. A
+  class mean can win where none of the class's rows is near, so the row floor
+  would judge the class by evidence the vote did not use. Thresholds are
   computed from the gallery when it is loaded, so they follow every enrollment.
 """
 
@@ -91,7 +95,7 @@ class Prediction:
     runner_up: str | None
     runner_up_confidence: float
     score_ai: float | None  # the AI vote share (share of the vote outside "real"); None without a "real" class or without any other
-    nearest_in_class: float  # similarity to the nearest member of vote_label
+    nearest_in_class: float  # similarity to the nearest member of vote_label (centroid vote: to its class mean)
     neighbors: list[Neighbor] = field(default_factory=list)
     #: mean similarity to the k nearest AI-generated gallery images − to the k nearest real ones;
     #: None when the gallery lacks either
@@ -159,9 +163,37 @@ def class_means(gallery, class_names: list[str], codes: np.ndarray, unit: bool =
     return means.astype(np.float32)
 
 
-def centroid_votes(embeddings: np.ndarray, means: np.ndarray) -> np.ndarray:
-    """Class shares [Q, C]: softmax over the cosine of each query to each unit class mean."""
+def class_mean_floors(gallery, class_names: list[str], codes: np.ndarray, quantile: float = UNKNOWN_QUANTILE,
+                      max_queries: int = 1000, seed: int = 0) -> dict[str, float]:
+    """The centroid vote's unknown rule: per class of at least 5 rows, the ``quantile`` quantile of
+    its members' cosine to the unit mean of the class's *other* members (leave-one-out, so a
+    member's own row does not pull the mean toward it; at most ``max_queries`` members, seeded).
+    An image less similar to the winning class's mean than that is farther from the class than
+    95 % of the class's own images are."""
+    rng = np.random.default_rng(seed)
+    embeddings = gallery.embeddings
+    floors: dict[str, float] = {}
+    for code, name in enumerate(class_names):
+        members = np.flatnonzero(codes == code)
+        if len(members) < 5:
+            continue
+        total = np.zeros(embeddings.shape[1], dtype=np.float64)
+        for start in range(0, len(members), 65536):
+            total += np.asarray(embeddings[members[start:start + 65536]], dtype=np.float64).sum(axis=0)
+        queries = members if len(members) <= max_queries else np.sort(rng.choice(members, max_queries, replace=False))
+        rows = np.asarray(embeddings[queries], dtype=np.float64)
+        others = total[None, :] - rows
+        cosine = (rows * others).sum(axis=1) / np.maximum(np.linalg.norm(others, axis=1) * np.linalg.norm(rows, axis=1), 1e-12)
+        floors[name] = float(np.quantile(cosine, quantile))
+    return floors
+
+
+def centroid_votes(embeddings: np.ndarray, means: np.ndarray, sizes: np.ndarray | None = None) -> np.ndarray:
+    """Class shares [Q, C]: softmax over the cosine of each query to each unit class mean; a class
+    with no rows (``sizes`` 0) gets no share."""
     logits = np.asarray(embeddings, dtype=np.float32) @ means.T / CENTROID_TEMPERATURE
+    if sizes is not None:
+        logits = np.where(np.asarray(sizes)[None, :] > 0, logits, -np.inf)
     logits = logits - logits.max(axis=1, keepdims=True)
     shares = np.exp(logits.astype(np.float64))
     return shares / shares.sum(axis=1, keepdims=True)
@@ -200,6 +232,7 @@ class KNNClassifier:
         self._given_thresholds = unknown_thresholds
         self._statistics: tuple[dict[str, float], dict[str, float]] | None = None
         self._means: np.ndarray | None = None
+        self._mean_floors: dict[str, float] | None = None
 
     @property
     def means(self) -> np.ndarray:
@@ -210,9 +243,15 @@ class KNNClassifier:
 
     @property
     def unknown_thresholds(self) -> dict[str, float]:
-        """Per-class similarity floor of the unknown rule (computed on first use, then kept)."""
+        """Per-class similarity floor of the unknown rule (computed on first use, then kept): on
+        the nearest row of the winning class for the votes over neighbours, on the class mean for
+        ``centroid`` (:func:`class_mean_floors`), so the rule measures what the vote measured."""
         if self._given_thresholds is not None:
             return self._given_thresholds
+        if self.vote == "centroid":
+            if self._mean_floors is None:
+                self._mean_floors = class_mean_floors(self.gallery, self.class_names, self.codes)
+            return self._mean_floors
         return self._loo()[0]
 
     @property
@@ -238,11 +277,18 @@ class KNNClassifier:
             sims, idx, sides = self._search_sides(embeddings, n_search)
         knn_sims, knn_idx = sims[:, : self.k], idx[:, : self.k]
         if self.vote == "centroid":
-            votes = centroid_votes(embeddings, self.means)
+            mean_cosines = np.asarray(embeddings, dtype=np.float32) @ self.means.T
+            votes = centroid_votes(embeddings, self.means, self.class_sizes)
+            order = np.argsort(-votes, axis=1)
+            # the unknown rule reads what the vote read: the similarity to the winning class's mean
+            nearest = np.take_along_axis(mean_cosines, order[:, :1], axis=1)[:, 0]
         else:
             votes = class_votes(knn_sims, self.codes[knn_idx], len(self.class_names), self.vote, self.class_sizes)
-        order = np.argsort(-votes, axis=1)
-        nearest = self._nearest_in_class(embeddings, order[:, 0], knn_sims, knn_idx)
+            order = np.argsort(-votes, axis=1)
+            # The nearest member of the winning class is its first neighbour in the top k (the search
+            # is exact and the winner has at least one neighbour there): no second search is needed.
+            winner_rows = self.codes[knn_idx] == order[:, :1]
+            nearest = np.where(winner_rows, knn_sims, -np.inf).max(axis=1)
         real_code = self.class_names.index(REAL) if REAL in self.class_names else None
         only_real = self.class_names == [REAL]
         paths = self.gallery.paths
@@ -278,20 +324,6 @@ class KNNClassifier:
                 )
             )
         return predictions
-
-    def _nearest_in_class(self, embeddings: np.ndarray, winners: np.ndarray, knn_sims: np.ndarray,
-                          knn_idx: np.ndarray) -> np.ndarray:
-        """[Q] similarity of each query to the nearest gallery row of its winning class. A k-NN
-        vote's winner has a row among the k nearest, the first of which is its nearest (the search
-        is exact); a class mean can win without one, and then that class's rows are searched."""
-        in_top = self.codes[knn_idx] == winners[:, None]
-        nearest = np.where(in_top, knn_sims, -np.inf).max(axis=1)
-        missing = ~in_top.any(axis=1)
-        for code in np.unique(winners[missing]):
-            queries = np.flatnonzero(missing & (winners == code))
-            sims, _ = self.gallery.search(embeddings[queries], 1, rows=np.flatnonzero(self.codes == code))
-            nearest[queries] = sims[:, 0]
-        return nearest
 
     def _search_sides(self, embeddings: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, list[GapSides]]:
         """The ``n`` nearest rows overall (as :meth:`Gallery.search` orders them) and what the

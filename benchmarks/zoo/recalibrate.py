@@ -29,9 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="data root with a validation split (folders layout)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dry-run", action="store_true", help="print the new rules, write nothing")
-    parser.add_argument("--vote", choices=("majority", "weighted", "centroid"),
+    parser.add_argument("--vote", choices=("auto", "majority", "weighted", "centroid"),
                         help="the vote, named (centroid: where its class means recognise enrolled generators better, "
-                             "measured with benchmarks/enroll_votes.py); default: chosen on validation as `train` does")
+                             "measured with benchmarks/enroll_votes.py), or auto: chosen on validation as `train` does; "
+                             "default: the vote the model's builder named before, else auto")
     args = parser.parse_args(argv)
     if not (args.model / "config.json").is_file():
         parser.error(f"{args.model} is not a model directory (no config.json)")
@@ -56,7 +57,12 @@ def main(argv: list[str] | None = None) -> int:
                               progress="calibrating")
     label_of = {s.path: s.label for s in validation}
     labels = [label_of[p] for p in embedded.paths]
-    rules = calibrate(session.gallery, embedded.embeddings, labels, vote=args.vote)
+    vote = args.vote
+    stored = session.model.config.classifier
+    if vote is None and stored.vote_rule.startswith("named"):
+        vote = stored.vote  # a vote named on outside measurements is not the validation split's to undo
+        print(f"keeping the vote named before: {vote} (--vote auto chooses on validation)", file=sys.stderr)
+    rules = calibrate(session.gallery, embedded.embeddings, labels, vote=None if vote == "auto" else vote)
     print(json.dumps(asdict(rules), indent=1))
     if args.dry_run:
         return 0
