@@ -5,7 +5,7 @@
 
 A copy of the model (the bundled default unless ``--model``) in a throwaway aidetect home gets
 ``aidetect enroll --generator NAME --max 50 ENROLL`` (the README's demo), so nothing of the
-user's is written. Then, for each vote (``--vote majority``, ``weighted``, ``balanced``), one
+user's is written. Then, for each vote (``--vote majority``, ``weighted``, ``balanced``, ``centroid``), one
 ``aidetect attribute --json`` call over the held-out images of the new generator and, with
 ``--zoo-test``, the first ``--per-class`` images of each class folder of a labelled test split
 (what the enrolled class costs the classes already there). Prints a Markdown table: the held-out

@@ -68,7 +68,7 @@ LABELS = {
     "fingerprint-tiles": "fingerprint recipe, test images whole (mean of 4 tiles)",
     "fingerprint-leaveout-tiles": "fingerprint recipe, leave-out, test images whole (mean of 4 tiles)",
     "fingerprint-latentout-tiles": "fingerprint recipe, latent-decoder leave-out, test images whole (mean of 4 tiles)",
-    "default-tiles": "shipped default, test images whole (mean of 4 tiles)",
+    "default-tiles": "shipped default, test images whole (evaluate --tiles 4: one window for a 256-px input)",
     "procedural": "procedural pre-training (GPU, 4,000 classes), no zoo training",
     "procedural-ft": "procedural pre-training + fingerprint recipe on the zoo",
     "procedural-ft-leaveout": "procedural pre-training + fingerprint recipe, leave-out",

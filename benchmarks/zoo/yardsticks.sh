@@ -120,7 +120,7 @@ for model in $MODELS; do
     default)              mkdir -p "$RUNS/default"; evaluate default "$DEFAULT_MODEL"; continue ;;
     default-tiles)        mkdir -p "$RUNS/$model"; evaluate "$model" "$DEFAULT_MODEL" --tiles 4; continue ;;
     # <model>-tiles: that model with each test image embedded whole, as detect/attribute do
-    # (the mean of 4 tiles: a 256-px window at a 128-px input); no training
+    # (the mean of 4 tiles of a 256-px test image at a 128-px input; one window at a 256-px input); no training
     *-tiles)              base=${model%-tiles}; mkdir -p "$RUNS/$model"; evaluate "$model" "$RUNS/$base" --tiles 4; continue ;;
     # <model>-draws: that model's 50-per-class evaluation again with two other draws of the 50
     # (--seed 1 and 2; the test conditions, wild's chain included, stay the same), beside eval-g50:
