@@ -151,6 +151,21 @@ def test_sweep_runs(tiny_model, synthetic_data, tmp_path):
     assert doc["by_gallery_size"]["10"]["draws"] == 2
     assert set(doc["by_k"]) == {"3", "11", "21"}  # 1001 > gallery size
     assert (out / "sweep.png").stat().st_size > 1000 and (out / "sweep.md").is_file()
+    assert doc["k_sweep_vote"] in ("weighted", "majority")
+    # a model that votes by class means sweeps k with the weighted vote, which reads k
+    import shutil
+
+    model = shutil.copytree(tiny_model, tmp_path / "centroid-model")
+    config = json.loads((model / "config.json").read_text())
+    config["classifier"]["vote"] = "centroid"
+    (model / "config.json").write_text(json.dumps(config))
+    centroid = runner.invoke(app, ["sweep", "--data", str(synthetic_data), "--model", str(model), "--out",
+                                   str(tmp_path / "sweep-centroid"), "--sizes", "10", "--ks", "3,11", "--draws", "1",
+                                   "--json"])
+    assert centroid.exit_code == 0, centroid.output
+    doc = json.loads(centroid.stdout)
+    assert doc["k_sweep_vote"] == "weighted" and set(doc["by_k"]) == {"3", "11"}
+    assert "(weighted vote, %)" in (tmp_path / "sweep-centroid" / "sweep.md").read_text()
 
 
 def test_contrastive_loss_trains(synthetic_data, tmp_path):

@@ -36,7 +36,7 @@ def evaluate(
     layout: LayoutOption = "auto",
     gallery_per_class: GalleryPerClassOption = 1000,
     k: Annotated[Optional[int], typer.Option("--k", min=1)] = None,
-    vote: Annotated[Optional[str], typer.Option("--vote", help="weighted, majority or balanced (the weighted vote with each neighbour divided by its class's size).")] = None,
+    vote: Annotated[Optional[str], typer.Option("--vote", help="weighted, majority, balanced (the weighted vote with each neighbour divided by its class's size) or centroid (each class votes by its mean embedding); default: the model's.")] = None,
     classifier: Annotated[str, typer.Option("--classifier", help="knn, centroid, ffn-centroid or ffn-representative.")] = "knn",
     perturb: Annotated[Optional[list[str]], typer.Option("--perturb", help="Test conditions besides clean: jpeg:Q, webp:Q, resize:F, crop:S, blur:S (combine with +), or wild (one seeded chain per image, docs/evaluation.md); repeat for several; 'none' for clean only. Default: jpeg:75 and wild.")] = None,
     max_per_class: MaxPerClassOption = None,
