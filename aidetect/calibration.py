@@ -33,7 +33,7 @@ from typing import Sequence
 
 import numpy as np
 
-from aidetect.config import DEFAULT_DETECT_THRESHOLD, GALLERY_FILE, ClassifierConfig
+from aidetect.config import CALIBRATION_VOTES, DEFAULT_DETECT_THRESHOLD, GALLERY_FILE, ClassifierConfig
 from aidetect.console import err, warn
 from aidetect.data.discovery import DataSplits, Sample
 from aidetect.data.perturb import parse_perturbation
@@ -200,7 +200,7 @@ def choose_detection_score(candidates: dict[str, np.ndarray], is_ai: np.ndarray)
 #: ``balanced`` is left out: over a gallery of one size per class it is the weighted vote; the
 #: user chooses it per call (``--vote balanced``).
 CALIBRATED_VOTES = ("majority", "weighted")
-MEASURED_VOTES = ("majority", "weighted", "centroid")
+MEASURED_VOTES = CALIBRATION_VOTES
 
 
 def calibrate(gallery, embeddings: np.ndarray, labels: Sequence[str], unknown_thresholds: dict[str, float] | None = None,
@@ -281,6 +281,7 @@ def build_initial_gallery(
     model, splits: DataSplits, *, gallery_per_class: int | None, seed: int, batch_size: int, workers: int, device,
     choose_weight: bool = False,
     pixel_cache=None,
+    vote: str | None = None,
 ) -> None:
     """Write ``gallery.npz`` into the model directory and calibrate ``config.classifier`` (not yet saved)."""
     config = model.config
@@ -330,8 +331,9 @@ def build_initial_gallery(
 
     if not validation:
         err.print("no validation split: the vote and detection threshold keep their defaults")
-        config.classifier = ClassifierConfig(detect_threshold_rule="default (no validation split)")
+        named = {} if vote is None else {"vote": vote, "vote_rule": f"named by the model's builder ({vote}); no validation split"}
+        config.classifier = ClassifierConfig(detect_threshold_rule="default (no validation split)", **named)
         return
     if val_embedded is None:
         val_embedded, val_labels = embed(validation, "calibrating", False)
-    config.classifier = calibrate(gallery, val_embedded.embeddings, val_labels)
+    config.classifier = calibrate(gallery, val_embedded.embeddings, val_labels, vote=vote)

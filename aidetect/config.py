@@ -260,6 +260,9 @@ class ArchitectureConfig:
 #: Detection threshold on the AI score when none was calibrated (no validation split).
 DEFAULT_DETECT_THRESHOLD = 0.5
 VOTES = ("majority", "weighted", "balanced", "centroid")
+#: The votes calibration measures and a model's builder may name (`train --vote`); ``balanced``
+#: is a per-call choice only (aidetect.calibration).
+CALIBRATION_VOTES = ("majority", "weighted", "centroid")
 PROBABILITY_METHODS = ("isotonic",)
 #: The numbers a verdict can rest on (aidetect.gallery.knn): the share of the k-NN vote outside
 #: ``real``, and the mean similarity to the k nearest AI-generated gallery images minus that to the

@@ -259,3 +259,25 @@ def test_recalibrate_keeps_a_named_vote_unless_told(tiny_model, synthetic_data, 
     assert stored()["vote"] == "centroid"
     assert script.main([str(model), "--data", str(synthetic_data), "--vote", "auto"]) == 0
     assert stored()["vote"] in ("weighted", "majority") and stored()["vote_rule"].startswith("best validation accuracy")
+
+
+def test_train_names_the_vote(synthetic_data, tmp_path):
+    """`train --vote centroid` stores the named vote with the rest of the calibration; a vote that
+    calibration does not take (balanced) is a usage error before anything is written."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from aidetect.cli.main import app
+
+    runner = CliRunner()
+    common = ["train", "--data", str(synthetic_data), "--arch", "tiny", "--image-size", "32", "--batch-size", "16",
+              "--epochs", "1", "--workers", "0", "--gallery-per-class", "20"]
+    refused = runner.invoke(app, [*common, "--out", str(tmp_path / "b"), "--vote", "balanced"])
+    assert refused.exit_code == 2 and "--vote balanced: choose one of majority, weighted, centroid" in refused.output
+    assert not (tmp_path / "b").exists()
+    named = runner.invoke(app, [*common, "--out", str(tmp_path / "c"), "--vote", "centroid"])
+    assert named.exit_code == 0, named.output
+    classifier = json.loads((tmp_path / "c" / "config.json").read_text())["classifier"]
+    assert classifier["vote"] == "centroid" and classifier["vote_rule"].startswith("named by the model's builder")
+    assert set(classifier["validation_accuracy"]) == {"majority", "weighted", "centroid"}

@@ -22,6 +22,7 @@ RECORDED = [
     "warmup_temperature", "memory_size", "patience", "bn_batches", "seed", "device", "workers", "max_per_class",
     "gallery_per_class", "resume", "channels_last", "compile", "pixel_cache", "real_weight", "resize_p",
     "webp_p", "readout", "aligned", "spectrum", "extra_classes", "extra_classes_per_batch", "extra_m_per_class",
+    "vote",
 ]
 
 

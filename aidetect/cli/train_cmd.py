@@ -76,6 +76,7 @@ def train(
     workers: Annotated[int, typer.Option("--workers", min=0, help="Decoding processes.")] = 2,
     max_per_class: Annotated[Optional[int], typer.Option("--max-per-class", min=1, help="Cap images per class and split (quick runs).")] = None,
     gallery_per_class: Annotated[int, typer.Option("--gallery-per-class", min=1, help="Training images per class in the initial gallery.")] = 1000,
+    vote: Annotated[Optional[str], typer.Option("--vote", help="The vote the model ships with: weighted, majority or centroid (each class votes by its mean embedding, for readouts that spread a class wide such as --readout hidden; docs/inference.md). Default: weighted or majority, whichever classifies more validation images.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run saved in --out.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Train a new model into an --out that holds one; nothing is deleted first, its files are replaced as the new run saves.")] = False,
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the encoder (faster on GPUs after a warm-up).")] = False,
@@ -85,7 +86,7 @@ def train(
     with user_errors():
         apply_threads(threads)
         from aidetect.console import err
-        from aidetect.config import READOUTS, AugmentConfig, check_spectral_options
+        from aidetect.config import CALIBRATION_VOTES, READOUTS, AugmentConfig, check_spectral_options
         from aidetect.errors import AidetectError
         from aidetect.recipes import apply_recipe
 
@@ -96,6 +97,8 @@ def train(
         ))
         if readout not in READOUTS:
             raise AidetectError(f"--readout {readout}: choose one of {', '.join(READOUTS)}")
+        if vote is not None and vote not in CALIBRATION_VOTES:
+            raise AidetectError(f"--vote {vote}: choose one of {', '.join(CALIBRATION_VOTES)} (balanced is chosen per call, on detect and attribute)")
         check_spectral_options(recipe_options.get("arch"), spectrum, spectrum_weight, epochs,
                                recipe_options.get("image_size"), recipe_options.get("train_image_size"))
         AugmentConfig(jpeg_p=recipe_options.get("jpeg_p") or 0.0,
@@ -152,6 +155,7 @@ def train(
             workers=workers,
             max_per_class=max_per_class,
             gallery_per_class=gallery_per_class,
+            vote=vote,
             resume=resume,
             compile=compile_model,
             pixel_cache=str(pixel_cache) if pixel_cache else None,

@@ -170,6 +170,7 @@ FLAT_OPTIONS: dict[str, tuple[str | None, str]] = {
     "extra_classes": ("data", "extra_classes"),
     "extra_classes_per_batch": ("optim", "extra_classes_per_batch"),
     "extra_m_per_class": ("optim", "extra_m_per_class"),
+    "vote": (None, "vote"),
 }
 
 _CONFIGS = {
@@ -202,6 +203,9 @@ class TrainOptions:
     init: str
     seed: int
     gallery_per_class: int
+    #: The vote the model ships with, named by its builder (aidetect.calibration); None: chosen on
+    #: the validation split between weighted and majority.
+    vote: str | None
     #: Choose the spectrum weight on the validation split (aidetect.calibration), from
     #: architecture.spectrum_weight.
     choose_spectrum_weight: bool
@@ -222,6 +226,7 @@ class TrainOptions:
         seed: int = 0,
         gallery_per_class: int = DEFAULT_GALLERY_PER_CLASS,
         choose_spectrum_weight: bool = False,
+        vote: str | None = None,
         **flat: Any,
     ) -> None:
         unknown = sorted(set(flat) - set(FLAT_OPTIONS))
@@ -237,7 +242,7 @@ class TrainOptions:
             # A copy, so that applying flat options never changes a config the caller holds.
             setattr(self, name, dataclasses.replace(given[name]) if given[name] is not None else cls())
         self.out, self.recipe, self.init, self.seed = str(out), recipe, init, seed
-        self.gallery_per_class, self.choose_spectrum_weight = gallery_per_class, choose_spectrum_weight
+        self.gallery_per_class, self.choose_spectrum_weight, self.vote = gallery_per_class, choose_spectrum_weight, vote
         for option, value in flat.items():
             config, name = FLAT_OPTIONS[option]
             setattr(self if config is None else getattr(self, config), name, value)

@@ -607,6 +607,7 @@ class Trainer:
             model,
             self.splits,
             gallery_per_class=self.options.gallery_per_class,
+            vote=self.options.vote,
             seed=self.options.seed,
             batch_size=min(self.options.optim.batch_size, 256),
             workers=self.options.runtime.workers,
