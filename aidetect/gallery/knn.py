@@ -155,7 +155,10 @@ def class_means(gallery, class_names: list[str], codes: np.ndarray, unit: bool =
     block = 65536
     for start in range(0, len(codes), block):
         rows = np.asarray(embeddings[start:start + block], dtype=np.float64)
-        np.add.at(sums, codes[start:start + block], rows)
+        block_codes = codes[start:start + block]
+        # one bincount per dimension: linear in the rows, and no [rows, classes] one-hot in memory
+        for d in range(rows.shape[1]):
+            sums[:, d] += np.bincount(block_codes, weights=rows[:, d], minlength=len(class_names))
     counts = np.bincount(codes, minlength=len(class_names)).astype(np.float64)
     means = sums / np.maximum(counts, 1.0)[:, None]
     if unit:
