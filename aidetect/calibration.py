@@ -201,6 +201,9 @@ def choose_detection_score(candidates: dict[str, np.ndarray], is_ai: np.ndarray)
 #: user chooses it per call (``--vote balanced``).
 CALIBRATED_VOTES = ("majority", "weighted")
 MEASURED_VOTES = CALIBRATION_VOTES
+#: The unknown rule of the centroid vote (aidetect.gallery.knn.class_mean_floors), as config.json states it.
+CENTROID_UNKNOWN_RULE = ("class mean: less similar to the winning class's mean than 95 % of its members are to the mean "
+                         "of the others")
 
 
 def calibrate(gallery, embeddings: np.ndarray, labels: Sequence[str], unknown_thresholds: dict[str, float] | None = None,
@@ -229,6 +232,8 @@ def calibrate(gallery, embeddings: np.ndarray, labels: Sequence[str], unknown_th
         result["vote_rule"] = f"named by the model's builder ({vote}); validation accuracy of each vote stored beside it"
     result["vote"] = vote
     result["validation_accuracy"] = accuracy
+    if vote == "centroid":
+        result["unknown_rule"] = CENTROID_UNKNOWN_RULE
     preds = predictions[vote]
     known = [p.label == UNKNOWN for p in preds]
     result["false_unknown_rate_validation"] = float(np.mean(known)) if known else None
@@ -330,8 +335,10 @@ def build_initial_gallery(
         return
 
     if not validation:
-        err.print("no validation split: the vote and detection threshold keep their defaults")
-        named = {} if vote is None else {"vote": vote, "vote_rule": f"named by the model's builder ({vote}); no validation split"}
+        err.print("no validation split: the detection threshold keeps its default"
+                  + ("" if vote else ", and the vote its default"))
+        named = {} if vote is None else {"vote": vote, "vote_rule": f"named by the model's builder ({vote}); no validation split",
+                                         "unknown_rule": CENTROID_UNKNOWN_RULE if vote == "centroid" else ClassifierConfig.unknown_rule}
         config.classifier = ClassifierConfig(detect_threshold_rule="default (no validation split)", **named)
         return
     if val_embedded is None:

@@ -229,6 +229,8 @@ def test_a_named_vote_is_kept_and_every_vote_is_measured():
     named = calibrate(gallery, val, val_labels, vote="centroid")
     assert chosen.vote in ("weighted", "majority") and chosen.vote_rule.startswith("best validation accuracy")
     assert named.vote == "centroid" and named.vote_rule.startswith("named by the model's builder")
+    # the stored unknown rule is the one the vote applies
+    assert named.unknown_rule.startswith("class mean") and chosen.unknown_rule.startswith("leave-one-out")
     assert set(named.validation_accuracy) == {"majority", "weighted", "centroid"}
     assert named.validation_accuracy == chosen.validation_accuracy
     # the similarity gap is read from each side's nearest rows, whatever the vote

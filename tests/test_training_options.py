@@ -46,6 +46,8 @@ def test_typed_and_flat_construction_agree_and_round_trip():
     assert typed == flat
     assert list(typed.flat()) == RECORDED
     assert TrainOptions.from_flat(json.loads(json.dumps(typed.flat()))) == typed
+    named = TrainOptions(data="ROOT", out="out", vote="centroid")
+    assert named.vote == "centroid" and TrainOptions.from_flat(json.loads(json.dumps(named.flat()))) == named
 
 
 def test_defaults_are_the_thesis_and_configs_given_are_not_changed():
@@ -80,7 +82,15 @@ def test_a_checkpoint_resumes_only_the_same_run():
         with pytest.raises(AidetectError, match=f"{next(iter(changed))}="):
             check_same_run(state, TrainOptions(data="ROOT", out="out", batch_size=32, **changed).flat())
     check_same_run(state, TrainOptions(data="ROOT", out="elsewhere", batch_size=32, epochs=50, patience=1, workers=3,
-                                       device="cuda", gallery_per_class=5).flat())
+                                       device="cuda", gallery_per_class=5, vote="centroid").flat())
     # a checkpoint from before an option existed is not compared on it
     older = {"options_json": json.dumps({k: v for k, v in options.flat().items() if k != "webp_p"})}
     check_same_run(older, TrainOptions(data="ROOT", out="out", batch_size=32, webp_p=0.2).flat())
+
+
+def test_a_named_vote_is_checked_before_training():
+    """A library caller learns at once that calibration does not take the vote, not after the run."""
+    TrainOptions(data="ROOT", out="out", vote="centroid").check_vote()
+    TrainOptions(data="ROOT", out="out").check_vote()
+    with pytest.raises(AidetectError, match="--vote balanced: choose one of majority, weighted, centroid"):
+        TrainOptions(data="ROOT", out="out", vote="balanced").check_vote()

@@ -97,7 +97,7 @@ def train(
         ))
         if readout not in READOUTS:
             raise AidetectError(f"--readout {readout}: choose one of {', '.join(READOUTS)}")
-        if vote is not None and vote not in CALIBRATION_VOTES:
+        if vote is not None and vote not in CALIBRATION_VOTES:  # before anything is written (TrainOptions.check_vote says why)
             raise AidetectError(f"--vote {vote}: choose one of {', '.join(CALIBRATION_VOTES)} (balanced is chosen per call, on detect and attribute)")
         check_spectral_options(recipe_options.get("arch"), spectrum, spectrum_weight, epochs,
                                recipe_options.get("image_size"), recipe_options.get("train_image_size"))

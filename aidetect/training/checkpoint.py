@@ -18,7 +18,7 @@ from aidetect.training.options import FLAT_OPTIONS
 #: is named here. A key an older checkpoint did not record is not compared.
 FREE_ON_RESUME = frozenset({
     "out", "init", "recipe", "epochs", "patience", "device", "workers", "resume", "channels_last", "compile",
-    "pixel_cache", "gallery_per_class", "choose_spectrum_weight",
+    "pixel_cache", "gallery_per_class", "choose_spectrum_weight", "vote",
 })
 MUST_MATCH = tuple(key for key in FLAT_OPTIONS if key not in FREE_ON_RESUME)
 

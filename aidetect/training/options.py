@@ -19,7 +19,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from aidetect.config import ArchitectureConfig, AugmentConfig, PreprocessConfig, check_spectral_options
+from aidetect.config import CALIBRATION_VOTES, ArchitectureConfig, AugmentConfig, PreprocessConfig, check_spectral_options
 from aidetect.errors import AidetectError
 from aidetect.recipes import RECIPE_OPTIONS
 
@@ -259,6 +259,12 @@ class TrainOptions:
         """:func:`~aidetect.config.check_spectral_options` on these options."""
         a, p = self.architecture, self.preprocess
         check_spectral_options(a.name, a.spectrum, a.spectrum_weight, self.optim.epochs, p.image_size, p.train_image_size)
+
+    def check_vote(self) -> None:
+        """A named vote must be one calibration takes (checked before training, not after it)."""
+        if self.vote is not None and self.vote not in CALIBRATION_VOTES:
+            raise AidetectError(f"--vote {self.vote}: choose one of {', '.join(CALIBRATION_VOTES)} "
+                                "(balanced is chosen per call, on detect and attribute)")
 
     @classmethod
     def from_flat(cls, values: dict[str, Any]) -> "TrainOptions":

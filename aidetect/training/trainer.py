@@ -92,6 +92,7 @@ class Trainer:
         options.augment.check_format_shares()
         _check_front_end_grid(options)
         options.check_spectrum()
+        options.check_vote()
         self.options = options
         self.on_step = on_step
         self.out = Path(options.out)
