@@ -263,6 +263,14 @@ VOTES = ("majority", "weighted", "balanced", "centroid")
 #: The votes calibration measures and a model's builder may name (`train --vote`); ``balanced``
 #: is a per-call choice only (aidetect.calibration).
 CALIBRATION_VOTES = ("majority", "weighted", "centroid")
+
+
+def check_named_vote(vote: str | None) -> None:
+    """A vote named for training (``train --vote``) must be one calibration takes."""
+    if vote is not None and vote not in CALIBRATION_VOTES:
+        raise AidetectError(f"--vote {vote}: choose one of {', '.join(CALIBRATION_VOTES)} "
+                            "(balanced is chosen per call, on detect and attribute)")
+
 PROBABILITY_METHODS = ("isotonic",)
 #: The numbers a verdict can rest on (aidetect.gallery.knn): the share of the k-NN vote outside
 #: ``real``, and the mean similarity to the k nearest AI-generated gallery images minus that to the

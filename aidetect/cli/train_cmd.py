@@ -86,7 +86,7 @@ def train(
     with user_errors():
         apply_threads(threads)
         from aidetect.console import err
-        from aidetect.config import CALIBRATION_VOTES, READOUTS, AugmentConfig, check_spectral_options
+        from aidetect.config import READOUTS, AugmentConfig, check_named_vote, check_spectral_options
         from aidetect.errors import AidetectError
         from aidetect.recipes import apply_recipe
 
@@ -97,8 +97,7 @@ def train(
         ))
         if readout not in READOUTS:
             raise AidetectError(f"--readout {readout}: choose one of {', '.join(READOUTS)}")
-        if vote is not None and vote not in CALIBRATION_VOTES:  # before anything is written (TrainOptions.check_vote says why)
-            raise AidetectError(f"--vote {vote}: choose one of {', '.join(CALIBRATION_VOTES)} (balanced is chosen per call, on detect and attribute)")
+        check_named_vote(vote)  # before anything is written
         check_spectral_options(recipe_options.get("arch"), spectrum, spectrum_weight, epochs,
                                recipe_options.get("image_size"), recipe_options.get("train_image_size"))
         AugmentConfig(jpeg_p=recipe_options.get("jpeg_p") or 0.0,

@@ -19,7 +19,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from aidetect.config import CALIBRATION_VOTES, ArchitectureConfig, AugmentConfig, PreprocessConfig, check_spectral_options
+from aidetect.config import ArchitectureConfig, AugmentConfig, PreprocessConfig, check_named_vote, check_spectral_options
 from aidetect.errors import AidetectError
 from aidetect.recipes import RECIPE_OPTIONS
 
@@ -262,9 +262,7 @@ class TrainOptions:
 
     def check_vote(self) -> None:
         """A named vote must be one calibration takes (checked before training, not after it)."""
-        if self.vote is not None and self.vote not in CALIBRATION_VOTES:
-            raise AidetectError(f"--vote {self.vote}: choose one of {', '.join(CALIBRATION_VOTES)} "
-                                "(balanced is chosen per call, on detect and attribute)")
+        check_named_vote(self.vote)
 
     @classmethod
     def from_flat(cls, values: dict[str, Any]) -> "TrainOptions":
