@@ -198,12 +198,16 @@ def choose_detection_score(candidates: dict[str, np.ndarray], is_ai: np.ndarray)
 #: class mean recognises a generator enrolled later is not something the validation split of the
 #: trained classes can tell (docs/inference.md, where a rule that tried is measured and rejected).
 #: ``balanced`` is left out: over a gallery of one size per class it is the weighted vote; the
-#: user chooses it per call (``--vote balanced``).
-CALIBRATED_VOTES = ("majority", "weighted")
-MEASURED_VOTES = CALIBRATION_VOTES
+#: user chooses it per call (``--vote balanced``). In the order ties go.
+CALIBRATED_VOTES = ("weighted", "majority")
 #: The unknown rule of the centroid vote (aidetect.gallery.knn.class_mean_floors), as config.json states it.
 CENTROID_UNKNOWN_RULE = ("class mean: less similar to the winning class's mean than 95 % of its members are to the mean "
                          "of the others")
+
+
+def unknown_rule_of(vote: str) -> str:
+    """The unknown rule ``vote`` applies, as config.json states it."""
+    return CENTROID_UNKNOWN_RULE if vote == "centroid" else ClassifierConfig.unknown_rule
 
 
 def calibrate(gallery, embeddings: np.ndarray, labels: Sequence[str], unknown_thresholds: dict[str, float] | None = None,
@@ -211,8 +215,8 @@ def calibrate(gallery, embeddings: np.ndarray, labels: Sequence[str], unknown_th
     """Choose the vote (unless ``vote`` names it) and the detection rules on validation embeddings
     against ``gallery`` (``unknown_thresholds``: the row floors of the votes over neighbours, from
     the gallery when None; the centroid vote computes its floors on the class means)."""
-    if vote is not None and vote not in MEASURED_VOTES:
-        raise ValueError(f"vote {vote!r}: calibration takes one of {', '.join(MEASURED_VOTES)}")
+    if vote is not None and vote not in CALIBRATION_VOTES:
+        raise ValueError(f"vote {vote!r}: calibration takes one of {', '.join(CALIBRATION_VOTES)}")
     labels = np.asarray(labels)
     embeddings = np.asarray(embeddings, dtype=np.float32)
     result: dict = {"validation_images": int(len(labels))}
@@ -221,19 +225,18 @@ def calibrate(gallery, embeddings: np.ndarray, labels: Sequence[str], unknown_th
     accuracy, predictions = {}, {}
     # the votes over neighbours share one set of row floors; the centroid vote has its own, on the class mean
     classifiers = {v: KNNClassifier(gallery, vote=v, unknown_thresholds=None if v == "centroid" else unknown_thresholds)
-                   for v in MEASURED_VOTES}
+                   for v in CALIBRATION_VOTES}
     for v, classifier in classifiers.items():
         predictions[v] = classifier.predict(embeddings)
         accuracy[v] = vote_accuracy(predictions[v], labels)
     if vote is None:
-        vote = "weighted" if accuracy["weighted"] >= accuracy["majority"] else "majority"
+        vote = max(CALIBRATED_VOTES, key=accuracy.__getitem__)  # the first of equals: weighted
         result["vote_rule"] = "best validation accuracy of majority and weighted (ties: weighted)"
     else:
         result["vote_rule"] = f"named by the model's builder ({vote}); validation accuracy of each vote stored beside it"
     result["vote"] = vote
     result["validation_accuracy"] = accuracy
-    if vote == "centroid":
-        result["unknown_rule"] = CENTROID_UNKNOWN_RULE
+    result["unknown_rule"] = unknown_rule_of(vote)
     preds = predictions[vote]
     known = [p.label == UNKNOWN for p in preds]
     result["false_unknown_rate_validation"] = float(np.mean(known)) if known else None
@@ -338,7 +341,7 @@ def build_initial_gallery(
         err.print("no validation split: the detection threshold keeps its default"
                   + ("" if vote else ", and the vote its default"))
         named = {} if vote is None else {"vote": vote, "vote_rule": f"named by the model's builder ({vote}); no validation split",
-                                         "unknown_rule": CENTROID_UNKNOWN_RULE if vote == "centroid" else ClassifierConfig.unknown_rule}
+                                         "unknown_rule": unknown_rule_of(vote)}
         config.classifier = ClassifierConfig(detect_threshold_rule="default (no validation split)", **named)
         return
     if val_embedded is None:
