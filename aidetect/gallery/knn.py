@@ -146,60 +146,70 @@ def class_votes(similarities: np.ndarray, neighbor_codes: np.ndarray, n_classes:
     return votes
 
 
-def class_means(gallery, class_names: list[str], codes: np.ndarray, unit: bool = True) -> np.ndarray:
-    """[C, D] float32: the mean embedding of each class's gallery rows (made unit length with
-    ``unit``; a class with no rows gets zeros). Read in blocks, so a memory-mapped gallery of a
-    million rows is never copied to float32 whole."""
+def class_sums(gallery, n_classes: int, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """([C, D] float64 sum of each class's gallery rows, [C] row counts). Read in blocks, so a
+    memory-mapped gallery of a million rows is never copied to float64 whole."""
     embeddings = gallery.embeddings
-    sums = np.zeros((len(class_names), embeddings.shape[1]), dtype=np.float64)
+    sums = np.zeros((n_classes, embeddings.shape[1]), dtype=np.float64)
     block = 65536
     for start in range(0, len(codes), block):
         rows = np.asarray(embeddings[start:start + block], dtype=np.float64)
         block_codes = codes[start:start + block]
         # one bincount per dimension: linear in the rows, and no [rows, classes] one-hot in memory
         for d in range(rows.shape[1]):
-            sums[:, d] += np.bincount(block_codes, weights=rows[:, d], minlength=len(class_names))
-    counts = np.bincount(codes, minlength=len(class_names)).astype(np.float64)
-    means = sums / np.maximum(counts, 1.0)[:, None]
+            sums[:, d] += np.bincount(block_codes, weights=rows[:, d], minlength=n_classes)
+    return sums, np.bincount(codes, minlength=n_classes).astype(np.float64)
+
+
+def class_means(gallery, class_names: list[str], codes: np.ndarray, unit: bool = True,
+                sums: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """[C, D] float32: the mean embedding of each class's gallery rows (made unit length with
+    ``unit``; a class with no rows gets zeros), from :func:`class_sums` (given, or read now)."""
+    totals, counts = sums if sums is not None else class_sums(gallery, len(class_names), codes)
+    means = totals / np.maximum(counts, 1.0)[:, None]
     if unit:
         means = means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
     return means.astype(np.float32)
 
 
 def class_mean_floors(gallery, class_names: list[str], codes: np.ndarray, quantile: float = UNKNOWN_QUANTILE,
-                      max_queries: int = 1000, seed: int = 0) -> dict[str, float]:
+                      max_queries: int = 1000, seed: int = 0,
+                      sums: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float]:
     """The centroid vote's unknown rule: per class of at least 5 rows, the ``quantile`` quantile of
     its members' cosine to the unit mean of the class's *other* members (leave-one-out, so a
     member's own row does not pull the mean toward it; at most ``max_queries`` members, seeded).
     An image less similar to the winning class's mean than that is farther from the class than
-    95 % of the class's own images are."""
+    95 % of the class's own images are. ``sums``: :func:`class_sums`, given or read now."""
     rng = np.random.default_rng(seed)
     embeddings = gallery.embeddings
+    totals, _ = sums if sums is not None else class_sums(gallery, len(class_names), codes)
     floors: dict[str, float] = {}
     for code, name in enumerate(class_names):
         members = np.flatnonzero(codes == code)
         if len(members) < 5:
             continue
-        total = np.zeros(embeddings.shape[1], dtype=np.float64)
-        for start in range(0, len(members), 65536):
-            total += np.asarray(embeddings[members[start:start + 65536]], dtype=np.float64).sum(axis=0)
         queries = members if len(members) <= max_queries else np.sort(rng.choice(members, max_queries, replace=False))
         rows = np.asarray(embeddings[queries], dtype=np.float64)
-        others = total[None, :] - rows
+        others = totals[code][None, :] - rows
         cosine = (rows * others).sum(axis=1) / np.maximum(np.linalg.norm(others, axis=1) * np.linalg.norm(rows, axis=1), 1e-12)
         floors[name] = float(np.quantile(cosine, quantile))
     return floors
 
 
-def centroid_votes(embeddings: np.ndarray, means: np.ndarray, sizes: np.ndarray | None = None) -> np.ndarray:
-    """Class shares [Q, C]: softmax over the cosine of each query to each unit class mean; a class
-    with no rows (``sizes`` 0) gets no share."""
-    logits = np.asarray(embeddings, dtype=np.float32) @ means.T / CENTROID_TEMPERATURE
+def shares_from_cosines(cosines: np.ndarray, sizes: np.ndarray | None = None) -> np.ndarray:
+    """The centroid vote's class shares [Q, C] from each query's cosine to each unit class mean:
+    softmax(cosine / T); a class with no rows (``sizes`` 0) gets no share."""
+    logits = np.asarray(cosines, dtype=np.float32) / CENTROID_TEMPERATURE
     if sizes is not None:
         logits = np.where(np.asarray(sizes)[None, :] > 0, logits, -np.inf)
     logits = logits - logits.max(axis=1, keepdims=True)
     shares = np.exp(logits.astype(np.float64))
     return shares / shares.sum(axis=1, keepdims=True)
+
+
+def centroid_votes(embeddings: np.ndarray, means: np.ndarray, sizes: np.ndarray | None = None) -> np.ndarray:
+    """Class shares [Q, C] of the centroid vote for unit query rows and unit class means."""
+    return shares_from_cosines(np.asarray(embeddings, dtype=np.float32) @ means.T, sizes)
 
 
 class KNNClassifier:
@@ -234,14 +244,21 @@ class KNNClassifier:
         self._sides = None if real is None or real.all() else (np.flatnonzero(real), np.flatnonzero(~real))
         self._given_thresholds = unknown_thresholds
         self._statistics: tuple[dict[str, float], dict[str, float]] | None = None
+        self._sums: tuple[np.ndarray, np.ndarray] | None = None
         self._means: np.ndarray | None = None
         self._mean_floors: dict[str, float] | None = None
+
+    def _class_sums(self) -> tuple[np.ndarray, np.ndarray]:
+        """One pass over the gallery serves both the class means and their unknown floors."""
+        if self._sums is None:
+            self._sums = class_sums(self.gallery, len(self.class_names), self.codes)
+        return self._sums
 
     @property
     def means(self) -> np.ndarray:
         """[C, D] unit class means, in ``class_names`` order (computed on first use, then kept)."""
         if self._means is None:
-            self._means = class_means(self.gallery, self.class_names, self.codes)
+            self._means = class_means(self.gallery, self.class_names, self.codes, sums=self._class_sums())
         return self._means
 
     @property
@@ -253,7 +270,7 @@ class KNNClassifier:
             return self._given_thresholds
         if self.vote == "centroid":
             if self._mean_floors is None:
-                self._mean_floors = class_mean_floors(self.gallery, self.class_names, self.codes)
+                self._mean_floors = class_mean_floors(self.gallery, self.class_names, self.codes, sums=self._class_sums())
             return self._mean_floors
         return self._loo()[0]
 
@@ -281,7 +298,7 @@ class KNNClassifier:
         knn_sims, knn_idx = sims[:, : self.k], idx[:, : self.k]
         if self.vote == "centroid":
             mean_cosines = np.asarray(embeddings, dtype=np.float32) @ self.means.T
-            votes = centroid_votes(embeddings, self.means, self.class_sizes)
+            votes = shares_from_cosines(mean_cosines, self.class_sizes)
             order = np.argsort(-votes, axis=1)
             # the unknown rule reads what the vote read: the similarity to the winning class's mean
             nearest = np.take_along_axis(mean_cosines, order[:, :1], axis=1)[:, 0]
