@@ -33,7 +33,7 @@ from typing import Sequence
 
 import numpy as np
 
-from aidetect.config import CALIBRATION_VOTES, DEFAULT_DETECT_THRESHOLD, GALLERY_FILE, ClassifierConfig
+from aidetect.config import CALIBRATION_VOTES, DEFAULT_DETECT_THRESHOLD, GALLERY_FILE, NAMED_VOTE_RULE, ClassifierConfig
 from aidetect.console import err, warn
 from aidetect.data.discovery import DataSplits, Sample
 from aidetect.data.perturb import parse_perturbation
@@ -233,7 +233,7 @@ def calibrate(gallery, embeddings: np.ndarray, labels: Sequence[str], unknown_th
         vote = max(CALIBRATED_VOTES, key=accuracy.__getitem__)  # the first of equals: weighted
         result["vote_rule"] = "best validation accuracy of majority and weighted (ties: weighted)"
     else:
-        result["vote_rule"] = f"named by the model's builder ({vote}); validation accuracy of each vote stored beside it"
+        result["vote_rule"] = f"{NAMED_VOTE_RULE} ({vote}); validation accuracy of each vote stored beside it"
     result["vote"] = vote
     result["validation_accuracy"] = accuracy
     result["unknown_rule"] = unknown_rule_of(vote)
@@ -340,7 +340,7 @@ def build_initial_gallery(
     if not validation:
         err.print("no validation split: the detection threshold keeps its default"
                   + ("" if vote else ", and the vote its default"))
-        named = {} if vote is None else {"vote": vote, "vote_rule": f"named by the model's builder ({vote}); no validation split",
+        named = {} if vote is None else {"vote": vote, "vote_rule": f"{NAMED_VOTE_RULE} ({vote}); no validation split",
                                          "unknown_rule": unknown_rule_of(vote)}
         config.classifier = ClassifierConfig(detect_threshold_rule="default (no validation split)", **named)
         return

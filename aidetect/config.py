@@ -263,6 +263,8 @@ VOTES = ("majority", "weighted", "balanced", "centroid")
 #: The votes calibration measures and a model's builder may name (`train --vote`); ``balanced``
 #: is a per-call choice only (aidetect.calibration).
 CALIBRATION_VOTES = ("majority", "weighted", "centroid")
+#: How ``classifier.vote_rule`` begins for a vote the model's builder named.
+NAMED_VOTE_RULE = "named by the model's builder"
 
 
 def check_named_vote(vote: str | None) -> None:
@@ -330,6 +332,11 @@ class ClassifierConfig:
     @property
     def calibrated(self) -> bool:
         return self.probability_method in PROBABILITY_METHODS
+
+    @property
+    def vote_named(self) -> bool:
+        """The vote was named by the model's builder, not chosen on validation (aidetect.calibration)."""
+        return self.vote_rule.startswith(NAMED_VOTE_RULE)
 
     @property
     def threshold_on(self) -> str:

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = [label_of[p] for p in embedded.paths]
     vote = args.vote
     stored = session.model.config.classifier
-    if vote is None and stored.vote_rule.startswith("named"):
+    if vote is None and stored.vote_named:
         vote = stored.vote  # a vote named on outside measurements is not the validation split's to undo
         print(f"keeping the vote named before: {vote} (--vote auto chooses on validation)", file=sys.stderr)
     rules = calibrate(session.gallery, embedded.embeddings, labels, vote=None if vote == "auto" else vote)
