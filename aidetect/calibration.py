@@ -202,7 +202,7 @@ def choose_detection_score(candidates: dict[str, np.ndarray], is_ai: np.ndarray)
 CALIBRATED_VOTES = ("weighted", "majority")
 #: The unknown rule of the centroid vote (aidetect.gallery.knn.class_mean_floors), as config.json states it.
 CENTROID_UNKNOWN_RULE = ("class mean: less similar to the winning class's mean than 95 % of its members are to the mean "
-                         "of the others")
+                         "of the others, and than half its gap to the next class mean (at most 4x the former)")
 
 
 def unknown_rule_of(vote: str) -> str:

@@ -359,8 +359,10 @@ def test_centroid_vote_keeps_a_spread_class_whose_rows_are_crowded_out():
 
 
 def test_class_mean_floors_follow_their_definition():
-    """Per class of 5 rows or more: the 5 % quantile of each member's cosine to the unit mean of
-    the class's other members; the centroid vote's unknown rule uses them."""
+    """Per class of 5 rows or more, in distances (1 − cosine): the larger of (a) the 95 % quantile
+    of each member's distance to the unit mean of the class's other members and (b) half the median
+    distance from its members to the nearest other class mean, (b) capped at 4 × (a); the centroid
+    vote's unknown rule uses them."""
     from aidetect.gallery.knn import class_mean_floors
 
     embeddings, labels = clusters(CENTRES, 20, 0.3, seed=3)
@@ -369,12 +371,22 @@ def test_class_mean_floors_follow_their_definition():
     knn = KNNClassifier(gallery, vote="centroid")
     floors = class_mean_floors(gallery, knn.class_names, knn.codes)
     assert set(floors) == set(CENTRES) and knn.unknown_thresholds == floors  # "tiny" has under 5 rows
+    leave_one_out_only = class_mean_floors(gallery, knn.class_names, knn.codes, gap_fraction=0.0)
     rows = gallery.embeddings.astype(np.float64)
+    all_means = {name: rows[gallery.labels() == name].mean(axis=0) for name in set(labels)}
+    widened = 0
     for name, floor in floors.items():
         members = rows[gallery.labels() == name]
         others = members.sum(axis=0)[None, :] - members
         cosine = (members * others).sum(axis=1) / (np.linalg.norm(others, axis=1) * np.linalg.norm(members, axis=1))
-        assert floor == pytest.approx(float(np.quantile(cosine, 0.05)), abs=1e-6)
+        a = 1.0 - float(np.quantile(cosine, 0.05))
+        assert leave_one_out_only[name] == pytest.approx(1.0 - a, abs=1e-6)
+        other_means = np.stack([m / np.linalg.norm(m) for other, m in all_means.items() if other != name])
+        unit_members = members / np.linalg.norm(members, axis=1, keepdims=True)
+        b = 0.5 * float(np.median(1.0 - (unit_members @ other_means.T).max(axis=1)))
+        assert floor == pytest.approx(1.0 - max(a, min(b, 4.0 * a)), abs=1e-6)
+        widened += floor < leave_one_out_only[name] - 1e-9
+    assert widened  # the gap term moved at least one floor here, so the check above tested it
     # the votes over neighbours keep their floors on the nearest row
     assert KNNClassifier(gallery, vote="weighted").unknown_thresholds != floors
 
@@ -391,3 +403,29 @@ def test_centroid_vote_gives_a_class_with_no_rows_no_share():
     assert (shares[:, 2] == 0).all()
     np.testing.assert_allclose(shares.sum(axis=1), 1.0)
     assert centroid_votes(queries, means)[0, 2] > 0.9  # without the sizes the empty class would win
+
+
+def test_centroid_unknown_rule_keeps_a_tight_class_near_images_and_turns_away_far_ones():
+    """A tight class far from the others: an image a little beyond what its own members spread to
+    (a re-encoded image of it) keeps its class under the gap term, where the leave-one-out floor
+    alone turned it away; an image past 4 × that spread is `unknown` either way."""
+    from aidetect.gallery.knn import class_mean_floors
+
+    embeddings, labels = clusters(CENTRES, 40, 0.02, seed=5)  # tight, far-apart classes
+    gallery = gallery_of(embeddings, labels)
+    knn = KNNClassifier(gallery, vote="centroid")
+    strict = KNNClassifier(gallery, vote="centroid",
+                           unknown_thresholds=class_mean_floors(gallery, knn.class_names, knn.codes, gap_fraction=0.0))
+    a = 1.0 - strict.unknown_thresholds["gen_a"]
+
+    def at_distance(d: float) -> np.ndarray:  # a unit vector at distance d (1 − cosine) from gen_a's mean
+        mean = knn.means[knn.class_names.index("gen_a")].astype(np.float64)
+        side = np.array([0, 0, 0, 1.0]) - mean @ np.array([0, 0, 0, 1.0]) * mean
+        side /= np.linalg.norm(side)
+        return (((1 - d) * mean + np.sqrt(1 - (1 - d) ** 2) * side)[None, :]).astype(np.float32)
+
+    near = at_distance(2.0 * a)
+    assert strict.predict(near)[0].label == UNKNOWN
+    assert knn.predict(near)[0].label == "gen_a"
+    far = at_distance(5.0 * a)
+    assert knn.predict(far)[0].label == UNKNOWN and knn.predict(far)[0].vote_label == "gen_a"

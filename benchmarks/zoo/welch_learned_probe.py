@@ -44,6 +44,10 @@ training image in the gallery (the clean one and N-1 after the training augmenta
 the product's gallery of clean images alone: whether a gallery that covers recompression finds
 recompressed test images' neighbours.
 
+With ``--detection-scores`` a second table scores real against AI by other rules than the similarity
+gap over the same readings (:func:`detection_scores`): whether detection is limited by the score or
+by the embedding.
+
 With ``--enroll DIR --heldout DIR`` (benchmarks/zoo/new_generator.py's folders: a generator from
 outside the zoo), the README's enrollment demo in this setting: the first 50 images of DIR join the
 gallery as a new class (beside the whole train split, as in the product, and beside 50 of each
@@ -75,7 +79,7 @@ from aidetect.models.readout import WCCN_SHRINKAGE, fit_whitened_projection  # n
 from aidetect.recipes import RECIPES  # noqa: E402
 from feature_probe import knn_accuracy, split_files  # noqa: E402
 from welch_probe import (  # noqa: E402
-    RawSpectrum, check_zoo_arguments, fifty_per_class, fit_readings, raw_features, score_conditions, unit,
+    REAL, RawSpectrum, check_zoo_arguments, fifty_per_class, fit_readings, raw_features, score_conditions, similarity_gap, unit,
 )
 
 EMBEDDING_DIM = 128
@@ -295,6 +299,49 @@ def pretrain_on_procedural(reader: nn.Module, root: Path, *, hidden: int, epochs
                      temperature=temperature)
 
 
+def detection_scores(readings: dict, train: np.ndarray, train_labels: np.ndarray, classes: list[str], fifty: np.ndarray,
+                     args: argparse.Namespace, reader: nn.Module, test_paths: list[str], test_labels: np.ndarray,
+                     preprocess: PreprocessConfig, conditions: dict) -> list[dict]:
+    """Other real-against-AI scores over each reading beside the product's similarity gap (k = 11):
+    the gap at k = 1 and 32, the real side alone (minus the mean similarity to the 11 nearest real
+    rows: a one-class score, blind to which generators the gallery holds), the class-mean gap (the
+    best AI class mean's cosine minus the real mean's) and a logistic regression fitted on the
+    gallery's rows (real against the rest, classes balanced). AUC on the seen generators' test
+    images and on the left-out ones', each against the real test images."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    from aidetect.gallery.search import knn_search
+
+    real = classes.index(REAL)
+    zero_shot = np.isin(test_labels, [classes.index(c) for c in args.leave_out])
+    is_ai = test_labels != real
+    rows = []
+    print("\n| reading | condition | gallery | detection score | seen AUC | zero-shot AUC |\n|---|---|---|---|---|---|")
+    for condition, perturb in conditions.items():
+        test = raw_features(reader, test_paths, preprocess, perturb=perturb, cache=args.cache)
+        for name, read in readings.items():
+            with torch.inference_mode():
+                gallery_all, queries = unit(read(train)), unit(read(test))
+            for label, rows_of in (("all", np.arange(len(train_labels))), ("50", fifty)):
+                gallery, labels = gallery_all[rows_of], train_labels[rows_of]
+                scores = {f"gap, k = {k}": similarity_gap(gallery, labels == real, queries, k) for k in (1, 11, 32)}
+                real_side, _ = knn_search(queries, gallery[labels == real].astype(np.float16), 11)
+                scores["real side alone, k = 11"] = -real_side.mean(axis=1)
+                cosines = queries @ unit(np.stack([gallery[labels == c].mean(axis=0) for c in range(len(classes))])).T
+                scores["class-mean gap"] = np.delete(cosines, real, axis=1).max(axis=1) - cosines[:, real]
+                logistic = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced").fit(gallery, labels != real)
+                scores["logistic regression"] = logistic.decision_function(queries)
+                for score_name, score in scores.items():
+                    seen = roc_auc_score(is_ai[~zero_shot], score[~zero_shot])
+                    unseen = roc_auc_score(is_ai[zero_shot | ~is_ai], score[zero_shot | ~is_ai]) if zero_shot.any() else None
+                    rows.append({"reading": name, "condition": condition, "gallery": label, "detection_score": score_name,
+                                 "seen_auc": 100 * seen, "zero_shot_auc": None if unseen is None else 100 * unseen})
+                    print(f"| {name} | {condition} | {label} | {score_name} | {100 * seen:.1f} | "
+                          f"{'–' if unseen is None else f'{100 * unseen:.1f}'} |", flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("zoo", type=Path, help="data root with train/ and test/ class folders (the zoo)")
@@ -307,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="mlp: the standardised spectrum into the MLP; logpolar: LogPolarNet (read on a log-polar grid, resize-blind)")
     parser.add_argument("--gallery-views", type=int, default=1,
                         help="also score with the first N views of every training image in the gallery (clean + N-1 augmented)")
+    parser.add_argument("--detection-scores", action="store_true",
+                        help="also compare real-against-AI scores beside the similarity gap (see detection_scores)")
     parser.add_argument("--per-class", type=int, default=32, help="rows of each class in a batch")
     parser.add_argument("--temperature", type=float, default=0.1,
                         help="SupCon's temperature (fixed); a higher one is more tolerant of spread within a class")
@@ -400,6 +449,9 @@ def main(argv: list[str] | None = None) -> int:
                                  lambda perturb: raw_features(reader, test_paths, preprocess, perturb=perturb, cache=args.cache),
                                  test_labels, conditions=conditions, classes=classes, leave_out=args.leave_out,
                                  fifty=np.concatenate([fifty + i * len(train_labels) for i in range(n)]), k=args.k)
+    if args.detection_scores:
+        rows += detection_scores(readings, train, train_labels, classes, fifty, args, reader, test_paths, test_labels,
+                                 preprocess, conditions)
     if args.enroll is not None:
         pick = lambda folder: sorted(str(p) for p in folder.iterdir() if is_image_name(p.name))  # noqa: E731
         enrolled = raw_features(reader, pick(args.enroll)[:50], preprocess, cache=args.cache)

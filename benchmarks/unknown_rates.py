@@ -1,0 +1,125 @@
+"""How often the `unknown` rule turns away a gallery class's own images, and how often it catches a generator the gallery lacks.
+
+    python benchmarks/unknown_rates.py --data /work/zoo [--model DIR] [--conditions clean jpeg:75 wild]
+        [--outside NAME=DIR ...] [--gap-fraction 0 0.5] [--vote weighted|majority|balanced|centroid]
+
+The rule's two errors, through the product's classifier (aidetect.gallery.knn), on the model's
+own gallery and vote: a test image of a class the gallery holds called `unknown` (an analyst loses
+an attribution the vote had), and an image of a generator the gallery does not hold *not* called
+`unknown` (it is attributed to a class it does not belong to). For the second, each generator
+class is taken out of the gallery in turn and its test images attributed against the rest (a
+generator the encoder trained on, so the easiest kind to catch), and each ``--outside`` folder holds
+images of one such generator (benchmarks/zoo/new_generator.py's held-out folder, say). Every
+test condition is applied to both, as `aidetect evaluate --perturb` applies it.
+
+``--gap-fraction``: the floors the rule is run with, per value: the model's vote's floors
+computed with that gap term (0: none; for the votes over neighbours the product's rule uses 0.5,
+aidetect.gallery.knn.leave_one_out_statistics; for the centroid vote, class_mean_floors). One
+embedding per image and condition serves every rule. Prints a Markdown table; nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse_outside(items: list[str], parser: argparse.ArgumentParser) -> list[tuple[str, Path]]:
+    outside = []
+    for item in items:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not Path(folder).is_dir():
+            parser.error(f"--outside {item!r}: give NAME=DIR with DIR a folder of images")
+        outside.append((name, Path(folder)))
+    return outside
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="data root with a test/ split, one folder per gallery class")
+    parser.add_argument("--model", type=Path, default=None, help="model directory (default: the bundled one)")
+    parser.add_argument("--conditions", nargs="+", default=["clean", "jpeg:75", "wild"], help="test conditions (--perturb syntax)")
+    parser.add_argument("--outside", nargs="*", default=[], metavar="NAME=DIR", help="images of a generator the gallery lacks")
+    parser.add_argument("--vote", choices=("weighted", "majority", "balanced", "centroid"),
+                        help="run this vote and its rule instead of the model's")
+    parser.add_argument("--gap-fraction", nargs="+", type=float, default=[0.0, 0.5], help="gap terms to compare")
+    args = parser.parse_args(argv)
+    if not (args.data / "test").is_dir():
+        parser.error(f"{args.data / 'test'} is missing: --data needs a test/ split")
+    outside = parse_outside(args.outside, parser)
+    if any(g < 0 for g in args.gap_fraction):
+        parser.error("--gap-fraction must be 0 or more")
+
+    import torch
+
+    torch.set_num_threads(1)
+    from aidetect.data.discovery import discover
+    from aidetect.data.images import is_image_name
+    from aidetect.data.perturb import parse_perturbation
+    from aidetect.embedding import embed_files
+    from aidetect.gallery.classifier import classifier_for
+    from aidetect.gallery.knn import class_mean_floors, leave_one_out_statistics
+    from aidetect.labels import REAL, UNKNOWN
+    from aidetect.session import open_session
+
+    session = open_session(args.model, device="cpu")
+    gallery, rules = session.gallery, session.rules
+    if args.vote:
+        rules = dataclasses.replace(rules, vote=args.vote)
+    classes = set(gallery.classes())
+    test = [s for s in discover(str(args.data), "auto", seed=0).test if s.label in classes]
+    if not test:
+        parser.error(f"{args.data / 'test'} has no folder named after a gallery class ({', '.join(sorted(classes))})")
+    paths = [s.path for s in test] + [str(p) for _, folder in outside for p in sorted(folder.iterdir()) if is_image_name(p.name)]
+    truth = [s.label for s in test] + [name for name, folder in outside for p in sorted(folder.iterdir()) if is_image_name(p.name)]
+
+    def floors(held, gap_fraction: float) -> dict[str, float]:
+        if rules.vote == "centroid":
+            knn = classifier_for(held, rules)
+            return class_mean_floors(held, knn.class_names, knn.codes, gap_fraction=gap_fraction)
+        return leave_one_out_statistics(held, gap_fraction=gap_fraction)[0]
+
+    # each generator class taken out of the gallery in turn: its test images are then a generator the
+    # gallery lacks (one the encoder was trained on, so the easiest kind to turn away)
+    without = {c: gallery.subset(np.flatnonzero(gallery.labels() != c)) for c in sorted(classes - {REAL})}
+    rule_floors = {g: floors(gallery, g) for g in args.gap_fraction}
+    floors_without = {(c, g): floors(held, g) for c, held in without.items() for g in args.gap_fraction}
+    names = [name for name, _ in outside]
+    print(f"model {session.fingerprint}, vote {rules.vote}; {len(test)} test images of {len(classes)} gallery classes")
+    print()
+    print("| gap term | condition | own images `unknown` | own images attributed right | most turned away (class: %) | "
+          "real test images `unknown` | each generator taken out of the gallery: its images `unknown`, mean (lowest) | "
+          + " | ".join(f"{n} `unknown`" for n in names) + " |")
+    print("|---|---|---|---|---|---|---|" + "---|" * len(names))
+    for condition in args.conditions:
+        perturb = None if condition == "clean" else parse_perturbation(condition)
+        embedded = embed_files(session.model.encoder, session.model.config.preprocess, paths, labels=list(range(len(paths))),
+                               progress=None, perturb=perturb)
+        labels = np.array([truth[i] for i in embedded.labels])
+        own = np.isin(labels, sorted(classes))
+        for gap_fraction, thresholds in rule_floors.items():
+            knn = classifier_for(gallery, rules, unknown_thresholds=thresholds)
+            called = np.array([p.label for p in knn.predict(embedded.embeddings, top=0)])
+            unknown = called == UNKNOWN
+            worst = max(sorted(classes), key=lambda c: unknown[labels == c].mean() if (labels == c).any() else -1)
+            cells = [f"{100 * unknown[labels == n].mean():.1f}" if (labels == n).any() else "–" for n in names]
+            caught = {}
+            for c, held in without.items():
+                mine = labels == c
+                held_knn = classifier_for(held, rules, unknown_thresholds=floors_without[(c, gap_fraction)])
+                caught[c] = 100 * np.mean([p.label == UNKNOWN for p in held_knn.predict(embedded.embeddings[mine], top=0)])
+            lowest = min(caught, key=caught.get)
+            print(f"| {gap_fraction:g} | {condition} | {100 * unknown[own].mean():.1f} | {100 * (called[own] == labels[own]).mean():.1f} | "
+                  f"{worst}: {100 * unknown[labels == worst].mean():.1f} | {100 * unknown[labels == REAL].mean():.1f} | "
+                  f"{np.mean(list(caught.values())):.1f} ({lowest}: {caught[lowest]:.1f}) | " + " | ".join(cells) + " |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
