@@ -68,7 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     from aidetect.labels import REAL, UNKNOWN
     from aidetect.session import open_session
 
-    session = open_session(args.model, device="cpu")
+    from aidetect.errors import AidetectError
+
+    try:
+        session = open_session(args.model, device="cpu")
+    except AidetectError as exc:
+        parser.error(str(exc))
     gallery, rules = session.gallery, session.rules
     if args.vote:
         rules = dataclasses.replace(rules, vote=args.vote)

@@ -48,6 +48,11 @@ With ``--detection-scores`` a second table scores real against AI by other rules
 gap over the same readings (:func:`detection_scores`): whether detection is limited by the score or
 by the embedding.
 
+With ``--canonical-jpeg Q`` every image read is re-saved as a JPEG at quality Q first
+(:class:`CanonicalJPEG`): the zoo's `real` windows carry their photos' JPEG grid and its
+generators' files do not (docs/zoo-data.md), and a learned reading that leans on that cannot
+survive a light re-save of an AI image.
+
 With ``--enroll DIR --heldout DIR`` (benchmarks/zoo/new_generator.py's folders: a generator from
 outside the zoo), the README's enrollment demo in this setting: the first 50 images of DIR join the
 gallery as a new class (beside the whole train split, as in the product, and beside 50 of each
@@ -58,6 +63,8 @@ class), and the table's last rows say how many held-out images the vote gives to
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import io
 import json
 import math
 import sys
@@ -68,6 +75,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
@@ -202,6 +210,27 @@ class LogPolarConv(nn.Module):
     def forward(self, polar: torch.Tensor) -> torch.Tensor:
         h = self.net(polar)
         return torch.cat([h.mean(dim=-1), h.amax(dim=-1)], dim=1)
+
+
+class CanonicalJPEG(nn.Module):
+    """``reader`` after re-saving every image (the [N, 3, H, W] tensor in [0, 1] it is given, after
+    any augmentation or test condition) as a JPEG at ``quality``: training, gallery and queries all
+    carry JPEG's 8×8 grid, so its presence cannot tell a class."""
+
+    def __init__(self, reader: nn.Module, quality: int) -> None:
+        super().__init__()
+        self.reader, self.quality = reader, quality
+        self.feature = f"{reader.feature}-jpeg{quality}"  # its own cache keys
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        resaved = []
+        for image in images:
+            pixels = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+            buffer = io.BytesIO()
+            Image.fromarray(pixels).save(buffer, format="JPEG", quality=self.quality)
+            decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+            resaved.append(torch.from_numpy(decoded.copy()).permute(2, 0, 1).float() / 255)
+        return self.reader(torch.stack(resaved))
 
 
 class LogPolarNet(nn.Module):
@@ -356,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also score with the first N views of every training image in the gallery (clean + N-1 augmented)")
     parser.add_argument("--detection-scores", action="store_true",
                         help="also compare real-against-AI scores beside the similarity gap (see detection_scores)")
+    parser.add_argument("--jpeg-p", type=float, help="the augmented views' JPEG probability (default the recipe's 0.5)")
+    parser.add_argument("--canonical-jpeg", type=int, metavar="Q",
+                        help="re-save every image read (training, gallery, test) as a JPEG at quality Q first")
     parser.add_argument("--per-class", type=int, default=32, help="rows of each class in a batch")
     parser.add_argument("--temperature", type=float, default=0.1,
                         help="SupCon's temperature (fixed); a higher one is more tolerant of spread within a class")
@@ -387,6 +419,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--temperature must be above 0")
     if args.read_hidden and (args.hidden == 0 or args.init_map):
         parser.error("--read-hidden reads the hidden layer of the plain MLP: not with --hidden 0 or --init-map")
+    if args.jpeg_p is not None and not 0 <= args.jpeg_p <= 1:
+        parser.error("--jpeg-p must lie between 0 and 1")
+    if args.canonical_jpeg is not None and not 1 <= args.canonical_jpeg <= 100:
+        parser.error("--canonical-jpeg must lie between 1 and 100")
     if not 1 <= args.gallery_views <= args.views:
         parser.error(f"--gallery-views must lie between 1 and --views ({args.views})")
     if args.net != "mlp" and (args.init_map or args.pretrain is not None or args.hidden == 0):
@@ -399,7 +435,11 @@ def main(argv: list[str] | None = None) -> int:
 
     preprocess = PreprocessConfig(image_size=args.image_size, mode="crop")
     augment = RECIPES["fingerprint"].augment
+    if args.jpeg_p is not None:
+        augment = dataclasses.replace(augment, jpeg_p=args.jpeg_p)
     reader = RawSpectrum("welch").eval()
+    if args.canonical_jpeg:
+        reader = CanonicalJPEG(reader, args.canonical_jpeg).eval()
     train_paths, train_labels = split_files(args.zoo, "train", classes, 0, args.seed)
     test_paths, test_labels = split_files(args.zoo, "test", classes, 0, args.seed)
 
@@ -475,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({"zoo": str(args.zoo), "image_size": args.image_size, "views": args.views, "init_map": args.init_map, "pretrain": str(args.pretrain or ""), "mix": str(args.mix or ""),
                                          "leave_out": args.leave_out, "epochs": args.epochs, "hidden": args.hidden,
                                          "temperature": args.temperature, "read_hidden": args.read_hidden,
-                                         "k": args.k, "net": args.net, "gallery_views": args.gallery_views, "rows": rows}, indent=1))
+                                         "k": args.k, "net": args.net, "gallery_views": args.gallery_views, "canonical_jpeg": args.canonical_jpeg, "jpeg_p": args.jpeg_p, "rows": rows}, indent=1))
     return 0
 
 

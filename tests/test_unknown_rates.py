@@ -1,0 +1,49 @@
+"""benchmarks/unknown_rates.py: the unknown rule's two errors, through the product's classifier."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+from helpers import load_script
+
+
+def _load():
+    return load_script("benchmarks/unknown_rates.py", "unknown_rates_under_test")
+
+
+def _rows(out: str) -> list[list[str]]:
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in out.splitlines()
+            if re.match(r"\| \d", line)]
+
+
+@pytest.mark.parametrize("vote", ["centroid", "weighted"])
+def test_the_gap_term_only_widens_floors(vote, tiny_model, synthetic_data, tmp_path, capsys):
+    # an "outside" folder of one gallery class's test images: named apart, read as the rest are
+    outside = tmp_path / "copies"
+    shutil.copytree(synthetic_data / "test" / "gen_b", outside)
+    script = _load()
+    assert script.main(["--data", str(synthetic_data), "--model", str(tiny_model), "--conditions", "clean",
+                        "--outside", f"copies={outside}", "--gap-fraction", "0", "0.5", "--vote", vote]) == 0
+    out = capsys.readouterr().out
+    assert f"vote {vote};" in out
+    rows = {row[0]: row for row in _rows(out)}
+    assert set(rows) == {"0", "0.5"}
+    own = {g: float(rows[g][2]) for g in rows}
+    caught = {g: float(re.match(r"([\d.]+) \(", rows[g][6]).group(1)) for g in rows}
+    # the gap term can only lower a floor (a distance of max(a, min(b, 4a)) >= a): never more unknown
+    assert own["0.5"] <= own["0"] and caught["0.5"] <= caught["0"]
+    for row in rows.values():
+        assert all(0.0 <= float(v) <= 100.0 for v in (row[2], row[3], row[5], row[7]))
+
+
+def test_bad_arguments_are_one_line_usage_errors(tmp_path, capsys):
+    script = _load()
+    for argv, message in ((["--data", str(tmp_path)], "test/ split"),
+                          (["--data", str(tmp_path), "--outside", "nofolder"], "NAME=DIR")):
+        (tmp_path / "test").mkdir(exist_ok=True) if "--outside" in argv else None
+        with pytest.raises(SystemExit) as exit_info:
+            script.main(argv)
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err

@@ -1,0 +1,74 @@
+"""The readings benchmarks/zoo/welch_learned_probe.py measures beside the product's: the Welch
+spectrum on a log-polar grid (--net logpolar) and a JPEG re-save before reading (--canonical-jpeg)."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import torch
+from PIL import Image
+
+from helpers import load_script
+
+
+def _probe():
+    return load_script("benchmarks/zoo/welch_learned_probe.py", "welch_learned_probe_under_test")
+
+
+def _striped(period: float, size: int = 256) -> torch.Tensor:
+    """A grey image with a vertical-stripe trace of ``period`` pixels over a little noise."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.arange(size, dtype=torch.float32)
+    image = 0.5 + 0.02 * torch.rand(1, 3, size, size, generator=generator)
+    return image + 0.2 * torch.cos(2 * math.pi * x / period)[None, None, None, :]
+
+
+def _peak(probe, image: torch.Tensor) -> tuple[float, float]:
+    """(direction in degrees, radius in cycles per pixel) of the strongest anisotropic log-polar bin."""
+    from aidetect.models.welch import WelchPowerSpectrum
+
+    polar = probe.LogPolarSpectrum()
+    reading = polar(WelchPowerSpectrum()(image))[0, :-1]  # the direction channels, not the slope
+    angle, radius = divmod(int(reading.argmax()), polar.radii)
+    lowest, highest = 2 / polar.tile, probe.LOG_POLAR_HIGHEST
+    return -90 + 180 * angle / polar.angles, lowest * (highest / lowest) ** (radius / (polar.radii - 1))
+
+
+def test_a_trace_lands_at_its_direction_and_radius_and_a_resize_moves_it_along_the_radius():
+    probe = _probe()
+    angle, radius = _peak(probe, _striped(8))
+    assert angle == 0 and abs(radius - 1 / 8) < 0.01  # horizontal frequency 1/8 cycle per pixel
+    # the same trace at twice the period (an image upscaled 2x) sits one octave lower, same direction
+    angle2, radius2 = _peak(probe, _striped(16))
+    assert angle2 == 0 and abs(math.log2(radius / radius2) - 1) < 0.1
+
+
+def test_the_log_polar_net_gives_unit_embeddings_and_a_hidden_layer():
+    probe = _probe()
+    net = probe.LogPolarNet(32).eval()
+    raw = torch.randn(4, 64 * 33)
+    assert torch.allclose(net(raw).norm(dim=1), torch.ones(4), atol=1e-5)
+    assert net.hidden(raw).shape == (4, 32)
+
+
+def test_canonical_jpeg_reads_the_image_as_saved_at_its_quality():
+    probe = _probe()
+    from aidetect.models.welch import WelchPowerSpectrum
+
+    class Reader(torch.nn.Module):
+        feature = "welch"
+
+        def forward(self, images):
+            return WelchPowerSpectrum()(images)
+
+    image = _striped(8).clamp(0, 1)
+    pixels = (image[0] * 255).round().byte().permute(1, 2, 0).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
+    saved = torch.from_numpy(np.asarray(Image.open(buffer).convert("RGB")).copy()).permute(2, 0, 1).float()[None] / 255
+    canonical = probe.CanonicalJPEG(Reader(), 90)
+    assert canonical.feature == "welch-jpeg90"  # its own cache keys
+    assert torch.allclose(canonical(image), Reader()(saved))
+    assert not torch.allclose(canonical(image), Reader()(image))
