@@ -30,6 +30,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def shortfall(prediction, thresholds: dict[str, float]) -> float:
+    """The winning class's floor minus the image's similarity to it (nearest row, or class mean
+    under the centroid vote): above 0 the rule says `unknown`. A class with no floor (under 5 rows)
+    never turns an image away: -2, below any cosine difference."""
+    floor = thresholds.get(prediction.vote_label)
+    return -2.0 if floor is None else floor - prediction.nearest_in_class
+
+
 def parse_outside(items: list[str], parser: argparse.ArgumentParser) -> list[tuple[str, Path]]:
     outside = []
     for item in items:
@@ -53,32 +61,37 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.data / "test").is_dir():
         parser.error(f"{args.data / 'test'} is missing: --data needs a test/ split")
     outside = parse_outside(args.outside, parser)
-    if any(g < 0 for g in args.gap_fraction):
+    if not all(g >= 0 for g in args.gap_fraction):  # NaN fails too
         parser.error("--gap-fraction must be 0 or more")
 
     import torch
+    from sklearn.metrics import roc_auc_score
 
     torch.set_num_threads(1)
     from aidetect.data.discovery import discover
     from aidetect.data.images import is_image_name
     from aidetect.data.perturb import parse_perturbation
     from aidetect.embedding import embed_files
+    from aidetect.errors import AidetectError
     from aidetect.gallery.classifier import classifier_for
     from aidetect.gallery.knn import class_mean_floors, leave_one_out_statistics
     from aidetect.labels import REAL, UNKNOWN
     from aidetect.session import open_session
 
-    from aidetect.errors import AidetectError
-
-    try:
+    try:  # everything the command line names, before any image is read
+        conditions = {c: None if c == "clean" else parse_perturbation(c) for c in args.conditions}
         session = open_session(args.model, device="cpu")
+        test_split = discover(str(args.data), "auto", seed=0).test
     except AidetectError as exc:
         parser.error(str(exc))
     gallery, rules = session.gallery, session.rules
     if args.vote:
         rules = dataclasses.replace(rules, vote=args.vote)
     classes = set(gallery.classes())
-    test = [s for s in discover(str(args.data), "auto", seed=0).test if s.label in classes]
+    taken = sorted(name for name, _ in outside if name in classes)
+    if taken:
+        parser.error(f"--outside {taken[0]}=…: that is a gallery class; name the outside generator apart")
+    test = [s for s in test_split if s.label in classes]
     if not test:
         parser.error(f"{args.data / 'test'} has no folder named after a gallery class ({', '.join(sorted(classes))})")
     paths = [s.path for s in test] + [str(p) for _, folder in outside for p in sorted(folder.iterdir()) if is_image_name(p.name)]
@@ -92,37 +105,54 @@ def main(argv: list[str] | None = None) -> int:
 
     # each generator class taken out of the gallery in turn: its test images are then a generator the
     # gallery lacks (one the encoder was trained on, so the easiest kind to turn away)
-    without = {c: gallery.subset(np.flatnonzero(gallery.labels() != c)) for c in sorted(classes - {REAL})}
+    tested = {s.label for s in test}
+    without = {c: gallery.subset(np.flatnonzero(gallery.labels() != c)) for c in sorted(tested - {REAL})}
     rule_floors = {g: floors(gallery, g) for g in args.gap_fraction}
     floors_without = {(c, g): floors(held, g) for c, held in without.items() for g in args.gap_fraction}
     names = [name for name, _ in outside]
     print(f"model {session.fingerprint}, vote {rules.vote}; {len(test)} test images of {len(classes)} gallery classes")
+    lowest_gap, highest_gap = min(rule_floors), max(rule_floors)
+    moved = [f"{c} {rule_floors[lowest_gap][c]:.3f} → {rule_floors[highest_gap][c]:.3f}" for c in sorted(rule_floors[lowest_gap])
+             if rule_floors[highest_gap].get(c) != rule_floors[lowest_gap][c]]
+    if highest_gap != lowest_gap:
+        print(f"floors the gap term {highest_gap:g} moves from {lowest_gap:g}: {', '.join(moved) or 'none'}")
     print()
     print("| gap term | condition | own images `unknown` | own images attributed right | most turned away (class: %) | "
           "real test images `unknown` | each generator taken out of the gallery: its images `unknown`, mean (lowest) | "
+          "AUROC, own images against taken-out ones, of the similarity short of the floor | "
           + " | ".join(f"{n} `unknown`" for n in names) + " |")
-    print("|---|---|---|---|---|---|---|" + "---|" * len(names))
-    for condition in args.conditions:
-        perturb = None if condition == "clean" else parse_perturbation(condition)
+    print("|---|---|---|---|---|---|---|---|" + "---|" * len(names))
+    for condition, perturb in conditions.items():
         embedded = embed_files(session.model.encoder, session.model.config.preprocess, paths, labels=list(range(len(paths))),
                                progress=None, perturb=perturb)
         labels = np.array([truth[i] for i in embedded.labels])
         own = np.isin(labels, sorted(classes))
         for gap_fraction, thresholds in rule_floors.items():
             knn = classifier_for(gallery, rules, unknown_thresholds=thresholds)
-            called = np.array([p.label for p in knn.predict(embedded.embeddings, top=0)])
+            predictions = knn.predict(embedded.embeddings, top=0)
+            called = np.array([p.label for p in predictions])
             unknown = called == UNKNOWN
             worst = max(sorted(classes), key=lambda c: unknown[labels == c].mean() if (labels == c).any() else -1)
             cells = [f"{100 * unknown[labels == n].mean():.1f}" if (labels == n).any() else "–" for n in names]
             caught = {}
+            # how far short of its winning class's floor each image falls: the rule calls `unknown`
+            # above 0; the AUROC says how well that one number tells the two kinds of image apart at
+            # any threshold, so two rules are compared apart from where their floors sit
+            short_own = [shortfall(p, thresholds) for p, mine in zip(predictions, own) if mine]
+            short_out: list[float] = []
             for c, held in without.items():
                 mine = labels == c
-                held_knn = classifier_for(held, rules, unknown_thresholds=floors_without[(c, gap_fraction)])
-                caught[c] = 100 * np.mean([p.label == UNKNOWN for p in held_knn.predict(embedded.embeddings[mine], top=0)])
+                held_thresholds = floors_without[(c, gap_fraction)]
+                held_knn = classifier_for(held, rules, unknown_thresholds=held_thresholds)
+                held_predictions = held_knn.predict(embedded.embeddings[mine], top=0)
+                caught[c] = 100 * np.mean([p.label == UNKNOWN for p in held_predictions])
+                short_out += [shortfall(p, held_thresholds) for p in held_predictions]
+            auroc = roc_auc_score(np.r_[np.zeros(len(short_own)), np.ones(len(short_out))], np.r_[short_own, short_out])
             lowest = min(caught, key=caught.get)
             print(f"| {gap_fraction:g} | {condition} | {100 * unknown[own].mean():.1f} | {100 * (called[own] == labels[own]).mean():.1f} | "
                   f"{worst}: {100 * unknown[labels == worst].mean():.1f} | {100 * unknown[labels == REAL].mean():.1f} | "
-                  f"{np.mean(list(caught.values())):.1f} ({lowest}: {caught[lowest]:.1f}) | " + " | ".join(cells) + " |", flush=True)
+                  f"{np.mean(list(caught.values())):.1f} ({lowest}: {caught[lowest]:.1f}) | {100 * auroc:.1f} | "
+                  + " | ".join(cells) + " |", flush=True)
     return 0
 
 

@@ -36,14 +36,22 @@ def test_the_gap_term_only_widens_floors(vote, tiny_model, synthetic_data, tmp_p
     # the gap term can only lower a floor (a distance of max(a, min(b, 4a)) >= a): never more unknown
     assert own["0.5"] <= own["0"] and caught["0.5"] <= caught["0"]
     for row in rows.values():
-        assert all(0.0 <= float(v) <= 100.0 for v in (row[2], row[3], row[5], row[7]))
+        assert all(0.0 <= float(v) <= 100.0 for v in (row[2], row[3], row[5], row[7], row[8]))
 
 
-def test_bad_arguments_are_one_line_usage_errors(tmp_path, capsys):
+def test_bad_arguments_are_one_line_usage_errors(tiny_model, synthetic_data, tmp_path, capsys):
     script = _load()
-    for argv, message in ((["--data", str(tmp_path)], "test/ split"),
-                          (["--data", str(tmp_path), "--outside", "nofolder"], "NAME=DIR")):
-        (tmp_path / "test").mkdir(exist_ok=True) if "--outside" in argv else None
+    (tmp_path / "test").mkdir()
+    cases = (
+        (["--data", str(tmp_path / "nowhere")], "test/ split"),
+        (["--data", str(synthetic_data), "--outside", "nofolder"], "NAME=DIR"),
+        (["--data", str(synthetic_data), "--gap-fraction", "nan"], "--gap-fraction"),
+        # named before any image is read
+        (["--data", str(synthetic_data), "--model", str(tiny_model), "--conditions", "jpeg:abc"], "jpeg"),
+        (["--data", str(synthetic_data), "--model", str(tiny_model), "--outside", f"gen_a={tmp_path}"], "gallery class"),
+    )
+    for argv, message in cases:
         with pytest.raises(SystemExit) as exit_info:
             script.main(argv)
-        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+        errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+        assert exit_info.value.code == 2 and len(errors) == 1 and message in errors[0]

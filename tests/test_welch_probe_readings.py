@@ -17,12 +17,14 @@ def _probe():
     return load_script("benchmarks/zoo/welch_learned_probe.py", "welch_learned_probe_under_test")
 
 
-def _striped(period: float, size: int = 256) -> torch.Tensor:
-    """A grey image with a vertical-stripe trace of ``period`` pixels over a little noise."""
+def _striped(period: float, size: int = 256, direction: str = "x") -> torch.Tensor:
+    """A grey image with a stripe trace of ``period`` pixels over a little noise: along x (vertical
+    stripes), y (horizontal ones) or x+y (diagonal)."""
     generator = torch.Generator().manual_seed(0)
-    x = torch.arange(size, dtype=torch.float32)
+    y, x = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij")
+    phase = {"x": x, "y": y, "x+y": x + y}[direction]
     image = 0.5 + 0.02 * torch.rand(1, 3, size, size, generator=generator)
-    return image + 0.2 * torch.cos(2 * math.pi * x / period)[None, None, None, :]
+    return image + 0.2 * torch.cos(2 * math.pi * phase / period)[None, None]
 
 
 def _peak(probe, image: torch.Tensor) -> tuple[float, float]:
@@ -43,6 +45,16 @@ def test_a_trace_lands_at_its_direction_and_radius_and_a_resize_moves_it_along_t
     # the same trace at twice the period (an image upscaled 2x) sits one octave lower, same direction
     angle2, radius2 = _peak(probe, _striped(16))
     assert angle2 == 0 and abs(math.log2(radius / radius2) - 1) < 0.1
+
+
+def test_diagonal_and_nyquist_traces_land_where_their_frequencies_are():
+    probe = _probe()
+    # (fx, fy) = (1/8, 1/8): 45° (rows are fy, downward), radius √2/8
+    angle, radius = _peak(probe, _striped(8, direction="x+y"))
+    assert angle == 45 and abs(radius - math.sqrt(2) / 8) < 0.01
+    # horizontal stripes at 2 px: fy = 1/2, the Nyquist row the grid reads from its periodic copy
+    angle, radius = _peak(probe, _striped(2, direction="y"))
+    assert angle == -90 and abs(math.log2(radius / 0.5)) < 0.1  # within a bin of the geometric radius axis
 
 
 def test_the_log_polar_net_gives_unit_embeddings_and_a_hidden_layer():

@@ -201,13 +201,16 @@ def class_mean_floors(gallery, class_names: list[str], codes: np.ndarray, quanti
         rows = np.asarray(embeddings[queries], dtype=np.float64)
         others = totals[code][None, :] - rows
         cosine = (rows * others).sum(axis=1) / np.maximum(np.linalg.norm(others, axis=1) * np.linalg.norm(rows, axis=1), 1e-12)
-        distance = 1.0 - float(np.quantile(cosine, quantile))
+        # a cosine of rounded rows can pass 1 by an ulp: a floor above 1 would turn away the class's own rows
+        floor = min(float(np.quantile(cosine, quantile)), 1.0)
         other_classes = [c for c in range(len(class_names)) if c != code and counts[c] > 0]
         if gap_fraction > 0 and other_classes:
             unit_rows = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
             gap = float(np.median(1.0 - (unit_rows @ means[other_classes].T).max(axis=1)))
-            distance = max(distance, min(gap_fraction * gap, UNKNOWN_GAP_CAP * distance))
-        floors[name] = 1.0 - distance
+            widened = min(gap_fraction * gap, UNKNOWN_GAP_CAP * (1.0 - floor))
+            if widened > 1.0 - floor:  # else the floor stays the quantile itself, to the last digit
+                floor = 1.0 - widened
+        floors[name] = floor
     return floors
 
 

@@ -193,7 +193,7 @@ class LogPolarSpectrum(nn.Module):
 
 class LogPolarConv(nn.Module):
     """[N, C, radii] → [N, 2 × width]: dilated convolutions along the log-radius axis (receptive field
-    29 bins, about 2.3 octaves: enough to relate a trace at 1/8 cycles per pixel to its harmonics),
+    29 bins, about 2.7 octaves: enough to relate a trace at 1/8 cycles per pixel to its harmonics),
     then the mean and the maximum over that axis, so a shift along it (a resize of the image) moves
     nothing but the borders. Directions are channels: a resize keeps them."""
 
@@ -234,7 +234,7 @@ class CanonicalJPEG(nn.Module):
 
 
 class LogPolarNet(nn.Module):
-    """The raw feature read on a log-polar grid (aidetect.models.welch.LogPolarSpectrum), convolved
+    """The raw feature read on a log-polar grid (:class:`LogPolarSpectrum`), convolved
     along log-radius and pooled over it (LogPolarConv), then the same head as :class:`SpectrumMLP`:
     a reading that a resize of the image shifts rather than scrambles."""
 
@@ -255,7 +255,7 @@ class LogPolarNet(nn.Module):
 def train_mlp(x: np.ndarray, labels: np.ndarray, *, hidden: int, epochs: int, per_class: int, seed: int,
               temperature: float = 0.1, fitted_map: tuple[np.ndarray, np.ndarray] | None = None, start: SpectrumMLP | None = None,
               classes_per_batch: int | None = None, mix: tuple[np.ndarray, np.ndarray] | None = None,
-              mix_classes: int = 64, mix_per_class: int = 8, net: str = "mlp") -> SpectrumMLP:
+              mix_classes: int = 64, mix_per_class: int = 8, net: str = "mlp") -> nn.Module:
     """SupCon on class-balanced batches: every step draws ``per_class`` rows of every class (of
     ``classes_per_batch`` classes drawn at random when given: thousands of procedural classes do not
     fit one batch). ``start``: a model to go on training (its standardisation refitted on ``x``).
