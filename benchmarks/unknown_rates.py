@@ -12,6 +12,11 @@ generator the encoder trained on, so the easiest kind to catch), and each ``--ou
 images of one such generator (benchmarks/zoo/new_generator.py's held-out folder, say). Every
 test condition is applied to both, as `aidetect evaluate --perturb` applies it.
 
+Two AUROCs of own images against taken-out ones rank them by how far each falls short of the
+floor of the class it was given, whatever the threshold: the vote's own rule, and the row rule
+(the voted class's nearest gallery row against its row floor) for any vote, so a class-mean vote
+can be judged by either rule on the same images.
+
 ``--gap-fraction``: the floors the rule is run with, per value: the model's vote's floors
 computed with that gap term (0: none; for the votes over neighbours the product's rule uses 0.5,
 aidetect.gallery.knn.leave_one_out_statistics; for the centroid vote, class_mean_floors). One
@@ -36,6 +41,20 @@ def shortfall(prediction, thresholds: dict[str, float]) -> float:
     never turns an image away: -2, below any cosine difference."""
     floor = thresholds.get(prediction.vote_label)
     return -2.0 if floor is None else floor - prediction.nearest_in_class
+
+
+def row_shortfalls(gallery, floors: dict[str, float], predictions, queries: np.ndarray) -> np.ndarray:
+    """Per query, the voted class's row floor minus the query's similarity to that class's nearest
+    gallery row (the row rule's shortfall, aidetect.gallery.knn.leave_one_out_statistics), whatever
+    vote chose the class: -2 where the class has no floor."""
+    labels = gallery.labels()
+    embeddings = np.asarray(gallery.embeddings, dtype=np.float32)
+    out = np.full(len(predictions), -2.0)
+    for name in {p.vote_label for p in predictions}:
+        picked = [i for i, p in enumerate(predictions) if p.vote_label == name]
+        if name in floors:
+            out[picked] = floors[name] - (queries[picked] @ embeddings[labels == name].T).max(axis=1)
+    return out
 
 
 def parse_outside(items: list[str], parser: argparse.ArgumentParser) -> list[tuple[str, Path]]:
@@ -109,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     without = {c: gallery.subset(np.flatnonzero(gallery.labels() != c)) for c in sorted(tested - {REAL})}
     rule_floors = {g: floors(gallery, g) for g in args.gap_fraction}
     floors_without = {(c, g): floors(held, g) for c, held in without.items() for g in args.gap_fraction}
+    # the row rule's floors whatever the vote: its shortfall is scored beside the vote's own rule
+    row_floors = {g: leave_one_out_statistics(gallery, gap_fraction=g)[0] for g in args.gap_fraction}
+    row_floors_without = {(c, g): leave_one_out_statistics(held, gap_fraction=g)[0]
+                          for c, held in without.items() for g in args.gap_fraction}
     names = [name for name, _ in outside]
     print(f"model {session.fingerprint}, vote {rules.vote}; {len(test)} test images of {len(classes)} gallery classes")
     lowest_gap, highest_gap = min(rule_floors), max(rule_floors)
@@ -120,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     print("| gap term | condition | own images `unknown` | own images attributed right | most turned away (class: %) | "
           "real test images `unknown` | each generator taken out of the gallery: its images `unknown`, mean (lowest) | "
           "AUROC, own images against taken-out ones, of the similarity short of the floor | "
+          "the same AUROC for the nearest row of the voted class against the row floors | "
           + " | ".join(f"{n} `unknown`" for n in names) + " |")
-    print("|---|---|---|---|---|---|---|---|" + "---|" * len(names))
+    print("|---|---|---|---|---|---|---|---|---|" + "---|" * len(names))
     for condition, perturb in conditions.items():
         embedded = embed_files(session.model.encoder, session.model.config.preprocess, paths, labels=list(range(len(paths))),
                                progress=None, perturb=perturb)
@@ -139,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
             # above 0; the AUROC says how well that one number tells the two kinds of image apart at
             # any threshold, so two rules are compared apart from where their floors sit
             short_own = [shortfall(p, thresholds) for p, mine in zip(predictions, own) if mine]
+            row_own = row_shortfalls(gallery, row_floors[gap_fraction], predictions, embedded.embeddings)[own]
             short_out: list[float] = []
+            row_out: list[np.ndarray] = []
             for c, held in without.items():
                 mine = labels == c
                 held_thresholds = floors_without[(c, gap_fraction)]
@@ -147,11 +173,13 @@ def main(argv: list[str] | None = None) -> int:
                 held_predictions = held_knn.predict(embedded.embeddings[mine], top=0)
                 caught[c] = 100 * np.mean([p.label == UNKNOWN for p in held_predictions])
                 short_out += [shortfall(p, held_thresholds) for p in held_predictions]
-            auroc = roc_auc_score(np.r_[np.zeros(len(short_own)), np.ones(len(short_out))], np.r_[short_own, short_out])
+                row_out.append(row_shortfalls(held, row_floors_without[(c, gap_fraction)], held_predictions, embedded.embeddings[mine]))
+            y = np.r_[np.zeros(len(short_own)), np.ones(len(short_out))]
+            auroc, row_auroc = roc_auc_score(y, np.r_[short_own, short_out]), roc_auc_score(y, np.r_[row_own, np.concatenate(row_out)])
             lowest = min(caught, key=caught.get)
             print(f"| {gap_fraction:g} | {condition} | {100 * unknown[own].mean():.1f} | {100 * (called[own] == labels[own]).mean():.1f} | "
                   f"{worst}: {100 * unknown[labels == worst].mean():.1f} | {100 * unknown[labels == REAL].mean():.1f} | "
-                  f"{np.mean(list(caught.values())):.1f} ({lowest}: {caught[lowest]:.1f}) | {100 * auroc:.1f} | "
+                  f"{np.mean(list(caught.values())):.1f} ({lowest}: {caught[lowest]:.1f}) | {100 * auroc:.1f} | {100 * row_auroc:.1f} | "
                   + " | ".join(cells) + " |", flush=True)
     return 0
 
