@@ -84,3 +84,26 @@ def test_canonical_jpeg_reads_the_image_as_saved_at_its_quality():
     assert canonical.feature == "welch-jpeg90"  # its own cache keys
     assert torch.allclose(canonical(image), Reader()(saved))
     assert not torch.allclose(canonical(image), Reader()(image))
+
+
+def test_the_probe_runs_each_new_option_through_main(tmp_path, capsys):
+    """--net logpolar, --gallery-views, --detection-scores, --canonical-jpeg and --jpeg-p in one
+    short run on a 64-px synthetic zoo: every table they add is printed and written."""
+    import json
+
+    from synthetic import write_folders_dataset
+
+    zoo = write_folders_dataset(tmp_path / "zoo", ["real", "gen_a", "gen_b", "gen_c"], 60, 0, 6, size=64)
+    out = tmp_path / "o.json"
+    probe = _probe()
+    assert probe.main([str(zoo), "--image-size", "64", "--views", "2", "--leave-out", "gen_c", "--epochs", "1",
+                       "--hidden", "16", "--per-class", "4", "--read-hidden", "--net", "logpolar", "--gallery-views", "2",
+                       "--detection-scores", "--canonical-jpeg", "95", "--jpeg-p", "1", "--conditions", "clean",
+                       "--k", "3", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "supcon-logpolar, gallery of 2 views | clean | all |" in printed
+    assert "| logpolar-hidden | clean | 50 | logistic regression |" in printed
+    rows = json.loads(out.read_text())["rows"]
+    scored = [r for r in rows if "detection_score" in r]
+    assert {r["detection_score"] for r in scored} >= {"gap, k = 11", "real side alone, k = 11", "class-mean gap"}
+    assert all(0 <= r["seen_auc"] <= 100 and 0 <= r["zero_shot_auc"] <= 100 for r in scored)
