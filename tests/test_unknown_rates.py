@@ -38,7 +38,7 @@ def test_the_gap_term_only_widens_floors(vote, tiny_model, synthetic_data, tmp_p
     if vote == "weighted":  # the vote's own rule is the row rule: the two AUROC columns read one number
         assert all(row[7] == row[8] for row in rows.values())
     for row in rows.values():
-        assert all(0.0 <= float(v) <= 100.0 for v in (row[2], row[3], row[5], row[7], row[8], row[9]))
+        assert all(0.0 <= float(v) <= 100.0 for v in (row[2], row[3], row[5], row[7], row[8], row[9], row[10]))
 
 
 def test_bad_arguments_are_one_line_usage_errors(tiny_model, synthetic_data, tmp_path, capsys):
