@@ -15,7 +15,9 @@ test condition is applied to both, as `aidetect evaluate --perturb` applies it.
 Two AUROCs of own images against taken-out ones rank them by how far each falls short of the
 floor of the class it was given, whatever the threshold: the vote's own rule, and the row rule
 (the voted class's nearest gallery row against its row floor) for any vote, so a class-mean vote
-can be judged by either rule on the same images.
+can be judged by either rule on the same images; then the row rule's catch rate with every row
+floor shifted by one amount to turn away as many own images as the vote's rule, and the row
+rule at its own floors (own images `unknown` and right, taken-out images `unknown`).
 
 ``--gap-fraction``: the floors the rule is run with, per value: the model's vote's floors
 computed with that gap term (0: none; for the votes over neighbours the product's rule uses 0.5,
@@ -145,8 +147,9 @@ def main(argv: list[str] | None = None) -> int:
           "AUROC, own images against taken-out ones, of the similarity short of the floor | "
           "the same AUROC for the nearest row of the voted class against the row floors | "
           "taken-out images the row rule catches when its floors are shifted to turn away as many own images | "
+          "the row rule at its own floors: own images `unknown` / right, taken-out images `unknown` | "
           + " | ".join(f"{n} `unknown`" for n in names) + " |")
-    print("|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(names))
+    print("|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(names))
     for condition, perturb in conditions.items():
         embedded = embed_files(session.model.encoder, session.model.config.preprocess, paths, labels=list(range(len(paths))),
                                progress=None, perturb=perturb)
@@ -164,7 +167,10 @@ def main(argv: list[str] | None = None) -> int:
             # above 0; the AUROC says how well that one number tells the two kinds of image apart at
             # any threshold, so two rules are compared apart from where their floors sit
             short_own = [shortfall(p, thresholds) for p, mine in zip(predictions, own) if mine]
-            row_own = row_shortfalls(gallery, row_floors[gap_fraction], predictions, embedded.embeddings)[own]
+            row_all = row_shortfalls(gallery, row_floors[gap_fraction], predictions, embedded.embeddings)
+            row_own = row_all[own]
+            voted = np.array([p.vote_label for p in predictions])
+            row_rule = (100 * float((row_own > 0).mean()), 100 * float(((voted == labels) & (row_all <= 0))[own].mean()))
             short_out: list[float] = []
             row_out: list[np.ndarray] = []
             for c, held in without.items():
@@ -185,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {gap_fraction:g} | {condition} | {100 * unknown[own].mean():.1f} | {100 * (called[own] == labels[own]).mean():.1f} | "
                   f"{worst}: {100 * unknown[labels == worst].mean():.1f} | {100 * unknown[labels == REAL].mean():.1f} | "
                   f"{np.mean(list(caught.values())):.1f} ({lowest}: {caught[lowest]:.1f}) | {100 * auroc:.1f} | {100 * row_auroc:.1f} | {row_caught:.1f} | "
+                  f"{row_rule[0]:.1f} / {row_rule[1]:.1f}, {100 * float(np.mean([(r > 0).mean() for r in row_out])):.1f} | "
                   + " | ".join(cells) + " |", flush=True)
     return 0
 

@@ -35,10 +35,14 @@ def test_the_gap_term_only_widens_floors(vote, tiny_model, synthetic_data, tmp_p
     caught = {g: float(re.match(r"([\d.]+) \(", rows[g][6]).group(1)) for g in rows}
     # the gap term can only lower a floor (a distance of max(a, min(b, 4a)) >= a): never more unknown
     assert own["0.5"] <= own["0"] and caught["0.5"] <= caught["0"]
-    if vote == "weighted":  # the vote's own rule is the row rule: the two AUROC columns read one number
+    if vote == "weighted":  # the vote's own rule is the row rule: its columns read the rule's own numbers
         assert all(row[7] == row[8] for row in rows.values())
+        for row in rows.values():
+            row_rule = re.match(r"([\d.]+) / ([\d.]+), ([\d.]+)", row[10]).groups()
+            assert row_rule[0] == row[2] and row_rule[1] == row[3]  # own images unknown / right
+            assert row_rule[2] == re.match(r"([\d.]+) \(", row[6]).group(1)  # taken-out images caught
     for row in rows.values():
-        assert all(0.0 <= float(v) <= 100.0 for v in (row[2], row[3], row[5], row[7], row[8], row[9], row[10]))
+        assert all(0.0 <= float(v) <= 100.0 for v in (row[2], row[3], row[5], row[7], row[8], row[9], row[11]))
 
 
 def test_bad_arguments_are_one_line_usage_errors(tiny_model, synthetic_data, tmp_path, capsys):
