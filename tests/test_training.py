@@ -34,6 +34,16 @@ def test_cli_train_then_info_json(synthetic_data, tmp_path):
     assert len(doc["fingerprint"]) == 16
     # The gallery holds every class, the zero-shot one included.
     assert doc["gallery"]["classes"] == {"gen_a": 20, "gen_b": 20, "gen_c": 20, "real": 20}
+    # the unknown rule's floors, as attribute applies them to this gallery, one per class
+    from aidetect.gallery.classifier import classifier_for
+    from aidetect.session import open_session
+
+    session = open_session(str(out), device="cpu")
+    expected = classifier_for(session.gallery, session.rules).unknown_thresholds
+    assert set(doc["gallery"]["unknown_floors"]) == {"gen_a", "gen_b", "gen_c", "real"} == set(expected)
+    assert all(abs(doc["gallery"]["unknown_floors"][c] - expected[c]) < 1e-6 for c in expected)
+    table = runner.invoke(app, ["info", "--model", str(out)], env={"COLUMNS": "200"})
+    assert f"gen_a: 20, unknown below {expected['gen_a']:.3f}" in table.stdout
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert metrics[0]["epoch"] == 1 and metrics[0]["train_loss"] > 0
     # the epoch's time accounted for: waiting for batches is part of the steps' seconds

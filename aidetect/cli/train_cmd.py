@@ -224,8 +224,14 @@ def info(
         gallery_path = resolve_gallery_path(choice, config.fingerprint, gallery)
         gallery_info = None
         if gallery_path.exists():
+            from aidetect.gallery.classifier import classifier_for
+
             gal = load_gallery(gallery_path, config)
-            gallery_info = {"path": str(gallery_path), "fingerprint": gal.fingerprint, "size": len(gal), "classes": gal.classes()}
+            # the unknown rule's floor of each class, as attribute applies it to this gallery (recomputed
+            # whenever the gallery changes): an analyst reads how far a verdict was from `unknown`
+            floors = classifier_for(gal, config.classifier).unknown_thresholds if len(gal) else {}
+            gallery_info = {"path": str(gallery_path), "fingerprint": gal.fingerprint, "size": len(gal), "classes": gal.classes(),
+                            "unknown_floors": {name: round(float(floor), 6) for name, floor in sorted(floors.items())}}
         document = {
             "model": str(choice.folder),
             "model_source": choice.source,
@@ -273,9 +279,13 @@ def info(
         on = f"P(AI) from the {DETECTION_SCORE_NAMES[rules.detection_score]}" if rules.calibrated else "the AI vote share"
         table.add_row("vote / detection", f"{rules.vote} / AI when {on} >= {rules.detect_threshold:.3f}")
         classes = document["gallery"]["classes"]
-        table.add_row("gallery", f"{document['gallery']['path']} ({sum(classes.values())} embeddings)")
+        floors = document["gallery"].get("unknown_floors", {})
+        measure = "cosine to its mean" if rules.vote == "centroid" else "similarity to its nearest image"
+        table.add_row("gallery", f"{document['gallery']['path']} ({sum(classes.values())} embeddings; "
+                                 f"per class: its images, and unknown below its floor on the {measure})")
         for name, count in classes.items():
-            table.add_row("", f"{name}: {count}")
+            floor = f"unknown below {floors[name]:.3f}" if name in floors else "no unknown floor (under 5 images)"
+            table.add_row("", f"{name}: {count}, {floor}")
         out.print(table)
 
 
