@@ -394,15 +394,15 @@ def test_class_mean_floors_follow_their_definition():
 def test_centroid_vote_gives_a_class_with_no_rows_no_share():
     """A gallery file may name a class with no rows (its mean is zeros): it must take no share,
     not the share of a cosine of 0."""
-    from aidetect.gallery.knn import centroid_votes
+    from aidetect.gallery.knn import shares_from_cosines
 
     means = unit([[1, 0, 0], [0, 1, 0]])
     means = np.concatenate([means, np.zeros((1, 3), dtype=np.float32)])
     queries = unit([[-1, -1, 0.1], [0.2, 1, 0]])  # the first is nearer the zero mean (cosine 0) than either class
-    shares = centroid_votes(queries, means, np.array([5, 5, 0]))
+    shares = shares_from_cosines(queries @ means.T, np.array([5, 5, 0]))
     assert (shares[:, 2] == 0).all()
     np.testing.assert_allclose(shares.sum(axis=1), 1.0)
-    assert centroid_votes(queries, means)[0, 2] > 0.9  # without the sizes the empty class would win
+    assert shares_from_cosines(queries @ means.T)[0, 2] > 0.9  # without the sizes the empty class would win
 
 
 def test_centroid_unknown_rule_keeps_a_tight_class_near_images_and_turns_away_far_ones():

@@ -225,11 +225,6 @@ def shares_from_cosines(cosines: np.ndarray, sizes: np.ndarray | None = None) ->
     return shares / shares.sum(axis=1, keepdims=True)
 
 
-def centroid_votes(embeddings: np.ndarray, means: np.ndarray, sizes: np.ndarray | None = None) -> np.ndarray:
-    """Class shares [Q, C] of the centroid vote for unit query rows and unit class means."""
-    return shares_from_cosines(np.asarray(embeddings, dtype=np.float32) @ means.T, sizes)
-
-
 class KNNClassifier:
     """Classifies embeddings against a :class:`~aidetect.gallery.Gallery`.
 
