@@ -118,22 +118,23 @@ def main(argv: list[str] | None = None) -> int:
     paths = [s.path for s in test] + [str(p) for _, folder in outside for p in sorted(folder.iterdir()) if is_image_name(p.name)]
     truth = [s.label for s in test] + [name for name, folder in outside for p in sorted(folder.iterdir()) if is_image_name(p.name)]
 
-    def floors(held, gap_fraction: float) -> dict[str, float]:
-        if rules.vote == "centroid":
-            knn = classifier_for(held, rules)
-            return class_mean_floors(held, knn.class_names, knn.codes, gap_fraction=gap_fraction)
-        return leave_one_out_statistics(held, gap_fraction=gap_fraction)[0]
+    def mean_floors(held, gap_fraction: float) -> dict[str, float]:
+        knn = classifier_for(held, rules)
+        return class_mean_floors(held, knn.class_names, knn.codes, gap_fraction=gap_fraction)
 
     # each generator class taken out of the gallery in turn: its test images are then a generator the
     # gallery lacks (one the encoder was trained on, so the easiest kind to turn away)
     tested = {s.label for s in test}
     without = {c: gallery.subset(np.flatnonzero(gallery.labels() != c)) for c in sorted(tested - {REAL})}
-    rule_floors = {g: floors(gallery, g) for g in args.gap_fraction}
-    floors_without = {(c, g): floors(held, g) for c, held in without.items() for g in args.gap_fraction}
-    # the row rule's floors whatever the vote: its shortfall is scored beside the vote's own rule
+    # the row rule's floors whatever the vote: its shortfall is scored beside the vote's own rule,
+    # which for the votes over neighbours is the row rule itself
     row_floors = {g: leave_one_out_statistics(gallery, gap_fraction=g)[0] for g in args.gap_fraction}
     row_floors_without = {(c, g): leave_one_out_statistics(held, gap_fraction=g)[0]
                           for c, held in without.items() for g in args.gap_fraction}
+    rule_floors, floors_without = row_floors, row_floors_without
+    if rules.vote == "centroid":
+        rule_floors = {g: mean_floors(gallery, g) for g in args.gap_fraction}
+        floors_without = {(c, g): mean_floors(held, g) for c, held in without.items() for g in args.gap_fraction}
     names = [name for name, _ in outside]
     print(f"model {session.fingerprint}, vote {rules.vote}; {len(test)} test images of {len(classes)} gallery classes")
     lowest_gap, highest_gap = min(rule_floors), max(rule_floors)
@@ -147,8 +148,8 @@ def main(argv: list[str] | None = None) -> int:
           "AUROC, own images against taken-out ones, of the similarity short of the floor | "
           "the same AUROC for the nearest row of the voted class against the row floors | "
           "taken-out images the row rule catches when its floors are shifted to turn away as many own images | "
-          "the row rule at its own floors: own images `unknown` / right, taken-out images `unknown` | "
-          + " | ".join(f"{n} `unknown`" for n in names) + " |")
+          "the row rule at its own floors: own images `unknown` / right, taken-out images `unknown` |"
+          + "".join(f" {n} `unknown` |" for n in names))
     print("|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(names))
     for condition, perturb in conditions.items():
         embedded = embed_files(session.model.encoder, session.model.config.preprocess, paths, labels=list(range(len(paths))),
@@ -191,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {gap_fraction:g} | {condition} | {100 * unknown[own].mean():.1f} | {100 * (called[own] == labels[own]).mean():.1f} | "
                   f"{worst}: {100 * unknown[labels == worst].mean():.1f} | {100 * unknown[labels == REAL].mean():.1f} | "
                   f"{np.mean(list(caught.values())):.1f} ({lowest}: {caught[lowest]:.1f}) | {100 * auroc:.1f} | {100 * row_auroc:.1f} | {row_caught:.1f} | "
-                  f"{row_rule[0]:.1f} / {row_rule[1]:.1f}, {100 * float(np.mean([(r > 0).mean() for r in row_out])):.1f} | "
-                  + " | ".join(cells) + " |", flush=True)
+                  f"{row_rule[0]:.1f} / {row_rule[1]:.1f}, {100 * float(np.mean([(r > 0).mean() for r in row_out])):.1f} |"
+                  + "".join(f" {cell} |" for cell in cells), flush=True)
     return 0
 
 

@@ -29,6 +29,8 @@ def test_the_gap_term_only_widens_floors(vote, tiny_model, synthetic_data, tmp_p
                         "--outside", f"copies={outside}", "--gap-fraction", "0", "0.5", "--vote", vote]) == 0
     out = capsys.readouterr().out
     assert f"vote {vote};" in out
+    table = [line for line in out.splitlines() if line.startswith("|")]
+    assert len({line.count("|") for line in table}) == 1  # header, rule and rows: one width
     rows = {row[0]: row for row in _rows(out)}
     assert set(rows) == {"0", "0.5"}
     own = {g: float(rows[g][2]) for g in rows}
