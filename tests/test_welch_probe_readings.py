@@ -107,3 +107,46 @@ def test_the_probe_runs_each_new_option_through_main(tmp_path, capsys):
     scored = [r for r in rows if "detection_score" in r]
     assert {r["detection_score"] for r in scored} >= {"gap, k = 11", "real side alone, k = 11", "class-mean gap"}
     assert all(0 <= r["seen_auc"] <= 100 and 0 <= r["zero_shot_auc"] <= 100 for r in scored)
+
+
+def test_the_probe_trains_with_a_classifier_loss_and_wild_views(tmp_path, capsys):
+    """--loss (ce-unit, normface, ce) names the reading after the loss, and --wild-views adds training
+    rows only: the gallery stays one view per image."""
+    import json
+
+    from synthetic import write_folders_dataset
+
+    zoo = write_folders_dataset(tmp_path / "zoo", ["real", "gen_a", "gen_b"], 40, 0, 6, size=64)
+    probe = _probe()
+    for loss in ("ce-unit", "normface", "ce"):
+        out = tmp_path / f"{loss}.json"
+        assert probe.main([str(zoo), "--image-size", "64", "--views", "1", "--wild-views", "1", "--loss", loss, "--epochs", "1",
+                           "--hidden", "16", "--per-class", "4", "--conditions", "clean", "--k", "3", "--json", str(out)]) == 0
+        assert f"| {loss}-mlp | clean | all |" in capsys.readouterr().out
+        written = json.loads(out.read_text())
+        assert written["loss"] == loss and written["wild_views"] == 1
+    # a classifier loss is refused beside the log-polar net, before any image is read
+    import pytest
+
+    with pytest.raises(SystemExit):
+        probe.main([str(zoo), "--loss", "ce", "--net", "logpolar"])
+    assert "--loss normface and ce train the plain MLP" in capsys.readouterr().err
+
+
+def test_the_probe_classifier_losses_are_cross_entropy_over_their_logits():
+    probe = _probe()
+    torch.manual_seed(0)
+    model = probe.SpectrumMLP(np.zeros(8, dtype=np.float32), np.ones(8, dtype=np.float32), 6)
+    model.eval()
+    x, labels = torch.randn(5, 8), torch.tensor([0, 1, 2, 0, 1])
+    for kind in ("normface", "ce-unit", "ce"):
+        loss = probe.ClassifierLoss(kind, 3, 0.5)
+        head = loss.head
+        if kind == "normface":
+            logits = model(x) @ torch.nn.functional.normalize(head.weight, dim=1).T / 0.5
+        elif kind == "ce-unit":
+            logits = head(model(x)) / 0.5
+        else:
+            logits = head(model.unnormalised(x))
+        expected = torch.nn.functional.cross_entropy(logits, labels)
+        assert torch.allclose(loss(model, x, labels), expected)

@@ -48,6 +48,10 @@ With ``--detection-scores`` a second table scores real against AI by other rules
 gap over the same readings (:func:`detection_scores`): whether detection is limited by the score or
 by the embedding.
 
+With ``--wild-views N`` the training rows also hold N readings of every training image sent through
+a ``wild`` chain (seeds 1..N; the test split is read with seed 0): training on the test condition's
+own distribution, a diagnostic of how much of `wild` a reading can learn at all, not a recipe.
+
 With ``--canonical-jpeg Q`` every image read is re-saved as a JPEG at quality Q first
 (:class:`CanonicalJPEG`): the zoo's `real` windows carry their photos' JPEG grid and its
 generators' files do not (docs/zoo-data.md), and a learned reading that leans on that cannot
@@ -82,6 +86,7 @@ from torch import nn  # noqa: E402
 
 from aidetect.config import WELCH_TILE, PreprocessConfig  # noqa: E402
 from aidetect.data.images import is_image_name  # noqa: E402
+from aidetect.data.perturb import WildConditions  # noqa: E402
 from aidetect.losses.supcon import SupConLoss  # noqa: E402
 from aidetect.models.readout import WCCN_SHRINKAGE, fit_whitened_projection  # noqa: E402
 from aidetect.recipes import RECIPES  # noqa: E402
@@ -125,10 +130,36 @@ class SpectrumMLP(nn.Module):
             raise ValueError("a one-layer MLP (--hidden 0) has no hidden layer")
         return self.net[:3]((x - self.mean) / self.spread)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def unnormalised(self, x: torch.Tensor) -> torch.Tensor:
         s = (x - self.mean) / self.spread
-        z = self.net(s) if self.linear_map is None else self.linear_map(s) + self.net(s)
-        return nn.functional.normalize(z, dim=1)
+        return self.net(s) if self.linear_map is None else self.linear_map(s) + self.net(s)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(self.unnormalised(x), dim=1)
+
+
+class ClassifierLoss(nn.Module):
+    """A classification loss over the embedding, for ``--loss`` other than SupCon; its weights are
+    class proxies that train with the model. ``normface``: cross-entropy over the cosines to one
+    unit proxy per class divided by ``temperature`` (NormFace; the open-set speaker and face
+    recognisers' loss), so the embedding is trained for the cosine the k-NN reads; ``ce``: plain
+    softmax cross-entropy of a linear head on the embedding before its normalisation; ``ce-unit``:
+    the linear head on the unit embedding, its logits divided by ``temperature`` (what a trainer
+    whose loss receives unit embeddings, as the product's does, can train)."""
+
+    def __init__(self, kind: str, n_classes: int, temperature: float) -> None:
+        super().__init__()
+        self.kind, self.temperature = kind, temperature
+        self.head = nn.Linear(EMBEDDING_DIM, n_classes, bias=kind != "normface")
+
+    def forward(self, model: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.kind == "normface":
+            logits = model(x) @ nn.functional.normalize(self.head.weight, dim=1).T / self.temperature
+        elif self.kind == "ce-unit":
+            logits = self.head(model(x)) / self.temperature
+        else:
+            logits = self.head(model.unnormalised(x))
+        return nn.functional.cross_entropy(logits, labels)
 
 
 #: The log-polar reading of the Welch spectrum (:class:`LogPolarSpectrum`): directions over the
@@ -255,13 +286,14 @@ class LogPolarNet(nn.Module):
 def train_mlp(x: np.ndarray, labels: np.ndarray, *, hidden: int, epochs: int, per_class: int, seed: int,
               temperature: float = 0.1, fitted_map: tuple[np.ndarray, np.ndarray] | None = None, start: SpectrumMLP | None = None,
               classes_per_batch: int | None = None, mix: tuple[np.ndarray, np.ndarray] | None = None,
-              mix_classes: int = 64, mix_per_class: int = 8, net: str = "mlp") -> nn.Module:
+              mix_classes: int = 64, mix_per_class: int = 8, net: str = "mlp", loss: str = "supcon") -> nn.Module:
     """SupCon on class-balanced batches: every step draws ``per_class`` rows of every class (of
     ``classes_per_batch`` classes drawn at random when given: thousands of procedural classes do not
     fit one batch). ``start``: a model to go on training (its standardisation refitted on ``x``).
     ``mix``: (rows, labels) of further classes trained *with* ``x``'s (labels apart from its): every
     step adds ``mix_per_class`` rows of ``mix_classes`` of them drawn at random; an epoch and the
-    standardisation stay ``x``'s, so the run sees ``x`` exactly as it would without them."""
+    standardisation stay ``x``'s, so the run sees ``x`` exactly as it would without them. ``loss``:
+    ``supcon``, or ``normface`` / ``ce`` (:class:`ClassifierLoss`, its proxies trained beside)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = (LogPolarNet(hidden) if net == "logpolar" else
@@ -269,8 +301,14 @@ def train_mlp(x: np.ndarray, labels: np.ndarray, *, hidden: int, epochs: int, pe
     if start is not None:
         weights = {k: v for k, v in start.state_dict().items() if k not in ("mean", "spread")}
         model.load_state_dict(weights, strict=False)
-    loss_fn = SupConLoss(temperature=temperature, learnable_temperature=False)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
+    n_labels = int(max(labels.max(), -1 if mix is None else mix[1].max())) + 1
+    if loss == "supcon":
+        supcon = SupConLoss(temperature=temperature, learnable_temperature=False)
+        loss_fn, trained = (lambda x_, y_: supcon(model(x_), y_)), list(model.parameters())
+    else:
+        classifier = ClassifierLoss(loss, n_labels, temperature)
+        loss_fn, trained = (lambda x_, y_: classifier(model, x_, y_)), list(model.parameters()) + list(classifier.parameters())
+    optimiser = torch.optim.AdamW(trained, lr=1e-3, weight_decay=0.05)
     classes = np.unique(labels)
     rows_of = [np.flatnonzero(labels == c) for c in classes]
     drawn = min(classes_per_batch or len(classes), len(classes))
@@ -294,14 +332,14 @@ def train_mlp(x: np.ndarray, labels: np.ndarray, *, hidden: int, epochs: int, pe
                 extra = rng.choice(len(mix_rows_of), mix_drawn, replace=False)
                 batch = np.concatenate([batch] + [rng.choice(mix_rows_of[c], mix_per_class, replace=len(mix_rows_of[c]) < mix_per_class)
                                                   for c in extra])
-            loss = loss_fn(model(xt[batch]), yt[batch])
+            batch_loss = loss_fn(xt[batch], yt[batch])
             optimiser.zero_grad()
-            loss.backward()
+            batch_loss.backward()
             optimiser.step()
             schedule.step()
-            total += float(loss.detach())
+            total += float(batch_loss.detach())
         if epoch % 10 == 0 or epoch == epochs - 1:
-            print(f"  epoch {epoch + 1}/{epochs}: SupCon {total / steps_per_epoch:.3f}", file=sys.stderr, flush=True)
+            print(f"  epoch {epoch + 1}/{epochs}: {loss} {total / steps_per_epoch:.3f}", file=sys.stderr, flush=True)
     return model.eval()
 
 
@@ -376,6 +414,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("zoo", type=Path, help="data root with train/ and test/ class folders (the zoo)")
     parser.add_argument("--image-size", type=int, default=256, help="side of the centred crop read (64 or more)")
     parser.add_argument("--views", type=int, default=4, help="readings of each training image: one clean, the rest augmented")
+    parser.add_argument("--wild-views", type=int, default=0,
+                        help="further training readings through a wild chain (seeds 1..N; tests read seed 0): a diagnostic, "
+                             "training on the test condition's own distribution")
     parser.add_argument("--leave-out", nargs="*", default=[], metavar="CLASS", help="classes kept out of every fit")
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--hidden", type=int, default=512, help="width of the MLP's hidden layer; 0 = one linear layer")
@@ -388,6 +429,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jpeg-p", type=float, help="the augmented views' JPEG probability (default the recipe's 0.5)")
     parser.add_argument("--canonical-jpeg", type=int, metavar="Q",
                         help="re-save every image read (training, gallery, test) as a JPEG at quality Q first")
+    parser.add_argument("--loss", choices=("supcon", "normface", "ce", "ce-unit"), default="supcon",
+                        help="the MLP's training loss: SupCon (the product's), or a classifier over class proxies "
+                             "(normface: cosine softmax at --temperature; ce: a linear softmax head; ce-unit: that head on the unit "
+                             "embedding, logits / --temperature)")
     parser.add_argument("--per-class", type=int, default=32, help="rows of each class in a batch")
     parser.add_argument("--temperature", type=float, default=0.1,
                         help="SupCon's temperature (fixed); a higher one is more tolerant of spread within a class")
@@ -413,8 +458,8 @@ def main(argv: list[str] | None = None) -> int:
     classes, conditions = check_zoo_arguments(parser, args)
     if (args.enroll is None) != (args.heldout is None):
         parser.error("--enroll and --heldout go together")
-    if min(args.views, args.epochs, args.pretrain_epochs, args.k) < 1 or args.per_class < 2 or args.hidden < 0:
-        parser.error("--views, --epochs, --pretrain-epochs and --k must be at least 1, --per-class at least 2, --hidden 0 or more")
+    if min(args.views, args.epochs, args.pretrain_epochs, args.k) < 1 or args.per_class < 2 or min(args.hidden, args.wild_views) < 0:
+        parser.error("--views, --epochs, --pretrain-epochs and --k must be at least 1, --per-class at least 2, --hidden and --wild-views 0 or more")
     if args.temperature <= 0:
         parser.error("--temperature must be above 0")
     if args.read_hidden and (args.hidden == 0 or args.init_map):
@@ -425,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--canonical-jpeg must lie between 1 and 100")
     if not 1 <= args.gallery_views <= args.views:
         parser.error(f"--gallery-views must lie between 1 and --views ({args.views})")
+    if args.loss != "supcon" and args.net != "mlp":
+        parser.error("--loss normface and ce train the plain MLP (--net mlp)")
     if args.net != "mlp" and (args.init_map or args.pretrain is not None or args.hidden == 0):
         parser.error("--net logpolar trains from scratch with a hidden layer: not with --init-map, --pretrain or --hidden 0")
     if args.pretrain is not None and args.init_map:
@@ -446,8 +493,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     views = [raw_features(reader, train_paths, preprocess, cache=args.cache)]
     views += [raw_features(reader, train_paths, preprocess, augment=augment, view=v, cache=args.cache) for v in range(1, args.views)]
-    print(f"{args.views} views of {len(train_paths)} training images read in {time.time() - started:.0f} s", file=sys.stderr)
-    fit_x, fit_y = np.concatenate(views), np.tile(train_labels, args.views)
+    # after the gallery's views (--gallery-views counts from the first), so they are training rows only
+    views += [raw_features(reader, train_paths, preprocess, perturb=WildConditions(seed=s), cache=args.cache)
+              for s in range(1, args.wild_views + 1)]
+    print(f"{len(views)} views of {len(train_paths)} training images read in {time.time() - started:.0f} s", file=sys.stderr)
+    fit_x, fit_y = np.concatenate(views), np.tile(train_labels, len(views))
     held = np.isin(fit_y, [classes.index(c) for c in args.leave_out])
     started = time.time()
     fitted_map = None
@@ -464,11 +514,11 @@ def main(argv: list[str] | None = None) -> int:
         mix_x, mix_y = procedural_readings(reader, args.mix, args.cache)
         mix = (mix_x, mix_y + len(classes))  # class numbers after the zoo's
     mlp = train_mlp(fit_x[~held], fit_y[~held], hidden=args.hidden, epochs=args.epochs, per_class=args.per_class, seed=args.seed,
-                    temperature=args.temperature, fitted_map=fitted_map, start=start, mix=mix, net=args.net)
+                    temperature=args.temperature, fitted_map=fitted_map, start=start, mix=mix, net=args.net, loss=args.loss)
     print(f"MLP trained in {time.time() - started:.0f} s", file=sys.stderr)
     learned = lambda z: mlp(torch.from_numpy(z).float()).numpy()  # noqa: E731  (callers run it under inference_mode)
     readings = {"pca+wccn": fit_readings(fit_x[~held], fit_y[~held])["pca+wccn"],
-                ("supcon-logpolar" if args.net == "logpolar" else "supcon-mlp") + ("-from-map" if args.init_map else "") + ("-procedural" if args.pretrain else "")
+                f"{args.loss}-{args.net}" + ("-from-map" if args.init_map else "") + ("-procedural" if args.pretrain else "")
                 + ("-mixed" if args.mix else ""): learned}
     if args.read_hidden:
         hidden = lambda z: mlp.hidden(torch.from_numpy(z).float()).numpy()  # noqa: E731
@@ -512,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
                              "heldout": len(heldout), "recognised": int(right.sum())})
                 print(f"| {name} | {label} | {int(right.sum())} |", flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"zoo": str(args.zoo), "image_size": args.image_size, "views": args.views, "init_map": args.init_map, "pretrain": str(args.pretrain or ""), "mix": str(args.mix or ""),
+        args.json.write_text(json.dumps({"zoo": str(args.zoo), "image_size": args.image_size, "views": args.views, "loss": args.loss, "wild_views": args.wild_views, "init_map": args.init_map, "pretrain": str(args.pretrain or ""), "mix": str(args.mix or ""),
                                          "leave_out": args.leave_out, "epochs": args.epochs, "hidden": args.hidden,
                                          "temperature": args.temperature, "read_hidden": args.read_hidden,
                                          "k": args.k, "net": args.net, "gallery_views": args.gallery_views, "canonical_jpeg": args.canonical_jpeg, "jpeg_p": args.jpeg_p, "rows": rows}, indent=1))

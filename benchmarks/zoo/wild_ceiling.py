@@ -1,0 +1,152 @@
+"""How far can the Welch spectrum go under `wild` at all? Supervised readers trained on the test conditions themselves.
+
+    python benchmarks/zoo/wild_ceiling.py ZOO_ROOT [--wild-views 2] [--epochs 40] [--cache DIR] [--json OUT.json]
+
+The encoder issue's last seen-generator cells are detection AUC under ``wild`` (docs/zoo-benchmark.md):
+the Welch-spectrum encoder reaches 79.6 with the whole gallery where +15 over the spectrum means 82.7.
+This script asks whether that is a limit of the *reading* (what SupCon and the k-NN make of the
+spectrum) or of the *input* (what a downscale and a lossy save leave of a generator's trace in a
+2-D Welch spectrum of a 256-px image). It trains readers that are as favoured as a reader can be:
+supervised on the labels they are scored on, and — with ``--wild-views N`` — on the training
+images sent through the ``wild`` chains themselves (seeds 1..N; the test split is read with seed 0,
+as ``aidetect evaluate`` reads it), beside the same readers trained without those views (clean
+images and the fingerprint recipe's augmentation, as the probe and the product train):
+
+* ``logistic, real vs AI``: a class-balanced logistic regression on the standardised spectrum;
+* ``mlp, real vs AI``: the probe's MLP shape (2,112 → hidden → GELU → 1), binary cross-entropy,
+  classes balanced by weighting;
+* ``mlp, C classes``: the same shape with one output per class, cross-entropy; its accuracy is
+  attribution by a classifier (no gallery), its AUC is on 1 − P(real).
+
+A reader trained on the very chains it is tested on bounds from above what any augmentation of a
+spectrum reader could buy under ``wild``; it does not bound other inputs (pixels, a CNN).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.metrics import roc_auc_score  # noqa: E402
+from torch import nn  # noqa: E402
+
+from aidetect.config import PreprocessConfig  # noqa: E402
+from aidetect.data.perturb import WildConditions  # noqa: E402
+from aidetect.recipes import RECIPES  # noqa: E402
+from feature_probe import split_files  # noqa: E402
+from welch_probe import REAL, RawSpectrum, check_zoo_arguments, raw_features  # noqa: E402
+
+
+def train_classifier(x: np.ndarray, y: np.ndarray, n_out: int, *, hidden: int, epochs: int, seed: int) -> nn.Module:
+    """Standardised input → Linear → BatchNorm → GELU → Dropout 0.2 → Linear(n_out), cross-entropy
+    (``n_out`` 1: binary, positives weighted to balance the classes), AdamW with a one-cycle schedule."""
+    torch.manual_seed(seed)
+    mean, spread = torch.from_numpy(x.mean(axis=0)).float(), torch.from_numpy(x.std(axis=0) + 1e-6).float()
+    net = nn.Sequential(nn.Linear(x.shape[1], hidden), nn.BatchNorm1d(hidden), nn.GELU(), nn.Dropout(0.2), nn.Linear(hidden, n_out))
+    xt, yt = (torch.from_numpy(x).float() - mean) / spread, torch.from_numpy(y)
+    if n_out == 1:
+        positives = float(yt.float().mean())
+        loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor((1 - positives) / positives))
+    else:
+        loss_fn = nn.CrossEntropyLoss()
+    optimiser = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.05)
+    batch, steps = 512, max(1, len(x) // 512)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=1e-3, total_steps=epochs * steps)
+    generator = torch.Generator().manual_seed(seed)
+    net.train()
+    for epoch in range(epochs):
+        order = torch.randperm(len(x), generator=generator)
+        for step in range(steps):
+            rows = order[step * batch:(step + 1) * batch]
+            out = net(xt[rows])
+            loss = loss_fn(out[:, 0], yt[rows].float()) if n_out == 1 else loss_fn(out, yt[rows])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+    net.eval()
+    return lambda z: net((torch.from_numpy(z).float() - mean) / spread)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("zoo", type=Path, help="data root with train/ and test/ class folders (the zoo)")
+    parser.add_argument("--image-size", type=int, default=256, help="side of the centred crop read (64 or more)")
+    parser.add_argument("--views", type=int, default=4, help="readings of each training image without wild: one clean, the rest after the fingerprint recipe's augmentation")
+    parser.add_argument("--wild-views", type=int, default=2, help="readings of each training image through a wild chain (seeds 1..N)")
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--hidden", type=int, default=512)
+    parser.add_argument("--conditions", nargs="+", default=["clean", "jpeg:75", "wild"], help="test conditions")
+    parser.add_argument("--leave-out", nargs="*", default=[], help=argparse.SUPPRESS)  # check_zoo_arguments reads it
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="also write the table here")
+    parser.add_argument("--cache", type=Path, help="keep the raw features here (shared with welch_learned_probe.py)")
+    args = parser.parse_args(argv)
+    if min(args.views, args.wild_views, args.epochs, args.hidden) < 1:
+        parser.error("--views, --wild-views, --epochs and --hidden must be at least 1")
+    classes, conditions = check_zoo_arguments(parser, args)
+    real = classes.index(REAL)
+
+    preprocess = PreprocessConfig(image_size=args.image_size, mode="crop")
+    reader = RawSpectrum("welch").eval()
+    augment = RECIPES["fingerprint"].augment
+    train_paths, train_labels = split_files(args.zoo, "train", classes, 0, args.seed)
+    test_paths, test_labels = split_files(args.zoo, "test", classes, 0, args.seed)
+    started = time.time()
+    plain = [raw_features(reader, train_paths, preprocess, cache=args.cache)]
+    plain += [raw_features(reader, train_paths, preprocess, augment=augment, view=v, cache=args.cache) for v in range(1, args.views)]
+    wild = [raw_features(reader, train_paths, preprocess, perturb=WildConditions(seed=s), cache=args.cache)
+            for s in range(1, args.wild_views + 1)]
+    tests = {c: raw_features(reader, test_paths, preprocess, perturb=p, cache=args.cache) for c, p in conditions.items()}
+    print(f"features read in {time.time() - started:.0f} s", file=sys.stderr)
+
+    training = {"clean + recipe augmentation": plain, f"… + {args.wild_views} wild views": plain + wild}
+    is_ai = test_labels != real
+    rows = []
+    print("| training views | reader | " + " | ".join(f"{c} accuracy | {c} AUC" for c in conditions) + " |")
+    print("|---|---|" + "---|---|" * len(conditions))
+    for views_name, views in training.items():
+        x, y = np.concatenate(views), np.tile(train_labels, len(views))
+        started = time.time()
+        logistic = LogisticRegression(C=0.1, max_iter=3000, class_weight="balanced")
+        mean, spread = x.mean(axis=0), x.std(axis=0) + 1e-6
+        logistic.fit((x - mean) / spread, y != real)
+        binary = train_classifier(x, (y != real).astype(np.int64), 1, hidden=args.hidden, epochs=args.epochs, seed=args.seed)
+        multi = train_classifier(x, y, len(classes), hidden=args.hidden, epochs=args.epochs, seed=args.seed)
+        print(f"{views_name}: readers trained in {time.time() - started:.0f} s", file=sys.stderr)
+        for reader_name in ("logistic, real vs AI", "mlp, real vs AI", f"mlp, {len(classes)} classes"):
+            cells = {}
+            for condition, z in tests.items():
+                accuracy = None
+                with torch.inference_mode():
+                    if reader_name.startswith("logistic"):
+                        score = logistic.decision_function((z - mean) / spread)
+                    elif reader_name.startswith("mlp, real"):
+                        score = binary(z)[:, 0].numpy()
+                    else:
+                        probabilities = torch.softmax(multi(z), dim=1).numpy()
+                        score = 1 - probabilities[:, real]
+                        accuracy = 100 * float((probabilities.argmax(axis=1) == test_labels).mean())
+                cells[condition] = {"accuracy": accuracy, "auc": 100 * roc_auc_score(is_ai, score)}
+            rows.append({"training": views_name, "reader": reader_name, "cells": cells})
+            print(f"| {views_name} | {reader_name} | " + " | ".join(
+                f"{'–' if cell['accuracy'] is None else format(cell['accuracy'], '.1f')} | {cell['auc']:.1f}"
+                for cell in cells.values()) + " |", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"zoo": str(args.zoo), "image_size": args.image_size, "views": args.views,
+                                         "wild_views": args.wild_views, "epochs": args.epochs, "hidden": args.hidden,
+                                         "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

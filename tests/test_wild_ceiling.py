@@ -1,0 +1,43 @@
+"""benchmarks/zoo/wild_ceiling.py: supervised readers of the Welch spectrum trained with and without
+the `wild` chains, scored on the test conditions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers import load_script
+
+
+def test_the_ceiling_prints_and_writes_both_trainings_for_every_reader(tmp_path, capsys):
+    from synthetic import write_folders_dataset
+
+    zoo = write_folders_dataset(tmp_path / "zoo", ["real", "gen_a", "gen_b"], 30, 0, 10, size=64)
+    script = load_script("benchmarks/zoo/wild_ceiling.py", "wild_ceiling_under_test")
+    out = tmp_path / "ceiling.json"
+    assert script.main([str(zoo), "--image-size", "64", "--views", "2", "--wild-views", "1", "--epochs", "1", "--hidden", "8",
+                        "--conditions", "clean", "wild", "--cache", str(tmp_path / "cache"), "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| … + 1 wild views | mlp, 3 classes |" in printed
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["training"], r["reader"]) for r in rows] == [
+        (t, r) for t in ("clean + recipe augmentation", "… + 1 wild views")
+        for r in ("logistic, real vs AI", "mlp, real vs AI", "mlp, 3 classes")]
+    for row in rows:
+        assert set(row["cells"]) == {"clean", "wild"}
+        for cell in row["cells"].values():
+            assert 0 <= cell["auc"] <= 100
+            assert (cell["accuracy"] is None) == (row["reader"] != "mlp, 3 classes")
+    # each reading is cached once: two training views, one wild view, two test conditions
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2 + 1 + 2
+
+
+def test_usage_errors_come_before_any_image_is_read(tmp_path, capsys):
+    script = load_script("benchmarks/zoo/wild_ceiling.py", "wild_ceiling_under_test")
+    with pytest.raises(SystemExit) as stopped:
+        script.main([str(tmp_path / "missing")])
+    assert stopped.value.code == 2 and "train/ and test/ class folders" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        script.main([str(tmp_path), "--wild-views", "0"])
+    assert "--wild-views" in capsys.readouterr().err
