@@ -257,6 +257,9 @@ class ArchitectureConfig:
             raise _bad(source, "architecture.spectrum", self.spectrum, f"choose one of {', '.join(SPECTRUM_KINDS)}")
 
 
+#: The training losses by their command-line names (aidetect.losses.build_loss).
+LOSSES = ("supcon", "contrastive", "softmax")
+
 #: Detection threshold on the AI score when none was calibrated (no validation split).
 DEFAULT_DETECT_THRESHOLD = 0.5
 VOTES = ("majority", "weighted", "balanced", "centroid")

@@ -131,3 +131,34 @@ def test_class_weights_make_a_weighted_mean_of_the_anchors():
     assert float(weighted) == pytest.approx(_hand_supcon(z, labels.tolist(), 0.3, class_weights=weights), rel=1e-5)
     assert float(weighted) != pytest.approx(float(loss_fn(z, labels)), rel=1e-3)
     assert float(loss_fn(z, labels, class_weights=torch.ones(4))) == pytest.approx(float(loss_fn(z, labels)), rel=1e-6)
+
+
+def test_softmax_loss_is_cross_entropy_of_the_head_over_temperature():
+    from aidetect.losses import SoftmaxLoss, build_loss
+
+    torch.manual_seed(0)
+    z = F.normalize(torch.randn(6, 4), dim=1)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    loss_fn = SoftmaxLoss(n_classes=3, dim=4, temperature=0.5)
+    logits = ((z @ loss_fn.head.weight.T + loss_fn.head.bias) / 0.5).detach()
+    by_hand = -sum(float(torch.log_softmax(logits[i], dim=0)[labels[i]]) for i in range(6)) / 6
+    assert float(loss_fn(z, labels).detach()) == pytest.approx(by_hand, rel=1e-5)
+    # class weights make a weighted mean over images, as cross_entropy's weight does
+    weights = torch.tensor([4.0, 1.0, 1.0])
+    per_image = [-float(torch.log_softmax(logits[i], dim=0)[labels[i]]) for i in range(6)]
+    weighted = sum(float(weights[labels[i]]) * per_image[i] for i in range(6)) / float(weights[labels].sum())
+    assert float(loss_fn(z, labels, class_weights=weights).detach()) == pytest.approx(weighted, rel=1e-5)
+    # the head trains with the encoder: the loss reaches both
+    z.requires_grad_(True)
+    loss_fn(z, labels).backward()
+    assert z.grad is not None and loss_fn.head.weight.grad.abs().sum() > 0
+    assert isinstance(build_loss("softmax", n_classes=3, dim=4, temperature=0.1, margin=1.0), SoftmaxLoss)
+
+
+def test_softmax_loss_refuses_labels_its_head_has_no_row_for():
+    from aidetect.losses import SoftmaxLoss
+
+    with pytest.raises(ValueError, match="outside the head's 3 classes"):
+        SoftmaxLoss(n_classes=3, dim=4)(F.normalize(torch.randn(2, 4), dim=1), torch.tensor([0, 3]))
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        SoftmaxLoss(n_classes=1, dim=4)

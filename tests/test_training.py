@@ -224,3 +224,32 @@ def test_extra_classes_train_the_encoder_only(synthetic_data, tmp_path):
         result = runner.invoke(app, [*base, "--out", str(out), "--extra-classes", str(folder)])
         assert result.exit_code == 2 and words in result.output, result.output
         assert not (out / "model.safetensors").exists()
+
+
+def test_softmax_loss_trains_the_encoder_with_extra_classes_and_is_recorded(synthetic_data, tmp_path):
+    """--loss softmax: its head has a row for every trained and extra class (an extra class's label
+    lies past the data's), the run's loss falls from where a softmax over C classes starts near
+    ln C, the model records the loss, and its head is not part of the model; an unknown loss name
+    is refused before anything is written."""
+    import math
+
+    from synthetic import write_folders_dataset
+
+    extra = write_folders_dataset(tmp_path / "extra", ["proc_a", "proc_b", "proc_c"], 6, 2, 0)
+    options = dict(epochs=3, batch_size=16, max_per_class=12, gallery_per_class=4, workers=0)
+    result = train(tiny_train_options(synthetic_data, tmp_path / "softmax", loss="softmax", extra_classes=str(extra),
+                                      extra_classes_per_batch=2, extra_m_per_class=3, **options))
+    losses = [json.loads(line)["train_loss"] for line in (tmp_path / "softmax" / "metrics.jsonl").read_text().splitlines()]
+    config = json.loads((tmp_path / "softmax" / "config.json").read_text())
+    n_classes = len(config["classes"]) + 3
+    assert all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
+    assert losses[0] < 3 * math.log(n_classes)  # a softmax's start, not a runaway
+    assert config["training"]["loss"] == "softmax"
+    # the model holds the encoder alone, as a SupCon run's does: the classifier head stays behind
+    train(tiny_train_options(synthetic_data, tmp_path / "supcon", **{**options, "epochs": 1}))
+    assert load_file(tmp_path / "softmax" / "model.safetensors").keys() == load_file(tmp_path / "supcon" / "model.safetensors").keys()
+    assert math.isfinite(result.history[-1]["val_loss"])
+    refused = runner.invoke(app, ["train", "--data", str(synthetic_data), "--out", str(tmp_path / "bad"), "--arch", "tiny",
+                                  "--image-size", "32", "--epochs", "1", "--workers", "0", "--loss", "arcface"])
+    assert refused.exit_code == 2 and "--loss 'arcface'" in refused.output
+    assert not (tmp_path / "bad").exists()

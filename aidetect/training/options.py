@@ -19,7 +19,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from aidetect.config import ArchitectureConfig, AugmentConfig, PreprocessConfig, check_named_vote, check_spectral_options
+from aidetect.config import LOSSES, ArchitectureConfig, AugmentConfig, PreprocessConfig, check_named_vote, check_spectral_options
 from aidetect.errors import AidetectError
 from aidetect.recipes import RECIPE_OPTIONS
 
@@ -53,7 +53,8 @@ class DataConfig:
 
 @dataclass
 class LossConfig:
-    """The training objective: SupCon (the thesis) or the Euclidean contrastive loss."""
+    """The training objective: SupCon (the thesis), the Euclidean contrastive loss, or a softmax over
+    the classes (aidetect.losses.softmax: a classifier head used only in training)."""
 
     name: str = "supcon"
     temperature: float = 0.1
@@ -70,12 +71,14 @@ class LossConfig:
     real_weight: float = 1.0
 
     def check(self) -> None:
+        if self.name not in LOSSES:
+            raise AidetectError(f"--loss {self.name!r}: choose one of {', '.join(LOSSES)}")
         if self.memory_size and self.name != "supcon":
             raise AidetectError(f"--memory works with the supcon loss, not {self.name}")
         if self.warmup_temperature is not None and self.name != "supcon":
             raise AidetectError(f"--warmup-temperature works with the supcon loss, not {self.name}")
-        if self.real_weight != 1.0 and self.name != "supcon":
-            raise AidetectError(f"--real-weight works with the supcon loss, not {self.name}")
+        if self.real_weight != 1.0 and self.name not in ("supcon", "softmax"):
+            raise AidetectError(f"--real-weight works with the supcon and softmax losses, not {self.name}")
         if not self.real_weight > 0:
             raise AidetectError(f"--real-weight {self.real_weight}: must be above 0")
 

@@ -249,7 +249,8 @@ class Trainer:
         if o.runtime.compile:
             self.model = torch.compile(self.model)
         self.loss_fn = build_loss(
-            loss.name, temperature=loss.temperature, learnable_temperature=loss.learnable_temperature, margin=loss.margin
+            loss.name, temperature=loss.temperature, learnable_temperature=loss.learnable_temperature, margin=loss.margin,
+            n_classes=len(self.trained) + len(self.extra_names), dim=o.architecture.output_dim,
         ).to(self.device)
         self.class_weights = None
         if loss.real_weight != 1.0:
@@ -291,7 +292,7 @@ class Trainer:
 
     def _temperature(self) -> float | None:
         t = getattr(self.loss_fn, "temperature", None)
-        return float(t.detach()) if t is not None else None
+        return float(t.detach()) if isinstance(t, torch.Tensor) else t
 
     # ---------------------------------------------------------- checkpoint
     def _state(self, epoch: int, step: int) -> dict:
