@@ -74,8 +74,9 @@ def test_genimage_es41_efficientnet_one_epoch(tmp_path):
 @pytest.mark.parametrize(
     "levers, stop_at",
     [({}, (0, 5)), (dict(memory_size=40, warmup_temperature=0.5), (1, 3)),  # the memory is full by epoch 1
-     (dict(extra_classes="written below", extra_classes_per_batch=2, extra_m_per_class=2), (1, 2))],
-    ids=["plain", "memory-and-warmup-temperature", "extra-classes"],
+     (dict(extra_classes="written below", extra_classes_per_batch=2, extra_m_per_class=2), (1, 2)),
+     (dict(loss="softmax"), (1, 2))],  # the classifier head resumes from the checkpoint too
+    ids=["plain", "memory-and-warmup-temperature", "extra-classes", "softmax"],
 )
 @pytest.mark.slow
 def test_resume_after_interruption_gives_the_same_weights(synthetic_data, tmp_path, levers, stop_at):

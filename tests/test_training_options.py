@@ -94,3 +94,17 @@ def test_a_named_vote_is_checked_before_training():
     TrainOptions(data="ROOT", out="out").check_vote()
     with pytest.raises(AidetectError, match="--vote balanced: choose one of majority, weighted, centroid"):
         TrainOptions(data="ROOT", out="out", vote="balanced").check_vote()
+
+
+@pytest.mark.parametrize("loss, temperature", [("softmax", 0.0), ("softmax", -1.0), ("supcon", 2.0)])
+def test_a_temperature_the_loss_cannot_use_is_refused_before_anything_is_written(synthetic_data, tmp_path, loss, temperature):
+    from typer.testing import CliRunner
+
+    from aidetect.cli.main import app
+
+    result = CliRunner().invoke(app, ["train", "--data", str(synthetic_data), "--out", str(tmp_path / "m"), "--arch", "tiny",
+                                      "--image-size", "32", "--epochs", "1", "--workers", "0", "--loss", loss,
+                                      "--temperature", str(temperature)])
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2 and len(errors) == 1 and "--temperature" in errors[0]
+    assert not (tmp_path / "m").exists()

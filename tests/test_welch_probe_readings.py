@@ -109,28 +109,38 @@ def test_the_probe_runs_each_new_option_through_main(tmp_path, capsys):
     assert all(0 <= r["seen_auc"] <= 100 and 0 <= r["zero_shot_auc"] <= 100 for r in scored)
 
 
-def test_the_probe_trains_with_a_classifier_loss_and_wild_views(tmp_path, capsys):
+def test_the_probe_trains_with_a_classifier_loss_and_wild_views(tmp_path, capsys, monkeypatch):
     """--loss (ce-unit, normface, ce) names the reading after the loss, and --wild-views adds training
-    rows only: the gallery stays one view per image."""
+    rows only: the MLP trains on views + wild views, the gallery holds the --gallery-views alone."""
     import json
+
+    import pytest
 
     from synthetic import write_folders_dataset
 
     zoo = write_folders_dataset(tmp_path / "zoo", ["real", "gen_a", "gen_b"], 40, 0, 6, size=64)
+    n_train = 3 * 40
     probe = _probe()
+    trained_rows, gallery_rows = [], []
+    train_mlp, score_conditions = probe.train_mlp, probe.score_conditions
+    monkeypatch.setattr(probe, "train_mlp", lambda x, *a, **k: trained_rows.append(len(x)) or train_mlp(x, *a, **k))
+    monkeypatch.setattr(probe, "score_conditions",
+                        lambda readings, train, *a, **k: gallery_rows.append(len(train)) or score_conditions(readings, train, *a, **k))
     for loss in ("ce-unit", "normface", "ce"):
         out = tmp_path / f"{loss}.json"
-        assert probe.main([str(zoo), "--image-size", "64", "--views", "1", "--wild-views", "1", "--loss", loss, "--epochs", "1",
-                           "--hidden", "16", "--per-class", "4", "--conditions", "clean", "--k", "3", "--json", str(out)]) == 0
+        trained_rows.clear(), gallery_rows.clear()
+        assert probe.main([str(zoo), "--image-size", "64", "--views", "2", "--gallery-views", "2", "--wild-views", "1",
+                           "--loss", loss, "--epochs", "1", "--hidden", "16", "--per-class", "4", "--conditions", "clean",
+                           "--k", "3", "--json", str(out)]) == 0
         assert f"| {loss}-mlp | clean | all |" in capsys.readouterr().out
         written = json.loads(out.read_text())
         assert written["loss"] == loss and written["wild_views"] == 1
+        assert trained_rows == [3 * n_train]  # the clean view, one augmented, one wild
+        assert gallery_rows == [n_train, 2 * n_train]  # the product's gallery, then with --gallery-views 2: no wild row
     # a classifier loss is refused beside the log-polar net, before any image is read
-    import pytest
-
     with pytest.raises(SystemExit):
         probe.main([str(zoo), "--loss", "ce", "--net", "logpolar"])
-    assert "--loss normface and ce train the plain MLP" in capsys.readouterr().err
+    assert "--loss normface, ce and ce-unit train the plain MLP" in capsys.readouterr().err
 
 
 def test_the_probe_classifier_losses_are_cross_entropy_over_their_logits():

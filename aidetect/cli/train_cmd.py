@@ -54,7 +54,7 @@ def train(
     temperature: Annotated[float, typer.Option("--temperature", help="SupCon temperature at the start; the softmax loss's fixed temperature.")] = 0.1,
     warmup_temperature: Annotated[Optional[float], typer.Option("--warmup-temperature", min=0.01, max=1.0, help="SupCon temperature during the warm-up epochs, then the learned one.")] = None,
     memory: Annotated[int, typer.Option("--memory", min=0, help="Cross-batch memory: embeddings of recent steps used as extra negatives/positives (0 = off).")] = 0,
-    real_weight: Annotated[float, typer.Option("--real-weight", min=0.01, help="SupCon anchors of the 'real' class count this many times the others (1 = the thesis); see docs/training.md.")] = 1.0,
+    real_weight: Annotated[float, typer.Option("--real-weight", min=0.01, help="SupCon anchors (softmax terms) of the 'real' class count this many times the others (1 = the thesis); see docs/training.md.")] = 1.0,
     learned_crop: Annotated[Optional[int], typer.Option("--learned-crop", min=8, help="With --fuse-spectrum: centre window the learned part sees, while the spectrum sees the whole --image-size input.")] = None,
     readout: Annotated[str, typer.Option("--readout", help="Where the embedding is read: head (the projection head's output), stages (the trunk's stages 3-8 pooled, projected and whitened with training-split statistics; better on generators the encoder did not train on, see docs/training.md) or hidden (the head's hidden layer through the same fitted map, for heads with one, as the welch-mlp's).")] = "head",
     fixed_temperature: Annotated[bool, typer.Option("--fixed-temperature", help="Do not learn the temperature.")] = False,

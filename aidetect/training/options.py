@@ -65,7 +65,7 @@ class LossConfig:
     warmup_temperature: float | None = None
     #: Embeddings of recent steps contrasted with each batch (0 = off); see aidetect.losses.memory.
     memory_size: int = 0
-    #: SupCon anchors of the ``real`` class count this many times the others (1 = the thesis): a
+    #: SupCon anchors (softmax terms) of the ``real`` class count this many times the others (1 = the thesis): a
     #: photograph taken for a generator is the costliest error, and real is the one class with no
     #: fingerprint of its own to cluster by.
     real_weight: float = 1.0
@@ -81,6 +81,10 @@ class LossConfig:
             raise AidetectError(f"--real-weight works with the supcon and softmax losses, not {self.name}")
         if not self.real_weight > 0:
             raise AidetectError(f"--real-weight {self.real_weight}: must be above 0")
+        if self.name == "softmax" and not self.temperature > 0:
+            raise AidetectError(f"--temperature {self.temperature}: the softmax loss divides by it; give a value above 0")
+        if self.name == "supcon" and not 0.01 <= self.temperature <= 1.0:
+            raise AidetectError(f"--temperature {self.temperature}: SupCon's temperature lies between 0.01 and 1")
 
 
 @dataclass

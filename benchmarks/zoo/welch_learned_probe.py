@@ -293,7 +293,9 @@ def train_mlp(x: np.ndarray, labels: np.ndarray, *, hidden: int, epochs: int, pe
     ``mix``: (rows, labels) of further classes trained *with* ``x``'s (labels apart from its): every
     step adds ``mix_per_class`` rows of ``mix_classes`` of them drawn at random; an epoch and the
     standardisation stay ``x``'s, so the run sees ``x`` exactly as it would without them. ``loss``:
-    ``supcon``, or ``normface`` / ``ce`` (:class:`ClassifierLoss`, its proxies trained beside)."""
+    ``supcon``, or ``normface`` / ``ce`` / ``ce-unit`` (:class:`ClassifierLoss`, its proxies trained beside;
+    a left-out class keeps an unused row). Steps per epoch follow the rows: ``--wild-views`` adds
+    steps as well as views. ``--pretrain`` trains with SupCon whatever ``loss`` is."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = (LogPolarNet(hidden) if net == "logpolar" else
@@ -435,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
                              "embedding, logits / --temperature)")
     parser.add_argument("--per-class", type=int, default=32, help="rows of each class in a batch")
     parser.add_argument("--temperature", type=float, default=0.1,
-                        help="SupCon's temperature (fixed); a higher one is more tolerant of spread within a class")
+                        help="SupCon's temperature (fixed), and normface's and ce-unit's (ce has none); a higher one is more tolerant of spread within a class")
     parser.add_argument("--read-hidden", action="store_true",
                         help="also read the MLP's hidden layer: as it is (L2-normalised) and through a PCA+WCCN map "
                              "fitted on it (the training views, left-out classes excluded)")
@@ -471,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.gallery_views <= args.views:
         parser.error(f"--gallery-views must lie between 1 and --views ({args.views})")
     if args.loss != "supcon" and args.net != "mlp":
-        parser.error("--loss normface and ce train the plain MLP (--net mlp)")
+        parser.error("--loss normface, ce and ce-unit train the plain MLP (--net mlp)")
     if args.net != "mlp" and (args.init_map or args.pretrain is not None or args.hidden == 0):
         parser.error("--net logpolar trains from scratch with a hidden layer: not with --init-map, --pretrain or --hidden 0")
     if args.pretrain is not None and args.init_map:

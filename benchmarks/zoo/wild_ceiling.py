@@ -13,7 +13,7 @@ as ``aidetect evaluate`` reads it), beside the same readers trained without thos
 images and the fingerprint recipe's augmentation, as the probe and the product train):
 
 * ``logistic, real vs AI``: a class-balanced logistic regression on the standardised spectrum;
-* ``mlp, real vs AI``: the probe's MLP shape (2,112 → hidden → GELU → 1), binary cross-entropy,
+* ``mlp, real vs AI``: the probe's MLP shape (2,112 → hidden → BatchNorm → GELU → Dropout → 1), binary cross-entropy,
   classes balanced by weighting;
 * ``mlp, C classes``: the same shape with one output per class, cross-entropy; its accuracy is
   attribution by a classifier (no gallery), its AUC is on 1 − P(real).
@@ -86,10 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--conditions", nargs="+", default=["clean", "jpeg:75", "wild"], help="test conditions")
-    parser.add_argument("--leave-out", nargs="*", default=[], help=argparse.SUPPRESS)  # check_zoo_arguments reads it
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the table here")
     parser.add_argument("--cache", type=Path, help="keep the raw features here (shared with welch_learned_probe.py)")
+    parser.set_defaults(leave_out=[])  # check_zoo_arguments reads it; every class trains here
     args = parser.parse_args(argv)
     if min(args.views, args.wild_views, args.epochs, args.hidden) < 1:
         parser.error("--views, --wild-views, --epochs and --hidden must be at least 1")

@@ -108,6 +108,8 @@ inherited_options() {  # base run name -> the options a readout or fusion of it 
   # front-end (--init refuses a model whose input differs from its own)
   case $1 in *leaveout*) printf '%s' "$LEAVE_OUT" ;; *latentout*) printf '%s' "$LEAVE_OUT_LATENT" ;; esac
   case $1 in *latentnpr*) printf ' %s' "--front-end npr-latent" ;; esac
+  # and its loss, so the readout's config.json records what trained the weights it reads
+  case $1 in *-softmax*) printf ' %s' "--loss softmax" ;; esac
 }
 
 for model in $MODELS; do
