@@ -42,6 +42,8 @@ ORDER = [
     "welch-mlp-extra", "welch-mlp-extra-leaveout", "welch-mlp-extra-latentout",
     "welch-mlp-hidden", "welch-mlp-leaveout-hidden", "welch-mlp-latentout-hidden",
     "welch-mlp-extra-hidden", "welch-mlp-extra-leaveout-hidden", "welch-mlp-extra-latentout-hidden",
+    "welch-mlp-softmax", "welch-mlp-softmax-leaveout", "welch-mlp-softmax-latentout",
+    "welch-mlp-softmax-hidden", "welch-mlp-softmax-leaveout-hidden", "welch-mlp-softmax-latentout-hidden",
 ]
 LABELS = {
     "default": "shipped default (models/default, as it is)",
@@ -128,6 +130,12 @@ LABELS = {
     "welch-mlp-leaveout-hidden": "welch recipe, leave-out, read from the hidden layer",
     "welch-mlp-latentout-hidden": "welch recipe, latent-decoder leave-out, read from the hidden layer",
     "welch-mlp-extra-hidden": "welch recipe + procedural classes, read from the hidden layer",
+    "welch-mlp-softmax": "welch recipe trained with a softmax over the classes (--loss softmax)",
+    "welch-mlp-softmax-leaveout": "welch recipe, softmax, leave-out",
+    "welch-mlp-softmax-latentout": "welch recipe, softmax, latent-decoder leave-out (taesd-sd3, taesd-flux2)",
+    "welch-mlp-softmax-hidden": "welch recipe, softmax, read from the hidden layer",
+    "welch-mlp-softmax-leaveout-hidden": "welch recipe, softmax, leave-out, read from the hidden layer",
+    "welch-mlp-softmax-latentout-hidden": "welch recipe, softmax, latent-decoder leave-out, read from the hidden layer",
     "welch-mlp-extra-leaveout-hidden": "welch recipe + procedural classes, leave-out, read from the hidden layer",
     "welch-mlp-extra-latentout-hidden": "welch recipe + procedural classes, latent-decoder leave-out, read from the hidden layer",
 }
