@@ -6,9 +6,10 @@ with ``z`` the unit embedding, ``W`` [C, D] and ``b`` [C] trained with the encod
 export: the product reads the encoder (its hidden layer, ``--readout hidden``) through a k-NN
 gallery, never this head. The open-set recognisers of faces and speakers train their embedding
 this way and enroll new identities by gallery. Measured against SupCon on the zoo's Welch-spectrum
-MLP, two seeds (docs/zoo-benchmark.md, "A classifier's loss"): its hidden layer attributed better
-clean and detected a little better clean and under `wild`, generators it never saw included;
-level after JPEG 75.
+MLP (docs/zoo-benchmark.md, "A classifier's loss" and the bullet after it): in the probe, two
+seeds, its hidden layer attributed better clean and detected a little better clean and under
+`wild`; through the product, all twelve zoo cells higher, and on generators it never saw better
+clean, worse after compression.
 
 Unlike SupCon, every class is in every step's loss (through its weight row), not only the classes
 the batch happens to hold; the batch sampler stays class-balanced all the same.
