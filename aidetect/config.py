@@ -259,6 +259,8 @@ class ArchitectureConfig:
 
 #: The training losses by their command-line names (aidetect.losses.build_loss).
 LOSSES = ("supcon", "contrastive", "softmax")
+#: SupCon's temperature range: where a learned τ is clamped and what a given one must lie in.
+SUPCON_MIN_TEMPERATURE, SUPCON_MAX_TEMPERATURE = 0.01, 1.0
 
 #: Detection threshold on the AI score when none was calibrated (no validation split).
 DEFAULT_DETECT_THRESHOLD = 0.5

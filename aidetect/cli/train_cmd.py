@@ -18,6 +18,7 @@ from aidetect.cli.common import (
     print_json,
     user_errors,
 )
+from aidetect.config import SUPCON_MAX_TEMPERATURE, SUPCON_MIN_TEMPERATURE
 
 
 def _split_classes(values: Optional[list[str]]) -> Optional[list[str]]:
@@ -52,7 +53,7 @@ def train(
     grid: Annotated[Optional[int], typer.Option("--grid", min=1, help="Align crop offsets to this many pixels.")] = None,
     loss: Annotated[str, typer.Option("--loss", help="supcon (the thesis), contrastive (Euclidean, with --margin) or softmax (a classifier head over the classes, used only in training; read the encoder with --readout hidden).")] = "supcon",
     temperature: Annotated[float, typer.Option("--temperature", help="SupCon temperature at the start; the softmax loss's fixed temperature.")] = 0.1,
-    warmup_temperature: Annotated[Optional[float], typer.Option("--warmup-temperature", min=0.01, max=1.0, help="SupCon temperature during the warm-up epochs, then the learned one.")] = None,
+    warmup_temperature: Annotated[Optional[float], typer.Option("--warmup-temperature", min=SUPCON_MIN_TEMPERATURE, max=SUPCON_MAX_TEMPERATURE, help="SupCon temperature during the warm-up epochs, then the learned one.")] = None,
     memory: Annotated[int, typer.Option("--memory", min=0, help="Cross-batch memory: embeddings of recent steps used as extra negatives/positives (0 = off).")] = 0,
     real_weight: Annotated[float, typer.Option("--real-weight", min=0.01, help="SupCon anchors (softmax terms) of the 'real' class count this many times the others (1 = the thesis); see docs/training.md.")] = 1.0,
     learned_crop: Annotated[Optional[int], typer.Option("--learned-crop", min=8, help="With --fuse-spectrum: centre window the learned part sees, while the spectrum sees the whole --image-size input.")] = None,

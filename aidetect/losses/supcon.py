@@ -17,6 +17,8 @@ import math
 import torch
 from torch import nn
 
+from aidetect.config import SUPCON_MAX_TEMPERATURE, SUPCON_MIN_TEMPERATURE
+
 
 class SupConLoss(nn.Module):
     """SupCon over one view per image.
@@ -34,8 +36,8 @@ class SupConLoss(nn.Module):
         self,
         temperature: float = 0.1,
         learnable_temperature: bool = True,
-        min_temperature: float = 0.01,
-        max_temperature: float = 1.0,
+        min_temperature: float = SUPCON_MIN_TEMPERATURE,
+        max_temperature: float = SUPCON_MAX_TEMPERATURE,
     ) -> None:
         super().__init__()
         if not (min_temperature <= temperature <= max_temperature):

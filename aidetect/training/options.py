@@ -19,7 +19,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from aidetect.config import LOSSES, ArchitectureConfig, AugmentConfig, PreprocessConfig, check_named_vote, check_spectral_options
+from aidetect.config import LOSSES, SUPCON_MAX_TEMPERATURE, SUPCON_MIN_TEMPERATURE, ArchitectureConfig, AugmentConfig, PreprocessConfig, check_named_vote, check_spectral_options
 from aidetect.errors import AidetectError
 from aidetect.recipes import RECIPE_OPTIONS
 
@@ -83,8 +83,9 @@ class LossConfig:
             raise AidetectError(f"--real-weight {self.real_weight}: must be above 0")
         if self.name == "softmax" and not self.temperature > 0:
             raise AidetectError(f"--temperature {self.temperature}: the softmax loss divides by it; give a value above 0")
-        if self.name == "supcon" and not 0.01 <= self.temperature <= 1.0:
-            raise AidetectError(f"--temperature {self.temperature}: SupCon's temperature lies between 0.01 and 1")
+        if self.name == "supcon" and not SUPCON_MIN_TEMPERATURE <= self.temperature <= SUPCON_MAX_TEMPERATURE:
+            raise AidetectError(f"--temperature {self.temperature}: SupCon's temperature lies between "
+                                f"{SUPCON_MIN_TEMPERATURE:g} and {SUPCON_MAX_TEMPERATURE:g}")
 
 
 @dataclass

@@ -87,6 +87,7 @@ from torch import nn  # noqa: E402
 from aidetect.config import WELCH_TILE, PreprocessConfig  # noqa: E402
 from aidetect.data.images import is_image_name  # noqa: E402
 from aidetect.data.perturb import WildConditions  # noqa: E402
+from aidetect.losses.softmax import SoftmaxLoss  # noqa: E402
 from aidetect.losses.supcon import SupConLoss  # noqa: E402
 from aidetect.models.readout import WCCN_SHRINKAGE, fit_whitened_projection  # noqa: E402
 from aidetect.recipes import RECIPES  # noqa: E402
@@ -145,18 +146,22 @@ class ClassifierLoss(nn.Module):
     recognisers' loss), so the embedding is trained for the cosine the k-NN reads; ``ce``: plain
     softmax cross-entropy of a linear head on the embedding before its normalisation; ``ce-unit``:
     the linear head on the unit embedding, its logits divided by ``temperature`` (what a trainer
-    whose loss receives unit embeddings, as the product's does, can train)."""
+    whose loss receives unit embeddings, as the product's does, can train: it *is* the product's
+    ``train --loss softmax``, aidetect.losses.SoftmaxLoss, so the probe measures what ships)."""
 
     def __init__(self, kind: str, n_classes: int, temperature: float) -> None:
         super().__init__()
         self.kind, self.temperature = kind, temperature
-        self.head = nn.Linear(EMBEDDING_DIM, n_classes, bias=kind != "normface")
+        self.product_loss = SoftmaxLoss(n_classes, EMBEDDING_DIM, temperature) if kind == "ce-unit" else None
+        # the class proxies: the product loss's own head for ce-unit (one module, registered under both names)
+        self.head = self.product_loss.head if self.product_loss is not None else \
+            nn.Linear(EMBEDDING_DIM, n_classes, bias=kind != "normface")
 
     def forward(self, model: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.kind == "normface":
             logits = model(x) @ nn.functional.normalize(self.head.weight, dim=1).T / self.temperature
-        elif self.kind == "ce-unit":
-            logits = self.head(model(x)) / self.temperature
+        elif self.product_loss is not None:
+            return self.product_loss(model(x), labels)
         else:
             logits = self.head(model.unnormalised(x))
         return nn.functional.cross_entropy(logits, labels)
