@@ -46,3 +46,30 @@ def test_usage_errors_come_before_any_image_is_read(tmp_path, capsys):
     with pytest.raises(SystemExit):
         script.main([str(tmp_path), "--wild-views", "0"])
     assert "--wild-views" in capsys.readouterr().err
+
+
+def test_two_inputs_are_read_side_by_side_each_cached_under_its_own_name(tmp_path, monkeypatch):
+    from synthetic import write_folders_dataset
+
+    zoo = write_folders_dataset(tmp_path / "zoo", ["real", "gen_a"], 20, 0, 8, size=64)
+    script = load_script("benchmarks/zoo/wild_ceiling.py", "wild_ceiling_under_test")
+    widths = []
+    train_classifier = script.train_classifier
+    monkeypatch.setattr(script, "train_classifier",
+                        lambda x, y, n_out, **k: widths.append(x.shape[1]) or train_classifier(x, y, n_out, **k))
+    cache = tmp_path / "cache"
+    assert script.main([str(zoo), "--image-size", "64", "--views", "1", "--wild-views", "1", "--epochs", "1", "--hidden", "8",
+                        "--conditions", "clean", "--cache", str(cache), "--features", "welch", "cooc",
+                        "--canonical-jpeg", "95"]) == 0
+    assert set(widths) == {64 * 33 + 4 * 125}  # the Welch half-plane of a 64-px tile beside the four histograms
+    names = sorted(p.name.split("-")[0] + "-" + p.name.split("-")[1] for p in cache.glob("*.npy"))
+    assert names == ["cooc-jpeg95"] * 3 + ["welch-jpeg95"] * 3  # one view, one wild view, one test condition each
+
+
+def test_a_quality_outside_1_to_100_is_a_usage_error(tmp_path, capsys):
+    script = load_script("benchmarks/zoo/wild_ceiling.py", "wild_ceiling_under_test")
+    (tmp_path / "train").mkdir()
+    (tmp_path / "test").mkdir()
+    with pytest.raises(SystemExit) as stopped:
+        script.main([str(tmp_path), "--canonical-jpeg", "0"])
+    assert stopped.value.code == 2 and "--canonical-jpeg" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """How far can the Welch spectrum go under `wild` at all? Supervised readers trained on the test conditions themselves.
 
     python benchmarks/zoo/wild_ceiling.py ZOO_ROOT [--wild-views 2] [--epochs 40] [--cache DIR] [--json OUT.json]
+        [--features welch cooc] [--canonical-jpeg Q]
 
 The encoder issue's last seen-generator cells are detection AUC under ``wild`` (docs/zoo-benchmark.md):
 the Welch-spectrum encoder reaches 79.6 with the whole gallery where +15 over the spectrum means 82.7.
@@ -20,6 +21,13 @@ images and the fingerprint recipe's augmentation, as the probe and the product t
 
 A reader trained on the very chains it is tested on bounds from above what any augmentation of a
 spectrum reader could buy under ``wild``; it does not bound other inputs (pixels, a CNN).
+
+``--features`` picks the input: ``welch`` (the default), ``cooc`` (co-occurrences of quantised
+pixel residuals, within and across colour channels: benchmarks/zoo/cooccurrence.py, what the grey
+power spectrum cannot see), or both side by side. ``--canonical-jpeg Q`` re-saves every image read
+as a JPEG at quality Q last (welch_learned_probe.CanonicalJPEG): the zoo's photographs carry a JPEG
+history its generators' PNG files lack, and a pixel statistic can read that history instead of a
+generator; the control says how much of a gain survives when every image carries a JPEG grid.
 """
 
 from __future__ import annotations
@@ -42,7 +50,9 @@ from torch import nn  # noqa: E402
 from aidetect.config import PreprocessConfig  # noqa: E402
 from aidetect.data.perturb import WildConditions  # noqa: E402
 from aidetect.recipes import RECIPES  # noqa: E402
+from cooccurrence import ResidualCooccurrence  # noqa: E402
 from feature_probe import split_files  # noqa: E402
+from welch_learned_probe import CanonicalJPEG  # noqa: E402
 from welch_probe import REAL, RawSpectrum, check_zoo_arguments, raw_features  # noqa: E402
 
 
@@ -89,24 +99,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the table here")
     parser.add_argument("--cache", type=Path, help="keep the raw features here (shared with welch_learned_probe.py)")
+    parser.add_argument("--features", nargs="+", choices=("welch", "cooc"), default=["welch"],
+                        help="the input: the Welch spectrum, residual co-occurrences, or both side by side")
+    parser.add_argument("--canonical-jpeg", type=int, metavar="Q", help="re-save every image read as a JPEG at quality Q last")
     parser.set_defaults(leave_out=[])  # check_zoo_arguments reads it; every class trains here
     args = parser.parse_args(argv)
     if min(args.views, args.wild_views, args.epochs, args.hidden) < 1:
         parser.error("--views, --wild-views, --epochs and --hidden must be at least 1")
+    if args.canonical_jpeg is not None and not 1 <= args.canonical_jpeg <= 100:
+        parser.error("--canonical-jpeg must lie between 1 and 100")
     classes, conditions = check_zoo_arguments(parser, args)
     real = classes.index(REAL)
 
     preprocess = PreprocessConfig(image_size=args.image_size, mode="crop")
-    reader = RawSpectrum("welch").eval()
+    readers = [(RawSpectrum("welch") if name == "welch" else ResidualCooccurrence()).eval() for name in dict.fromkeys(args.features)]
+    if args.canonical_jpeg:
+        readers = [CanonicalJPEG(r, args.canonical_jpeg).eval() for r in readers]
+
+    def read(paths, **options):  # every reader's raw feature of paths, side by side
+        return np.concatenate([raw_features(r, paths, preprocess, cache=args.cache, **options) for r in readers], axis=1)
+
     augment = RECIPES["fingerprint"].augment
     train_paths, train_labels = split_files(args.zoo, "train", classes, 0, args.seed)
     test_paths, test_labels = split_files(args.zoo, "test", classes, 0, args.seed)
     started = time.time()
-    plain = [raw_features(reader, train_paths, preprocess, cache=args.cache)]
-    plain += [raw_features(reader, train_paths, preprocess, augment=augment, view=v, cache=args.cache) for v in range(1, args.views)]
-    wild = [raw_features(reader, train_paths, preprocess, perturb=WildConditions(seed=s), cache=args.cache)
-            for s in range(1, args.wild_views + 1)]
-    tests = {c: raw_features(reader, test_paths, preprocess, perturb=p, cache=args.cache) for c, p in conditions.items()}
+    plain = [read(train_paths)]
+    plain += [read(train_paths, augment=augment, view=v) for v in range(1, args.views)]
+    wild = [read(train_paths, perturb=WildConditions(seed=s)) for s in range(1, args.wild_views + 1)]
+    tests = {c: read(test_paths, perturb=p) for c, p in conditions.items()}
     print(f"features read in {time.time() - started:.0f} s", file=sys.stderr)
 
     training = {"clean + recipe augmentation": plain, f"… + {args.wild_views} wild views": plain + wild}
@@ -144,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({"zoo": str(args.zoo), "image_size": args.image_size, "views": args.views,
                                          "wild_views": args.wild_views, "epochs": args.epochs, "hidden": args.hidden,
+                                         "features": args.features, "canonical_jpeg": args.canonical_jpeg,
                                          "rows": rows}, indent=1))
     return 0
 

@@ -1,0 +1,85 @@
+"""Co-occurrences of quantised pixel residuals: a second input beside the Welch spectrum, for probes.
+
+The Welch feature (aidetect.models.welch) is the power spectrum of the *grey* residual: a
+second-order statistic of one channel. Two kinds of trace it cannot see by construction:
+
+* **higher-order dependencies between neighbouring residuals** (how a generator's last layers
+  round, clip and interpolate): steganalysis reads them as co-occurrences of quantised residuals
+  (SPAM, Pevný, Bas and Fridrich, 2010), and co-occurrence matrices detect GAN images (Nataraj
+  et al., 2019);
+* **dependencies between the colour channels**: a camera interpolates two of every three colour
+  values from its Bayer mosaic, so a photograph's residuals are correlated across channels in a
+  way a generator's need not be; the grey residual averages that away.
+
+:class:`ResidualCooccurrence` maps images [N, 3, H, W] in [0, 1] to four normalised histograms of
+125 bins each (residuals on the 8-bit scale, divided by ``step``, rounded, clipped to ±2):
+
+1. first-order residuals (x[i+1] − x[i]) of each channel, three consecutive along the residual's
+   own direction, horizontal and vertical pooled, channels pooled;
+2. the same for second-order residuals (x[i−1] − 2 x[i] + x[i+1], step 2);
+3. the first-order residuals of R, G and B *at the same pixel*, horizontal and vertical pooled:
+   the cross-channel trace;
+4. first-order residuals of the chroma differences R − G and B − G, three consecutive, both
+   differences and directions pooled.
+
+Returned as log(p + 1e-5), 500 numbers; no parameters, no statistics.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+TRUNCATION = 2
+LEVELS = 2 * TRUNCATION + 1
+BINS = LEVELS ** 3
+
+
+def quantise(residual: torch.Tensor, step: float) -> torch.Tensor:
+    """Residual on the 8-bit scale → integers in 0..LEVELS-1 (value / step, rounded, clipped to ±T, shifted)."""
+    return (residual / step).round().clamp(-TRUNCATION, TRUNCATION).long() + TRUNCATION
+
+
+def difference(x: torch.Tensor, order: int, dim: int) -> torch.Tensor:
+    """First- or second-order finite difference of ``x`` along ``dim``."""
+    n = x.shape[dim]
+    if order == 1:
+        return x.narrow(dim, 1, n - 1) - x.narrow(dim, 0, n - 1)
+    return x.narrow(dim, 0, n - 2) - 2 * x.narrow(dim, 1, n - 2) + x.narrow(dim, 2, n - 2)
+
+
+def triples(q: torch.Tensor, dim: int) -> torch.Tensor:
+    """Bin index of every three consecutive quantised values along ``dim``, flattened per image."""
+    n = q.shape[dim]
+    a, b, c = q.narrow(dim, 0, n - 2), q.narrow(dim, 1, n - 2), q.narrow(dim, 2, n - 2)
+    return (a * LEVELS * LEVELS + b * LEVELS + c).flatten(1)
+
+
+def histogram(indices: list[torch.Tensor]) -> torch.Tensor:
+    """Per-image normalised histogram over BINS of the concatenated [N, M_i] bin indices."""
+    index = torch.cat(indices, dim=1)
+    n = index.shape[0]
+    offset = torch.arange(n).unsqueeze(1) * BINS
+    counts = torch.bincount((index + offset).flatten(), minlength=n * BINS).view(n, BINS).float()
+    return counts / counts.sum(dim=1, keepdim=True)
+
+
+class ResidualCooccurrence(nn.Module):
+    """Images [N, 3, H, W] in [0, 1] → [N, 4 × 125] log co-occurrence histograms (module docstring)."""
+
+    feature = "cooc"  # the probes' cache key prefix
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        levels = images.float().clamp(0, 1).mul(255).round()
+        horizontal, vertical = 3, 2
+        parts = []
+        for order, step in ((1, 1.0), (2, 2.0)):
+            parts.append(histogram([triples(quantise(difference(levels, order, d), step), d) for d in (horizontal, vertical)]))
+        joint = []
+        for d in (horizontal, vertical):
+            q = quantise(difference(levels, 1, d), 1.0)
+            joint.append((q[:, 0] * LEVELS * LEVELS + q[:, 1] * LEVELS + q[:, 2]).flatten(1))
+        parts.append(histogram(joint))
+        chroma = torch.stack([levels[:, 0] - levels[:, 1], levels[:, 2] - levels[:, 1]], dim=1)
+        parts.append(histogram([triples(quantise(difference(chroma, 1, d), 1.0), d) for d in (horizontal, vertical)]))
+        return torch.log(torch.cat(parts, dim=1) + 1e-5)

@@ -1,0 +1,53 @@
+"""benchmarks/zoo/cooccurrence.py: co-occurrences of quantised pixel residuals, within and across colour channels."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from helpers import load_script
+
+cooc = load_script("benchmarks/zoo/cooccurrence.py", "cooccurrence_under_test")
+PARTS = 4
+
+
+def histograms(images: torch.Tensor) -> np.ndarray:
+    """The four normalised histograms [N, 4, 125] behind the log feature."""
+    features = cooc.ResidualCooccurrence()(images)
+    assert features.shape == (len(images), PARTS * cooc.BINS)
+    return (np.exp(features.numpy()) - 1e-5).reshape(len(images), PARTS, cooc.BINS)
+
+
+def test_each_part_is_a_distribution_and_a_flat_image_puts_all_mass_on_zero_residuals():
+    rng = torch.Generator().manual_seed(0)
+    noisy = torch.rand(2, 3, 32, 32, generator=rng)
+    flat = torch.full((1, 3, 32, 32), 0.5)
+    p = histograms(torch.cat([noisy, flat]))
+    assert np.allclose(p.sum(axis=2), 1, atol=1e-4)
+    zero = cooc.TRUNCATION * (cooc.LEVELS ** 2 + cooc.LEVELS + 1)  # the bin of three zero residuals
+    assert np.allclose(p[2, :, zero], 1, atol=1e-4)
+    assert (p[:2, :, zero] < 0.5).all()  # uniform noise spreads its residuals
+
+
+def test_grey_images_have_no_chroma_trace_and_equal_channel_residuals():
+    rng = torch.Generator().manual_seed(1)
+    grey = torch.rand(1, 1, 32, 32, generator=rng).expand(1, 3, 32, 32)
+    colour = torch.rand(1, 3, 32, 32, generator=rng)
+    p_grey, p_colour = histograms(torch.cat([grey, colour]))
+    zero = cooc.TRUNCATION * (cooc.LEVELS ** 2 + cooc.LEVELS + 1)
+    assert p_grey[3, zero] > 0.999 and p_colour[3, zero] < 0.5  # R − G and B − G are flat only in the grey image
+    # across channels the grey image's residuals agree at every pixel: only the bins (a, a, a) hold mass
+    diagonal = [a * (cooc.LEVELS ** 2 + cooc.LEVELS + 1) for a in range(cooc.LEVELS)]
+    assert p_grey[2, diagonal].sum() > 0.999 and p_colour[2, diagonal].sum() < 0.5
+
+
+def test_residuals_are_read_on_the_8_bit_scale_and_clipped():
+    ramp = torch.arange(32, dtype=torch.float32).div(255).expand(1, 3, 32, 32).contiguous()  # +1 level per column
+    p = histograms(ramp)
+    # horizontally every first-order residual is +1, vertically 0: half the triples each
+    ones = (cooc.TRUNCATION + 1) * (cooc.LEVELS ** 2 + cooc.LEVELS + 1)
+    zero = cooc.TRUNCATION * (cooc.LEVELS ** 2 + cooc.LEVELS + 1)
+    assert abs(p[0, 0, ones] - 0.5) < 0.02 and abs(p[0, 0, zero] - 0.5) < 0.02
+    steep = torch.arange(32, dtype=torch.float32).mul(8).div(255).expand(1, 3, 32, 32).contiguous()  # +8 levels: clipped to +2
+    top = (2 * cooc.TRUNCATION) * (cooc.LEVELS ** 2 + cooc.LEVELS + 1)
+    assert abs(histograms(steep)[0, 0, top] - 0.5) < 0.02
