@@ -18,8 +18,13 @@ Nothing here looks at the test split. What is chosen, and how:
 * the detection threshold on that probability: the one that maximises balanced
   accuracy (Youden's J) on the validation images; 0.5 on the raw vote share when
   the validation split lacks real or AI images;
-* the false-unknown rate: the share of validation images of gallery classes
-  that the unknown rule (aidetect.gallery.knn) rejects, reported so users know it;
+* the unknown rule (aidetect.gallery.knn): the winning class's nearest gallery row against
+  its row floor, whatever the vote (``unknown_on="row"``), every floor moved by one shift so
+  that the floors turn away ``UNKNOWN_QUANTILE`` (5 %) of the validation images, the share
+  they promise (floors fitted on the gallery's own rows, leave-one-out, turn away more of
+  images from outside it: 7 % of the zoo's test images with the centroid vote); with fewer than
+  ``UNKNOWN_SHIFT_MIN_IMAGES`` validation images no shift. The false-unknown rate: the share of
+  validation images that the rule then rejects, reported so users know it;
 * for a model fused with the spectrum (``--fuse-spectrum auto``), the share of
   the spectrum in the similarity: the weight in 0.1 … 0.9 with the best mean
   attribution accuracy over the validation images as they are and re-encoded
@@ -40,8 +45,8 @@ from aidetect.data.perturb import parse_perturbation
 from aidetect.data.sampling import sample_per_class
 from aidetect.embedding import embed_files
 from aidetect.gallery import Gallery
-from aidetect.gallery.knn import KNNClassifier
-from aidetect.labels import REAL, UNKNOWN
+from aidetect.gallery.knn import UNKNOWN_QUANTILE, KNNClassifier
+from aidetect.labels import REAL
 from aidetect.models.fusion import reweigh_fused
 
 VALIDATION_PER_CLASS = 200
@@ -205,26 +210,42 @@ CENTROID_UNKNOWN_RULE = ("class mean: less similar to the winning class's mean t
                          "of the others, and than half its gap to the next class mean (at most 4x the former)")
 
 
-def unknown_rule_of(vote: str) -> str:
+#: Fewer validation images than this (of classes with a floor) leave the unknown rule's floors unshifted:
+#: the 5 % quantile of a handful of images is noise.
+UNKNOWN_SHIFT_MIN_IMAGES = 100
+
+
+def unknown_rule_of(vote: str, unknown_on: str = "vote") -> str:
     """The unknown rule ``vote`` applies, as config.json states it."""
-    return CENTROID_UNKNOWN_RULE if vote == "centroid" else ClassifierConfig.unknown_rule
+    return CENTROID_UNKNOWN_RULE if vote == "centroid" and unknown_on == "vote" else ClassifierConfig.unknown_rule
 
 
-def calibrate(gallery, embeddings: np.ndarray, labels: Sequence[str], unknown_thresholds: dict[str, float] | None = None,
-              vote: str | None = None) -> ClassifierConfig:
-    """Choose the vote (unless ``vote`` names it) and the detection rules on validation embeddings
-    against ``gallery`` (``unknown_thresholds``: the row floors of the votes over neighbours, from
-    the gallery when None; the centroid vote computes its floors on the class means)."""
+def choose_unknown_shift(margins: np.ndarray) -> tuple[float, str]:
+    """(shift, how it was chosen) from each validation image's similarity to its winning class's
+    nearest row minus that class's floor: the rule says `unknown` below shift, so the
+    ``UNKNOWN_QUANTILE`` quantile of the margins turns away that share of the images."""
+    if len(margins) < UNKNOWN_SHIFT_MIN_IMAGES:
+        return 0.0, f"none: {len(margins)} validation images of classes with a floor, fewer than {UNKNOWN_SHIFT_MIN_IMAGES}"
+    shift = float(np.clip(np.quantile(margins, UNKNOWN_QUANTILE), -1.0, 1.0))
+    return round(shift, 6), f"the {100 * UNKNOWN_QUANTILE:g} % quantile of {len(margins)} validation images' margins over their floors"
+
+
+def calibrate(gallery, embeddings: np.ndarray, labels: Sequence[str], vote: str | None = None,
+              unknown_on: str = "row") -> ClassifierConfig:
+    """Choose the vote (unless ``vote`` names it), the unknown rule's shift and the detection
+    rules on validation embeddings against ``gallery``; ``unknown_on``: what the unknown rule
+    measures (``row``: the nearest row of the winning class, whatever the vote; ``vote``: what
+    the vote read, the class mean for the centroid vote), aidetect.gallery.knn."""
     if vote is not None and vote not in CALIBRATION_VOTES:
         raise ValueError(f"vote {vote!r}: calibration takes one of {', '.join(CALIBRATION_VOTES)}")
     labels = np.asarray(labels)
     embeddings = np.asarray(embeddings, dtype=np.float32)
     result: dict = {"validation_images": int(len(labels))}
-    if unknown_thresholds is None:
-        unknown_thresholds = KNNClassifier(gallery).unknown_thresholds
+    row_floors = KNNClassifier(gallery).unknown_thresholds
     accuracy, predictions = {}, {}
-    # the votes over neighbours share one set of row floors; the centroid vote has its own, on the class mean
-    classifiers = {v: KNNClassifier(gallery, vote=v, unknown_thresholds=None if v == "centroid" else unknown_thresholds)
+    # the votes that read rows share one set of row floors; the centroid vote's rule on the class mean has its own
+    classifiers = {v: KNNClassifier(gallery, vote=v, unknown_on=unknown_on,
+                                    unknown_thresholds=None if v == "centroid" and unknown_on == "vote" else row_floors)
                    for v in CALIBRATION_VOTES}
     for v, classifier in classifiers.items():
         predictions[v] = classifier.predict(embeddings)
@@ -236,10 +257,15 @@ def calibrate(gallery, embeddings: np.ndarray, labels: Sequence[str], unknown_th
         result["vote_rule"] = f"{NAMED_VOTE_RULE} ({vote}); validation accuracy of each vote stored beside it"
     result["vote"] = vote
     result["validation_accuracy"] = accuracy
-    result["unknown_rule"] = unknown_rule_of(vote)
+    result["unknown_rule"] = unknown_rule_of(vote, unknown_on)
+    result["unknown_on"] = unknown_on
     preds = predictions[vote]
-    known = [p.label == UNKNOWN for p in preds]
-    result["false_unknown_rate_validation"] = float(np.mean(known)) if known else None
+    floors = classifiers[vote].unknown_thresholds
+    margins = np.array([p.nearest_in_class - floors[p.vote_label] for p in preds if p.vote_label in floors])
+    shift, result["unknown_shift_rule"] = choose_unknown_shift(margins)
+    result["unknown_shift"] = shift
+    turned_away = [p.vote_label in floors and p.nearest_in_class < min(floors[p.vote_label] + shift, 1.0) for p in preds]
+    result["false_unknown_rate_validation"] = float(np.mean(turned_away)) if turned_away else None
     is_ai = labels != REAL
     candidates = {
         "ai_vote_share": np.array([np.nan if p.score_ai is None else p.score_ai for p in preds]),

@@ -20,9 +20,11 @@ from aidetect.fileio import atomic_write_json
 #: The newest config.json schema this release writes and reads. 2: ``classifier.detection_score``
 #: may name the similarity gap (``detection_k`` beside it). A config that needs nothing of 2 is
 #: still written as 1, so releases that read only 1 keep opening it; one that needs 2 is refused
-#: by them (their version check) instead of misread as a vote-share model.
-CONFIG_SCHEMA_VERSION = 2
-READABLE_SCHEMA_VERSIONS = (1, 2)
+#: by them (their version check) instead of misread as a vote-share model. 3: ``classifier.unknown_on``
+#: may say ``row`` under the centroid vote, or ``unknown_shift`` move the floors (a release before 3
+#: would apply another unknown rule than the one the model was calibrated with).
+CONFIG_SCHEMA_VERSION = 3
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 GALLERY_FILE = "gallery.npz"
@@ -268,6 +270,9 @@ VOTES = ("majority", "weighted", "balanced", "centroid")
 #: The votes calibration measures and a model's builder may name (`train --vote`); ``balanced``
 #: is a per-call choice only (aidetect.calibration).
 CALIBRATION_VOTES = ("majority", "weighted", "centroid")
+#: What the unknown rule measures (aidetect.gallery.knn): what the vote read, or the nearest row of
+#: the winning class whatever the vote.
+UNKNOWN_ON = ("vote", "row")
 #: How ``classifier.vote_rule`` begins for a vote the model's builder named.
 NAMED_VOTE_RULE = "named by the model's builder"
 
@@ -321,6 +326,14 @@ class ClassifierConfig:
     unknown_rule: str = ("leave-one-out: farther than 95 % of the class's members are from each other, and than half "
                          "its gap to the next class (at most 4x the former)")
     false_unknown_rate_validation: float | None = None
+    #: What the unknown rule measures (:data:`UNKNOWN_ON`): ``vote``, what the vote read (the
+    #: winning class's nearest gallery row for the votes over neighbours, its mean for ``centroid``),
+    #: or ``row``, the winning class's nearest gallery row whatever the vote (aidetect.gallery.knn).
+    unknown_on: str = "vote"
+    #: Added to every floor the rule computes from the gallery: chosen on the validation split so
+    #: that the floors turn away the share of its images they promise (aidetect.calibration).
+    unknown_shift: float = 0.0
+    unknown_shift_rule: str = ""
     validation_images: int = 0
     validation_accuracy: dict[str, float] = field(default_factory=dict)
     #: How ``vote`` was chosen (aidetect.calibration); empty for models calibrated before it was stored.
@@ -361,6 +374,13 @@ class ClassifierConfig:
         """One-line errors for values no rule can use (a hand-edited or damaged config.json)."""
         if self.vote not in VOTES:
             raise CorruptFileError(f"{source}: classifier.vote is {self.vote!r}, not one of {', '.join(VOTES)}; fix or remove it")
+        if self.unknown_on not in UNKNOWN_ON:
+            raise CorruptFileError(f"{source}: classifier.unknown_on is {self.unknown_on!r}, not one of {', '.join(UNKNOWN_ON)}; fix or remove it")
+        shift = self.unknown_shift
+        if isinstance(shift, bool) or not isinstance(shift, (int, float)) or not -1.0 <= float(shift) <= 1.0:
+            raise CorruptFileError(f"{source}: classifier.unknown_shift is {shift!r}; give a number between -1 and 1 "
+                                   "or recalibrate the model (benchmarks/zoo/recalibrate.py)")
+        self.unknown_shift = float(shift)
         if self.k is not None and (isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1):
             raise CorruptFileError(f"{source}: classifier.k is {self.k!r}; give a positive integer or null")
         t = self.detect_threshold
@@ -443,7 +463,9 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["schema_version"] = 2 if self.classifier.detection_score != "ai_vote_share" else 1
+        rules = self.classifier
+        data["schema_version"] = (3 if (rules.unknown_on != "vote" and rules.vote == "centroid") or rules.unknown_shift
+                                  else 2 if rules.detection_score != "ai_vote_share" else 1)
         # training-only fields added later, written when used: a model trained without them
         # stays readable by the releases before them (which refuse fields they do not know)
         for used, keys in ((self.augment.resize_p, ("resize_p", "resize_scale")),

@@ -1,7 +1,7 @@
 """How often the `unknown` rule turns away a gallery class's own images, and how often it catches a generator the gallery lacks.
 
     python benchmarks/unknown_rates.py --data /work/zoo [--model DIR] [--conditions clean jpeg:75 wild]
-        [--outside NAME=DIR ...] [--gap-fraction 0 0.5] [--vote weighted|majority|balanced|centroid]
+        [--outside NAME=DIR ...] [--gap-fraction 0 0.5] [--vote weighted|majority|balanced|centroid] [--unknown-on row|vote]
 
 The rule's two errors, through the product's classifier (aidetect.gallery.knn), on the model's
 own gallery and vote: a test image of a class the gallery holds called `unknown` (an analyst loses
@@ -21,8 +21,10 @@ rule at its own floors (own images `unknown` and right, taken-out images `unknow
 
 ``--gap-fraction``: the floors the rule is run with, per value: the model's vote's floors
 computed with that gap term (0: none; for the votes over neighbours the product's rule uses 0.5,
-aidetect.gallery.knn.leave_one_out_statistics; for the centroid vote, class_mean_floors). One
-embedding per image and condition serves every rule. Prints a Markdown table; nothing is written.
+aidetect.gallery.knn.leave_one_out_statistics; for the centroid vote's rule on the class mean,
+class_mean_floors), each moved by the model's calibrated shift (aidetect.calibration; none when
+``--vote`` or ``--unknown-on`` runs another vote or rule than the model's). One embedding per
+image and condition serves every rule. Prints a Markdown table; nothing is written.
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outside", nargs="*", default=[], metavar="NAME=DIR", help="images of a generator the gallery lacks")
     parser.add_argument("--vote", choices=("weighted", "majority", "balanced", "centroid"),
                         help="run this vote and its rule instead of the model's")
+    parser.add_argument("--unknown-on", choices=("row", "vote"),
+                        help="run the unknown rule on the winning class's nearest row, or on what the vote read, instead of the model's rule")
     parser.add_argument("--gap-fraction", nargs="+", type=float, default=[0.0, 0.5], help="gap terms to compare")
     args = parser.parse_args(argv)
     if not (args.data / "test").is_dir():
@@ -106,8 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     except AidetectError as exc:
         parser.error(str(exc))
     gallery, rules = session.gallery, session.rules
-    if args.vote:
-        rules = dataclasses.replace(rules, vote=args.vote)
+    # another vote or rule than the model's runs unshifted: the shift was calibrated for the model's own
+    if args.vote and args.vote != rules.vote:
+        rules = dataclasses.replace(rules, vote=args.vote, unknown_shift=0.0)
+    if args.unknown_on and args.unknown_on != rules.unknown_on:
+        rules = dataclasses.replace(rules, unknown_on=args.unknown_on, unknown_shift=0.0)
     classes = set(gallery.classes())
     taken = sorted(name for name, _ in outside if name in classes)
     if taken:
@@ -132,11 +139,21 @@ def main(argv: list[str] | None = None) -> int:
     row_floors_without = {(c, g): leave_one_out_statistics(held, gap_fraction=g)[0]
                           for c, held in without.items() for g in args.gap_fraction}
     rule_floors, floors_without = row_floors, row_floors_without
-    if rules.vote == "centroid":
+    reads_rows = classifier_for(gallery, rules, unknown_thresholds={}).unknown_reads_rows
+    if not reads_rows:
         rule_floors = {g: mean_floors(gallery, g) for g in args.gap_fraction}
         floors_without = {(c, g): mean_floors(held, g) for c, held in without.items() for g in args.gap_fraction}
+    # the model's calibrated shift moves every floor of its rule, as classifier_for applies it
+    shift = classifier_for(gallery, rules, unknown_thresholds={}).unknown_shift
+    if shift:
+        def shifted(floors: dict[str, float]) -> dict[str, float]:
+            return {c: min(f + shift, 1.0) for c, f in floors.items()}
+
+        rule_floors = {g: shifted(f) for g, f in rule_floors.items()}
+        floors_without = {key: shifted(f) for key, f in floors_without.items()}
     names = [name for name, _ in outside]
-    print(f"model {session.fingerprint}, vote {rules.vote}; {len(test)} test images of {len(classes)} gallery classes")
+    print(f"model {session.fingerprint}, vote {rules.vote}, unknown rule on the {'nearest row' if reads_rows else 'class mean'}"
+          f"{f', floors shifted by {shift:+.4f}' if shift else ''}; {len(test)} test images of {len(classes)} gallery classes")
     lowest_gap, highest_gap = min(rule_floors), max(rule_floors)
     moved = [f"{c} {rule_floors[lowest_gap][c]:.3f} → {rule_floors[highest_gap][c]:.3f}" for c in sorted(rule_floors[lowest_gap])
              if rule_floors[highest_gap].get(c) != rule_floors[lowest_gap][c]]

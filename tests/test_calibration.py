@@ -216,8 +216,29 @@ def test_a_config_resting_on_the_gap_is_written_as_schema_2_and_read_back():
     assert data["schema_version"] == 2  # a release reading only 1 refuses it rather than misread it
     assert ModelConfig.from_dict(data).classifier.detection_k == 11
     assert ModelConfig(fingerprint="0" * 16).to_dict()["schema_version"] == 1  # nothing of 2 needed
-    with pytest.raises(CorruptFileError, match="schema version 3"):
-        ModelConfig.from_dict(dict(data, schema_version=3))
+    with pytest.raises(CorruptFileError, match="schema version 4"):
+        ModelConfig.from_dict(dict(data, schema_version=4))
+
+
+def test_a_config_whose_unknown_rule_an_older_release_would_misapply_is_written_as_schema_3():
+    from aidetect.config import ModelConfig
+    from aidetect.errors import CorruptFileError
+
+    def version(**rules) -> int:
+        return ModelConfig(fingerprint="0" * 16, classifier=ClassifierConfig(**rules)).to_dict()["schema_version"]
+
+    # a release before 3 ignores the fields it does not know: it would judge the class mean, unshifted
+    assert version(vote="centroid", unknown_on="row") == 3
+    assert version(vote="weighted", unknown_shift=-0.01) == 3
+    # the votes over neighbours read the row anyway: nothing of 3 needed
+    assert version(vote="weighted", unknown_on="row") == 1
+    data = ModelConfig(fingerprint="0" * 16, classifier=ClassifierConfig(vote="centroid", unknown_on="row", unknown_shift=-0.02)).to_dict()
+    read = ModelConfig.from_dict(data).classifier
+    assert (read.unknown_on, read.unknown_shift) == ("row", -0.02)
+    for field, value, message in (("unknown_on", "mean", "classifier.unknown_on"), ("unknown_shift", 2.0, "classifier.unknown_shift"),
+                                  ("unknown_shift", "0.1", "classifier.unknown_shift")):
+        with pytest.raises(CorruptFileError, match=message):
+            ClassifierConfig.from_dict({field: value})
 
 
 
@@ -229,8 +250,11 @@ def test_a_named_vote_is_kept_and_every_vote_is_measured():
     named = calibrate(gallery, val, val_labels, vote="centroid")
     assert chosen.vote in ("weighted", "majority") and chosen.vote_rule.startswith("best validation accuracy")
     assert named.vote == "centroid" and named.vote_rule.startswith("named by the model's builder")
-    # the stored unknown rule is the one the vote applies
-    assert named.unknown_rule.startswith("class mean") and chosen.unknown_rule.startswith("leave-one-out")
+    # the stored unknown rule is the one the vote applies: the nearest row by default, whatever the vote
+    assert named.unknown_rule.startswith("leave-one-out") and chosen.unknown_rule.startswith("leave-one-out")
+    assert named.unknown_on == chosen.unknown_on == "row"
+    on_the_mean = calibrate(gallery, val, val_labels, vote="centroid", unknown_on="vote")
+    assert on_the_mean.unknown_rule.startswith("class mean") and on_the_mean.unknown_on == "vote"
     assert set(named.validation_accuracy) == {"majority", "weighted", "centroid"}
     assert named.validation_accuracy == chosen.validation_accuracy
     # the similarity gap is read from each side's nearest rows, whatever the vote
@@ -283,3 +307,28 @@ def test_train_names_the_vote(synthetic_data, tmp_path):
     classifier = json.loads((tmp_path / "c" / "config.json").read_text())["classifier"]
     assert classifier["vote"] == "centroid" and classifier["vote_rule"].startswith("named by the model's builder")
     assert set(classifier["validation_accuracy"]) == {"majority", "weighted", "centroid"}
+
+
+def test_the_unknown_shift_makes_the_floors_turn_away_five_percent_of_validation_images():
+    """Floors fitted leave-one-out on the gallery's own rows promise to keep 95 % of a class; the
+    shift chosen on the validation split makes that hold there, whatever the floors did before."""
+    from aidetect.calibration import UNKNOWN_SHIFT_MIN_IMAGES
+    from aidetect.gallery.classifier import classifier_for
+    from aidetect.labels import UNKNOWN
+
+    embeddings, labels = clusters(CENTRES, 60, 0.1, seed=7)
+    gallery = gallery_of(embeddings, labels)
+    # validation images spread wider than the gallery's: unshifted floors turn away far more than 5 %
+    val, val_labels = clusters(CENTRES, 60, 0.2, seed=8)
+    unshifted = KNNClassifier(gallery, vote="centroid", unknown_on="row").predict(val)
+    assert np.mean([p.label == UNKNOWN for p in unshifted]) > 0.15
+    rules = calibrate(gallery, val, val_labels, vote="centroid")
+    assert rules.unknown_shift < 0 and "5 % quantile of 180" in rules.unknown_shift_rule
+    called = [p.label for p in classifier_for(gallery, rules).predict(val)]
+    rate = np.mean([c == UNKNOWN for c in called])
+    assert rate == pytest.approx(0.05, abs=1 / len(val)) and rules.false_unknown_rate_validation == pytest.approx(rate)
+    # another vote than the calibrated one gets its own rule, unshifted
+    assert classifier_for(gallery, rules, vote="weighted").unknown_shift == 0.0
+    # too few validation images: no shift, and the rule says why
+    few = calibrate(gallery, val[:UNKNOWN_SHIFT_MIN_IMAGES - 1], val_labels[:UNKNOWN_SHIFT_MIN_IMAGES - 1], vote="centroid")
+    assert few.unknown_shift == 0.0 and few.unknown_shift_rule.startswith("none")

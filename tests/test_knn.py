@@ -13,6 +13,7 @@ from aidetect.gallery.knn import (
     leave_one_out_thresholds,
     vote_weights,
 )
+from aidetect.errors import AidetectError
 from aidetect.labels import UNKNOWN
 
 
@@ -322,11 +323,9 @@ def test_centroid_vote_follows_its_definition():
         assert [n.index for n in p.neighbors] == [n.index for n in w.neighbors]
 
 
-def test_centroid_vote_keeps_a_spread_class_whose_rows_are_crowded_out():
-    """The case behind ``--vote centroid``: a new generator enrolled from 12 images spread 25° around
-    the query, beside a tight class of 300 centred 10° from it. The large class fills all 11 nearest,
-    so the row votes name it; the new class's mean points at the query, so the centroid vote names
-    the new class, and the unknown rule reads the image's similarity to that class's mean."""
+def crowded_out_gallery():
+    """(gallery, query): a new generator of 12 rows spread on a 25° ring around the query, beside a
+    tight class of 300 centred 10° from it (which fills the query's 11 nearest) and 30 real rows."""
     rng = np.random.default_rng(11)
 
     def around(axis, degrees, spread, n):
@@ -340,7 +339,15 @@ def test_centroid_vote_keeps_a_spread_class_whose_rows_are_crowded_out():
 
     gallery = gallery_of(np.concatenate([around(10, 0, 2, 300), around(0, 25, 1, 12), around(120, 0, 5, 30)]),
                          ["gen_big"] * 300 + ["gen_new"] * 12 + ["real"] * 30)
-    query = unit([[0, 0, 1]])
+    return gallery, unit([[0, 0, 1]])
+
+
+def test_centroid_vote_keeps_a_spread_class_whose_rows_are_crowded_out():
+    """The case behind ``--vote centroid``: a new generator enrolled from 12 images spread 25° around
+    the query, beside a tight class of 300 centred 10° from it. The large class fills all 11 nearest,
+    so the row votes name it; the new class's mean points at the query, so the centroid vote names
+    the new class, and the unknown rule reads the image's similarity to that class's mean."""
+    gallery, query = crowded_out_gallery()
     for vote in ("weighted", "majority", "balanced"):
         (p,) = KNNClassifier(gallery, k=11, vote=vote, unknown_thresholds={}).predict(query)
         assert p.vote_label == "gen_big"
@@ -356,6 +363,45 @@ def test_centroid_vote_keeps_a_spread_class_whose_rows_are_crowded_out():
     (strict,) = KNNClassifier(gallery, k=11, vote="centroid",
                               unknown_thresholds={"gen_new": p.nearest_in_class + 1e-3}).predict(query)
     assert strict.label == UNKNOWN and strict.vote_label == "gen_new"
+
+
+def test_centroid_vote_judged_by_the_nearest_row_searches_the_winners_rows_when_none_is_near():
+    """``unknown_on="row"``: the centroid vote names the class, the rule reads that class's nearest
+    gallery row against its row floor, searched among the class's rows when none is among the k
+    nearest; the votes over neighbours read the same row either way."""
+    from aidetect.gallery.knn import leave_one_out_thresholds
+
+    gallery, query = crowded_out_gallery()
+    new = gallery.embeddings[gallery.labels() == "gen_new"].astype(np.float64)
+    on_mean = KNNClassifier(gallery, k=11, vote="centroid")
+    on_row = KNNClassifier(gallery, k=11, vote="centroid", unknown_on="row")
+    (p_mean,), (p_row,) = on_mean.predict(query), on_row.predict(query)
+    assert p_mean.vote_label == p_row.vote_label == "gen_new"
+    assert "gen_new" not in [n.label for n in p_row.neighbors]  # so its nearest row needed its own search
+    assert p_row.nearest_in_class == pytest.approx(float((new @ query[0]).max()), abs=1e-6)
+    assert p_mean.nearest_in_class != pytest.approx(p_row.nearest_in_class, abs=1e-3)
+    assert on_row.unknown_thresholds == leave_one_out_thresholds(gallery) != on_mean.unknown_thresholds
+    # the query sits at gen_new's mean but 25° from each of its rows, which lie nearer each other than that:
+    # the mean rule keeps it, the row rule calls it unknown
+    assert p_mean.label == "gen_new" and p_row.label == UNKNOWN
+    assert p_row.nearest_in_class < on_row.unknown_thresholds["gen_new"]
+    weighted = KNNClassifier(gallery, k=11, vote="weighted")
+    assert weighted.unknown_reads_rows and KNNClassifier(gallery, vote="weighted", unknown_on="row").unknown_thresholds == weighted.unknown_thresholds
+    with pytest.raises(AidetectError, match="unknown_on"):
+        KNNClassifier(gallery, unknown_on="mean")
+
+
+def test_the_shift_moves_every_floor_computed_from_the_gallery_and_no_given_one():
+    embeddings, labels = clusters(CENTRES, 20, 0.3, seed=6)
+    gallery = gallery_of(embeddings, labels)
+    for vote, on in (("weighted", "vote"), ("centroid", "vote"), ("centroid", "row")):
+        plain = KNNClassifier(gallery, vote=vote, unknown_on=on).unknown_thresholds
+        shifted = KNNClassifier(gallery, vote=vote, unknown_on=on, unknown_shift=-0.05).unknown_thresholds
+        assert shifted == {c: pytest.approx(f - 0.05) for c, f in plain.items()}
+        capped = KNNClassifier(gallery, vote=vote, unknown_on=on, unknown_shift=1.0).unknown_thresholds
+        assert set(capped.values()) == {1.0}  # never above 1: an exact copy of a gallery row is never turned away
+    given = {"gen_a": 0.5}
+    assert KNNClassifier(gallery, unknown_thresholds=given, unknown_shift=0.3).unknown_thresholds == given
 
 
 def test_class_mean_floors_follow_their_definition():

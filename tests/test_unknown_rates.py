@@ -28,7 +28,7 @@ def test_the_gap_term_only_widens_floors(vote, tiny_model, synthetic_data, tmp_p
     assert script.main(["--data", str(synthetic_data), "--model", str(tiny_model), "--conditions", "clean",
                         "--outside", f"copies={outside}", "--gap-fraction", "0", "0.5", "--vote", vote]) == 0
     out = capsys.readouterr().out
-    assert f"vote {vote};" in out
+    assert f"vote {vote}, unknown rule on the" in out
     table = [line for line in out.splitlines() if line.startswith("|")]
     assert len({line.count("|") for line in table}) == 1  # header, rule and rows: one width
     rows = {row[0]: row for row in _rows(out)}
@@ -63,3 +63,12 @@ def test_bad_arguments_are_one_line_usage_errors(tiny_model, synthetic_data, tmp
             script.main(argv)
         errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
         assert exit_info.value.code == 2 and len(errors) == 1 and message in errors[0]
+
+
+def test_the_rule_measured_is_named_and_can_be_chosen(tiny_model, synthetic_data, capsys):
+    script = _load()
+    for on, named in (("row", "unknown rule on the nearest row"), ("vote", "unknown rule on the class mean")):
+        assert script.main(["--data", str(synthetic_data), "--model", str(tiny_model), "--conditions", "clean",
+                            "--vote", "centroid", "--unknown-on", on, "--gap-fraction", "0.5"]) == 0
+        out = capsys.readouterr().out
+        assert named in out and "floors shifted by" not in out  # a rule other than the model's own runs unshifted

@@ -29,8 +29,13 @@ TILE_AGREEMENT_FLOOR = 0.5
 def classifier_for(gallery, rules: ClassifierConfig, *, k: int | None = None, vote: str | None = None,
                    unknown_thresholds: dict[str, float] | None = None) -> KNNClassifier:
     """The k-NN classifier of ``rules`` over ``gallery``; ``k``/``vote`` override the rules (CLI options)."""
-    return KNNClassifier(gallery, k=k if k is not None else rules.k, vote=vote or rules.vote,
-                         unknown_thresholds=unknown_thresholds, gap_k=rules.detection_k)
+    vote = vote or rules.vote
+    # the shift was calibrated for the rule and vote of the model: another vote (--vote) gets its own rule unshifted
+    calibrated = vote == rules.vote
+    return KNNClassifier(gallery, k=k if k is not None else rules.k, vote=vote,
+                         unknown_thresholds=unknown_thresholds, gap_k=rules.detection_k,
+                         unknown_on=rules.unknown_on if calibrated else "vote",
+                         unknown_shift=rules.unknown_shift if calibrated else 0.0)
 
 
 def detection_value(prediction: Prediction, rules: ClassifierConfig) -> float | None:
@@ -110,7 +115,10 @@ def decide(prediction: Prediction, classifier: KNNClassifier, rules: ClassifierC
                       f"real and {other} are within {margin:.4f} of each other in the vote")
         elif label == UNKNOWN:
             floor = classifier.unknown_thresholds.get(prediction.vote_label)
-            if getattr(classifier, "vote", None) == "centroid":
+            if getattr(classifier, "vote", None) == "centroid" and getattr(classifier, "unknown_reads_rows", False):
+                reason = (f"farther from every gallery image of {prediction.vote_label}, the nearest class mean, than its own "
+                          f"images are from each other (nearest: similarity {prediction.nearest_in_class:.4f} below its floor {floor:.4f})")
+            elif getattr(classifier, "vote", None) == "centroid":
                 reason = (f"farther from the mean of {prediction.vote_label}, the nearest class mean, than its own images are "
                           f"(similarity {prediction.nearest_in_class:.4f} below its floor {floor:.4f})")
             else:

@@ -38,9 +38,14 @@ Rules, in one place:
   that class's floor on the mean (:func:`class_mean_floors`): less similar to the
   mean than 95 % of the class's own members are to the mean of the others, and
   farther than half the usual distance from the class to the nearest other class
-  mean (capped, as for the rows). A
-  class mean can win where none of the class's rows is near, so the row floor
-  would judge the class by evidence the vote did not use. Thresholds are
+  mean (capped, as for the rows). With ``unknown_on="row"`` the centroid vote is
+  judged as the other votes are, by the winning class's nearest gallery row against
+  its row floor (searched among the class's rows when none is among the k nearest):
+  a generator the gallery lacks is told from a known one better by the nearest
+  gallery image than by the class mean, whichever vote named the class
+  (docs/zoo-benchmark.md). ``unknown_shift`` moves every floor computed from the
+  gallery by one amount, chosen at calibration so that the floors turn away the
+  share of held-out images they promise (aidetect.calibration). Thresholds are
   computed from the gallery when it is loaded, so they follow every enrollment.
 """
 
@@ -52,7 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aidetect.config import VOTES
+from aidetect.config import UNKNOWN_ON, VOTES
 from aidetect.errors import AidetectError
 from aidetect.fileio import atomic_write_json
 from aidetect.gallery.search import nearest_other_similarity, nearest_similarity
@@ -232,22 +237,30 @@ class KNNClassifier:
         gallery: reference embeddings with labels.
         k: neighbours; None applies :func:`choose_k`.
         vote: ``weighted``, ``majority``, ``balanced`` or ``centroid``.
-        unknown_thresholds: per-class similarity floor (see module docstring);
-            None computes them from the gallery now; an empty dict disables ``unknown``.
+        unknown_thresholds: per-class similarity floor (see module docstring), used as given;
+            None computes them from the gallery now (shifted by ``unknown_shift``); an empty
+            dict disables ``unknown``.
+        unknown_on: ``vote`` (the rule reads what the vote read) or ``row`` (the winning
+            class's nearest gallery row whatever the vote).
     """
 
     def __init__(self, gallery, k: int | None = None, vote: str = "weighted", unknown_thresholds: dict[str, float] | None = None,
-                 gap_k: int | None = None):
+                 gap_k: int | None = None, unknown_on: str = "vote", unknown_shift: float = 0.0):
         if len(gallery) == 0:
             raise AidetectError("the gallery is empty; enroll reference images first with `aidetect enroll --generator NAME DIR`")
         if vote not in VOTES:
             raise AidetectError(f"--vote {vote!r}: choose one of {', '.join(VOTES)}")
+        if unknown_on not in UNKNOWN_ON:
+            raise AidetectError(f"unknown_on {unknown_on!r}: choose one of {', '.join(UNKNOWN_ON)}")
         self.gallery = gallery
         self.class_names = sorted(gallery.classes())
         self.codes = np.searchsorted(self.class_names, gallery.labels())
         self.class_sizes = np.bincount(self.codes, minlength=len(self.class_names))
         self.k = choose_k(gallery.classes(), k)
         self.vote = vote
+        #: the unknown rule reads the winning class's nearest row (True) or its mean (False)
+        self.unknown_reads_rows = vote != "centroid" or unknown_on == "row"
+        self.unknown_shift = float(unknown_shift)
         #: each side's k nearest for the similarity gap: the k it was calibrated with, else the vote's
         self.gap_k = int(gap_k) if gap_k else self.k
         # Real and AI rows are searched apart (one pass over each, the same products as one search
@@ -259,7 +272,7 @@ class KNNClassifier:
         self._statistics: tuple[dict[str, float], dict[str, float]] | None = None
         self._sums: tuple[np.ndarray, np.ndarray] | None = None
         self._means: np.ndarray | None = None
-        self._mean_floors: dict[str, float] | None = None
+        self._floors: dict[str, float] | None = None
 
     def _class_sums(self) -> tuple[np.ndarray, np.ndarray]:
         """One pass over the gallery serves both the class means and their unknown floors."""
@@ -277,15 +290,18 @@ class KNNClassifier:
     @property
     def unknown_thresholds(self) -> dict[str, float]:
         """Per-class similarity floor of the unknown rule (computed on first use, then kept): on
-        the nearest row of the winning class for the votes over neighbours, on the class mean for
-        ``centroid`` (:func:`class_mean_floors`), so the rule measures what the vote measured."""
+        the nearest row of the winning class for the votes over neighbours and with
+        ``unknown_on="row"``, else on the class mean for ``centroid`` (:func:`class_mean_floors`)."""
         if self._given_thresholds is not None:
             return self._given_thresholds
-        if self.vote == "centroid":
-            if self._mean_floors is None:
-                self._mean_floors = class_mean_floors(self.gallery, self.class_names, self.codes, sums=self._class_sums())
-            return self._mean_floors
-        return self._loo()[0]
+        if self._floors is None:
+            if self.unknown_reads_rows:
+                floors = self._loo()[0]
+            else:
+                floors = class_mean_floors(self.gallery, self.class_names, self.codes, sums=self._class_sums())
+            # a floor above 1 would turn away an exact copy of a gallery image
+            self._floors = {c: min(f + self.unknown_shift, 1.0) for c, f in floors.items()} if self.unknown_shift else floors
+        return self._floors
 
     @property
     def class_spreads(self) -> dict[str, float]:
@@ -313,15 +329,16 @@ class KNNClassifier:
             mean_cosines = np.asarray(embeddings, dtype=np.float32) @ self.means.T
             votes = shares_from_cosines(mean_cosines, self.class_sizes)
             order = np.argsort(-votes, axis=1)
-            # the unknown rule reads what the vote read: the similarity to the winning class's mean
-            nearest = np.take_along_axis(mean_cosines, order[:, :1], axis=1)[:, 0]
+            if self.unknown_reads_rows:
+                nearest = self._nearest_row_of(embeddings, order[:, 0], sims, idx)
+            else:  # the similarity to the winning class's mean, what the vote read
+                nearest = np.take_along_axis(mean_cosines, order[:, :1], axis=1)[:, 0]
         else:
             votes = class_votes(knn_sims, self.codes[knn_idx], len(self.class_names), self.vote, self.class_sizes)
             order = np.argsort(-votes, axis=1)
             # The nearest member of the winning class is its first neighbour in the top k (the search
             # is exact and the winner has at least one neighbour there): no second search is needed.
-            winner_rows = self.codes[knn_idx] == order[:, :1]
-            nearest = np.where(winner_rows, knn_sims, -np.inf).max(axis=1)
+            nearest = self._nearest_row_of(embeddings, order[:, 0], knn_sims, knn_idx)
         real_code = self.class_names.index(REAL) if REAL in self.class_names else None
         only_real = self.class_names == [REAL]
         paths = self.gallery.paths
@@ -357,6 +374,19 @@ class KNNClassifier:
                 )
             )
         return predictions
+
+    def _nearest_row_of(self, embeddings: np.ndarray, winners: np.ndarray, sims: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """[Q] similarity of each query to the nearest gallery row of its winning class: from its
+        searched neighbours (``sims``/``idx``, nearest first) where one of them is of that class,
+        else from a search among the class's rows (a class mean can win with none of its rows near)."""
+        winner_rows = self.codes[idx] == winners[:, None]
+        nearest = np.where(winner_rows, sims, -np.inf).max(axis=1)
+        missing = np.flatnonzero(~winner_rows.any(axis=1))
+        for code in np.unique(winners[missing]):
+            queries = missing[winners[missing] == code]
+            found, _ = self.gallery.search(embeddings[queries], 1, rows=np.flatnonzero(self.codes == code))
+            nearest[queries] = found[:, 0]
+        return nearest
 
     def _search_sides(self, embeddings: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, list[GapSides]]:
         """The ``n`` nearest rows overall (as :meth:`Gallery.search` orders them) and what the

@@ -1,10 +1,10 @@
 """Re-run a model's calibration on a data set's validation split, weights and gallery unchanged.
 
-    python benchmarks/zoo/recalibrate.py MODEL_DIR --data /work/zoo [--vote centroid] [--dry-run]
+    python benchmarks/zoo/recalibrate.py MODEL_DIR --data /work/zoo [--vote centroid] [--unknown-on row|vote] [--dry-run]
 
 For a model trained before P(AI) was calibrated, or before the similarity gap existed (the
 bundled one, both times): the vote, the detection score, the isotonic P(AI) curve, the
-threshold on P(AI) and the false-unknown rate are chosen again exactly as `aidetect train`
+threshold on P(AI), the unknown rule's shift and the false-unknown rate are chosen again exactly as `aidetect train`
 chooses them (aidetect.calibration.calibrate; the vote as ``--vote`` names it), on up to 200 validation
 images of each class the model's gallery holds, and written into config.json (atomically).
 The weights and the gallery are not touched, so the fingerprints stay the same. Validation
@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the vote, named (centroid: where its class means recognise enrolled generators better, "
                              "measured with benchmarks/enroll_votes.py), or auto: chosen on validation as `train` does; "
                              "default: the vote the model's builder named before, else auto")
+    parser.add_argument("--unknown-on", choices=("row", "vote"), default="row",
+                        help="what the unknown rule measures: the winning class's nearest gallery row (row, as `train` "
+                             "calibrates), or what the vote read (vote: the class mean for the centroid vote)")
     args = parser.parse_args(argv)
     if not (args.model / "config.json").is_file():
         parser.error(f"{args.model} is not a model directory (no config.json)")
@@ -62,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     if vote is None and stored.vote_named:
         vote = stored.vote  # a vote named on outside measurements is not the validation split's to undo
         print(f"keeping the vote named before: {vote} (--vote auto chooses on validation)", file=sys.stderr)
-    rules = calibrate(session.gallery, embedded.embeddings, labels, vote=None if vote == "auto" else vote)
+    rules = calibrate(session.gallery, embedded.embeddings, labels, vote=None if vote == "auto" else vote,
+                      unknown_on=args.unknown_on)
     print(json.dumps(asdict(rules), indent=1))
     if args.dry_run:
         return 0
