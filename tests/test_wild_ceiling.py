@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from helpers import load_script
 
@@ -23,10 +24,10 @@ def test_the_ceiling_prints_and_writes_both_trainings_for_every_reader(tmp_path,
     assert script.main([str(zoo), "--image-size", "64", "--views", "2", "--wild-views", "1", "--epochs", "1", "--hidden", "8",
                         "--conditions", "clean", "wild", "--cache", str(tmp_path / "cache"), "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "| … + 1 wild views | mlp, 3 classes |" in printed
+    assert "| … + 1 wild views | welch | mlp, 3 classes |" in printed
     rows = json.loads(out.read_text())["rows"]
-    assert [(r["training"], r["reader"]) for r in rows] == [
-        (t, r) for t in ("clean + recipe augmentation", "… + 1 wild views")
+    assert [(r["training"], r["input"], r["reader"]) for r in rows] == [
+        (t, "welch", r) for t in ("clean + recipe augmentation", "… + 1 wild views")
         for r in ("logistic, real vs AI", "mlp, real vs AI", "mlp, 3 classes")]
     # the second training holds the wild view beside the two others; each trains a binary and a 3-class MLP
     assert trained == [(2 * 90, 1), (2 * 90, 3), (3 * 90, 1), (3 * 90, 3)]
@@ -48,22 +49,36 @@ def test_usage_errors_come_before_any_image_is_read(tmp_path, capsys):
     assert "--wild-views" in capsys.readouterr().err
 
 
-def test_two_inputs_are_read_side_by_side_each_cached_under_its_own_name(tmp_path, monkeypatch):
+def test_two_inputs_are_read_in_one_pass_and_compared_alone_and_side_by_side(tmp_path, monkeypatch, capsys):
     from synthetic import write_folders_dataset
 
     zoo = write_folders_dataset(tmp_path / "zoo", ["real", "gen_a"], 20, 0, 8, size=64)
     script = load_script("benchmarks/zoo/wild_ceiling.py", "wild_ceiling_under_test")
-    widths = []
+    trained = []  # (rows, width) of every MLP trained
     train_classifier = script.train_classifier
     monkeypatch.setattr(script, "train_classifier",
-                        lambda x, y, n_out, **k: widths.append(x.shape[1]) or train_classifier(x, y, n_out, **k))
+                        lambda x, y, n_out, **k: trained.append(x.shape) or train_classifier(x, y, n_out, **k))
     cache = tmp_path / "cache"
     assert script.main([str(zoo), "--image-size", "64", "--views", "1", "--wild-views", "1", "--epochs", "1", "--hidden", "8",
                         "--conditions", "clean", "--cache", str(cache), "--features", "welch", "cooc",
-                        "--canonical-jpeg", "95"]) == 0
-    assert set(widths) == {64 * 33 + 4 * 125}  # the Welch half-plane of a 64-px tile beside the four histograms
-    names = sorted(p.name.split("-")[0] + "-" + p.name.split("-")[1] for p in cache.glob("*.npy"))
-    assert names == ["cooc-jpeg95"] * 3 + ["welch-jpeg95"] * 3  # one view, one wild view, one test condition each
+                        "--canonical-jpeg", "95", "--train-per-class", "12"]) == 0
+    welch, cooc = 64 * 33, 4 * 125  # the Welch half-plane of a 64-px tile; the four histograms
+    # per training (clean; + wild): each input alone, then both; a binary and a 2-class MLP each
+    rows = 2 * 12
+    assert trained == [(rows, w) for w in (welch, welch, cooc, cooc, welch + cooc, welch + cooc)] + \
+        [(2 * rows, w) for w in (welch, welch, cooc, cooc, welch + cooc, welch + cooc)]
+    assert "| … + 1 wild views | welch+cooc | mlp, 2 classes |" in capsys.readouterr().out
+    # one decode per view for both features: one cached reading each of the view, the wild view and the test condition
+    assert sorted(p.name.split("-")[0] for p in cache.glob("*.npy")) == ["welch+cooc"] * 3
+    # the joined reading holds the two features' own readings, in the order the inputs slice them
+    from cooccurrence import ResidualCooccurrence
+    from welch_probe import RawSpectrum
+
+    images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    parts = [RawSpectrum("welch").eval(), ResidualCooccurrence()]
+    joined = script.SideBySide(parts)(images)
+    assert torch.equal(joined[:, :welch], parts[0](images)) and torch.equal(joined[:, welch:], parts[1](images))
+    assert [script.feature_width(p, 64) for p in parts] == [welch, cooc]
 
 
 def test_a_quality_outside_1_to_100_is_a_usage_error(tmp_path, capsys):

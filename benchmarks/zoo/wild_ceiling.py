@@ -1,7 +1,7 @@
 """How far can the Welch spectrum go under `wild` at all? Supervised readers trained on the test conditions themselves.
 
     python benchmarks/zoo/wild_ceiling.py ZOO_ROOT [--wild-views 2] [--epochs 40] [--cache DIR] [--json OUT.json]
-        [--features welch cooc] [--canonical-jpeg Q]
+        [--features welch cooc] [--canonical-jpeg Q] [--train-per-class N]
 
 The encoder issue's last seen-generator cells are detection AUC under ``wild`` (docs/zoo-benchmark.md):
 the Welch-spectrum encoder reaches 79.6 with the whole gallery where +15 over the spectrum means 82.7.
@@ -22,12 +22,16 @@ images and the fingerprint recipe's augmentation, as the probe and the product t
 A reader trained on the very chains it is tested on bounds from above what any augmentation of a
 spectrum reader could buy under ``wild``; it does not bound other inputs (pixels, a CNN).
 
-``--features`` picks the input: ``welch`` (the default), ``cooc`` (co-occurrences of quantised
+``--features`` picks the inputs: ``welch`` (the default), ``cooc`` (co-occurrences of quantised
 pixel residuals, within and across colour channels: benchmarks/zoo/cooccurrence.py, what the grey
-power spectrum cannot see), or both side by side. ``--canonical-jpeg Q`` re-saves every image read
-as a JPEG at quality Q last (welch_learned_probe.CanonicalJPEG): the zoo's photographs carry a JPEG
-history its generators' PNG files lack, and a pixel statistic can read that history instead of a
-generator; the control says how much of a gain survives when every image carries a JPEG grid.
+power spectrum cannot see), or both: every image is then decoded once for both, and the readers
+are trained on each input alone and on both side by side (the table's ``input`` column), so the
+three are compared on the same images, views and chains. ``--canonical-jpeg Q`` re-saves every
+image read as a JPEG at quality Q last (welch_learned_probe.CanonicalJPEG): the zoo's photographs
+carry a JPEG history its generators' PNG files lack, and a pixel statistic can read that history
+instead of a generator; the control says how much of a gain survives when every image carries a
+JPEG grid. ``--train-per-class N`` reads N training images of each class (seeded), for inputs
+that cost more to read than the spectrum.
 """
 
 from __future__ import annotations
@@ -87,6 +91,23 @@ def train_classifier(x: np.ndarray, y: np.ndarray, n_out: int, *, hidden: int, e
     return lambda z: net((torch.from_numpy(z).float() - mean) / spread)
 
 
+class SideBySide(nn.Module):
+    """Several raw readers of one batch of images, their features joined: one decode serves all."""
+
+    def __init__(self, readers: list[nn.Module]) -> None:
+        super().__init__()
+        self.readers = nn.ModuleList(readers)
+        self.feature = "+".join(r.feature for r in readers)  # the probes' cache key prefix
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.cat([r(images) for r in self.readers], dim=1)
+
+
+def feature_width(reader: nn.Module, image_size: int) -> int:
+    with torch.inference_mode():
+        return reader(torch.rand(1, 3, image_size, image_size)).shape[1]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("zoo", type=Path, help="data root with train/ and test/ class folders (the zoo)")
@@ -100,27 +121,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the table here")
     parser.add_argument("--cache", type=Path, help="keep the raw features here (shared with welch_learned_probe.py)")
     parser.add_argument("--features", nargs="+", choices=("welch", "cooc"), default=["welch"],
-                        help="the input: the Welch spectrum, residual co-occurrences, or both side by side")
+                        help="the inputs: the Welch spectrum, residual co-occurrences, or both (each alone and side by side)")
+    parser.add_argument("--train-per-class", type=int, default=0, metavar="N", help="training images read per class (0: all)")
     parser.add_argument("--canonical-jpeg", type=int, metavar="Q", help="re-save every image read as a JPEG at quality Q last")
     parser.set_defaults(leave_out=[])  # check_zoo_arguments reads it; every class trains here
     args = parser.parse_args(argv)
     if min(args.views, args.wild_views, args.epochs, args.hidden) < 1:
         parser.error("--views, --wild-views, --epochs and --hidden must be at least 1")
+    if args.train_per_class < 0:
+        parser.error("--train-per-class must be 0 (all) or more")
     if args.canonical_jpeg is not None and not 1 <= args.canonical_jpeg <= 100:
         parser.error("--canonical-jpeg must lie between 1 and 100")
     classes, conditions = check_zoo_arguments(parser, args)
     real = classes.index(REAL)
 
     preprocess = PreprocessConfig(image_size=args.image_size, mode="crop")
-    readers = [(RawSpectrum("welch") if name == "welch" else ResidualCooccurrence()).eval() for name in dict.fromkeys(args.features)]
+    names = list(dict.fromkeys(args.features))
+    parts = [(RawSpectrum("welch") if name == "welch" else ResidualCooccurrence()).eval() for name in names]
+    reader = parts[0] if len(parts) == 1 else SideBySide(parts).eval()
+    # each input's columns of the joined feature: every feature alone, and all of them together
+    bounds = np.cumsum([0] + [feature_width(p, args.image_size) for p in parts])
+    inputs = {name: np.arange(bounds[i], bounds[i + 1]) for i, name in enumerate(names)}
+    if len(names) > 1:
+        inputs["+".join(names)] = np.arange(bounds[-1])
     if args.canonical_jpeg:
-        readers = [CanonicalJPEG(r, args.canonical_jpeg).eval() for r in readers]
+        reader = CanonicalJPEG(reader, args.canonical_jpeg).eval()
 
-    def read(paths, **options):  # every reader's raw feature of paths, side by side
-        return np.concatenate([raw_features(r, paths, preprocess, cache=args.cache, **options) for r in readers], axis=1)
+    def read(paths, **options):
+        return raw_features(reader, paths, preprocess, cache=args.cache, **options)
 
     augment = RECIPES["fingerprint"].augment
-    train_paths, train_labels = split_files(args.zoo, "train", classes, 0, args.seed)
+    train_paths, train_labels = split_files(args.zoo, "train", classes, args.train_per_class, args.seed)
     test_paths, test_labels = split_files(args.zoo, "test", classes, 0, args.seed)
     started = time.time()
     plain = [read(train_paths)]
@@ -132,39 +163,42 @@ def main(argv: list[str] | None = None) -> int:
     training = {"clean + recipe augmentation": plain, f"… + {args.wild_views} wild views": plain + wild}
     is_ai = test_labels != real
     rows = []
-    print("| training views | reader | " + " | ".join(f"{c} accuracy | {c} AUC" for c in conditions) + " |")
-    print("|---|---|" + "---|---|" * len(conditions))
+    print("| training views | input | reader | " + " | ".join(f"{c} accuracy | {c} AUC" for c in conditions) + " |")
+    print("|---|---|---|" + "---|---|" * len(conditions))
     for views_name, views in training.items():
-        x, y = np.concatenate(views), np.tile(train_labels, len(views))
-        started = time.time()
-        logistic = LogisticRegression(C=0.1, max_iter=3000, class_weight="balanced")
-        mean, spread = x.mean(axis=0), x.std(axis=0) + 1e-6
-        logistic.fit((x - mean) / spread, y != real)
-        binary = train_classifier(x, (y != real).astype(np.int64), 1, hidden=args.hidden, epochs=args.epochs, seed=args.seed)
-        multi = train_classifier(x, y, len(classes), hidden=args.hidden, epochs=args.epochs, seed=args.seed)
-        print(f"{views_name}: readers trained in {time.time() - started:.0f} s", file=sys.stderr)
-        for reader_name in ("logistic, real vs AI", "mlp, real vs AI", f"mlp, {len(classes)} classes"):
-            cells = {}
-            for condition, z in tests.items():
-                accuracy = None
-                with torch.inference_mode():
-                    if reader_name.startswith("logistic"):
-                        score = logistic.decision_function((z - mean) / spread)
-                    elif reader_name.startswith("mlp, real"):
-                        score = binary(z)[:, 0].numpy()
-                    else:
-                        probabilities = torch.softmax(multi(z), dim=1).numpy()
-                        score = 1 - probabilities[:, real]
-                        accuracy = 100 * float((probabilities.argmax(axis=1) == test_labels).mean())
-                cells[condition] = {"accuracy": accuracy, "auc": 100 * roc_auc_score(is_ai, score)}
-            rows.append({"training": views_name, "reader": reader_name, "cells": cells})
-            print(f"| {views_name} | {reader_name} | " + " | ".join(
-                f"{'–' if cell['accuracy'] is None else format(cell['accuracy'], '.1f')} | {cell['auc']:.1f}"
-                for cell in cells.values()) + " |", flush=True)
+        for input_name, columns in inputs.items():
+            x, y = np.concatenate(views)[:, columns], np.tile(train_labels, len(views))
+            started = time.time()
+            logistic = LogisticRegression(C=0.1, max_iter=3000, class_weight="balanced")
+            mean, spread = x.mean(axis=0), x.std(axis=0) + 1e-6
+            logistic.fit((x - mean) / spread, y != real)
+            binary = train_classifier(x, (y != real).astype(np.int64), 1, hidden=args.hidden, epochs=args.epochs, seed=args.seed)
+            multi = train_classifier(x, y, len(classes), hidden=args.hidden, epochs=args.epochs, seed=args.seed)
+            print(f"{views_name}, {input_name}: readers trained in {time.time() - started:.0f} s", file=sys.stderr)
+            for reader_name in ("logistic, real vs AI", "mlp, real vs AI", f"mlp, {len(classes)} classes"):
+                cells = {}
+                for condition, test_features in tests.items():
+                    z = test_features[:, columns]
+                    accuracy = None
+                    with torch.inference_mode():
+                        if reader_name.startswith("logistic"):
+                            score = logistic.decision_function((z - mean) / spread)
+                        elif reader_name.startswith("mlp, real"):
+                            score = binary(z)[:, 0].numpy()
+                        else:
+                            probabilities = torch.softmax(multi(z), dim=1).numpy()
+                            score = 1 - probabilities[:, real]
+                            accuracy = 100 * float((probabilities.argmax(axis=1) == test_labels).mean())
+                    cells[condition] = {"accuracy": accuracy, "auc": 100 * roc_auc_score(is_ai, score)}
+                rows.append({"training": views_name, "input": input_name, "reader": reader_name, "cells": cells})
+                print(f"| {views_name} | {input_name} | {reader_name} | " + " | ".join(
+                    f"{'–' if cell['accuracy'] is None else format(cell['accuracy'], '.1f')} | {cell['auc']:.1f}"
+                    for cell in cells.values()) + " |", flush=True)
     if args.json:
         args.json.write_text(json.dumps({"zoo": str(args.zoo), "image_size": args.image_size, "views": args.views,
                                          "wild_views": args.wild_views, "epochs": args.epochs, "hidden": args.hidden,
                                          "features": args.features, "canonical_jpeg": args.canonical_jpeg,
+                                         "train_per_class": args.train_per_class,
                                          "rows": rows}, indent=1))
     return 0
 
