@@ -263,7 +263,7 @@ def info(
             return
         from rich.table import Table
 
-        from aidetect.config import DETECTION_SCORE_NAMES
+        from aidetect.config import DETECTION_SCORE_NAMES, unknown_reads_rows
         from aidetect.console import out
 
         table = Table(title=f"aidetect model {config.fingerprint}", show_header=False)
@@ -281,7 +281,7 @@ def info(
         table.add_row("vote / detection", f"{rules.vote} / AI when {on} >= {rules.detect_threshold:.3f}")
         classes = document["gallery"]["classes"]
         floors = document["gallery"].get("unknown_floors", {})
-        measure = "cosine to its mean" if rules.vote == "centroid" else "similarity to its nearest image"
+        measure = "similarity to its nearest image" if unknown_reads_rows(rules.vote, rules.unknown_on) else "cosine to its mean"
         table.add_row("gallery", f"{document['gallery']['path']} ({sum(classes.values())} embeddings; "
                                  f"per class: its images, and unknown below its floor on the {measure})")
         for name, count in classes.items():

@@ -57,7 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aidetect.config import UNKNOWN_ON, VOTES
+from aidetect.config import UNKNOWN_ON, VOTES, unknown_reads_rows
 from aidetect.errors import AidetectError
 from aidetect.fileio import atomic_write_json
 from aidetect.gallery.search import nearest_other_similarity, nearest_similarity
@@ -259,7 +259,7 @@ class KNNClassifier:
         self.k = choose_k(gallery.classes(), k)
         self.vote = vote
         #: the unknown rule reads the winning class's nearest row (True) or its mean (False)
-        self.unknown_reads_rows = vote != "centroid" or unknown_on == "row"
+        self.unknown_reads_rows = unknown_reads_rows(vote, unknown_on)
         self.unknown_shift = float(unknown_shift)
         #: each side's k nearest for the similarity gap: the k it was calibrated with, else the vote's
         self.gap_k = int(gap_k) if gap_k else self.k
