@@ -22,7 +22,7 @@ Nothing here looks at the test split. What is chosen, and how:
   its row floor, whatever the vote (``unknown_on="row"``), every floor moved by one shift so
   that the floors turn away ``UNKNOWN_QUANTILE`` (5 %) of the validation images, the share
   they promise (floors fitted on the gallery's own rows, leave-one-out, turn away more of
-  images from outside it: 7 % of the zoo's test images with the centroid vote); with fewer than
+  images from outside it: 6.5 % of the zoo's test images under the bundled model); with fewer than
   ``UNKNOWN_SHIFT_MIN_IMAGES`` validation images no shift. The false-unknown rate: the share of
   validation images that the rule then rejects, reported so users know it;
 * for a model fused with the spectrum (``--fuse-spectrum auto``), the share of

@@ -54,7 +54,7 @@ _FIELD_NAMES = {
     "runner_up_share": "runner-up vote share",
     "nearest_label": "nearest class",
     "label": "label",
-    "nearest_in_class_similarity": "similarity to nearest in class (centroid vote: to its mean)",
+    "nearest_in_class_similarity": "similarity to nearest in class (class-mean rule: to its mean)",
     "unknown_threshold": "unknown threshold",
     "runner_up": "runner-up",
     "k": "k",

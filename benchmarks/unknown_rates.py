@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def shortfall(prediction, thresholds: dict[str, float]) -> float:
     """The winning class's floor minus the image's similarity to it (nearest row, or class mean
-    under the centroid vote): above 0 the rule says `unknown`. A class with no floor (under 5 rows)
+    under the centroid vote's class-mean rule): above 0 the rule says `unknown`. A class with no floor (under 5 rows)
     never turns an image away: -2, below any cosine difference."""
     floor = thresholds.get(prediction.vote_label)
     return -2.0 if floor is None else floor - prediction.nearest_in_class
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
           "AUROC, own images against taken-out ones, of the similarity short of the floor | "
           "the same AUROC for the nearest row of the voted class against the row floors | "
           "taken-out images the row rule catches when its floors are shifted to turn away as many own images | "
-          "the row rule at its own floors: own images `unknown` / right, taken-out images `unknown` |"
+          "the row rule at its own floors, unshifted: own images `unknown` / right, taken-out images `unknown` |"
           + "".join(f" {n} `unknown` |" for n in names))
     print("|---|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(names))
     for condition, perturb in conditions.items():
@@ -203,8 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             auroc, row_auroc = roc_auc_score(y, np.r_[short_own, short_out]), roc_auc_score(y, np.r_[row_own, np.concatenate(row_out)])
             # one shift of every row floor, so the row rule turns away the share of own images the
             # vote's rule does: the two rules compared at one cost
-            shift = np.quantile(row_own, 1.0 - unknown[own].mean())
-            row_caught = 100 * float(np.mean([(r > shift).mean() for r in row_out]))  # mean over classes, as beside it
+            matched = np.quantile(row_own, 1.0 - unknown[own].mean())
+            row_caught = 100 * float(np.mean([(r > matched).mean() for r in row_out]))  # mean over classes, as beside it
             lowest = min(caught, key=caught.get)
             print(f"| {gap_fraction:g} | {condition} | {100 * unknown[own].mean():.1f} | {100 * (called[own] == labels[own]).mean():.1f} | "
                   f"{worst}: {100 * unknown[labels == worst].mean():.1f} | {100 * unknown[labels == REAL].mean():.1f} | "

@@ -230,8 +230,10 @@ def test_a_config_whose_unknown_rule_an_older_release_would_misapply_is_written_
     # a release before 3 ignores the fields it does not know: it would judge the class mean, unshifted
     assert version(vote="centroid", unknown_on="row") == 3
     assert version(vote="weighted", unknown_shift=-0.01) == 3
-    # the votes over neighbours read the row anyway: nothing of 3 needed
+    # the votes over neighbours read the row anyway, and a centroid model on the class mean is what older
+    # releases apply: nothing of 3 needed
     assert version(vote="weighted", unknown_on="row") == 1
+    assert version(vote="centroid") == version(vote="centroid", unknown_on="vote") == 1
     data = ModelConfig(fingerprint="0" * 16, classifier=ClassifierConfig(vote="centroid", unknown_on="row", unknown_shift=-0.02)).to_dict()
     read = ModelConfig.from_dict(data).classifier
     assert (read.unknown_on, read.unknown_shift) == ("row", -0.02)
@@ -327,8 +329,12 @@ def test_the_unknown_shift_makes_the_floors_turn_away_five_percent_of_validation
     called = [p.label for p in classifier_for(gallery, rules).predict(val)]
     rate = np.mean([c == UNKNOWN for c in called])
     assert rate == pytest.approx(0.05, abs=1 / len(val)) and rules.false_unknown_rate_validation == pytest.approx(rate)
-    # another vote than the calibrated one gets its own rule, unshifted
-    assert classifier_for(gallery, rules, vote="weighted").unknown_shift == 0.0
+    # another vote than the calibrated one runs the model's rule unshifted; the rule itself stays the model's
+    other = classifier_for(gallery, rules, vote="weighted")
+    assert other.unknown_shift == 0.0 and other.unknown_reads_rows
+    weighted_rules = ClassifierConfig(vote="weighted", unknown_on="row", unknown_shift=-0.02)
+    assert classifier_for(gallery, weighted_rules, vote="centroid").unknown_reads_rows  # rows, as the model was calibrated
+    assert not classifier_for(gallery, ClassifierConfig(vote="weighted"), vote="centroid").unknown_reads_rows  # an older model
     # too few validation images: no shift, and the rule says why
     few = calibrate(gallery, val[:UNKNOWN_SHIFT_MIN_IMAGES - 1], val_labels[:UNKNOWN_SHIFT_MIN_IMAGES - 1], vote="centroid")
     assert few.unknown_shift == 0.0 and few.unknown_shift_rule.startswith("none")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
@@ -72,3 +73,22 @@ def test_the_rule_measured_is_named_and_can_be_chosen(tiny_model, synthetic_data
                             "--vote", "centroid", "--unknown-on", on, "--gap-fraction", "0.5"]) == 0
         out = capsys.readouterr().out
         assert named in out and "floors shifted by" not in out  # a rule other than the model's own runs unshifted
+
+
+def test_the_models_calibrated_shift_moves_the_floors_it_measures(tiny_model, synthetic_data, tmp_path, capsys):
+    """A model calibrated on enough validation images carries a shift; the benchmark measures the
+    rule with it (the floors it prints move by it) and drops it for another vote or rule."""
+    model = tmp_path / "shifted"
+    shutil.copytree(tiny_model, model)
+    config = json.loads((model / "config.json").read_text())
+    config["classifier"].update(vote="centroid", unknown_on="row", unknown_shift=-0.02)
+    config["schema_version"] = 3
+    (model / "config.json").write_text(json.dumps(config))
+    script = _load()
+    argv = ["--data", str(synthetic_data), "--model", str(model), "--conditions", "clean", "--gap-fraction", "0", "0.5"]
+    assert script.main(argv) == 0
+    shifted = capsys.readouterr().out
+    assert "unknown rule on the nearest row, floors shifted by -0.0200" in shifted
+    for other in (["--vote", "weighted"], ["--unknown-on", "vote"]):
+        assert script.main(argv + other) == 0
+        assert "floors shifted by" not in capsys.readouterr().out

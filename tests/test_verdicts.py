@@ -55,6 +55,11 @@ def test_unknown_is_inconclusive_and_ties_are_called_ties():
     d = decide(prediction("unknown", vote_label="gen_a", near=0.5), centroid, RULES)
     assert d.verdict == "inconclusive" and d.reason.startswith("farther from the mean of gen_a, the nearest class mean")
     assert "0.5000 below its floor 0.9000" in d.reason
+    # the centroid vote judged by the nearest row (unknown_on="row", the bundled model's rule): the reason names the rows
+    centroid.unknown_reads_rows = True
+    d = decide(prediction("unknown", vote_label="gen_a", near=0.5), centroid, RULES)
+    assert d.reason.startswith("farther from every gallery image of gen_a, the nearest class mean, than its own images")
+    assert "nearest: similarity 0.5000 below its floor 0.9000" in d.reason
     d = decide(prediction("real", share=0.5, runner_up="gen_a", runner_share=0.5, score_ai=0.5), FakeClassifier(), RULES)
     assert d.tie and d.margin == pytest.approx(0.0) and d.verdict == "inconclusive" and "tie between real and gen_a" in d.reason
 

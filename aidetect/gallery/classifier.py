@@ -30,12 +30,10 @@ def classifier_for(gallery, rules: ClassifierConfig, *, k: int | None = None, vo
                    unknown_thresholds: dict[str, float] | None = None) -> KNNClassifier:
     """The k-NN classifier of ``rules`` over ``gallery``; ``k``/``vote`` override the rules (CLI options)."""
     vote = vote or rules.vote
-    # the shift was calibrated for the rule and vote of the model: another vote (--vote) gets its own rule unshifted
-    calibrated = vote == rules.vote
+    # the shift was calibrated on the model's own vote: another vote (--vote) runs the rule unshifted
     return KNNClassifier(gallery, k=k if k is not None else rules.k, vote=vote,
                          unknown_thresholds=unknown_thresholds, gap_k=rules.detection_k,
-                         unknown_on=rules.unknown_on if calibrated else "vote",
-                         unknown_shift=rules.unknown_shift if calibrated else 0.0)
+                         unknown_on=rules.unknown_on, unknown_shift=rules.unknown_shift if vote == rules.vote else 0.0)
 
 
 def detection_value(prediction: Prediction, rules: ClassifierConfig) -> float | None:

@@ -102,7 +102,7 @@ class Prediction:
     runner_up: str | None
     runner_up_confidence: float
     score_ai: float | None  # the AI vote share (share of the vote outside "real"); None without a "real" class or without any other
-    nearest_in_class: float  # similarity to the nearest member of vote_label (centroid vote: to its class mean)
+    nearest_in_class: float  # similarity to the nearest member of vote_label (centroid vote with unknown_on="vote": to its mean)
     neighbors: list[Neighbor] = field(default_factory=list)
     #: mean similarity to the k nearest AI-generated gallery images − to the k nearest real ones;
     #: None when the gallery lacks either
@@ -337,7 +337,7 @@ class KNNClassifier:
             votes = class_votes(knn_sims, self.codes[knn_idx], len(self.class_names), self.vote, self.class_sizes)
             order = np.argsort(-votes, axis=1)
             # The nearest member of the winning class is its first neighbour in the top k (the search
-            # is exact and the winner has at least one neighbour there): no second search is needed.
+            # is exact and a vote over neighbours always has its winner there): no second search runs.
             nearest = self._nearest_row_of(embeddings, order[:, 0], knn_sims, knn_idx)
         real_code = self.class_names.index(REAL) if REAL in self.class_names else None
         only_real = self.class_names == [REAL]
