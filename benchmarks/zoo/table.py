@@ -44,6 +44,8 @@ ORDER = [
     "welch-mlp-extra-hidden", "welch-mlp-extra-leaveout-hidden", "welch-mlp-extra-latentout-hidden",
     "welch-mlp-softmax", "welch-mlp-softmax-leaveout", "welch-mlp-softmax-latentout",
     "welch-mlp-softmax-hidden", "welch-mlp-softmax-leaveout-hidden", "welch-mlp-softmax-latentout-hidden",
+    "welch-mlp-softmax-extra", "welch-mlp-softmax-extra-leaveout",
+    "welch-mlp-softmax-extra-hidden", "welch-mlp-softmax-extra-leaveout-hidden",
 ]
 LABELS = {
     "default": "shipped default (models/default, as it is)",
@@ -136,6 +138,10 @@ LABELS = {
     "welch-mlp-softmax-hidden": "welch recipe, softmax, read from the hidden layer",
     "welch-mlp-softmax-leaveout-hidden": "welch recipe, softmax, leave-out, read from the hidden layer",
     "welch-mlp-softmax-latentout-hidden": "welch recipe, softmax, latent-decoder leave-out, read from the hidden layer",
+    "welch-mlp-softmax-extra": "welch recipe, softmax + 1,000 procedural classes",
+    "welch-mlp-softmax-extra-leaveout": "welch recipe, softmax + procedural classes, leave-out",
+    "welch-mlp-softmax-extra-hidden": "welch recipe, softmax + procedural classes, read from the hidden layer",
+    "welch-mlp-softmax-extra-leaveout-hidden": "welch recipe, softmax + procedural classes, leave-out, read from the hidden layer",
     "welch-mlp-extra-leaveout-hidden": "welch recipe + procedural classes, leave-out, read from the hidden layer",
     "welch-mlp-extra-latentout-hidden": "welch recipe + procedural classes, latent-decoder leave-out, read from the hidden layer",
 }
