@@ -45,7 +45,7 @@ from aidetect.data.perturb import parse_perturbation
 from aidetect.data.sampling import sample_per_class
 from aidetect.embedding import embed_files
 from aidetect.gallery import Gallery
-from aidetect.gallery.knn import UNKNOWN_QUANTILE, KNNClassifier
+from aidetect.gallery.knn import UNKNOWN_QUANTILE, KNNClassifier, shift_floors
 from aidetect.labels import REAL
 from aidetect.models.fusion import reweigh_fused
 
@@ -264,7 +264,8 @@ def calibrate(gallery, embeddings: np.ndarray, labels: Sequence[str], vote: str 
     margins = np.array([p.nearest_in_class - floors[p.vote_label] for p in preds if p.vote_label in floors])
     shift, result["unknown_shift_rule"] = choose_unknown_shift(margins)
     result["unknown_shift"] = shift
-    turned_away = [p.vote_label in floors and p.nearest_in_class < min(floors[p.vote_label] + shift, 1.0) for p in preds]
+    shifted = shift_floors(floors, shift)
+    turned_away = [p.vote_label in shifted and p.nearest_in_class < shifted[p.vote_label] for p in preds]
     result["false_unknown_rate_validation"] = float(np.mean(turned_away)) if turned_away else None
     is_ai = labels != REAL
     candidates = {

@@ -279,6 +279,8 @@ def unknown_reads_rows(vote: str, unknown_on: str) -> bool:
     """Whether the unknown rule reads the winning class's nearest row (else its mean): every vote
     over neighbours does, and the centroid vote with ``unknown_on="row"``."""
     return vote != "centroid" or unknown_on == "row"
+
+
 #: How ``classifier.vote_rule`` begins for a vote the model's builder named.
 NAMED_VOTE_RULE = "named by the model's builder"
 

@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     from aidetect.embedding import embed_files
     from aidetect.errors import AidetectError
     from aidetect.gallery.classifier import classifier_for
-    from aidetect.gallery.knn import class_mean_floors, leave_one_out_statistics
+    from aidetect.gallery.knn import class_mean_floors, leave_one_out_statistics, shift_floors
     from aidetect.labels import REAL, UNKNOWN
     from aidetect.session import open_session
 
@@ -139,18 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     row_floors_without = {(c, g): leave_one_out_statistics(held, gap_fraction=g)[0]
                           for c, held in without.items() for g in args.gap_fraction}
     rule_floors, floors_without = row_floors, row_floors_without
-    reads_rows = classifier_for(gallery, rules, unknown_thresholds={}).unknown_reads_rows
+    # the rule and the calibrated shift the product applies to this gallery (classifier_for)
+    product = classifier_for(gallery, rules, unknown_thresholds={})
+    reads_rows, shift = product.unknown_reads_rows, product.unknown_shift
     if not reads_rows:
         rule_floors = {g: mean_floors(gallery, g) for g in args.gap_fraction}
         floors_without = {(c, g): mean_floors(held, g) for c, held in without.items() for g in args.gap_fraction}
-    # the model's calibrated shift moves every floor of its rule, as classifier_for applies it
-    shift = classifier_for(gallery, rules, unknown_thresholds={}).unknown_shift
-    if shift:
-        def shifted(floors: dict[str, float]) -> dict[str, float]:
-            return {c: min(f + shift, 1.0) for c, f in floors.items()}
-
-        rule_floors = {g: shifted(f) for g, f in rule_floors.items()}
-        floors_without = {key: shifted(f) for key, f in floors_without.items()}
+    rule_floors = {g: shift_floors(f, shift) for g, f in rule_floors.items()}
+    floors_without = {key: shift_floors(f, shift) for key, f in floors_without.items()}
     names = [name for name, _ in outside]
     print(f"model {session.fingerprint}, vote {rules.vote}, unknown rule on the {'nearest row' if reads_rows else 'class mean'}"
           f"{f', floors shifted by {shift:+.4f}' if shift else ''}; {len(test)} test images of {len(classes)} gallery classes")

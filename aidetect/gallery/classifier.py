@@ -113,10 +113,11 @@ def decide(prediction: Prediction, classifier: KNNClassifier, rules: ClassifierC
                       f"real and {other} are within {margin:.4f} of each other in the vote")
         elif label == UNKNOWN:
             floor = classifier.unknown_thresholds.get(prediction.vote_label)
-            if getattr(classifier, "vote", None) == "centroid" and getattr(classifier, "unknown_reads_rows", False):
+            centroid = getattr(classifier, "vote", None) == "centroid"
+            if centroid and getattr(classifier, "unknown_reads_rows", False):
                 reason = (f"farther from every gallery image of {prediction.vote_label}, the nearest class mean, than its own "
                           f"images are from each other (nearest: similarity {prediction.nearest_in_class:.4f} below its floor {floor:.4f})")
-            elif getattr(classifier, "vote", None) == "centroid":
+            elif centroid:
                 reason = (f"farther from the mean of {prediction.vote_label}, the nearest class mean, than its own images are "
                           f"(similarity {prediction.nearest_in_class:.4f} below its floor {floor:.4f})")
             else:

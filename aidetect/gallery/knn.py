@@ -219,6 +219,12 @@ def class_mean_floors(gallery, class_names: list[str], codes: np.ndarray, quanti
     return floors
 
 
+def shift_floors(floors: dict[str, float], shift: float) -> dict[str, float]:
+    """Every floor moved by ``shift`` (the calibrated one, aidetect.calibration), never above 1: a
+    floor above 1 would turn away an exact copy of a gallery image."""
+    return {c: min(f + shift, 1.0) for c, f in floors.items()} if shift else floors
+
+
 def shares_from_cosines(cosines: np.ndarray, sizes: np.ndarray | None = None) -> np.ndarray:
     """The centroid vote's class shares [Q, C] from each query's cosine to each unit class mean:
     softmax(cosine / T); a class with no rows (``sizes`` 0) gets no share."""
@@ -299,8 +305,7 @@ class KNNClassifier:
                 floors = self._loo()[0]
             else:
                 floors = class_mean_floors(self.gallery, self.class_names, self.codes, sums=self._class_sums())
-            # a floor above 1 would turn away an exact copy of a gallery image
-            self._floors = {c: min(f + self.unknown_shift, 1.0) for c, f in floors.items()} if self.unknown_shift else floors
+            self._floors = shift_floors(floors, self.unknown_shift)
         return self._floors
 
     @property
