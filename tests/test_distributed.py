@@ -71,11 +71,13 @@ def _worker(rank, port, out, steps=2):
         losses.append(float(loss.detach()))
     if rank == 0:
         torch.save({"losses": torch.tensor(losses), "state": encoder.state_dict()}, out)
-    # Both ranks done before either tears down: a rank that destroyed the group while the other
-    # still held its DDP reducer aborted once ("terminate called without an active exception").
-    del model
+    # Both ranks done, then leave without tearing gloo down. Its teardown aborted a worker twice in
+    # fresh-clone CI runs ("terminate called without an active exception", SIGABRT after the
+    # result was saved), once after a barrier and an explicit destroy_process_group had been
+    # added; what this test checks is the training step, not torch's teardown, so the workers skip
+    # it (os._exit: no destructors run; rank 0's file is closed, so already written).
     dist.barrier()
-    dist.destroy_process_group()
+    os._exit(0)
 
 
 def _free_port():
