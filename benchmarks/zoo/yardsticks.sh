@@ -19,6 +19,7 @@
 # welch-mlp welch-mlp-leaveout welch-mlp-latentout (the welch recipe: a learned MLP over the 2-D Welch spectrum)
 # welch-mlp-extra welch-mlp-extra-leaveout welch-mlp-extra-latentout (the same with procedural classes beside the zoo's; needs EXTRA_CLASSES)
 # welch-mlp-softmax welch-mlp-softmax-leaveout welch-mlp-softmax-latentout (the welch recipe with --loss softmax instead of SupCon)
+# welch-mlp-softmax-leaveout-seed2 welch-mlp-softmax-latentout-seed2 (the same two leave-outs with --seed 2)
 # welch-mlp-softmax-extra welch-mlp-softmax-extra-leaveout (the softmax with procedural classes beside the zoo's; needs EXTRA_CLASSES)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
 #   for m in fingerprint thesis fingerprint-leaveout thesis-leaveout; do bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo $m & done
@@ -212,6 +213,10 @@ for model in $MODELS; do
     welch-mlp-softmax-extra) train welch-mlp-softmax-extra --recipe welch --loss softmax --batch-size 480 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --extra-classes "$EXTRA_CLASSES" ;;
     welch-mlp-softmax-extra-leaveout) train welch-mlp-softmax-extra-leaveout --recipe welch --loss softmax --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --extra-classes "$EXTRA_CLASSES" $LEAVE_OUT ;;
     welch-mlp-softmax-latentout) train welch-mlp-softmax-latentout --recipe welch --loss softmax --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 $LEAVE_OUT_LATENT ;;
+    # the two leave-outs of the shipped recipe again with another seed (batches, augmentation, initial
+    # weights): how far one run's zero-shot cells move, the ones that sit at the goal's mark
+    welch-mlp-softmax-leaveout-seed2) train welch-mlp-softmax-leaveout-seed2 --recipe welch --loss softmax --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --seed 2 $LEAVE_OUT ;;
+    welch-mlp-softmax-latentout-seed2) train welch-mlp-softmax-latentout-seed2 --recipe welch --loss softmax --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --seed 2 $LEAVE_OUT_LATENT ;;
     *-stages)      # that model's trunk and head, its embedding read from the trunk's stages (--readout stages:
                    # statistics fitted on the training split, no further training; docs/training.md)
       base=${model%-stages}
