@@ -6,8 +6,11 @@ For each model (gallery: its whole training split, as `evaluate --gallery-per-cl
 of clean, JPEG 75 and wild: the detection AUC (mean over generators of real against that
 generator, as `evaluate` reports it) of the AI vote share and of the similarity gap
 (aidetect.gallery.knn); then the gap calibrated to P(AI) on the validation split by isotonic
-regression (what `train` fits) and by a logistic curve, each with its AUC and expected
-calibration error on the test split (real and AI weighted equally). Embeddings come from
+regression (what `train` fits), by centred isotonic regression (each of the isotonic curve's flat
+steps replaced by one point at the weighted centre of its validation images, joined by straight
+lines: Oron and Flournoy, 2017, so P(AI) keeps the gap's order) and by a logistic curve, each with
+its AUC and expected calibration error on the test split (real and AI weighted equally). The AUC
+of a step curve is lower than the gap's where real and AI images share a step, and they tie. Embeddings come from
 evaluate's cache, so after `evaluate` this embeds only the validation images. Read-only: it
 writes nothing but that cache.
 """
@@ -18,6 +21,22 @@ import argparse
 import sys
 
 import numpy as np
+
+
+def fit_centred_isotonic(x: np.ndarray, is_ai: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centred isotonic regression: the weighted isotonic fit's blocks (runs of validation images it
+    gives one value), each as one point at the weighted mean score of its images; interpolate
+    linearly between them (flat beyond the first and last). Strictly increasing between blocks, so
+    two images with different scores get different P(AI) there."""
+    from sklearn.isotonic import IsotonicRegression
+
+    order = np.argsort(x, kind="stable")
+    x, y, w = np.asarray(x, dtype=np.float64)[order], is_ai[order].astype(np.float64), weights[order]
+    fitted = IsotonicRegression(y_min=0.0, y_max=1.0).fit(x, y, sample_weight=w).predict(x)
+    starts = np.flatnonzero(np.r_[True, fitted[1:] != fitted[:-1]])
+    ends = np.r_[starts[1:], len(x)]
+    centres = np.array([np.average(x[a:b], weights=w[a:b]) for a, b in zip(starts, ends)])
+    return centres, fitted[starts]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,8 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         return 100 * float(np.mean([roc_auc_score(~real[real | (truth == g)], score[real | (truth == g)])
                                     for g in sorted(set(truth) - {REAL})]))
 
-    print("| model | split | condition | AUC vote share | AUC gap | AUC P(AI) isotonic | ECE isotonic | AUC P(AI) logistic | ECE logistic |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| model | split | condition | AUC vote share | AUC gap | AUC P(AI) isotonic | ECE isotonic "
+          "| AUC P(AI) centred isotonic | ECE centred isotonic | AUC P(AI) logistic | ECE logistic |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for model in args.models:
         ctx = prepare(EvalOptions(data=args.data, out="-", model=model, gallery_per_class=None, device="cpu"))
         train, train_labels = ctx.embed(_gallery_pool(ctx), label=None)
@@ -62,15 +82,18 @@ def main(argv: list[str] | None = None) -> int:
         _, val_gap, val_truth = scores(ctx.splits.val, CLEAN)
         val_ai = val_truth != REAL
         xs, ys = fit_isotonic(val_gap, val_ai)
+        centred_x, centred_y = fit_centred_isotonic(val_gap, val_ai, prior_weights(val_ai))
         logistic = LogisticRegression(C=1e6).fit(val_gap[:, None], val_ai, sample_weight=prior_weights(val_ai) * len(val_ai))
         for split, samples in (("validation", ctx.splits.val), ("test", ctx.splits.test)):
             for condition in conditions:
                 share, gap, truth = scores(samples, condition)
                 is_ai = truth != REAL
                 isotonic_p = np.array([_interpolate(float(v), xs, ys) for v in gap])
+                centred_p = np.interp(gap, centred_x, centred_y)
                 logistic_p = logistic.predict_proba(gap[:, None])[:, 1]
                 print(f"| {model} | {split} | {condition.key} | {mean_auc(truth, share):.1f} | {mean_auc(truth, gap):.1f} | "
                       f"{mean_auc(truth, isotonic_p):.1f} | {expected_calibration_error(isotonic_p, is_ai):.3f} | "
+                      f"{mean_auc(truth, centred_p):.1f} | {expected_calibration_error(centred_p, is_ai):.3f} | "
                       f"{mean_auc(truth, logistic_p):.1f} | {expected_calibration_error(logistic_p, is_ai):.3f} |", flush=True)
     return 0
 
