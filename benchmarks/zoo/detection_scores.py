@@ -1,6 +1,6 @@
 """The two detection scores side by side for trained models, on the zoo's validation and test splits.
 
-    python benchmarks/zoo/detection_scores.py --data /work/zoo MODEL_DIR [MODEL_DIR...]
+    python benchmarks/zoo/detection_scores.py --data /work/zoo MODEL_DIR [MODEL_DIR...] [--gallery-per-class 50]
 
 For each model (gallery: its whole training split, as `evaluate --gallery-per-class 0`), and each
 of clean, JPEG 75 and wild: the detection AUC (mean over generators of real against that
@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", help="model directories")
     parser.add_argument("--data", required=True, help="zoo root (folders layout with train/val/test)")
+    parser.add_argument("--gallery-per-class", type=int, default=0, help="test images against this many gallery images a class (0: all)")
     args = parser.parse_args(argv)
 
     import torch
@@ -70,10 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     for model in args.models:
         ctx = prepare(EvalOptions(data=args.data, out="-", model=model, gallery_per_class=None, device="cpu"))
         train, train_labels = ctx.embed(_gallery_pool(ctx), label=None)
-        knn = KNNClassifier(gallery_from_embeddings(ctx, train, train_labels, None, 0), vote=ctx.model.config.classifier.vote,
-                            unknown_thresholds={})
+        vote = ctx.model.config.classifier.vote
+        whole = KNNClassifier(gallery_from_embeddings(ctx, train, train_labels, None, 0), vote=vote, unknown_thresholds={})
+        drawn = whole if not args.gallery_per_class else KNNClassifier(
+            gallery_from_embeddings(ctx, train, train_labels, args.gallery_per_class, 0), vote=vote, unknown_thresholds={})
 
-        def scores(samples, condition):
+        def scores(samples, condition, knn=whole):
             embedded, truth = ctx.embed(samples, None if condition is CLEAN else condition, label=None)
             predictions = knn.predict(embedded.embeddings, top=0)
             return (np.array([p.score_ai for p in predictions]), np.array([p.ai_similarity_gap for p in predictions]),
@@ -86,12 +89,13 @@ def main(argv: list[str] | None = None) -> int:
         logistic = LogisticRegression(C=1e6).fit(val_gap[:, None], val_ai, sample_weight=prior_weights(val_ai) * len(val_ai))
         for split, samples in (("validation", ctx.splits.val), ("test", ctx.splits.test)):
             for condition in conditions:
-                share, gap, truth = scores(samples, condition)
+                share, gap, truth = scores(samples, condition, whole if split == "validation" else drawn)
                 is_ai = truth != REAL
                 isotonic_p = np.array([_interpolate(float(v), xs, ys) for v in gap])
                 centred_p = np.interp(gap, centred_x, centred_y)
                 logistic_p = logistic.predict_proba(gap[:, None])[:, 1]
-                print(f"| {model} | {split} | {condition.key} | {mean_auc(truth, share):.1f} | {mean_auc(truth, gap):.1f} | "
+                shown = model + (f" ({args.gallery_per_class} a class)" if args.gallery_per_class and split == "test" else "")
+                print(f"| {shown} | {split} | {condition.key} | {mean_auc(truth, share):.1f} | {mean_auc(truth, gap):.1f} | "
                       f"{mean_auc(truth, isotonic_p):.1f} | {expected_calibration_error(isotonic_p, is_ai):.3f} | "
                       f"{mean_auc(truth, centred_p):.1f} | {expected_calibration_error(centred_p, is_ai):.3f} | "
                       f"{mean_auc(truth, logistic_p):.1f} | {expected_calibration_error(logistic_p, is_ai):.3f} |", flush=True)
