@@ -75,8 +75,11 @@ def _worker(rank, port, out, steps=2):
     # fresh-clone CI runs ("terminate called without an active exception", SIGABRT after the
     # result was saved), once after a barrier and an explicit destroy_process_group had been
     # added; what this test checks is the training step, not torch's teardown, so the workers skip
-    # it (os._exit: no destructors run; rank 0's file is closed, so already written).
+    # it (os._exit: no destructors run; rank 0's file is closed, so already written; a rank that fails
+    # before the barrier exits non-zero and mp.spawn fails the test).
     dist.barrier()
+    sys.stdout.flush()
+    sys.stderr.flush()
     os._exit(0)
 
 

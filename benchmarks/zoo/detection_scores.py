@@ -1,17 +1,24 @@
-"""The two detection scores side by side for trained models, on the zoo's validation and test splits.
+"""The detection scores and P(AI) curves side by side for trained models, on the zoo's validation and test splits.
 
     python benchmarks/zoo/detection_scores.py --data /work/zoo MODEL_DIR [MODEL_DIR...] [--gallery-per-class 50]
 
-For each model (gallery: its whole training split, as `evaluate --gallery-per-class 0`), and each
-of clean, JPEG 75 and wild: the detection AUC (mean over generators of real against that
-generator, as `evaluate` reports it) of the AI vote share and of the similarity gap
-(aidetect.gallery.knn); then the gap calibrated to P(AI) on the validation split by isotonic
-regression (what `train` fits), by centred isotonic regression (each of the isotonic curve's flat
-steps replaced by one point at the weighted centre of its validation images, joined by straight
-lines: Oron and Flournoy, 2017, so P(AI) keeps the gap's order) and by a logistic curve, each with
-its AUC and expected calibration error on the test split (real and AI weighted equally). The AUC
-of a step curve is lower than the gap's where real and AI images share a step, and they tie. Embeddings come from
-evaluate's cache, so after `evaluate` this embeds only the validation images. Read-only: it
+For each model (its classifier rules as the product applies them; gallery: its whole training
+split, as `evaluate --gallery-per-class 0`), and each of clean, JPEG 75 and wild: the detection
+AUC (mean over generators of real against that generator, as `evaluate` reports it) of the AI vote
+share and of the similarity gap (aidetect.gallery.knn); then the gap calibrated to P(AI) on the
+validation split by isotonic regression (what `train` fits, with its pseudo-counts), by centred
+isotonic regression (each flat step of a plain weighted isotonic fit replaced by one point at the
+weighted centre of its validation images, joined by straight lines: Oron and Flournoy, 2017, so
+P(AI) keeps the gap's order; without the pseudo-counts, so its ends reach 0 and 1) and by a
+logistic curve, each with its AUC and expected calibration error on the test split (real and AI
+weighted equally). A step curve ties the images inside a step: where the gap orders a real and an
+AI image rightly that costs AUC, where it orders them wrongly it gains half a pair, so a step
+curve's AUC can lie on either side of the gap's (above it on the split the curve was fitted on).
+
+``--gallery-per-class N``: the test images are scored against N gallery images per class, the
+same draw as `evaluate --gallery-per-class N` (its default seed), while the curves are fitted on
+the validation split against the whole gallery, as the product's calibration is. Embeddings come
+from evaluate's cache, so after `evaluate` this embeds only the validation images. Read-only: it
 writes nothing but that cache.
 """
 
@@ -45,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, help="zoo root (folders layout with train/val/test)")
     parser.add_argument("--gallery-per-class", type=int, default=0, help="test images against this many gallery images a class (0: all)")
     args = parser.parse_args(argv)
+    if args.gallery_per_class < 0:
+        parser.error(f"--gallery-per-class {args.gallery_per_class}: give 0 (the whole gallery) or a positive count")
 
     import torch
     from sklearn.linear_model import LogisticRegression
@@ -53,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     from aidetect.calibration import expected_calibration_error, fit_isotonic, prior_weights
     from aidetect.config import _interpolate
     from aidetect.data.perturb import CLEAN, parse_perturbation
+    from aidetect.data.sampling import sample_per_class
     from aidetect.evaluation.evaluate import EvalOptions, _gallery_pool, gallery_from_embeddings, prepare
-    from aidetect.gallery.knn import KNNClassifier
+    from aidetect.gallery.classifier import classifier_for
     from aidetect.labels import REAL
 
     torch.set_num_threads(1)
@@ -66,15 +76,19 @@ def main(argv: list[str] | None = None) -> int:
                                     for g in sorted(set(truth) - {REAL})]))
 
     print("| model | split | condition | AUC vote share | AUC gap | AUC P(AI) isotonic | ECE isotonic "
-          "| AUC P(AI) centred isotonic | ECE centred isotonic | AUC P(AI) logistic | ECE logistic |")
+          "| AUC P(AI) centred isotonic (no pseudo-counts) | ECE centred isotonic | AUC P(AI) logistic | ECE logistic |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for model in args.models:
         ctx = prepare(EvalOptions(data=args.data, out="-", model=model, gallery_per_class=None, device="cpu"))
         train, train_labels = ctx.embed(_gallery_pool(ctx), label=None)
-        vote = ctx.model.config.classifier.vote
-        whole = KNNClassifier(gallery_from_embeddings(ctx, train, train_labels, None, 0), vote=vote, unknown_thresholds={})
-        drawn = whole if not args.gallery_per_class else KNNClassifier(
-            gallery_from_embeddings(ctx, train, train_labels, args.gallery_per_class, 0), vote=vote, unknown_thresholds={})
+        rules = ctx.model.config.classifier
+        whole = classifier_for(gallery_from_embeddings(ctx, train, train_labels, None, 0), rules, unknown_thresholds={})
+        drawn = whole
+        if args.gallery_per_class:  # evaluate's own draw: the same training images, hence the same gallery
+            seed = EvalOptions(data=args.data, out="-", model=model).seed
+            pool, pool_labels = ctx.embed(sample_per_class(ctx.splits.train, args.gallery_per_class, seed), label=None)
+            drawn = classifier_for(gallery_from_embeddings(ctx, pool, pool_labels, args.gallery_per_class, seed), rules,
+                                   unknown_thresholds={})
 
         def scores(samples, condition, knn=whole):
             embedded, truth = ctx.embed(samples, None if condition is CLEAN else condition, label=None)

@@ -44,46 +44,71 @@ def load(run: Path, gallery: int) -> dict:
     if not path.is_file():
         raise GoalError(f"{path} is missing: evaluate {run} with a gallery of {gallery or 'all'} per class first "
                         "(benchmarks/zoo/yardsticks.sh)")
-    return json.loads(path.read_text())
+    try:
+        metrics = json.loads(path.read_text())
+        metrics["results"].items(), list(metrics["zero_shot_classes"])  # the keys this script reads
+        per_class = metrics["gallery_per_class"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise GoalError(f"{path} is not an `aidetect evaluate` metrics.json ({error}); evaluate {run} again") from None
+    if (per_class or 0) != gallery:
+        raise GoalError(f"{path} holds an evaluation with a gallery of {per_class or 'all'} per class, not "
+                        f"{gallery or 'all'}; evaluate {run} with --gallery-per-class {gallery}")
+    metrics["_path"] = path
+    return metrics
 
 
 def figures(metrics: dict, condition: str, classes: list[str] | None) -> tuple[float | None, float | None]:
-    """(accuracy, AUC) in percent: overall with ``classes`` None, else over those classes."""
+    """(accuracy, AUC) in percent: overall with ``classes`` None, else over those classes; None for a
+    measure the evaluation lacks (no detection: the scores were not finite)."""
     result = metrics["results"].get(condition)
     if result is None:
-        return None, None
+        raise GoalError(f"{metrics['_path']} has no {condition} results; evaluate with evaluate's default conditions "
+                        "(clean, jpeg:75, wild)")
+    detection = result.get("detection") or {}
     if classes is None:
-        accuracy, auc = result["attribution"]["accuracy"], result["detection"]["overall_auc"]
+        accuracy, auc = result["attribution"]["accuracy"], detection.get("overall_auc")
     else:
-        accuracy, auc = recall_on(result["attribution"], classes), auc_on(result["detection"], classes)
+        accuracy, auc = recall_on(result["attribution"], classes), auc_on(detection, classes)
     return (None if accuracy is None else 100 * accuracy), (None if auc is None else 100 * auc)
 
 
 def cells(setting: str, runs: list[Path], spectrum: Path, mark: float):
-    """Rows of the table for one setting: (setting, gallery, condition, measure, spectrum, runs' figures, verdict)."""
+    """Rows of the table for one setting: (setting, gallery, condition, measure, spectrum, runs' figures, margins, verdict)."""
     for gallery, gallery_name in GALLERIES:
         spectrum_metrics = load(spectrum, gallery)
         run_metrics = [load(run, gallery) for run in runs]
+        if len({str(m.get("data")) for m in [spectrum_metrics, *run_metrics]}) > 1:
+            raise GoalError("the runs were evaluated on other data than the spectrum: " +
+                            ", ".join(f"{m['_path']} on {m.get('data')}" for m in [spectrum_metrics, *run_metrics]))
         classes = None
         if setting != "seen":
             left_out = {tuple(sorted(m["zero_shot_classes"])) for m in run_metrics}
             if len(left_out) != 1 or not next(iter(left_out)):
-                raise GoalError(f"the --{setting} runs must leave out the same classes, and some; they leave out "
-                                f"{[list(c) for c in sorted(left_out)]}")
+                raise GoalError(f"the --{setting} runs must leave out the same classes, and some: " +
+                                ", ".join(f"{run} leaves out {sorted(m['zero_shot_classes'])}" for run, m in zip(runs, run_metrics)))
             classes = list(next(iter(left_out)))
-        elif any(m["zero_shot_classes"] for m in run_metrics):
-            raise GoalError("--seen takes all-class runs; a leave-out run goes to --upsampler or --latent")
+            known = set(spectrum_metrics["results"]["clean"]["attribution"]["per_class"]) if "clean" in spectrum_metrics["results"] else set()
+            if not set(classes) <= known:
+                raise GoalError(f"{spectrum_metrics['_path']} has no figures for {sorted(set(classes) - known)}; "
+                                "evaluate the spectrum on the data the leave-out runs were evaluated on")
+        else:
+            for run, m in zip(runs, run_metrics):
+                if m["zero_shot_classes"]:
+                    raise GoalError(f"--seen takes all-class runs and {run} leaves out {sorted(m['zero_shot_classes'])}; "
+                                    "give it to --upsampler or --latent")
         for condition, condition_name in CONDITIONS:
             base = figures(spectrum_metrics, condition, classes)
             own = [figures(m, condition, classes) for m in run_metrics]
             for index, measure in enumerate(("accuracy", "AUC")):
                 values = [o[index] for o in own]
                 if base[index] is None or any(v is None for v in values):
-                    verdict, margins = "not measured", []
+                    margins = [None if v is None or base[index] is None else round(v - base[index], 1) for v in values]
+                    verdict = "not measured"
                 else:
-                    # judged as printed, to one decimal: a margin shown as +15.0 meets a mark of 15
+                    # each run's margin shown to one decimal; the cell judged on the mean of the unrounded
+                    # margins, rounded once, so a mean printed as +15.0 meets a mark of 15
                     margins = [round(v - base[index], 1) for v in values]
-                    mean = round(sum(margins) / len(margins), 1)
+                    mean = round(sum(v - base[index] for v in values) / len(values), 1)
                     reached = sum(m >= mark for m in margins)
                     verdict = ("met" if mean >= mark else "short") + f" ({mean:+.1f}" + \
                         (f"; {reached} of {len(margins)} runs)" if len(margins) > 1 else ")")
@@ -91,7 +116,8 @@ def cells(setting: str, runs: list[Path], spectrum: Path, mark: float):
 
 
 def joined(values, sign: str = "") -> str:
-    return " / ".join(f"{v:{sign}.1f}" for v in values) or "–"
+    """The runs' figures in run order, "–" for one not measured."""
+    return " / ".join("–" if v is None else f"{v:{sign}.1f}" for v in values) or "–"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     tally: dict[str, list[int]] = {}
     for setting, gallery, condition, measure, base, values, margins, verdict in rows:
         print(f"| {setting} | {gallery} | {condition} | {measure} | {'–' if base is None else f'{base:.1f}'} "
-              f"| {joined(v for v in values if v is not None)} | {joined(margins, '+')} | {verdict} |")
+              f"| {joined(values)} | {joined(margins, '+')} | {verdict} |")
         counts = tally.setdefault(f"{setting} {measure}", [0, 0])
         counts[0] += verdict.startswith("met")
         counts[1] += 1
