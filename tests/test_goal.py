@@ -50,7 +50,7 @@ def test_cells_are_judged_on_the_mean_margin_of_the_runs(tmp_path, capsys):
     # one run exactly at the mark (14.999… after the float arithmetic): met, as printed
     assert "| upsampler | all | JPEG 75 | accuracy | 30.0 | 45.0 | +15.0 | met (+15.0) |" in out
     assert "| upsampler | 50 | clean | AUC | 65.0 | 75.0 | +10.0 | short (+10.0) |" in out
-    assert "seen accuracy 6 of 6; seen AUC 6 of 6; upsampler accuracy 6 of 6; upsampler AUC 0 of 6" in out
+    assert "seen accuracy 6 of 6 (+16.0); seen AUC 6 of 6 (+15.0); upsampler accuracy 6 of 6 (+15.0); upsampler AUC 0 of 6 (+10.0)" in out
 
 
 def test_the_mean_is_rounded_once(tmp_path, capsys):

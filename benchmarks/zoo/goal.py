@@ -73,7 +73,8 @@ def figures(metrics: dict, condition: str, classes: list[str] | None) -> tuple[f
 
 
 def cells(setting: str, runs: list[Path], spectrum: Path, mark: float):
-    """Rows of the table for one setting: (setting, gallery, condition, measure, spectrum, runs' figures, margins, verdict)."""
+    """Rows of the table for one setting: (setting, gallery, condition, measure, spectrum, runs' figures,
+    their margins, the mean margin, verdict)."""
     for gallery, gallery_name in GALLERIES:
         spectrum_metrics = load(spectrum, gallery)
         run_metrics = [load(run, gallery) for run in runs]
@@ -103,7 +104,7 @@ def cells(setting: str, runs: list[Path], spectrum: Path, mark: float):
                 values = [o[index] for o in own]
                 if base[index] is None or any(v is None for v in values):
                     margins = [None if v is None or base[index] is None else round(v - base[index], 1) for v in values]
-                    verdict = "not measured"
+                    verdict, mean = "not measured", None
                 else:
                     # each run's margin shown to one decimal; the cell judged on the mean of the unrounded
                     # margins, rounded once, so a mean printed as +15.0 meets a mark of 15
@@ -112,7 +113,7 @@ def cells(setting: str, runs: list[Path], spectrum: Path, mark: float):
                     reached = sum(m >= mark for m in margins)
                     verdict = ("met" if mean >= mark else "short") + f" ({mean:+.1f}" + \
                         (f"; {reached} of {len(margins)} runs)" if len(margins) > 1 else ")")
-                yield setting, gallery_name, condition_name, measure, base[index], values, margins, verdict
+                yield setting, gallery_name, condition_name, measure, base[index], values, margins, mean, verdict
 
 
 def joined(values, sign: str = "") -> str:
@@ -137,16 +138,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"| setting | gallery | condition | measure | spectrum | encoder, each run | margin, each run | against +{args.mark:g} |")
     print("|---|---|---|---|---|---|---|---|")
-    tally: dict[str, list[int]] = {}
-    for setting, gallery, condition, measure, base, values, margins, verdict in rows:
+    tally: dict[str, list] = {}
+    for setting, gallery, condition, measure, base, values, margins, mean, verdict in rows:
         print(f"| {setting} | {gallery} | {condition} | {measure} | {'–' if base is None else f'{base:.1f}'} "
               f"| {joined(values)} | {joined(margins, '+')} | {verdict} |")
-        counts = tally.setdefault(f"{setting} {measure}", [0, 0])
-        counts[0] += verdict.startswith("met")
-        counts[1] += 1
+        group = tally.setdefault(f"{setting} {measure}", [0, 0, []])
+        group[0] += verdict.startswith("met")
+        group[1] += 1
+        if mean is not None:
+            group[2].append(mean)
     print()
-    print("Cells met (mean margin over the runs at or above the mark): " +
-          "; ".join(f"{name} {met} of {total}" for name, (met, total) in tally.items()))
+    print("Cells met (mean margin over the runs at or above the mark), and the margin averaged over the group's cells: " +
+          "; ".join(f"{name} {met} of {total} ({sum(means) / len(means):+.1f})" if means else f"{name} {met} of {total}"
+                    for name, (met, total, means) in tally.items()))
     return 0
 
 
