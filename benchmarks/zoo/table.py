@@ -46,6 +46,9 @@ ORDER = [
     "welch-mlp-softmax-hidden", "welch-mlp-softmax-leaveout-hidden", "welch-mlp-softmax-latentout-hidden",
     "welch-mlp-softmax-extra", "welch-mlp-softmax-extra-leaveout",
     "welch-mlp-softmax-extra-hidden", "welch-mlp-softmax-extra-leaveout-hidden",
+    "welch-mlp-softmax-extra-latentout", "welch-mlp-softmax-extra-latentout-hidden",
+    "welch-mlp-softmax-seed2", "welch-mlp-softmax-leaveout-seed2", "welch-mlp-softmax-latentout-seed2",
+    "welch-mlp-softmax-seed2-hidden", "welch-mlp-softmax-leaveout-seed2-hidden", "welch-mlp-softmax-latentout-seed2-hidden",
 ]
 LABELS = {
     "default": "shipped default (models/default, as it is)",
@@ -142,6 +145,14 @@ LABELS = {
     "welch-mlp-softmax-extra-leaveout": "welch recipe, softmax + procedural classes, leave-out",
     "welch-mlp-softmax-extra-hidden": "welch recipe, softmax + procedural classes, read from the hidden layer",
     "welch-mlp-softmax-extra-leaveout-hidden": "welch recipe, softmax + procedural classes, leave-out, read from the hidden layer",
+    "welch-mlp-softmax-extra-latentout": "welch recipe, softmax + procedural classes, latent-decoder leave-out",
+    "welch-mlp-softmax-extra-latentout-hidden": "welch recipe, softmax + procedural classes, latent-decoder leave-out, read from the hidden layer",
+    "welch-mlp-softmax-seed2": "welch recipe, softmax, seed 2",
+    "welch-mlp-softmax-leaveout-seed2": "welch recipe, softmax, leave-out, seed 2",
+    "welch-mlp-softmax-latentout-seed2": "welch recipe, softmax, latent-decoder leave-out, seed 2",
+    "welch-mlp-softmax-seed2-hidden": "welch recipe, softmax, seed 2, read from the hidden layer",
+    "welch-mlp-softmax-leaveout-seed2-hidden": "welch recipe, softmax, leave-out, seed 2, read from the hidden layer",
+    "welch-mlp-softmax-latentout-seed2-hidden": "welch recipe, softmax, latent-decoder leave-out, seed 2, read from the hidden layer",
     "welch-mlp-extra-leaveout-hidden": "welch recipe + procedural classes, leave-out, read from the hidden layer",
     "welch-mlp-extra-latentout-hidden": "welch recipe + procedural classes, latent-decoder leave-out, read from the hidden layer",
 }
