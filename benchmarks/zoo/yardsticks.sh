@@ -21,6 +21,7 @@
 # welch-mlp-softmax welch-mlp-softmax-leaveout welch-mlp-softmax-latentout (the welch recipe with --loss softmax instead of SupCon)
 # welch-mlp-softmax-seed2 welch-mlp-softmax-leaveout-seed2 welch-mlp-softmax-latentout-seed2 (the shipped recipe and its two leave-outs with --seed 2)
 # welch-mlp-softmax-extra welch-mlp-softmax-extra-leaveout welch-mlp-softmax-extra-latentout (the softmax with procedural classes beside the zoo's; needs EXTRA_CLASSES)
+# welch-mlp-softmax-extra-leaveout-seed2 welch-mlp-softmax-extra-latentout-seed2 (its two leave-outs with --seed 2)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
 #   for m in fingerprint thesis fingerprint-leaveout thesis-leaveout; do bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo $m & done
 # Then: python benchmarks/zoo/table.py RUNS_DIR > table.md
@@ -213,6 +214,9 @@ for model in $MODELS; do
     welch-mlp-softmax-extra) train welch-mlp-softmax-extra --recipe welch --loss softmax --batch-size 480 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --extra-classes "$EXTRA_CLASSES" ;;
     welch-mlp-softmax-extra-leaveout) train welch-mlp-softmax-extra-leaveout --recipe welch --loss softmax --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --extra-classes "$EXTRA_CLASSES" $LEAVE_OUT ;;
     welch-mlp-softmax-extra-latentout) train welch-mlp-softmax-extra-latentout --recipe welch --loss softmax --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --extra-classes "$EXTRA_CLASSES" $LEAVE_OUT_LATENT ;;
+    # its two leave-outs again with another seed: is its zero-shot gain beyond one run's spread?
+    welch-mlp-softmax-extra-leaveout-seed2) train welch-mlp-softmax-extra-leaveout-seed2 --recipe welch --loss softmax --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --extra-classes "$EXTRA_CLASSES" --seed 2 $LEAVE_OUT ;;
+    welch-mlp-softmax-extra-latentout-seed2) train welch-mlp-softmax-extra-latentout-seed2 --recipe welch --loss softmax --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --extra-classes "$EXTRA_CLASSES" --seed 2 $LEAVE_OUT_LATENT ;;
     welch-mlp-softmax-latentout) train welch-mlp-softmax-latentout --recipe welch --loss softmax --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 $LEAVE_OUT_LATENT ;;
     # the shipped recipe and its two leave-outs again with another seed (batches, augmentation, initial
     # weights): how far one run's cells move, the zero-shot ones that sit at the goal's mark most
