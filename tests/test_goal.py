@@ -115,3 +115,16 @@ def test_an_evaluation_without_a_condition_is_refused(tmp_path, capsys):
         _write(tmp_path / "s1", g, 0.7, 0.8, conditions=("clean",))
     assert goal.main(["--spectrum", str(tmp_path / "spectrum"), "--seen", str(tmp_path / "s1")]) == 2
     assert "has no jpeg:75 results" in capsys.readouterr().err
+
+
+def test_a_file_that_is_not_an_evaluation_is_refused(tmp_path, capsys):
+    goal = _load()
+    for g in (0, 50):
+        _write(tmp_path / "spectrum", g, 0.5, 0.7)
+    (tmp_path / "s1" / "eval-g0").mkdir(parents=True)
+    (tmp_path / "s1" / "eval-g0" / "metrics.json").write_text('{"results": {}}')
+    assert goal.main(["--spectrum", str(tmp_path / "spectrum"), "--seen", str(tmp_path / "s1")]) == 2
+    assert "is not an `aidetect evaluate` metrics.json" in capsys.readouterr().err
+    (tmp_path / "s1" / "eval-g0" / "metrics.json").write_text("{")
+    assert goal.main(["--spectrum", str(tmp_path / "spectrum"), "--seen", str(tmp_path / "s1")]) == 2
+    assert "is not JSON" in capsys.readouterr().err

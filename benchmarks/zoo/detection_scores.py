@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         whole = classifier_for(gallery_from_embeddings(ctx, train, train_labels, None, 0), rules, unknown_thresholds={})
         drawn = whole
         if args.gallery_per_class:  # evaluate's own draw: the same training images, hence the same gallery
-            seed = EvalOptions(data=args.data, out="-", model=model).seed
+            seed = ctx.options.seed  # evaluate's default, as prepared above
             pool, pool_labels = ctx.embed(sample_per_class(ctx.splits.train, args.gallery_per_class, seed), label=None)
             drawn = classifier_for(gallery_from_embeddings(ctx, pool, pool_labels, args.gallery_per_class, seed), rules,
                                    unknown_thresholds={})

@@ -46,10 +46,13 @@ def load(run: Path, gallery: int) -> dict:
                         "(benchmarks/zoo/yardsticks.sh)")
     try:
         metrics = json.loads(path.read_text())
-        metrics["results"].items(), list(metrics["zero_shot_classes"])  # the keys this script reads
-        per_class = metrics["gallery_per_class"]
-    except (ValueError, KeyError, TypeError) as error:
-        raise GoalError(f"{path} is not an `aidetect evaluate` metrics.json ({error}); evaluate {run} again") from None
+    except ValueError as error:
+        raise GoalError(f"{path} is not JSON ({error}); evaluate {run} again") from None
+    if not (isinstance(metrics, dict) and isinstance(metrics.get("results"), dict)
+            and isinstance(metrics.get("zero_shot_classes"), list) and "gallery_per_class" in metrics):
+        raise GoalError(f"{path} is not an `aidetect evaluate` metrics.json (results, zero_shot_classes, "
+                        f"gallery_per_class); evaluate {run} again")
+    per_class = metrics["gallery_per_class"]
     if (per_class or 0) != gallery:
         raise GoalError(f"{path} holds an evaluation with a gallery of {per_class or 'all'} per class, not "
                         f"{gallery or 'all'}; evaluate {run} with --gallery-per-class {gallery}")
