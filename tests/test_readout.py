@@ -109,6 +109,23 @@ def test_training_with_the_stage_readout_fits_it_on_the_training_split(tiny_mode
     assert info["recipe"]["readout"] == "stages" and info["embedding_dim"] == 128
 
 
+def test_the_hidden_layers_width_is_an_option_that_an_init_must_repeat(tiny_model, synthetic_data, tmp_path):
+    """`--projection-hidden`: the width the hidden readout reads; --init from a model of another
+    width is refused, naming the option, before anything is written."""
+    out = tmp_path / "wide"
+    result = train_tiny_cli(["--data", str(synthetic_data), "--out", str(out), "--projection-hidden", "24", "--epochs", "0",
+                             "--readout", "hidden", "--embedding-dim", "16"])
+    assert result.exit_code == 0, result.output
+    model = load_model(out)
+    assert model.config.architecture.projection_hidden == 24 and model.encoder.readout.features == 24
+    assert Gallery.load(out / "gallery.npz", expected_model_fingerprint=model.config.fingerprint).embedding_dim == 16
+    assert load_model(tiny_model).config.architecture.projection_hidden != 24
+    refused = train_tiny_cli(["--data", str(synthetic_data), "--out", str(tmp_path / "x"), "--init", str(tiny_model),
+                              "--projection-hidden", "24", "--epochs", "0"])
+    assert refused.exit_code == 2 and "projection_hidden differ" in refused.output, refused.output
+    assert not (tmp_path / "x" / "config.json").exists()
+
+
 def test_a_half_precision_model_keeps_its_readout_statistics_in_float32(tmp_path):
     from aidetect.config import ModelConfig
     from aidetect.models.model_dir import save_model
