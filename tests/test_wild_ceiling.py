@@ -16,10 +16,16 @@ def test_the_ceiling_prints_and_writes_both_trainings_for_every_reader(tmp_path,
 
     zoo = write_folders_dataset(tmp_path / "zoo", ["real", "gen_a", "gen_b"], 30, 0, 10, size=64)
     script = load_script("benchmarks/zoo/wild_ceiling.py", "wild_ceiling_under_test")
-    trained = []  # (rows, outputs) of every MLP trained
+    trained, means, spreads = [], [], []  # (rows, outputs) of every MLP trained; its input's column statistics
     train_classifier = script.train_classifier
-    monkeypatch.setattr(script, "train_classifier",
-                        lambda x, y, n_out, **k: trained.append((len(x), n_out)) or train_classifier(x, y, n_out, **k))
+
+    def recorded(x, y, n_out, **k):
+        trained.append((len(x), n_out))
+        means.append(float(abs(x.mean(axis=0)).max()))
+        spreads.append(float(abs(x.std(axis=0) - 1)[x.std(axis=0) > 1e-3].max()))
+        return train_classifier(x, y, n_out, **k)
+
+    monkeypatch.setattr(script, "train_classifier", recorded)
     out = tmp_path / "ceiling.json"
     assert script.main([str(zoo), "--image-size", "64", "--views", "2", "--wild-views", "1", "--epochs", "1", "--hidden", "8",
                         "--conditions", "clean", "wild", "--cache", str(tmp_path / "cache"), "--json", str(out)]) == 0
@@ -31,6 +37,7 @@ def test_the_ceiling_prints_and_writes_both_trainings_for_every_reader(tmp_path,
         for r in ("logistic, real vs AI", "mlp, real vs AI", "mlp, 3 classes")]
     # the second training holds the wild view beside the two others; each trains a binary and a 3-class MLP
     assert trained == [(2 * 90, 1), (2 * 90, 3), (3 * 90, 1), (3 * 90, 3)]
+    assert max(means) < 1e-3 and max(spreads) < 1e-2  # the MLPs read the loop's standardised columns
     for row in rows:
         assert set(row["cells"]) == {"clean", "wild"}
         for cell in row["cells"].values():

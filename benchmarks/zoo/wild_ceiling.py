@@ -61,12 +61,13 @@ from welch_probe import REAL, RawSpectrum, check_zoo_arguments, raw_features  # 
 
 
 def train_classifier(x: np.ndarray, y: np.ndarray, n_out: int, *, hidden: int, epochs: int, seed: int) -> nn.Module:
-    """Standardised input → Linear → BatchNorm → GELU → Dropout 0.2 → Linear(n_out), cross-entropy
-    (``n_out`` 1: binary, positives weighted to balance the classes), AdamW with a one-cycle schedule."""
+    """Linear → BatchNorm → GELU → Dropout 0.2 → Linear(n_out) over ``x`` (already standardised by
+    the caller, who reads every reader's test features through the same statistics), cross-entropy
+    (``n_out`` 1: binary, positives weighted to balance the classes), AdamW with a one-cycle
+    schedule; returned in eval mode."""
     torch.manual_seed(seed)
-    mean, spread = torch.from_numpy(x.mean(axis=0)).float(), torch.from_numpy(x.std(axis=0) + 1e-6).float()
     net = nn.Sequential(nn.Linear(x.shape[1], hidden), nn.BatchNorm1d(hidden), nn.GELU(), nn.Dropout(0.2), nn.Linear(hidden, n_out))
-    xt, yt = (torch.from_numpy(x).float() - mean) / spread, torch.from_numpy(y)
+    xt, yt = torch.from_numpy(x).float(), torch.from_numpy(y)
     if n_out == 1:
         positives = float(yt.float().mean())
         loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor((1 - positives) / positives))
@@ -87,8 +88,7 @@ def train_classifier(x: np.ndarray, y: np.ndarray, n_out: int, *, hidden: int, e
             loss.backward()
             optimiser.step()
             schedule.step()
-    net.eval()
-    return lambda z: net((torch.from_numpy(z).float() - mean) / spread)
+    return net.eval()
 
 
 class SideBySide(nn.Module):
@@ -169,24 +169,26 @@ def main(argv: list[str] | None = None) -> int:
         for input_name, columns in inputs.items():
             x, y = np.concatenate(views)[:, columns], np.tile(train_labels, len(views))
             started = time.time()
-            logistic = LogisticRegression(C=0.1, max_iter=3000, class_weight="balanced")
+            # one standardisation, the training views', for all three readers and every test condition
             mean, spread = x.mean(axis=0), x.std(axis=0) + 1e-6
-            logistic.fit((x - mean) / spread, y != real)
+            x = (x - mean) / spread
+            logistic = LogisticRegression(C=0.1, max_iter=3000, class_weight="balanced")
+            logistic.fit(x, y != real)
             binary = train_classifier(x, (y != real).astype(np.int64), 1, hidden=args.hidden, epochs=args.epochs, seed=args.seed)
             multi = train_classifier(x, y, len(classes), hidden=args.hidden, epochs=args.epochs, seed=args.seed)
             print(f"{views_name}, {input_name}: readers trained in {time.time() - started:.0f} s", file=sys.stderr)
             for reader_name in ("logistic, real vs AI", "mlp, real vs AI", f"mlp, {len(classes)} classes"):
                 cells = {}
                 for condition, test_features in tests.items():
-                    z = test_features[:, columns]
+                    z = (test_features[:, columns] - mean) / spread
                     accuracy = None
                     with torch.inference_mode():
                         if reader_name.startswith("logistic"):
-                            score = logistic.decision_function((z - mean) / spread)
+                            score = logistic.decision_function(z)
                         elif reader_name.startswith("mlp, real"):
-                            score = binary(z)[:, 0].numpy()
+                            score = binary(torch.from_numpy(z).float())[:, 0].numpy()
                         else:
-                            probabilities = torch.softmax(multi(z), dim=1).numpy()
+                            probabilities = torch.softmax(multi(torch.from_numpy(z).float()), dim=1).numpy()
                             score = 1 - probabilities[:, real]
                             accuracy = 100 * float((probabilities.argmax(axis=1) == test_labels).mean())
                     cells[condition] = {"accuracy": accuracy, "auc": 100 * roc_auc_score(is_ai, score)}
