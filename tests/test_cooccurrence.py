@@ -51,3 +51,38 @@ def test_residuals_are_read_on_the_8_bit_scale_and_clipped():
     steep = torch.arange(32, dtype=torch.float32).mul(8).div(255).expand(1, 3, 32, 32).contiguous()  # +8 levels: clipped to +2
     top = (2 * cooc.TRUNCATION) * (cooc.LEVELS ** 2 + cooc.LEVELS + 1)
     assert abs(histograms(steep)[0, 0, top] - 0.5) < 0.02
+
+
+def _plain_reading(images: torch.Tensor) -> torch.Tensor:
+    """The feature as the module's docstring states it, in plain int64 arithmetic, one pass: what the
+    module's faster float32 / int32 / chunked arithmetic must reproduce bit for bit."""
+    levels = images.float().clamp(0, 1).mul(255).round()
+    L, T, n = cooc.LEVELS, cooc.TRUNCATION, len(images)
+
+    def q(residual, step):
+        return (residual / step).round().clamp(-T, T).long() + T
+
+    def triple(x, dim):
+        m = x.shape[dim]
+        return (x.narrow(dim, 0, m - 2) * L * L + x.narrow(dim, 1, m - 2) * L + x.narrow(dim, 2, m - 2)).flatten(1)
+
+    def hist(parts):
+        index = torch.cat(parts, dim=1) + torch.arange(n).unsqueeze(1) * cooc.BINS
+        counts = torch.bincount(index.flatten(), minlength=n * cooc.BINS).view(n, cooc.BINS).float()
+        return counts / counts.sum(dim=1, keepdim=True)
+
+    parts = [hist([triple(q(cooc.difference(levels, order, d), step), d) for d in (3, 2)]) for order, step in ((1, 1.0), (2, 2.0))]
+    parts.append(hist([(lambda r: (r[:, 0] * L * L + r[:, 1] * L + r[:, 2]).flatten(1))(q(cooc.difference(levels, 1, d), 1.0))
+                       for d in (3, 2)]))
+    chroma = torch.stack([levels[:, 0] - levels[:, 1], levels[:, 2] - levels[:, 1]], dim=1)
+    parts.append(hist([triple(q(cooc.difference(chroma, 1, d), 1.0), d) for d in (3, 2)]))
+    return torch.log(torch.cat(parts, dim=1) + 1e-5)
+
+
+def test_the_fast_arithmetic_reads_exactly_what_the_plain_one_reads_across_chunks():
+    rng = torch.Generator().manual_seed(2)
+    images = torch.rand(cooc.CHUNK + 3, 3, 40, 48, generator=rng)  # two chunks, the second partial
+    images[0] = 0.5  # flat: every residual zero
+    images[1] = torch.linspace(0, 1, 48)  # a ramp: second-order residuals at the rounding's half steps
+    images[2] = (images[2] * 6).round() / 255  # small residuals, where step 2 rounds ±1 and ±3
+    assert torch.equal(cooc.ResidualCooccurrence()(images), _plain_reading(images))
