@@ -40,6 +40,9 @@ READOUTS = ("head", "stages", "hidden")
 #: Side of the tiles whose spectra the Welch spectrum averages (aidetect.models.welch): k/8 cycles
 #: per pixel falls on whole bins, and a 128-px crop gives four tiles, a 256-px image sixteen.
 WELCH_TILE = 64
+#: Encoders that are an MLP over fixed statistics of the pixels, the 2-D Welch spectrum first
+#: (aidetect.models.encoder): they read WELCH_TILE-px tiles and compute their own residuals.
+WELCH_ENCODERS = ("welch-mlp", "welch-cooc-mlp")
 
 
 # --------------------------------------------------------------------------- #
@@ -558,7 +561,7 @@ def check_spectral_options(arch: str, spectrum: str, spectrum_weight: float, epo
     * the spectrum to fuse is one of the encoder's spectra, and has a share to fuse it at; the Welch
       spectrum fuses a trained model (``epochs`` 0): trained through, it would read the recipe's
       64-px training crops as one tile where its map was fitted on several, which is not measured;
-    * the ``welch-mlp`` encoder reads ``WELCH_TILE``-px tiles, in training crops as at inference.
+    * the ``welch-mlp`` encoders (WELCH_ENCODERS) read ``WELCH_TILE``-px tiles, in training crops as at inference.
     """
     if spectrum not in SPECTRUM_KINDS:
         raise AidetectError(f"--spectrum {spectrum!r}: choose one of {', '.join(SPECTRUM_KINDS)}")
@@ -570,8 +573,8 @@ def check_spectral_options(arch: str, spectrum: str, spectrum_weight: float, epo
                                 "(training through it is not supported)")
         if image_size is not None and image_size < WELCH_TILE:
             raise AidetectError(f"--spectrum welch reads {WELCH_TILE}-px tiles: give --image-size {WELCH_TILE} or more")
-    if arch == "welch-mlp":
+    if arch in WELCH_ENCODERS:
         for option, size in (("--image-size", image_size), ("--train-image-size", train_image_size)):
             if size is not None and size < WELCH_TILE:
-                raise AidetectError(f"{option} {size}: the welch-mlp encoder reads {WELCH_TILE}-px tiles; "
+                raise AidetectError(f"{option} {size}: the {arch} encoder reads {WELCH_TILE}-px tiles; "
                                     f"give {option} {WELCH_TILE} or more (the welch recipe uses 256)")

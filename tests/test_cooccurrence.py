@@ -1,13 +1,11 @@
-"""benchmarks/zoo/cooccurrence.py: co-occurrences of quantised pixel residuals, within and across colour channels."""
+"""aidetect/models/cooccurrence.py: co-occurrences of quantised pixel residuals, within and across colour channels."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from helpers import load_script
-
-cooc = load_script("benchmarks/zoo/cooccurrence.py", "cooccurrence_under_test")
+import aidetect.models.cooccurrence as cooc
 PARTS = 4
 
 

@@ -5,7 +5,7 @@ import itertools
 import pytest
 import torch
 
-from aidetect.config import ArchitectureConfig
+from aidetect.config import WELCH_ENCODERS, ArchitectureConfig
 from aidetect.losses.supcon import SupConLoss
 from aidetect.errors import AidetectError
 from aidetect.models.encoder import FIXED_FEATURE_TRUNKS, FRONT_ENDS, Encoder, front_end_channels, list_architectures
@@ -16,8 +16,8 @@ CASES = [
     for trunk, front in itertools.product(list_architectures(), sorted(FRONT_ENDS))
     # a fixed feature reads the 3 colour channels: a wider front-end is refused (test below)
     if not (trunk in FIXED_FEATURE_TRUNKS and front_end_channels(front) != 3)
-    # welch-mlp computes its own residual from the pixels: any other front-end is refused (test_welch.py)
-    and not (trunk == "welch-mlp" and front != "rgb")
+    # the welch-mlp encoders compute their own residuals from the pixels: any other front-end is refused (test_welch.py)
+    and not (trunk in WELCH_ENCODERS and front != "rgb")
 ]
 
 
@@ -25,7 +25,7 @@ CASES = [
 def test_one_step_of_every_trunk_and_front_end(trunk, front_end):
     torch.manual_seed(0)
     encoder = Encoder(ArchitectureConfig(name=trunk, front_end=front_end, embedding_dim=16, projection_hidden=32))
-    side = 64 if trunk == "welch-mlp" else 32  # the Welch spectrum reads 64-px tiles
+    side = 64 if trunk in WELCH_ENCODERS else 32  # the Welch spectrum reads 64-px tiles
     images = torch.rand(6, 3, side, side)
     labels = torch.tensor([0, 0, 1, 1, 2, 2])
     encoder.train()

@@ -267,3 +267,57 @@ def test_the_welch_mlp_head_honours_no_hidden_layer():
     encoder = Encoder(ArchitectureConfig(name="welch-mlp", projection_hidden=0, embedding_dim=16))
     assert isinstance(encoder.head, torch.nn.Linear) and encoder.head.out_features == 16
 
+
+
+def test_the_welch_cooc_encoder_reads_the_spectrum_and_the_cooccurrences_side_by_side(tmp_path):
+    """`--arch welch-cooc-mlp`: the Welch spectrum and the 500 co-occurrence log-frequencies joined,
+    standardised together, the welch-mlp's head over both; its statistics stay float32 in a
+    half-precision save, and it is refused inputs it does not read."""
+    from aidetect.config import ModelConfig
+    from aidetect.models.cooccurrence import FEATURES, ResidualCooccurrence
+    from aidetect.models.model_dir import save_model
+    from aidetect.models.weights import read_safetensors
+    from aidetect.models.welch import WelchPowerSpectrum
+
+    torch.manual_seed(0)
+    encoder = Encoder(ArchitectureConfig(name="welch-cooc-mlp", embedding_dim=16))
+    assert encoder.trunk_dim == welch_bins() + FEATURES == 2612
+    images = torch.rand(6, 3, 128, 128)
+    images[:3] = _periodic(3, 128, period=4, amplitude=0.05, seed=6)
+    with torch.no_grad():
+        joined = encoder.trunk[0](images)
+        assert torch.equal(joined[:, : welch_bins()], WelchPowerSpectrum()(images))
+        assert torch.equal(joined[:, welch_bins():], ResidualCooccurrence()(images))
+        encoder.train()(images)  # one step of running statistics for the standardisation
+        z = encoder.eval()(images)
+    assert z.shape == (6, 16) and torch.allclose(z.norm(dim=1), torch.ones(6), atol=1e-5)
+    save_model(tmp_path, encoder, ModelConfig(architecture=encoder.arch), half=True)
+    state = read_safetensors(tmp_path / "model.safetensors")
+    assert state["trunk.1.running_var"].dtype == torch.float32 and state["trunk.1.running_var"].shape == (2612,)
+    assert state["head.0.weight"].dtype == torch.float16
+    with pytest.raises(AidetectError, match="use --front-end rgb"):
+        Encoder(ArchitectureConfig(name="welch-cooc-mlp", front_end="npr"))
+
+
+def test_the_welch_cooc_encoder_trains_reads_its_hidden_layer_and_is_described(synthetic_data, tmp_path):
+    """The command line trains it with the welch recipe, an --init of it must name it, and `info`
+    says what it reads. 128-px images, 2 epochs: a check of the path, not of accuracy."""
+    common = ["--data", str(synthetic_data), "--recipe", "welch", "--image-size", "64", "--batch-size", "32", "--workers", "0",
+              "--gallery-per-class", "10", "--device", "cpu", "--embedding-dim", "16"]
+    trained = tmp_path / "cooc"
+    result = runner.invoke(app, ["train", *common, "--out", str(trained), "--arch", "welch-cooc-mlp", "--epochs", "2"])
+    assert result.exit_code == 0, result.output
+    model = load_model(trained)
+    assert model.config.architecture.name == "welch-cooc-mlp"
+    assert "co-occurrences of pixel residuals" in _describe_recipe(model.config)
+    refused = runner.invoke(app, ["train", *common, "--out", str(tmp_path / "x"), "--init", str(trained), "--epochs", "0",
+                                  "--readout", "hidden"])
+    assert refused.exit_code == 2 and "name differ" in refused.output, refused.output
+    hidden = tmp_path / "cooc-hidden"
+    result = runner.invoke(app, ["train", *common, "--out", str(hidden), "--arch", "welch-cooc-mlp", "--init", str(trained),
+                                 "--epochs", "0", "--readout", "hidden"])
+    assert result.exit_code == 0, result.output
+    assert load_model(hidden).encoder.readout.features == 512
+    too_small = runner.invoke(app, ["train", *common, "--out", str(tmp_path / "y"), "--arch", "welch-cooc-mlp",
+                                    "--image-size", "32", "--epochs", "1"])
+    assert too_small.exit_code == 2 and "the welch-cooc-mlp encoder reads 64-px tiles" in too_small.output

@@ -78,7 +78,7 @@ def test_two_inputs_are_read_in_one_pass_and_compared_alone_and_side_by_side(tmp
     # one decode per view for both features: one cached reading each of the view, the wild view and the test condition
     assert sorted(p.name.split("-")[0] for p in cache.glob("*.npy")) == ["welch+cooc"] * 3
     # the joined reading holds the two features' own readings, in the order the inputs slice them
-    from cooccurrence import ResidualCooccurrence
+    from aidetect.models.cooccurrence import ResidualCooccurrence
     from welch_probe import RawSpectrum
 
     images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))

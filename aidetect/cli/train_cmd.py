@@ -35,7 +35,7 @@ def train(
     exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Leave these classes out of encoder training (they become zero-shot).")] = None,
     layout: Annotated[str, typer.Option("--layout", help="auto, genimage, forensynths or folders.")] = "auto",
     recipe: Annotated[str, typer.Option("--recipe", help="thesis (exactly the thesis), fingerprint (NPR input, stride-1 stem, aligned crops, JPEG/blur augmentation) or welch (a learned MLP over the 2-D spectrum of 256-px crops, JPEG/blur augmentation); options you give override it.")] = "thesis",
-    arch: Annotated[Optional[str], typer.Option("--arch", help="Encoder: efficientnet_b0 (the thesis), welch-mlp (a learned MLP over the 2-D Welch spectrum), spectrum (no training, the yardstick) or tiny (tests).")] = None,
+    arch: Annotated[Optional[str], typer.Option("--arch", help="Encoder: efficientnet_b0 (the thesis), welch-mlp (a learned MLP over the 2-D Welch spectrum), welch-cooc-mlp (the same with co-occurrences of pixel residuals beside the spectrum; with --recipe welch), spectrum (no training, the yardstick) or tiny (tests).")] = None,
     init: Annotated[str, typer.Option("--init", help="random, imagenet (from the local torch cache only), a weights file, or an aidetect model directory.")] = "random",
     embedding_dim: Annotated[int, typer.Option("--embedding-dim", min=2)] = 128,
     projection_hidden: Annotated[int, typer.Option("--projection-hidden", min=0, help="Width of the projection head's hidden layer (0 = none: one linear map); the layer --readout hidden reads.")] = 512,
@@ -302,6 +302,9 @@ def _describe_recipe(config) -> str:
     arch = config.architecture
     if arch.name == "welch-mlp":  # no CNN: a stem stride would describe nothing it has
         parts = [f"{config.recipe}: a learned MLP over the 2-D Welch spectrum of the high-pass residual"]
+    elif arch.name == "welch-cooc-mlp":
+        parts = [f"{config.recipe}: a learned MLP over the 2-D Welch spectrum of the high-pass residual "
+                 "and co-occurrences of pixel residuals"]
     else:
         parts = [f"{config.recipe}: {arch.front_end} input, stem stride {arch.stem_stride}"]
     if arch.readout == "stages":

@@ -12,8 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aidetect.config import FRONT_END_GRID, READOUTS, SPECTRUM_BINS, ArchitectureConfig
+from aidetect.config import FRONT_END_GRID, READOUTS, SPECTRUM_BINS, WELCH_ENCODERS, ArchitectureConfig
 from aidetect.errors import AidetectError
+from aidetect.models.cooccurrence import FEATURES as COOCCURRENCE_FEATURES
+from aidetect.models.cooccurrence import ResidualCooccurrence
 from aidetect.models.efficientnet import FEATURES, efficientnet_b0_features
 from aidetect.models.fusion import fuse
 from aidetect.models.preprocess import crop_offset
@@ -83,6 +85,30 @@ def _welch_mlp(arch: ArchitectureConfig) -> tuple[nn.Module, int]:
     return nn.Sequential(WelchPowerSpectrum(), nn.BatchNorm1d(welch_bins(), affine=False)), welch_bins()
 
 
+class SideBySide(nn.Module):
+    """Several fixed readings of the same pixels, joined: [N, sum of their widths]."""
+
+    def __init__(self, *readers: nn.Module) -> None:
+        super().__init__()
+        self.readers = nn.ModuleList(readers)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.cat([reader(images) for reader in self.readers], dim=1)
+
+
+@register_trunk("welch-cooc-mlp")
+def _welch_cooc_mlp(arch: ArchitectureConfig) -> tuple[nn.Module, int]:
+    """The welch-mlp with a second input beside the Welch spectrum: co-occurrences of quantised
+    pixel residuals within and across the colour channels (aidetect.models.cooccurrence, 500
+    log-frequencies), standardised with it. Why: the Welch spectrum is a second-order statistic of
+    the grey residual and cannot see how a generator rounds, clips and interpolates (higher-order
+    dependencies) nor what a camera's demosaicing leaves between channels; beside it, a probe found
+    them adding attribution after recompression (docs/zoo-benchmark.md, "A second input beside the
+    Welch spectrum")."""
+    width = welch_bins() + COOCCURRENCE_FEATURES
+    return nn.Sequential(SideBySide(WelchPowerSpectrum(), ResidualCooccurrence()), nn.BatchNorm1d(width, affine=False)), width
+
+
 def _welch_mlp_head(arch: ArchitectureConfig, trunk_dim: int) -> nn.Module:
     # BatchNorm and dropout in the hidden layer: 2,112 correlated log-powers from ~15 classes, where
     # an unregularised layer learns the seen generators' bins and little else.
@@ -94,7 +120,7 @@ def _welch_mlp_head(arch: ArchitectureConfig, trunk_dim: int) -> nn.Module:
 
 
 #: Trunks that bring their own projection head (the others get the head ``projection_hidden`` describes).
-TRUNK_HEADS: dict[str, Callable[[ArchitectureConfig, int], nn.Module]] = {"welch-mlp": _welch_mlp_head}
+TRUNK_HEADS: dict[str, Callable[[ArchitectureConfig, int], nn.Module]] = {name: _welch_mlp_head for name in WELCH_ENCODERS}
 
 #: The spectra a learned embedding can be fused with (``--spectrum``), each giving SPECTRUM_BINS values.
 SPECTRA: dict[str, Callable[[int], nn.Module]] = {"radial": SpectrumFeatures, "welch": WelchSpectrumFeatures}
@@ -214,8 +240,8 @@ class Encoder(nn.Module):
         if arch.name in FIXED_FEATURE_TRUNKS and front_end_channels(arch.front_end) != 3:
             raise AidetectError(f"architecture {arch.name!r} reads 3 colour channels, and front-end {arch.front_end!r} "
                                 f"gives {front_end_channels(arch.front_end)}; use --front-end rgb, npr or srm with it")
-        if arch.name == "welch-mlp" and arch.front_end != "rgb":
-            raise AidetectError(f"architecture 'welch-mlp' computes its own high-pass residual from the pixels; "
+        if arch.name in WELCH_ENCODERS and arch.front_end != "rgb":
+            raise AidetectError(f"architecture {arch.name!r} computes its own residuals from the pixels; "
                                 f"use --front-end rgb with it, not {arch.front_end!r}")
         self.arch = arch
         self.front_end = FRONT_ENDS[arch.front_end]()

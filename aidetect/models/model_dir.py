@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from aidetect.config import GALLERY_FILE, WEIGHTS_FILE, ModelConfig
+from aidetect.config import GALLERY_FILE, WEIGHTS_FILE, WELCH_ENCODERS, ModelConfig
 from aidetect.errors import CorruptFileError
 from aidetect.fileio import atomic_write_bytes, sha256_bytes
 from aidetect.models.encoder import Encoder
@@ -44,9 +44,10 @@ def fingerprint_of(weight_bytes: bytes) -> str:
 #: visible offset; a fused spectrum's statistics likewise (the Welch spectrum's are the same kind of
 #: map, aidetect.models.welch). They are small (4,048 + 4,048 × 128 and 2,112 + 2,112 × 128 numbers).
 FULL_PRECISION = ("readout.", "spectrum.")
-#: The same for one architecture: the welch-mlp encoder's input standardisation (``trunk.1.``, the
-#: running mean and variance of 2,112 log-powers, the same kind of statistic).
-FULL_PRECISION_OF_ARCH = {"welch-mlp": ("trunk.1.",)}
+#: The same for one architecture: the welch-mlp encoders' input standardisation (``trunk.1.``, the
+#: running mean and variance of 2,112 log-powers, and of 500 log-frequencies beside them in the
+#: welch-cooc-mlp: the same kind of statistic).
+FULL_PRECISION_OF_ARCH = {name: ("trunk.1.",) for name in WELCH_ENCODERS}
 
 
 def save_model(folder: str | Path, encoder: Encoder, config: ModelConfig, *, half: bool = False) -> str:

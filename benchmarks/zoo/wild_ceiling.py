@@ -23,7 +23,7 @@ A reader trained on the very chains it is tested on bounds from above what any a
 spectrum reader could buy under ``wild``; it does not bound other inputs (pixels, a CNN).
 
 ``--features`` picks the inputs: ``welch`` (the default), ``cooc`` (co-occurrences of quantised
-pixel residuals, within and across colour channels: benchmarks/zoo/cooccurrence.py, what the grey
+pixel residuals, within and across colour channels: aidetect/models/cooccurrence.py, what the grey
 power spectrum cannot see), or both: every image is then decoded once for both, and the readers
 are trained on each input alone and on both side by side (the table's ``input`` column), so the
 three are compared on the same images, views and chains. ``--canonical-jpeg Q`` re-saves every
@@ -53,8 +53,8 @@ from torch import nn  # noqa: E402
 
 from aidetect.config import PreprocessConfig  # noqa: E402
 from aidetect.data.perturb import WildConditions  # noqa: E402
+from aidetect.models.cooccurrence import ResidualCooccurrence  # noqa: E402
 from aidetect.recipes import RECIPES  # noqa: E402
-from cooccurrence import ResidualCooccurrence  # noqa: E402
 from feature_probe import split_files  # noqa: E402
 from welch_learned_probe import CanonicalJPEG  # noqa: E402
 from welch_probe import REAL, RawSpectrum, check_zoo_arguments, raw_features  # noqa: E402

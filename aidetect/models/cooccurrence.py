@@ -1,4 +1,5 @@
-"""Co-occurrences of quantised pixel residuals: a second input beside the Welch spectrum, for probes.
+"""Co-occurrences of quantised pixel residuals: a second input beside the Welch spectrum (the
+``welch-cooc-mlp`` encoder, aidetect.models.encoder; the probes of benchmarks/zoo).
 
 The Welch feature (aidetect.models.welch) is the power spectrum of the *grey* residual: a
 second-order statistic of one channel. Two kinds of trace it cannot see by construction:
@@ -30,9 +31,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from aidetect.devices import full_precision
+
 TRUNCATION = 2
 LEVELS = 2 * TRUNCATION + 1
 BINS = LEVELS ** 3
+PARTS = 4
+#: Width of the feature: four histograms.
+FEATURES = PARTS * BINS
 
 
 #: Images read at a time: the residual tensors of a few 256-px images stay in cache, so a batch of
@@ -69,8 +75,8 @@ def triples(q: torch.Tensor, dim: int) -> torch.Tensor:
 def histogram(indices: list[torch.Tensor]) -> torch.Tensor:
     """Per-image normalised histogram over BINS of the bin indices [N, ...] of every part, pooled."""
     n = indices[0].shape[0]
-    offset = (torch.arange(n, dtype=torch.int32) * BINS).unsqueeze(1)
-    counts = torch.zeros(n * BINS, dtype=torch.int64)
+    offset = (torch.arange(n, dtype=torch.int32, device=indices[0].device) * BINS).unsqueeze(1)
+    counts = torch.zeros(n * BINS, dtype=torch.int64, device=indices[0].device)
     for index in indices:
         counts += torch.bincount(index.reshape(n, -1).to(torch.int32).add_(offset).flatten(), minlength=n * BINS)
     counts = counts.view(n, BINS).float()
@@ -83,7 +89,8 @@ class ResidualCooccurrence(nn.Module):
     feature = "cooc"  # the probes' cache key prefix
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self._read(chunk) for chunk in images.split(CHUNK)])
+        with full_precision(images):  # counts of 8-bit levels: no bf16 under autocast
+            return torch.cat([self._read(chunk) for chunk in images.split(CHUNK)])
 
     @staticmethod
     def _read(images: torch.Tensor) -> torch.Tensor:
