@@ -84,3 +84,14 @@ def test_the_fast_arithmetic_reads_exactly_what_the_plain_one_reads_across_chunk
     images[1] = torch.linspace(0, 1, 48)  # a ramp: second-order residuals at the rounding's half steps
     images[2] = (images[2] * 6).round() / 255  # small residuals, where step 2 rounds ±1 and ±3
     assert torch.equal(cooc.ResidualCooccurrence()(images), _plain_reading(images))
+
+
+def test_the_cost_benchmark_prints_every_reading_against_the_spectrums(capsys):
+    from helpers import load_script
+
+    script = load_script("benchmarks/feature_cost.py", "feature_cost_under_test")
+    assert script.main(["--batch-size", "2", "--image-size", "64", "--repeats", "1"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "ms an image" not in line]
+    assert [r.split(" | ")[0] for r in rows] == ["| Welch spectrum, reading only", "| co-occurrences, reading only",
+                                                 "| welch-mlp, forward + backward", "| welch-cooc-mlp, forward + backward"]
+    assert rows[0].endswith("| 1.00 |")

@@ -51,6 +51,8 @@ ORDER = [
     "welch-mlp-softmax-extra-leaveout-seed2-hidden", "welch-mlp-softmax-extra-latentout-seed2-hidden",
     "welch-mlp-softmax-seed2", "welch-mlp-softmax-leaveout-seed2", "welch-mlp-softmax-latentout-seed2",
     "welch-mlp-softmax-seed2-hidden", "welch-mlp-softmax-leaveout-seed2-hidden", "welch-mlp-softmax-latentout-seed2-hidden",
+    "welch-cooc-softmax", "welch-cooc-softmax-leaveout", "welch-cooc-softmax-latentout",
+    "welch-cooc-softmax-hidden", "welch-cooc-softmax-leaveout-hidden", "welch-cooc-softmax-latentout-hidden",
 ]
 LABELS = {
     "default": "shipped default (models/default, as it is)",
@@ -161,6 +163,12 @@ LABELS = {
     "welch-mlp-softmax-latentout-seed2-hidden": "welch recipe, softmax, latent-decoder leave-out, seed 2, read from the hidden layer",
     "welch-mlp-extra-leaveout-hidden": "welch recipe + procedural classes, leave-out, read from the hidden layer",
     "welch-mlp-extra-latentout-hidden": "welch recipe + procedural classes, latent-decoder leave-out, read from the hidden layer",
+    "welch-cooc-softmax": "welch recipe with co-occurrences beside the spectrum (--arch welch-cooc-mlp), softmax",
+    "welch-cooc-softmax-leaveout": "welch-cooc-mlp, softmax, leave-out",
+    "welch-cooc-softmax-latentout": "welch-cooc-mlp, softmax, latent-decoder leave-out",
+    "welch-cooc-softmax-hidden": "welch-cooc-mlp, softmax, read from the hidden layer",
+    "welch-cooc-softmax-leaveout-hidden": "welch-cooc-mlp, softmax, leave-out, read from the hidden layer",
+    "welch-cooc-softmax-latentout-hidden": "welch-cooc-mlp, softmax, latent-decoder leave-out, read from the hidden layer",
 }
 
 
