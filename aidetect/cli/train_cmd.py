@@ -38,7 +38,7 @@ def train(
     arch: Annotated[Optional[str], typer.Option("--arch", help="Encoder: efficientnet_b0 (the thesis), welch-mlp (a learned MLP over the 2-D Welch spectrum), welch-cooc-mlp (the same with co-occurrences of pixel residuals beside the spectrum; with --recipe welch), spectrum (no training, the yardstick) or tiny (tests).")] = None,
     init: Annotated[str, typer.Option("--init", help="random, imagenet (from the local torch cache only), a weights file, or an aidetect model directory.")] = "random",
     embedding_dim: Annotated[int, typer.Option("--embedding-dim", min=2)] = 128,
-    projection_hidden: Annotated[int, typer.Option("--projection-hidden", min=0, help="Width of the projection head's hidden layer (0 = none: one linear map); the layer --readout hidden reads.")] = 512,
+    projection_hidden: Annotated[int, typer.Option("--projection-hidden", min=0, max=65536, help="Width of the projection head's hidden layer (0 = none: one linear map); the layer --readout hidden reads.")] = 512,
     fuse_spectrum: Annotated[str, typer.Option("--fuse-spectrum", help="Append the spectrum feature to the learned embedding with this share of the similarity (0 = off), or 'auto' to choose it on the validation split.")] = "0",
     spectrum: Annotated[str, typer.Option("--spectrum", help="With --fuse-spectrum, which spectrum: radial (the yardstick's ring average) or welch (the 2-D power spectrum of 64-px tiles, projected and whitened within class on the training split; keeps a latent decoder's 8-px-cell peaks, see docs/training.md).")] = "radial",
     front_end: Annotated[Optional[str], typer.Option("--front-end", help="rgb (the thesis), npr (neighbouring-pixel residual), npr-latent (npr plus the residual over 8×8 pixel cells, the size a latent-diffusion decoder works in; crops are then aligned to 8 unless --grid says otherwise) or srm (5×5 high-pass residual).")] = None,
@@ -297,14 +297,18 @@ def register(app: typer.Typer) -> None:
     app.command()(info)
 
 
+#: What each MLP encoder reads, for the recipe line (`aidetect info`).
+_MLP_INPUTS = {
+    "welch-mlp": "the 2-D Welch spectrum of the high-pass residual",
+    "welch-cooc-mlp": "the 2-D Welch spectrum of the high-pass residual and co-occurrences of pixel residuals",
+}
+
+
 def _describe_recipe(config) -> str:
     """One line: the recipe's name and the options that change what the encoder sees."""
     arch = config.architecture
-    if arch.name == "welch-mlp":  # no CNN: a stem stride would describe nothing it has
-        parts = [f"{config.recipe}: a learned MLP over the 2-D Welch spectrum of the high-pass residual"]
-    elif arch.name == "welch-cooc-mlp":
-        parts = [f"{config.recipe}: a learned MLP over the 2-D Welch spectrum of the high-pass residual "
-                 "and co-occurrences of pixel residuals"]
+    if arch.name in _MLP_INPUTS:  # no CNN: a stem stride would describe nothing it has
+        parts = [f"{config.recipe}: a learned MLP over {_MLP_INPUTS[arch.name]}"]
     else:
         parts = [f"{config.recipe}: {arch.front_end} input, stem stride {arch.stem_stride}"]
     if arch.readout == "stages":

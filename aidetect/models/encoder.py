@@ -110,8 +110,9 @@ def _welch_cooc_mlp(arch: ArchitectureConfig) -> tuple[nn.Module, int]:
 
 
 def _welch_mlp_head(arch: ArchitectureConfig, trunk_dim: int) -> nn.Module:
-    # BatchNorm and dropout in the hidden layer: 2,112 correlated log-powers from ~15 classes, where
-    # an unregularised layer learns the seen generators' bins and little else.
+    # BatchNorm and dropout in the hidden layer: 2,112 correlated log-powers (2,612 inputs with the
+    # co-occurrences) from ~15 classes, where an unregularised layer learns the seen generators'
+    # bins and little else.
     hidden = arch.projection_hidden
     if hidden == 0:  # asked for no hidden layer, as the other trunks' heads honour it
         return nn.Linear(trunk_dim, arch.embedding_dim)
