@@ -15,13 +15,14 @@
 # procedural8000-ft-aligned-leaveout procedural8000-ft-aligned-latentout procedural8000-ft-decfam-latentout (needs DECODER_FAMILY) procedural8000-ft-latentout-seed2
 # procedural8000-ft-latentout procedural8000-ft-latentnpr procedural8000-ft-latentnpr-latentout, and <any fingerprint model>-fused, -fused-full, -welch,
 # -welch-full (fused with the 2-D Welch spectrum instead of the radial one) or -stages (needs that model first),
-# <a welch-mlp* or fingerprint-recipe model>-hidden (e.g. welch-mlp-leaveout-hidden: read at its head's hidden layer; needs that model first),
+# <a welch-* or fingerprint-recipe model>-hidden (e.g. welch-mlp-leaveout-hidden: read at its head's hidden layer; needs that model first),
 # welch-mlp welch-mlp-leaveout welch-mlp-latentout (the welch recipe: a learned MLP over the 2-D Welch spectrum)
 # welch-mlp-extra welch-mlp-extra-leaveout welch-mlp-extra-latentout (the same with procedural classes beside the zoo's; needs EXTRA_CLASSES)
 # welch-mlp-softmax welch-mlp-softmax-leaveout welch-mlp-softmax-latentout (the welch recipe with --loss softmax instead of SupCon)
 # welch-mlp-softmax-seed2 welch-mlp-softmax-leaveout-seed2 welch-mlp-softmax-latentout-seed2 (the shipped recipe and its two leave-outs with --seed 2)
 # welch-mlp-softmax-extra welch-mlp-softmax-extra-leaveout welch-mlp-softmax-extra-latentout (the softmax with procedural classes beside the zoo's; needs EXTRA_CLASSES)
 # welch-mlp-softmax-extra-leaveout-seed2 welch-mlp-softmax-extra-latentout-seed2 (its two leave-outs with --seed 2)
+# welch-cooc-softmax welch-cooc-softmax-leaveout welch-cooc-softmax-latentout (the shipped recipe with co-occurrences of pixel residuals beside the spectrum: --arch welch-cooc-mlp)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
 #   for m in fingerprint thesis fingerprint-leaveout thesis-leaveout; do bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo $m & done
 # Then: python benchmarks/zoo/table.py RUNS_DIR > table.md
@@ -116,6 +117,8 @@ inherited_options() {  # base run name -> the options a readout or fusion of it 
   case $1 in *latentnpr*) printf ' %s' "--front-end npr-latent" ;; esac
   # and its loss, so the readout's config.json records what trained the weights it reads
   case $1 in *-softmax*) printf ' %s' "--loss softmax" ;; esac
+  # and its encoder, where the recipe's is not the one it trained (--init refuses another)
+  case $1 in welch-cooc*) printf ' %s' "--arch welch-cooc-mlp" ;; esac
 }
 
 for model in $MODELS; do
@@ -217,6 +220,11 @@ for model in $MODELS; do
     # its two leave-outs again with another seed: is its zero-shot gain beyond one run's spread?
     welch-mlp-softmax-extra-leaveout-seed2) train welch-mlp-softmax-extra-leaveout-seed2 --recipe welch --loss softmax --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --extra-classes "$EXTRA_CLASSES" --seed 2 $LEAVE_OUT ;;
     welch-mlp-softmax-extra-latentout-seed2) train welch-mlp-softmax-extra-latentout-seed2 --recipe welch --loss softmax --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --extra-classes "$EXTRA_CLASSES" --seed 2 $LEAVE_OUT_LATENT ;;
+    # the shipped recipe with co-occurrences of pixel residuals beside the Welch spectrum (--arch
+    # welch-cooc-mlp, docs/training.md); its decoding and augmentation as the welch-mlp-softmax rows'
+    welch-cooc-softmax) train welch-cooc-softmax --recipe welch --arch welch-cooc-mlp --loss softmax --batch-size 480 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 ;;
+    welch-cooc-softmax-leaveout) train welch-cooc-softmax-leaveout --recipe welch --arch welch-cooc-mlp --loss softmax --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 $LEAVE_OUT ;;
+    welch-cooc-softmax-latentout) train welch-cooc-softmax-latentout --recipe welch --arch welch-cooc-mlp --loss softmax --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 $LEAVE_OUT_LATENT ;;
     welch-mlp-softmax-latentout) train welch-mlp-softmax-latentout --recipe welch --loss softmax --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 $LEAVE_OUT_LATENT ;;
     # the shipped recipe and its two leave-outs again with another seed (batches, augmentation, initial
     # weights): how far one run's cells move, the zero-shot ones that sit at the goal's mark most
@@ -232,7 +240,7 @@ for model in $MODELS; do
                    # hidden: the layer before the last, through a map fitted on the training split; no training)
       base=${model%-hidden}
       extra=$(inherited_options "$base")
-      case $base in welch-mlp*) recipe=welch ;; *) recipe=fingerprint ;; esac
+      case $base in welch-*) recipe=welch ;; *) recipe=fingerprint ;; esac
       train "$model" --recipe $recipe --init "$RUNS/$base" --readout hidden --epochs 0 $extra ;;
     *-fused-full)  # the spectrum over the whole 256-px image, the learned part on its centre 128 px
       base=${model%-fused-full}
