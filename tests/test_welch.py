@@ -310,6 +310,8 @@ def test_the_welch_cooc_encoder_trains_reads_its_hidden_layer_and_is_described(s
     model = load_model(trained)
     assert model.config.architecture.name == "welch-cooc-mlp"
     assert "co-occurrences of pixel residuals" in _describe_recipe(model.config)
+    info = json.loads(runner.invoke(app, ["info", "--model", str(trained), "--json"]).stdout)
+    assert info["architecture"] == "welch-cooc-mlp" and info["recipe"]["stem_stride"] is None  # no stem to describe
     refused = runner.invoke(app, ["train", *common, "--out", str(tmp_path / "x"), "--init", str(trained), "--epochs", "0",
                                   "--readout", "hidden"])
     assert refused.exit_code == 2 and "name differ" in refused.output, refused.output

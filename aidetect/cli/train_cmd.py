@@ -243,7 +243,8 @@ def info(
             "recipe": {
                 "name": config.recipe,
                 "front_end": config.architecture.front_end,
-                "stem_stride": config.architecture.stem_stride,
+                # an MLP encoder has no stem: its stride would describe nothing it has
+                "stem_stride": None if config.architecture.name in _MLP_INPUTS else config.architecture.stem_stride,
                 "spectrum_weight": config.architecture.spectrum_weight,
                 "spectrum": config.architecture.spectrum,
                 "learned_crop": config.architecture.learned_crop,
