@@ -219,6 +219,7 @@ def info(
 ) -> None:
     """Summarise the active model and gallery: setting, classes, zero-shot classes, fingerprints."""
     with user_errors():
+        from aidetect.config import WELCH_ENCODERS
         from aidetect.home import resolve_gallery_path
         from aidetect.session import load_gallery, open_model
 
@@ -244,7 +245,7 @@ def info(
                 "name": config.recipe,
                 "front_end": config.architecture.front_end,
                 # an MLP encoder has no stem: its stride would describe nothing it has
-                "stem_stride": None if config.architecture.name in _MLP_INPUTS else config.architecture.stem_stride,
+                "stem_stride": None if config.architecture.name in WELCH_ENCODERS else config.architecture.stem_stride,
                 "spectrum_weight": config.architecture.spectrum_weight,
                 "spectrum": config.architecture.spectrum,
                 "learned_crop": config.architecture.learned_crop,

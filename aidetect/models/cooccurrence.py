@@ -78,7 +78,9 @@ def count(index: torch.Tensor, size: int, *, scatter: bool | None = None) -> tor
     counts int32 with bincount (the fastest measured); a GPU adds ones with scatter_add, which
     needs no host round trip (CUDA's bincount reads the index's range back first). ``scatter``
     forces the choice (None: by the index's device)."""
-    if not (index.device.type != "cpu" if scatter is None else scatter):
+    if scatter is None:
+        scatter = index.device.type != "cpu"
+    if not scatter:
         return torch.bincount(index, minlength=size)
     counts = torch.zeros(size, dtype=torch.int64, device=index.device)
     return counts.scatter_add_(0, index.long(), torch.ones_like(index, dtype=torch.int64))

@@ -54,6 +54,7 @@ from torch import nn  # noqa: E402
 from aidetect.config import PreprocessConfig  # noqa: E402
 from aidetect.data.perturb import WildConditions  # noqa: E402
 from aidetect.models.cooccurrence import ResidualCooccurrence  # noqa: E402
+from aidetect.models.encoder import SideBySide as JoinedReadings  # noqa: E402
 from aidetect.recipes import RECIPES  # noqa: E402
 from feature_probe import split_files  # noqa: E402
 from welch_learned_probe import CanonicalJPEG  # noqa: E402
@@ -91,16 +92,12 @@ def train_classifier(x: np.ndarray, y: np.ndarray, n_out: int, *, hidden: int, e
     return net.eval()
 
 
-class SideBySide(nn.Module):
-    """Several raw readers of one batch of images, their features joined: one decode serves all."""
+class SideBySide(JoinedReadings):
+    """The package's joined readings (one decode serves all), named for the probes' feature cache."""
 
     def __init__(self, readers: list[nn.Module]) -> None:
-        super().__init__()
-        self.readers = nn.ModuleList(readers)
+        super().__init__(*readers)
         self.feature = "+".join(r.feature for r in readers)  # the probes' cache key prefix
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.cat([r(images) for r in self.readers], dim=1)
 
 
 def feature_width(reader: nn.Module, image_size: int) -> int:
@@ -177,10 +174,10 @@ def main(argv: list[str] | None = None) -> int:
             binary = train_classifier(x, (y != real).astype(np.int64), 1, hidden=args.hidden, epochs=args.epochs, seed=args.seed)
             multi = train_classifier(x, y, len(classes), hidden=args.hidden, epochs=args.epochs, seed=args.seed)
             print(f"{views_name}, {input_name}: readers trained in {time.time() - started:.0f} s", file=sys.stderr)
+            standardised = {condition: (features[:, columns] - mean) / spread for condition, features in tests.items()}
             for reader_name in ("logistic, real vs AI", "mlp, real vs AI", f"mlp, {len(classes)} classes"):
                 cells = {}
-                for condition, test_features in tests.items():
-                    z = (test_features[:, columns] - mean) / spread
+                for condition, z in standardised.items():
                     accuracy = None
                     with torch.inference_mode():
                         if reader_name.startswith("logistic"):
