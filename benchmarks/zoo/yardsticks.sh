@@ -22,6 +22,7 @@
 # welch-mlp-softmax-seed2 welch-mlp-softmax-leaveout-seed2 welch-mlp-softmax-latentout-seed2 (the shipped recipe and its two leave-outs with --seed 2)
 # welch-mlp-softmax-extra welch-mlp-softmax-extra-leaveout welch-mlp-softmax-extra-latentout (the softmax with procedural classes beside the zoo's; needs EXTRA_CLASSES)
 # welch-mlp-softmax-extra-leaveout-seed2 welch-mlp-softmax-extra-latentout-seed2 (its two leave-outs with --seed 2)
+# welch-mlp-softmax-extra-wide welch-mlp-softmax-extra-wide-leaveout welch-mlp-softmax-extra-wide-latentout (the same with a hidden layer of 1,024; needs EXTRA_CLASSES)
 # welch-cooc-softmax welch-cooc-softmax-leaveout welch-cooc-softmax-latentout (the shipped recipe with co-occurrences of pixel residuals beside the spectrum: --arch welch-cooc-mlp)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
 #   for m in fingerprint thesis fingerprint-leaveout thesis-leaveout; do bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo $m & done
@@ -77,6 +78,8 @@ DECODER_FAMILY=${DECODER_FAMILY:-${ZOO%/}-decoders}
 # calibration), a set built at the recipe's 256 px first, e.g. (about 70 min on one busy core):
 #   python benchmarks/zoo/procedural.py --out ZOO-procedural256 --size 256 --classes 1000 --per-class 8 0 --check-zoo ZOO
 EXTRA_CLASSES=${EXTRA_CLASSES:-${ZOO%/}-procedural256}
+# `*-wide*`: the welch-mlp head's hidden layer at 1,024 units instead of the default 512
+WIDE="--projection-hidden 1024"
 # the bundled model the `default*` rows evaluate as it is (models/default links to aidetect/bundled/default)
 DEFAULT_MODEL="$(dirname "$0")/../../models/default"
 # PIXEL_CACHE=DIR: training reads decoded pixels from there after its first epoch (train --pixel-cache;
@@ -119,6 +122,8 @@ inherited_options() {  # base run name -> the options a readout or fusion of it 
   case $1 in *-softmax*) printf ' %s' "--loss softmax" ;; esac
   # and its encoder, where the recipe's is not the one it trained (--init refuses another)
   case $1 in welch-cooc*) printf ' %s' "--arch welch-cooc-mlp" ;; esac
+  # and its head's width (--init refuses a model of another width)
+  case $1 in *-wide*) printf ' %s' "$WIDE" ;; esac
 }
 
 for model in $MODELS; do
@@ -220,6 +225,11 @@ for model in $MODELS; do
     # its two leave-outs again with another seed: is its zero-shot gain beyond one run's spread?
     welch-mlp-softmax-extra-leaveout-seed2) train welch-mlp-softmax-extra-leaveout-seed2 --recipe welch --loss softmax --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --extra-classes "$EXTRA_CLASSES" --seed 2 $LEAVE_OUT ;;
     welch-mlp-softmax-extra-latentout-seed2) train welch-mlp-softmax-extra-latentout-seed2 --recipe welch --loss softmax --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --extra-classes "$EXTRA_CLASSES" --seed 2 $LEAVE_OUT_LATENT ;;
+    # the same with a head twice as wide (--projection-hidden 1024; the hidden layer is what the -hidden
+    # readout reads): room for the procedural classes beside the fine differences between the zoo's decoders
+    welch-mlp-softmax-extra-wide) train welch-mlp-softmax-extra-wide --recipe welch --loss softmax --batch-size 480 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --extra-classes "$EXTRA_CLASSES" $WIDE ;;
+    welch-mlp-softmax-extra-wide-leaveout) train welch-mlp-softmax-extra-wide-leaveout --recipe welch --loss softmax --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --extra-classes "$EXTRA_CLASSES" $WIDE $LEAVE_OUT ;;
+    welch-mlp-softmax-extra-wide-latentout) train welch-mlp-softmax-extra-wide-latentout --recipe welch --loss softmax --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --extra-classes "$EXTRA_CLASSES" $WIDE $LEAVE_OUT_LATENT ;;
     # the shipped recipe with co-occurrences of pixel residuals beside the Welch spectrum (--arch
     # welch-cooc-mlp, docs/training.md); its decoding and augmentation as the welch-mlp-softmax rows'
     welch-cooc-softmax) train welch-cooc-softmax --recipe welch --arch welch-cooc-mlp --loss softmax --batch-size 480 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 ;;
