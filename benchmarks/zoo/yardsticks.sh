@@ -23,6 +23,7 @@
 # welch-mlp-softmax-extra welch-mlp-softmax-extra-leaveout welch-mlp-softmax-extra-latentout (the softmax with procedural classes beside the zoo's; needs EXTRA_CLASSES)
 # welch-mlp-softmax-extra-leaveout-seed2 welch-mlp-softmax-extra-latentout-seed2 (its two leave-outs with --seed 2)
 # welch-mlp-softmax-extra-wide welch-mlp-softmax-extra-wide-leaveout welch-mlp-softmax-extra-wide-latentout (the same with a hidden layer of 1,024; needs EXTRA_CLASSES)
+# welch-mlp-softmax-extra16 welch-mlp-softmax-extra16-leaveout welch-mlp-softmax-extra16-latentout (16 procedural classes a batch instead of 64; needs EXTRA_CLASSES)
 # welch-cooc-softmax welch-cooc-softmax-leaveout welch-cooc-softmax-latentout (the shipped recipe with co-occurrences of pixel residuals beside the spectrum: --arch welch-cooc-mlp)
 # (default: all). Training runs use one thread each, so two can run side by side on 2 cores:
 #   for m in fingerprint thesis fingerprint-leaveout thesis-leaveout; do bash benchmarks/zoo/yardsticks.sh /work/zoo runs/zoo $m & done
@@ -75,11 +76,14 @@ PRETRAINED_8000=${PRETRAINED_8000:-models/procedural-pretrain-8000}
 DECODER_FAMILY=${DECODER_FAMILY:-${ZOO%/}-decoders}
 # `welch-mlp-extra*`: the welch-mlp rows trained with procedural up-sampling classes beside the zoo's
 # (train --extra-classes: 64 of them join every batch, 8 images each; they never enter the gallery or
-# calibration), a set built at the recipe's 256 px first, e.g. (about 70 min on one busy core):
+# calibration), a set built at the recipe's 256 px first, e.g. (18 to 46 minutes on one core, measured in two
+# sessions, by what shared the machine):
 #   python benchmarks/zoo/procedural.py --out ZOO-procedural256 --size 256 --classes 1000 --per-class 8 0 --check-zoo ZOO
 EXTRA_CLASSES=${EXTRA_CLASSES:-${ZOO%/}-procedural256}
 # `*-wide*`: the welch-mlp head's hidden layer at 1,024 units instead of the default 512
 WIDE="--projection-hidden 1024"
+# `*-extra16*`: 16 procedural classes join each batch (128 rows beside the zoo's 480) instead of 64 (512 rows)
+FEW_EXTRA="--extra-classes-per-batch 16"
 # the bundled model the `default*` rows evaluate as it is (models/default links to aidetect/bundled/default)
 DEFAULT_MODEL="$(dirname "$0")/../../models/default"
 # PIXEL_CACHE=DIR: training reads decoded pixels from there after its first epoch (train --pixel-cache;
@@ -230,6 +234,11 @@ for model in $MODELS; do
     welch-mlp-softmax-extra-wide) train welch-mlp-softmax-extra-wide --recipe welch --loss softmax --batch-size 480 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --extra-classes "$EXTRA_CLASSES" $WIDE ;;
     welch-mlp-softmax-extra-wide-leaveout) train welch-mlp-softmax-extra-wide-leaveout --recipe welch --loss softmax --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --extra-classes "$EXTRA_CLASSES" $WIDE $LEAVE_OUT ;;
     welch-mlp-softmax-extra-wide-latentout) train welch-mlp-softmax-extra-wide-latentout --recipe welch --loss softmax --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --extra-classes "$EXTRA_CLASSES" $WIDE $LEAVE_OUT_LATENT ;;
+    # the procedural-classes recipe with a quarter of the procedural rows a batch: do 512 procedural rows
+    # beside the zoo's 480 crowd out the seen latent decoders (taesd-sdxl 65 -> 55 % with them)?
+    welch-mlp-softmax-extra16) train welch-mlp-softmax-extra16 --recipe welch --loss softmax --batch-size 480 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --extra-classes "$EXTRA_CLASSES" $FEW_EXTRA ;;
+    welch-mlp-softmax-extra16-leaveout) train welch-mlp-softmax-extra16-leaveout --recipe welch --loss softmax --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --extra-classes "$EXTRA_CLASSES" $FEW_EXTRA $LEAVE_OUT ;;
+    welch-mlp-softmax-extra16-latentout) train welch-mlp-softmax-extra16-latentout --recipe welch --loss softmax --batch-size 416 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 --extra-classes "$EXTRA_CLASSES" $FEW_EXTRA $LEAVE_OUT_LATENT ;;
     # the shipped recipe with co-occurrences of pixel residuals beside the Welch spectrum (--arch
     # welch-cooc-mlp, docs/training.md); its decoding and augmentation as the welch-mlp-softmax rows'
     welch-cooc-softmax) train welch-cooc-softmax --recipe welch --arch welch-cooc-mlp --loss softmax --batch-size 480 --m-per-class 32 --epochs $WELCH_EPOCHS --patience 100 --bn-batches 4 --workers 2 ;;
